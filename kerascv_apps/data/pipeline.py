@@ -1,0 +1,58 @@
+"""tf.data assembly: cache, shuffle, augment (parallel, seeded), batch, prefetch.
+
+Determinism: every example gets its own stateless seed from ``Dataset.random(seed)`` zipped
+beside it (rerandomized each epoch, reproducibly), and the parallel map keeps order, so two
+runs with the same seed see identical batches while each epoch sees new augmentations.
+"""
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def make_pipeline(dataset, batch_size, training=False, augment=None, seed=0, cache=True,
+                  shuffle_buffer=10_000, drop_remainder=False, repeat=False, map_fn=None):
+    """Batches an unbatched ``(image, target)`` dataset for ``fit``/``evaluate``.
+
+    Args:
+        dataset: unbatched ``tf.data.Dataset`` of ``(image, target)``.
+        batch_size: examples per batch.
+        training: shuffle and augment when True.
+        augment: a callable ``(image, target, seed) -> (image, target)`` where ``seed`` is a
+            shape-[2] int64 tensor (see ``kerascv_apps.data.augment``); used only in training.
+        seed: seed for shuffling and augmentation.
+        cache: cache decoded examples in memory before augmentation (datasets that fit).
+        shuffle_buffer: shuffle buffer size.
+        drop_remainder: drop the last partial batch.
+        repeat: repeat forever (use with ``steps_per_epoch``).
+        map_fn: optional deterministic ``(image, target) -> (image, target)`` applied after
+            augmentation in every split (e.g. making the LR input from an HR crop).
+    """
+    if batch_size is None or int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    ds = dataset
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if training and augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds))
+        ds = ds.map(lambda example, s: augment(example[0], example[1], s),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+    if map_fn is not None:
+        ds = ds.map(map_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    return ds.prefetch(AUTOTUNE)
+
+
+def take_images(dataset, limit):
+    """The first ``limit`` images of an unbatched dataset as one float32 numpy batch."""
+    import numpy as np
+
+    images = [image for image, _ in dataset.take(limit).as_numpy_iterator()]
+    if not images:
+        raise ValueError("dataset is empty")
+    return np.stack(images).astype(np.float32)

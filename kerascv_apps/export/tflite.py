@@ -1,0 +1,170 @@
+"""TFLite / LiteRT conversion (float32, float16, dynamic-range, full-integer int8) and running.
+
+Conversion goes through a SavedModel written by ``keras.export.ExportArchive`` so that the input
+signature (batch 1 for phones, or ``None`` spatial dims for fully convolutional models) is chosen
+here, not inherited from the Keras model. Only TFLite builtin ops are allowed: a model that needs
+Flex (SELECT_TF_OPS) kernels fails to convert with the converter's own message.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+MODES = ("float32", "float16", "dynamic", "int8")
+
+
+class TFLiteConversionError(RuntimeError):
+    pass
+
+
+def _serving_input_shape(model, input_shape):
+    if input_shape is not None:
+        return tuple(input_shape)
+    shape = tuple(model.inputs[0].shape)
+    return (1,) + shape[1:]
+
+
+def convert_to_tflite(model, mode="float32", representative_data=None, input_shape=None,
+                      num_calibration_batches=100):
+    """Converts a single-input Keras model to a TFLite flatbuffer and returns its bytes.
+
+    Args:
+        model: a Keras model taking float images (pixel values, as the pipelines yield them).
+        mode: one of ``MODES``. ``int8`` quantizes weights and activations and makes the
+            input and output tensors int8 (read their scale and zero point to (de)quantize).
+        representative_data: for ``int8``, an iterable of float image batches (numpy or
+            tensors) drawn from the training split; each is fed one image at a time.
+        input_shape: the TFLite input shape including batch; default ``(1,) + model input``.
+            ``None`` entries stay dynamic (resized with ``resize_tensor_input`` at run time).
+        num_calibration_batches: at most this many images are used for calibration.
+    """
+    import keras
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "int8" and representative_data is None:
+        raise ValueError("int8 conversion needs representative_data (images from the training split)")
+    shape = _serving_input_shape(model, input_shape)
+    with tempfile.TemporaryDirectory(prefix="kcv_tflite_") as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve", lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+        saved = os.path.join(tmp, "saved")
+        _quietly(archive.write_out, saved)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if mode == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif mode == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif mode == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+            converter.representative_dataset = _calibration_feed(
+                representative_data, shape, num_calibration_batches)
+        try:
+            return converter.convert()
+        except Exception as e:  # the converter raises several unrelated types
+            raise TFLiteConversionError(
+                f"TFLite {mode} conversion of model {model.name!r} failed (builtin ops only): "
+                f"{str(e)[-2000:]}") from e
+
+
+def _quietly(fn, *args):
+    import contextlib
+    import io
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args)
+
+
+def _calibration_feed(representative_data, shape, limit):
+    def feed():
+        count = 0
+        for batch in representative_data:
+            batch = np.asarray(batch, dtype=np.float32)
+            if batch.ndim == len(shape) - 1:
+                batch = batch[None]
+            for image in batch:
+                yield [image[None]]
+                count += 1
+                if count >= limit:
+                    return
+    return feed
+
+
+class TFLiteRunner:
+    """Runs a .tflite model with LiteRT's interpreter on float inputs.
+
+    Quantized (int8/uint8) inputs are quantized with the tensor's scale and zero point, and
+    quantized outputs are dequantized, so callers always see float arrays. Dynamic input
+    dims are resized per call.
+    """
+
+    def __init__(self, model, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if isinstance(model, (str, os.PathLike)):
+            self.interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
+        else:
+            self.interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]
+        self._outputs = self.interpreter.get_output_details()
+        self._shape = None
+
+    @property
+    def input_details(self):
+        return self._input
+
+    @property
+    def output_details(self):
+        return self._outputs
+
+    def _prepare(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if tuple(images.shape) != self._shape:
+            self.interpreter.resize_tensor_input(self._input["index"], images.shape, strict=False)
+            self.interpreter.allocate_tensors()
+            self._input = self.interpreter.get_input_details()[0]
+            self._outputs = self.interpreter.get_output_details()
+            self._shape = tuple(images.shape)
+        dtype = self._input["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zero = self._input["quantization"]
+            info = np.iinfo(dtype)
+            images = np.clip(np.round(images / scale + zero), info.min, info.max).astype(dtype)
+        return images.astype(dtype, copy=False)
+
+    def __call__(self, images):
+        """Runs a batch; returns the first output (or a list of all outputs) as float32."""
+        self.interpreter.set_tensor(self._input["index"], self._prepare(images))
+        self.interpreter.invoke()
+        results = []
+        for detail in self._outputs:
+            out = self.interpreter.get_tensor(detail["index"])
+            if np.issubdtype(out.dtype, np.integer):
+                scale, zero = detail["quantization"]
+                out = (out.astype(np.float32) - zero) * scale
+            results.append(out.astype(np.float32, copy=False))
+        return results[0] if len(results) == 1 else results
+
+    def predict(self, images, batch_size=1):
+        """Runs ``images`` through the model ``batch_size`` at a time and concatenates."""
+        images = np.asarray(images, dtype=np.float32)
+        outs = [self(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        return np.concatenate(outs, axis=0)
+
+
+def builtin_op_names(tflite_bytes):
+    """Names of the operators in a flatbuffer (used to prove no Flex/custom ops are present)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=bytes(tflite_bytes))
+    return sorted({op["op_name"] for op in interp._get_ops_details()})

@@ -1,0 +1,59 @@
+"""LeNet-5 (LeCun et al., 1998, "Gradient-based learning applied to document recognition")."""
+
+import keras
+from keras import layers
+
+from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.registry import register_model
+
+
+def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampling="avg",
+           include_top=True, pooling="flatten", dropout=0.0, classifier_activation="softmax",
+           rescale=True, name="lenet5"):
+    """LeNet-5: C1 conv5x5(6) - S2 pool - C3 conv5x5(16) - S4 pool - C5(120) - F6(84) - output.
+
+    The paper's 32x32 field is kept: smaller inputs (MNIST's 28x28) are zero-padded to 32x32
+    as LeCun did. C5 is a 5x5 convolution over S4's 5x5 maps, i.e. a fully connected layer,
+    so it is built as flatten + dense (identical weights, any input size). With 10 classes
+    the model has 61,706 parameters (the paper's ~60k).
+
+    Args:
+        input_shape: (height, width, channels); height and width of at most 32 are padded.
+        num_classes: number of output classes.
+        activation: 'tanh' as in the paper, or e.g. 'relu'.
+        subsampling: 'avg' (the paper's subsampling) or 'max'.
+        include_top: whether to add F6 and the class layer.
+        pooling: how S4's maps become C5's input ('flatten' as in the paper, or 'avg'/'max').
+        dropout: dropout before the class layer.
+        classifier_activation: activation of the class layer (``None`` for logits).
+        rescale: map [0, 255] pixels to [0, 1] inside the model.
+    """
+    if subsampling not in ("avg", "max"):
+        raise ValueError(f"subsampling must be 'avg' or 'max', got {subsampling!r}")
+    pool = layers.AveragePooling2D if subsampling == "avg" else layers.MaxPooling2D
+    inputs, x = image_input(input_shape, rescale)
+    height, width = input_shape[0], input_shape[1]
+    if height is not None and width is not None and (height < 32 or width < 32):
+        pad_h, pad_w = max(0, 32 - height), max(0, 32 - width)
+        x = layers.ZeroPadding2D(((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2)),
+                                 name="pad_to_32")(x)
+    x = layers.Conv2D(6, 5, activation=activation, name="c1")(x)
+    x = pool(2, name="s2")(x)
+    x = layers.Conv2D(16, 5, activation=activation, name="c3")(x)
+    x = pool(2, name="s4")(x)
+    x = classifier_head(x, None, include_top=False, pooling=pooling)
+    if not include_top:
+        return keras.Model(inputs, x, name=name)
+    x = layers.Dense(120, activation=activation, name="c5")(x)
+    x = layers.Dense(84, activation=activation, name="f6")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    x = layers.Dense(num_classes, name="predictions_dense")(x)
+    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register_model("lenet5", task="classification", family="lenet")
+def lenet5(**kwargs):
+    """LeNet-5 (LeCun 1998), 32x32 grayscale input by default."""
+    return LeNet5(**kwargs)

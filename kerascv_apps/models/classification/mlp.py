@@ -1,0 +1,43 @@
+"""Multi-layer perceptron baseline (the lectures' first classifier)."""
+
+import keras
+from keras import layers
+
+from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.registry import register_model
+
+
+def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation="relu",
+        dropout=0.2, include_top=True, classifier_activation="softmax", rescale=True,
+        name="mlp"):
+    """Fully connected classifier on flattened pixels.
+
+    With a 28x28 input and ``hidden_units=(128,)`` the first layer holds 784 * 128 = 100,352
+    weights, the figure quoted in the lectures; such a net reaches about 97% on MNIST.
+
+    Args:
+        input_shape: (height, width, channels) of the input images.
+        num_classes: number of output classes.
+        hidden_units: width of each hidden layer.
+        activation: hidden activation.
+        dropout: dropout rate after each hidden layer (0 disables).
+        include_top: whether to add the class layer.
+        classifier_activation: activation of the class layer (``None`` for logits).
+        rescale: map [0, 255] pixels to [0, 1] inside the model.
+    """
+    inputs, x = image_input(input_shape, rescale)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden_units, start=1):
+        x = layers.Dense(units, activation=activation, name=f"fc{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    if include_top:
+        x = layers.Dense(num_classes, name="predictions_dense")(x)
+        x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register_model("mlp", task="classification", family="mlp")
+def mlp(**kwargs):
+    """MLP baseline: flatten, hidden dense layers, softmax."""
+    return MLP(**kwargs)

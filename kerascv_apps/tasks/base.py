@@ -1,0 +1,92 @@
+"""The Task interface and its registry."""
+
+import importlib
+
+import numpy as np
+
+_TASKS = {}
+_MODULES = {
+    "classification": "kerascv_apps.tasks.classification",
+    "segmentation": "kerascv_apps.tasks.segmentation",
+    "super_resolution": "kerascv_apps.tasks.super_resolution",
+}
+
+
+def register_task(cls):
+    _TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name, **kwargs):
+    """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...)."""
+    if name not in _TASKS and name in _MODULES:
+        importlib.import_module(_MODULES[name])
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(_MODULES)}")
+    return _TASKS[name](**kwargs)
+
+
+class Task:
+    """What a task contributes to training, evaluation and export.
+
+    Subclasses set ``name``, ``quality_metric`` (the one number export verification compares
+    between the Keras model and each TFLite file) and ``higher_is_better``.
+    """
+
+    name = None
+    quality_metric = None
+    higher_is_better = True
+
+    def __init__(self, num_classes=None, class_names=None):
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names is not None else None
+
+    # --- training -------------------------------------------------------------------------
+    def loss(self, model=None):
+        raise NotImplementedError
+
+    def metrics(self, model=None):
+        return []
+
+    def monitor(self):
+        """(metric name, mode) that checkpoints and early stopping watch."""
+        return "val_loss", "min"
+
+    # --- evaluation -----------------------------------------------------------------------
+    def score(self, targets, predictions):
+        """The quality metric from numpy targets and model outputs (a float)."""
+        raise NotImplementedError
+
+    def evaluate(self, targets, predictions):
+        """A JSON-serializable dict of every metric; must include ``quality_metric``."""
+        return {self.quality_metric: float(self.score(targets, predictions))}
+
+    def plots(self, results, out_dir):
+        """Writes PNG figures for ``evaluate``'s results; returns their paths."""
+        return []
+
+    def quality_drop(self, reference, other):
+        """How much worse ``other`` is than ``reference`` (positive = worse)."""
+        return (reference - other) if self.higher_is_better else (other - reference)
+
+    # --- export ---------------------------------------------------------------------------
+    def serving_outputs(self, outputs):
+        """Named outputs of the serving signatures."""
+        return {"outputs": outputs}
+
+    def predict_batches(self, predict_fn, dataset, limit=None):
+        """Runs ``predict_fn`` over an unbatched (image, target) dataset one image at a time.
+
+        Returns ``(targets, predictions)`` stacked as numpy arrays. One image at a time is
+        what a phone does and what a batch-1 TFLite model accepts.
+        """
+        targets, preds = [], []
+        for i, (image, target) in enumerate(dataset.as_numpy_iterator()):
+            if limit is not None and i >= limit:
+                break
+            out = predict_fn(np.asarray(image, np.float32)[None])
+            if isinstance(out, (list, tuple)):
+                out = out[0]
+            preds.append(np.asarray(out)[0])
+            targets.append(target)
+        return np.stack(targets), np.stack(preds)
