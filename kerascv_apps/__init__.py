@@ -9,4 +9,5 @@ Conventions shared by every part of the package:
 
 __version__ = "0.1.0"
 
+from kerascv_apps.io import load_model  # noqa: E402,F401
 from kerascv_apps.registry import build_model, list_models, register_model  # noqa: E402,F401

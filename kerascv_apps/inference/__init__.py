@@ -1,0 +1,1 @@
+"""Inference (see the modules inside)."""

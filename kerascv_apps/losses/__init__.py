@@ -1,0 +1,1 @@
+"""Losses (see the modules inside)."""

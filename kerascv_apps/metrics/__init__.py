@@ -1,0 +1,1 @@
+"""Metrics (see the modules inside)."""

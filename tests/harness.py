@@ -1,0 +1,104 @@
+"""The shared model test harness every model runs (keras-hub style).
+
+``check_model`` builds nothing itself: callers pass a small model and a small batch, and it
+checks, on that model:
+1. forward pass shapes/finiteness;
+2. one training step with a finite loss that changes the weights;
+3. ``.keras`` round trip with ``safe_mode=True`` and identical outputs;
+4. int8 TFLite conversion with TFLite builtin ops only (no Flex / custom ops);
+5. TFLite float32 output parity with Keras.
+``check_mixed_precision`` rebuilds through a builder under ``mixed_float16`` and checks dtypes.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_to_tflite
+from kerascv_apps.io import load_model
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _predict(model, x):
+    return [np.asarray(o) for o in _as_list(model(x, training=False))]
+
+
+def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, tflite=True,
+                parity_atol=1e-3, parity_rtol=1e-3, representative=None, tflite_input_shape=None,
+                optimizer="adam", jit_compile=False, train_step=True, output_index=0):
+    """Runs the shared checks on ``model``; returns a dict of what was measured."""
+    report = {}
+    batch_x = np.asarray(batch_x, np.float32)
+    outputs = _predict(model, batch_x)
+    for out in outputs:
+        assert out.shape[0] == batch_x.shape[0], f"batch dim lost: {out.shape}"
+        assert np.all(np.isfinite(out)), "non-finite forward output"
+    report["output_shapes"] = [o.shape for o in outputs]
+
+    if train_step:
+        model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                      jit_compile=jit_compile)
+        before = [w.numpy().copy() for w in model.trainable_weights]
+        logs = model.train_on_batch(batch_x, batch_y, return_dict=True)
+        assert np.isfinite(logs["loss"]), f"training loss is not finite: {logs}"
+        after = [w.numpy() for w in model.trainable_weights]
+        changed = sum(not np.array_equal(a, b) for a, b in zip(before, after))
+        assert changed > 0, "one training step changed no weight"
+        report["loss"] = float(logs["loss"])
+        outputs = _predict(model, batch_x)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        reloaded = load_model(path, compile=False)
+        for a, b in zip(outputs, _predict(reloaded, batch_x)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5,
+                                       err_msg="outputs differ after .keras round trip")
+
+    if tflite:
+        # A single-output deployable model is what TFLite gets (aux heads dropped by caller).
+        float_bytes = convert_to_tflite(model, "float32", input_shape=tflite_input_shape)
+        runner = TFLiteRunner(float_bytes)
+        ref = outputs[output_index]
+        got = runner.predict(batch_x, batch_size=1) if tflite_input_shape is None or \
+            tflite_input_shape[0] == 1 else runner(batch_x)
+        got = _as_list(got)[0] if isinstance(got, list) else got
+        np.testing.assert_allclose(got, ref, rtol=parity_rtol, atol=parity_atol,
+                                   err_msg="TFLite float32 output differs from Keras")
+        report["tflite_float_max_abs_diff"] = float(np.max(np.abs(got - ref)))
+    if tflite and int8:
+        rep = batch_x if representative is None else representative
+        int8_bytes = convert_to_tflite(model, "int8", representative_data=[rep],
+                                       input_shape=tflite_input_shape)
+        ops = builtin_op_names(int8_bytes)
+        bad = [op for op in ops if op.startswith("Flex") or op == "CUSTOM" or "Custom" in op]
+        assert not bad, f"non-builtin TFLite ops: {bad}"
+        int8_runner = TFLiteRunner(int8_bytes)
+        assert np.issubdtype(int8_runner.input_details["dtype"], np.integer), "int8 input expected"
+        out = int8_runner.predict(batch_x[:1])
+        assert np.all(np.isfinite(out))
+        report["int8_ops"] = ops
+        report["int8_size"] = len(int8_bytes)
+    return report
+
+
+def check_mixed_precision(builder, batch_x, policy="mixed_float16"):
+    """Builds under a mixed policy: variables float32, compute float16/bfloat16, outputs float32."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = builder()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    compute = policy.split("_")[1]
+    assert all(w.dtype == "float32" for w in model.weights), "mixed precision weights must be float32"
+    computing = [layer for layer in model.layers if layer.weights]
+    assert computing and any(layer.compute_dtype == compute for layer in computing)
+    for out in _as_list(model(np.asarray(batch_x, np.float32), training=False)):
+        assert keras.backend.standardize_dtype(out.dtype) == "float32", f"final output dtype {out.dtype}"
+    return model
