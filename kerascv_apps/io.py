@@ -55,11 +55,12 @@ def atomic_file(path, suffix=""):
 
 
 @contextlib.contextmanager
-def atomic_dir(dest, overwrite=False):
+def atomic_dir(dest, overwrite=False, create=True):
     """Yields a staging directory that becomes ``dest`` only if the block succeeds.
 
     Refuses to replace an existing ``dest`` unless ``overwrite`` (nothing is silently
-    overwritten); with ``overwrite`` the old directory is swapped out, then removed.
+    overwritten); with ``overwrite`` the old directory is swapped out, then removed. With
+    ``create=False`` the yielded path does not exist yet (for writers that create it).
     """
     dest = os.path.abspath(dest)
     if os.path.exists(dest) and not overwrite:
@@ -67,6 +68,8 @@ def atomic_dir(dest, overwrite=False):
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.tmp-", dir=parent)
+    if not create:
+        os.rmdir(stage)
     try:
         yield stage
         if os.path.exists(dest):

@@ -69,6 +69,38 @@ class Task:
         """How much worse ``other`` is than ``reference`` (positive = worse)."""
         return (reference - other) if self.higher_is_better else (other - reference)
 
+    def model_kwargs(self, splits):
+        """Builder arguments that follow from the data (input shape, number of classes)."""
+        kwargs = {"input_shape": tuple(splits.image_shape)}
+        if splits.num_classes:
+            kwargs["num_classes"] = splits.num_classes
+        return kwargs
+
+    # --- data hooks -----------------------------------------------------------------------
+    def augmentation(self, kind, splits):
+        """The training augmentation for ``kind`` ('none', 'tf', 'albumentations') on
+        ``splits`` (a ``DatasetSplits``; its ``info`` may say e.g. whether flips are safe)."""
+        return None
+
+    def pipeline_map_fn(self):
+        """A deterministic ``(image, target) -> (model input, target)`` map applied after
+        augmentation in every split (e.g. making LR inputs); None for identity."""
+        return None
+
+    def calibration_images(self, splits, count):
+        """Model inputs from the training split for int8 calibration (float32 batch)."""
+        from kerascv_apps.data.pipeline import take_images
+
+        ds = splits.train.shuffle(min(count * 4, 10_000), seed=0)
+        fn = self.pipeline_map_fn()
+        if fn is not None:
+            ds = ds.map(fn)
+        return take_images(ds, count)
+
+    def predict_files(self, model, paths, out_dir=None):
+        """Runs the model on image files; returns a JSON-serializable result per file."""
+        raise NotImplementedError(f"predict is not implemented for task {self.name!r}")
+
     # --- export ---------------------------------------------------------------------------
     def serving_outputs(self, outputs):
         """Named outputs of the serving signatures."""

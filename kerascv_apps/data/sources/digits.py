@@ -67,4 +67,4 @@ def load_digits_dataset(image_size=32, classes=None):
         name="digits", task="classification", train=ds[0], val=ds[1], test=ds[2],
         image_shape=images.shape[1:], num_classes=len(class_names), class_names=class_names,
         sizes={"train": len(splits[0]), "val": len(splits[1]), "test": len(splits[2])},
-        info={"source": "sklearn.datasets.load_digits"})
+        info={"source": "sklearn.datasets.load_digits", "horizontal_flip": False})

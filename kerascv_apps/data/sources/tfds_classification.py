@@ -43,7 +43,8 @@ def load_tfds_classification(name, data_dir=None, val_percent=10, download=False
     return DatasetSplits(name=name, task="classification", train=ds[0], val=ds[1], test=ds[2],
                          image_shape=tuple(info.features["image"].shape),
                          num_classes=label.num_classes, class_names=list(label.names),
-                         sizes=sizes, info={"source": f"tfds:{name}"})
+                         sizes=sizes, info={"source": f"tfds:{name}",
+                                                     "horizontal_flip": name == "cifar10"})
 
 
 for _name in TFDS_CLASSIFICATION:

@@ -1,0 +1,177 @@
+"""Train / evaluate / export workflows: what the CLI and the recipes call.
+
+Everything task-specific comes from the Task (``kerascv_apps.tasks``); everything
+model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) names
+them ``aux*`` and may carry ``aux_loss_weights`` ({output name: weight}); they train with
+the same target and are dropped for evaluation and export (``deployable``).
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from kerascv_apps.data import load_dataset, make_pipeline
+from kerascv_apps.io import atomic_write_text
+from kerascv_apps.registry import build_model, get_entry
+from kerascv_apps.tasks import get_task
+from kerascv_apps.training import train
+from kerascv_apps.training.device import configure_precision, resolve_policy
+
+
+@dataclasses.dataclass
+class Run:
+    model: object
+    task: object
+    splits: object
+    result: object
+    run_dir: str
+    policy: dict
+
+
+def deployable(model):
+    """The single-output inference model: the main output of a multi-output training model
+    (weights shared, auxiliary heads dropped)."""
+    import keras
+
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs, model.outputs[0], name=f"{model.name}_inference")
+
+
+def _targets_for(model):
+    names = list(model.output_names)
+    if len(names) == 1:
+        return None, None
+    weights = getattr(model, "aux_loss_weights", None) or {}
+    return names, {n: (1.0 if i == 0 else float(weights.get(n, 0.3))) for i, n in enumerate(names)}
+
+
+def task_for(model_name, splits=None):
+    entry = get_entry(model_name)
+    if splits is not None and splits.task != entry.task:
+        raise ValueError(f"model {model_name!r} is a {entry.task} model but dataset "
+                         f"{splits.name!r} is a {splits.task} dataset")
+    kwargs = {}
+    if splits is not None and splits.num_classes:
+        kwargs = {"num_classes": splits.num_classes, "class_names": splits.class_names}
+    return get_task(entry.task, **kwargs)
+
+
+def build_for_data(model_name, splits, task, **model_kwargs):
+    kwargs = task.model_kwargs(splits)
+    kwargs.update(model_kwargs)
+    return build_model(model_name, **kwargs)
+
+
+def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None):
+    """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed."""
+    aug = task.augmentation(augment, splits)
+    fn = task.pipeline_map_fn()
+    out = []
+    for split, training in ((splits.train, True), (splits.val, False), (splits.test, False)):
+        ds = make_pipeline(split, batch_size, training=training, augment=aug, seed=seed,
+                           cache=cache, map_fn=fn)
+        if output_names:
+            ds = ds.map(lambda x, y: (x, {n: y for n in output_names}))
+        out.append(ds)
+    return out
+
+
+def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, batch_size=64,
+                augment="tf", optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
+                momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
+                jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
+                dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
+                callbacks=(), splits=None):
+    """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+
+    Re-running the same call after an interruption resumes from the last finished epoch.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    splits = splits or load_dataset(dataset, **(dataset_kwargs or {}))
+    task = task_for(model_name, splits)
+    for key, value in (task_kwargs or {}).items():
+        setattr(task, key, value)
+    policy = resolve_policy(jit_compile, precision)
+    configure_precision(policy.precision)
+    try:
+        model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+    finally:
+        keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
+    names, loss_weights = _targets_for(model)
+    train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed, output_names=names)
+    loss = task.loss(model)
+    metrics = task.metrics(model)
+    if names:
+        loss = {n: loss for n in names}
+        metrics = {names[0]: metrics}
+    monitor, mode = task.monitor()
+    if names:
+        monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
+        "model": model_name, "dataset": splits.name, "task": task.name,
+        "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+        "batch_size": batch_size, "augment": augment, "seed": seed,
+        "device_policy": policy.as_dict(), "data": splits.summary()}, indent=2, default=str))
+    result = train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, loss=loss,
+                   metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
+                   learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
+                   schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
+                   monitor_mode=mode, early_stopping_patience=early_stopping_patience,
+                   jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
+                   overwrite=overwrite)
+    return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
+
+
+def predict_split(model, task, dataset, batch_size=64):
+    """(targets, predictions) as numpy over an unbatched split, batched where shapes allow."""
+    model = deployable(model)
+    fn = task.pipeline_map_fn()
+    static = all(d is not None for d in model.inputs[0].shape[1:])
+    if not static:
+        ds = dataset.map(fn) if fn is not None else dataset
+        return task.predict_batches(lambda x: model(x, training=False), ds)
+    targets, preds = [], []
+    for x, y in make_pipeline(dataset, batch_size, cache=False, map_fn=fn):
+        preds.append(np.asarray(model(x, training=False)))
+        targets.append(np.asarray(y))
+    return np.concatenate(targets), np.concatenate(preds)
+
+
+def evaluate_model(model, task, splits, out_dir=None, split="test", history=None):
+    """Every metric of the task on ``split``; with ``out_dir``, plots and ``evaluation.json``."""
+    targets, predictions = predict_split(model, task, getattr(splits, split))
+    results = task.evaluate(targets, predictions)
+    results["split"] = split
+    if out_dir:
+        plots_dir = os.path.join(out_dir, "plots")
+        results["plots"] = list(task.plots(results, plots_dir))
+        if history:
+            from kerascv_apps.plots import plot_history
+
+            results["plots"].append(plot_history(history, os.path.join(plots_dir, "training_curves.png")))
+        atomic_write_text(os.path.join(out_dir, "evaluation.json"),
+                          json.dumps(results, indent=2, default=_jsonable))
+    return results
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
+               max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None):
+    from kerascv_apps.export.pipeline import export_model
+
+    return export_model(deployable(model), task, splits, out_dir, name, formats=formats,
+                        max_quality_drop=max_quality_drop, overwrite=overwrite,
+                        tflite_input_shape=tflite_input_shape, limit=limit)

@@ -1,0 +1,152 @@
+"""``export_model``: SavedModel + TFLite variants, verified against the Keras model, atomically.
+
+Output layout (``out_dir`` is published only when everything succeeded)::
+
+    out_dir/
+      savedmodel/<name>/1/            TF Serving layout (serving_default + serving_bytes)
+      tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8
+      tflite/<name>_<mode>.json       phone contract: input/output shapes, dtypes, quantization
+      labels.txt                      class names, one per line (when the task has them)
+      export_report.json
+"""
+
+import json
+import os
+
+import numpy as np
+
+from kerascv_apps.export.savedmodel import export_savedmodel
+from kerascv_apps.export.tflite import MODES, TFLiteRunner, convert_to_tflite
+from kerascv_apps.export.verify import verify_keras, verify_tflite
+from kerascv_apps.io import atomic_dir
+
+FORMATS = ("savedmodel",) + MODES
+
+
+class ExportQualityError(RuntimeError):
+    """A quantized model lost more quality than allowed; nothing was published."""
+
+
+def tflite_contract(tflite_bytes, task, class_names=None):
+    """What a phone app needs to feed and read the model (see android_demo/README.md)."""
+    runner = TFLiteRunner(tflite_bytes)
+
+    def describe(detail):
+        scale, zero = detail["quantization"]
+        return {"name": detail["name"], "shape": [int(s) for s in detail["shape_signature"]],
+                "dtype": np.dtype(detail["dtype"]).name,
+                "quantization": {"scale": float(scale), "zero_point": int(zero)}}
+
+    return {"task": task.name, "input": describe(runner.input_details),
+            "outputs": [describe(d) for d in runner.output_details],
+            "input_range": [0.0, 255.0], "input_layout": "NHWC, raw RGB/gray pixel values",
+            "labels": class_names}
+
+
+def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
+                 max_quality_drop=0.01, tflite_input_shape=None, limit=None,
+                 num_calibration=200, overwrite=False, latency_runs=50, progress=print):
+    """Exports ``model`` and verifies every TFLite file on ``splits.test`` with ``task.score``.
+
+    Args:
+        model: the trained (inference) Keras model.
+        task: the Task; its ``quality_metric`` is compared between Keras and each TFLite file.
+        splits: ``DatasetSplits``; calibration data comes from ``train``, verification ``test``.
+        out_dir: destination folder (refused if it exists, unless ``overwrite``).
+        name: model name used for file and SavedModel folder names.
+        formats: subset of ``FORMATS``.
+        max_quality_drop: largest allowed drop of the quality metric for the int8 model
+            (absolute, in the metric's units: 0.01 = 1 accuracy point).
+        tflite_input_shape: TFLite input shape; default ``(1,) + model input shape``.
+        limit: verify on at most this many test examples.
+        num_calibration: representative images for int8 calibration.
+
+    Returns:
+        The report dict (also written to ``export_report.json``).
+
+    Raises:
+        ExportQualityError: int8 quality dropped more than ``max_quality_drop``; nothing is
+            left at ``out_dir``.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown export formats {unknown}; choose from {FORMATS}")
+    if os.path.exists(out_dir) and not overwrite:
+        raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
+    report = {"name": name, "task": task.name, "metric": task.quality_metric,
+              "higher_is_better": task.higher_is_better, "max_quality_drop": max_quality_drop,
+              "dataset": splits.name, "formats": {}}
+    progress(f"[export] evaluating the Keras model on the test split ({task.quality_metric})")
+    keras_figures = verify_keras(model, task, splits.test, limit=limit)
+    report["keras"] = keras_figures
+    with atomic_dir(out_dir, overwrite=overwrite) as stage:
+        if "savedmodel" in formats:
+            progress("[export] SavedModel (TF Serving layout)")
+            path = export_savedmodel(model, os.path.join(stage, "savedmodel"), name, task)
+            report["formats"]["savedmodel"] = {
+                "path": os.path.relpath(path, stage),
+                "size_bytes": _dir_size(path),
+                "signatures": ["serving_default", "serving_bytes"]}
+        tflite_dir = os.path.join(stage, "tflite")
+        calibration = None
+        for mode in (f for f in formats if f in MODES):
+            progress(f"[export] TFLite {mode}: converting")
+            if mode == "int8" and calibration is None:
+                calibration = task.calibration_images(splits, num_calibration)
+            data = convert_to_tflite(model, mode, representative_data=[calibration] if mode == "int8" else None,
+                                     input_shape=tflite_input_shape)
+            os.makedirs(tflite_dir, exist_ok=True)
+            file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
+            with open(file, "wb") as f:
+                f.write(data)
+            with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
+                json.dump(tflite_contract(data, task, task.class_names), f, indent=2)
+            progress(f"[export] TFLite {mode}: verifying on the test split")
+            figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs)
+            figures["path"] = os.path.relpath(file, stage)
+            figures["quality_drop"] = float(task.quality_drop(keras_figures["value"], figures["value"]))
+            report["formats"][mode] = figures
+        if "float32" in report["formats"]:
+            for mode, figures in report["formats"].items():
+                if mode in MODES:
+                    figures["size_vs_float32"] = figures["size_bytes"] / report["formats"]["float32"]["size_bytes"]
+        if task.class_names:
+            with open(os.path.join(stage, "labels.txt"), "w") as f:
+                f.write("\n".join(task.class_names) + "\n")
+        int8 = report["formats"].get("int8")
+        report["passed"] = int8 is None or int8["quality_drop"] <= max_quality_drop
+        if not report["passed"]:
+            progress(format_export_report(report))
+            raise ExportQualityError(
+                f"int8 {task.quality_metric} dropped by {int8['quality_drop']:.4f} "
+                f"({keras_figures['value']:.4f} -> {int8['value']:.4f}), more than the allowed "
+                f"{max_quality_drop}; nothing was written to {out_dir}. Use more or more "
+                f"representative calibration data, or export float16/dynamic instead.")
+        with open(os.path.join(stage, "export_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+def _dir_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def format_export_report(report):
+    """A plain-text table: format, size, quality, drop, latency."""
+    metric = report["metric"]
+    lines = [f"{'format':<11} {'size':>10} {metric:>10} {'drop':>8} {'latency ms':>11} {'vs float':>9}"]
+    keras = report["keras"]
+    lines.append(f"{'keras':<11} {'':>10} {keras['value']:>10.4f} {'':>8} "
+                 f"{keras['latency_ms_median']:>11.3f} {'':>9}")
+    for mode, f in report["formats"].items():
+        if mode == "savedmodel":
+            lines.append(f"{'savedmodel':<11} {_kb(f['size_bytes']):>10}")
+            continue
+        lines.append(f"{mode:<11} {_kb(f['size_bytes']):>10} {f['value']:>10.4f} "
+                     f"{f['quality_drop']:>+8.4f} {f['latency_ms_median']:>11.3f} "
+                     f"{f.get('size_vs_float32', 1.0):>8.2f}x")
+    return "\n".join(lines)
+
+
+def _kb(n):
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MB"

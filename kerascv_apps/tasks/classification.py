@@ -1,0 +1,95 @@
+"""Classification: sparse cross-entropy, accuracy/top-k, confusion matrix."""
+
+import os
+
+import numpy as np
+
+from kerascv_apps.metrics import classification as M
+from kerascv_apps.tasks.base import Task, register_task
+
+
+@register_task
+class ClassificationTask(Task):
+    name = "classification"
+    quality_metric = "accuracy"
+    higher_is_better = True
+
+    def __init__(self, num_classes=None, class_names=None, top_k=5, label_smoothing=0.0):
+        super().__init__(num_classes, class_names)
+        self.top_k = top_k
+        self.label_smoothing = label_smoothing
+
+    def loss(self, model=None):
+        import keras
+
+        if self.label_smoothing:
+            # label smoothing needs dense targets; keep sparse targets in the pipelines
+            raise NotImplementedError("label_smoothing needs one-hot targets; not supported yet")
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def metrics(self, model=None):
+        import keras
+
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if self.num_classes and self.num_classes > self.top_k:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(
+                k=self.top_k, name=f"top{self.top_k}_accuracy"))
+        return metrics
+
+    def monitor(self):
+        return "val_accuracy", "max"
+
+    def score(self, targets, predictions):
+        return M.accuracy(targets, predictions)
+
+    def evaluate(self, targets, predictions):
+        num_classes = self.num_classes or predictions.shape[-1]
+        cm = M.confusion_matrix(targets, np.argmax(predictions, -1), num_classes)
+        per_class = M.per_class_report(cm)
+        names = self.class_names or [str(i) for i in range(num_classes)]
+        return {
+            "accuracy": M.accuracy(targets, predictions),
+            f"top{self.top_k}_accuracy": M.top_k_accuracy(targets, predictions, self.top_k),
+            "num_examples": int(len(targets)),
+            "confusion_matrix": cm.tolist(),
+            "per_class": {n: {k: float(v[i]) for k, v in per_class.items()}
+                          for i, n in enumerate(names)},
+        }
+
+    def plots(self, results, out_dir):
+        from kerascv_apps.plots import plot_confusion_matrix
+
+        names = self.class_names or [str(i) for i in range(len(results["confusion_matrix"]))]
+        return [plot_confusion_matrix(results["confusion_matrix"], names,
+                                      os.path.join(out_dir, "confusion_matrix.png"))]
+
+    def serving_outputs(self, outputs):
+        import keras
+
+        return {"probabilities": outputs, "class_id": keras.ops.argmax(outputs, axis=-1)}
+
+    def augmentation(self, kind, splits):
+        from kerascv_apps.data.augment import default_classification_augment
+
+        return default_classification_augment(kind, splits.image_shape,
+                                              flips=splits.info.get("horizontal_flip", True))
+
+    def predict_files(self, model, paths, out_dir=None, top_k=3):
+        """Top-k classes for each image file (resized to the model's input size)."""
+        import tensorflow as tf
+
+        from kerascv_apps.data.sources.image_folder import read_image
+
+        height, width, channels = model.inputs[0].shape[1:]
+        results = []
+        for path in paths:
+            image = read_image(path, channels)
+            if height is not None and image.shape[:2] != (height, width):
+                image = tf.image.resize(image, (height, width), antialias=True).numpy()
+            probs = np.asarray(model(image[None], training=False))[0]
+            order = np.argsort(-probs)[:top_k]
+            names = self.class_names or [str(i) for i in range(len(probs))]
+            results.append({"file": str(path), "top": [
+                {"class_id": int(i), "class_name": names[i], "probability": float(probs[i])}
+                for i in order]})
+        return results
