@@ -115,3 +115,34 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "bins": self.bins}
+
+
+def bilinear_kernel(size):
+    """(size, size) bilinear interpolation filter (FCN's upsampling initialisation)."""
+    import numpy as np
+
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    og = np.ogrid[:size, :size]
+    return ((1 - abs(og[0] - center) / factor) * (1 - abs(og[1] - center) / factor)).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="kerascv_apps")
+class BilinearUpsamplingInitializer(keras.initializers.Initializer):
+    """Initialises a ``Conv2DTranspose`` kernel (k, k, out, in) to per-channel bilinear
+    upsampling (channel c -> channel c, zero across channels), as FCN does (Long et al. 2015)."""
+
+    def __call__(self, shape, dtype=None):
+        import numpy as np
+
+        kh, kw, out_ch, in_ch = shape
+        if kh != kw:
+            raise ValueError(f"BilinearUpsamplingInitializer needs a square kernel, got {shape}")
+        kernel = np.zeros(shape, "float32")
+        filt = bilinear_kernel(kh)
+        for c in range(min(out_ch, in_ch)):
+            kernel[:, :, c, c] = filt
+        return ops.convert_to_tensor(kernel, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {}

@@ -28,10 +28,19 @@ def center_crop_like(y_true, y_pred):
     return ops.slice(y_true, start, size)
 
 
-def _labels(y_true, y_pred, ignore_index):
+def split_target(y_true):
+    """(mask, weight map or None) from a (B, H, W), (B, H, W, 1) or (B, H, W, 2) target; the
+    2-channel form is [class id, per-pixel weight] (see ``border_weight_target_fn``)."""
     y_true = ops.convert_to_tensor(y_true)
     if len(y_true.shape) == 4:
-        y_true = y_true[..., 0]
+        if y_true.shape[-1] == 2:
+            return y_true[..., 0], ops.cast(y_true[..., 1], "float32")
+        return y_true[..., 0], None
+    return y_true, None
+
+
+def _labels(y_true, y_pred, ignore_index):
+    y_true, _ = split_target(y_true)
     y_true = center_crop_like(y_true, y_pred)
     labels = ops.cast(y_true, "int32")
     valid = ops.not_equal(labels, ignore_index) if ignore_index is not None else \
@@ -70,14 +79,16 @@ class _PixelLoss(keras.losses.Loss):
         return ops.take(ops.convert_to_tensor(self.class_weights, "float32"), labels)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
-            return self.call(y_true, y_pred, sample_weight)
+        return self.call(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred, sample_weight=None):
         labels, valid = _labels(y_true, y_pred, self.ignore_index)
         probs, log_probs = _probs_and_logprobs(y_pred, self.from_logits)
         losses = self.pixel_losses(labels, probs, log_probs) * self._class_weight_map(labels)
         weights = valid
+        weight_map = split_target(y_true)[1]
+        if weight_map is not None:
+            weights = weights * center_crop_like(weight_map, y_pred)
         if sample_weight is not None:
             sw = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
             if len(sw.shape) == 4:
@@ -142,8 +153,7 @@ class DiceLoss(keras.losses.Loss):
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
-            return self.call(y_true, y_pred, sample_weight)
+        return self.call(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred, sample_weight=None):
         labels, valid = _labels(y_true, y_pred, self.ignore_index)
@@ -180,8 +190,7 @@ class CombinedLoss(keras.losses.Loss):
             raise ValueError(f"CombinedLoss: {len(self.losses)} losses but {len(self.weights)} weights")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
-            return self.call(y_true, y_pred, sample_weight)
+        return self.call(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred, sample_weight=None):
         return sum(w * loss(y_true, y_pred, sample_weight) for loss, w in zip(self.losses, self.weights))
@@ -262,22 +271,27 @@ def border_weight_map(instances, w0=10.0, sigma=5.0, class_weight_map=None):
     return (wc + np.where(instances == 0, border, 0.0)).astype(np.float32)
 
 
-def border_weight_map_fn(w0=10.0, sigma=5.0, class_weights=None):
-    """A ``make_pipeline`` ``map_fn`` turning ``(image, (H, W, 2) [class, instance] target)``
-    into ``(image, mask, weight_map)``, the weight map being :func:`border_weight_map` with
-    ``w_c`` = ``class_weights[class]`` (Keras then uses it as a per-pixel sample weight)."""
+def border_weight_target_fn(w0=10.0, sigma=5.0, class_weights=None, ignore_index=IGNORE_INDEX):
+    """A ``make_pipeline`` ``map_fn``: ``(image, (H, W, 2) [class, instance] target) -> (image,
+    (H, W, 2) float32 [class, weight])`` where weight is :func:`border_weight_map` with
+    ``w_c = class_weights[class]`` (1 without class weights). The losses read channel 1 as a
+    per-pixel weight; metrics read channel 0."""
     import tensorflow as tf
 
     cw = None if class_weights is None else np.asarray(class_weights, np.float32)
 
     def weights(target):
-        mask = np.where(target[..., 0] == IGNORE_INDEX, 0, target[..., 0])
-        wc = None if cw is None else cw[mask]
-        return border_weight_map(target[..., 1], w0, sigma, wc)
+        classes = target[..., 0]
+        ignored = classes == ignore_index
+        wc = None if cw is None else cw[np.where(ignored, 0, classes)]
+        return border_weight_map(np.where(ignored, 0, target[..., 1]), w0, sigma, wc)
 
     def fn(image, target):
+        if target.shape.rank != 3 or target.shape[-1] != 2:
+            raise ValueError(f"border weights need (H, W, 2) [class, instance] targets, got "
+                             f"{target.shape} (load the data with instances=True)")
         w = tf.numpy_function(weights, [target], tf.float32, stateful=False)
         w.set_shape(target.shape[:2])
-        return image, target[..., 0], w
+        return image, tf.stack([tf.cast(target[..., 0], tf.float32), w], axis=-1)
 
     return fn

@@ -1,0 +1,268 @@
+"""The segmentation Task: losses (cross-entropy with ignore label 255, class weights, Dice, focal,
+sums), metrics (mean IoU, per-class IoU, pixel accuracy, boundary F1), the quality metric export
+verification compares (``miou``), and visualizations (coloured mask, overlay, legend)."""
+
+import os
+
+import numpy as np
+
+from kerascv_apps.losses.segmentation import IGNORE_INDEX, build_loss
+from kerascv_apps.metrics import segmentation as seg_metrics
+from kerascv_apps.tasks.base import Task, register_task
+
+
+def palette(num_classes):
+    """A fixed (num_classes, 3) uint8 colour table (PASCAL VOC's bit-interleaved scheme;
+    class 0 is black)."""
+    colors = np.zeros((max(num_classes, 1), 3), np.uint8)
+    for c in range(num_classes):
+        label, r, g, b = c, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((label >> 0) & 1) << shift
+            g |= ((label >> 1) & 1) << shift
+            b |= ((label >> 2) & 1) << shift
+            label >>= 3
+        colors[c] = (r, g, b)
+    return colors
+
+
+def colorize(mask, num_classes, ignore_color=(255, 255, 255)):
+    """(H, W) int mask -> (H, W, 3) uint8 colours; ignored/unknown ids are ``ignore_color``."""
+    mask = np.asarray(mask)
+    colors = palette(num_classes)
+    out = np.empty(mask.shape + (3,), np.uint8)
+    out[...] = ignore_color
+    known = (mask >= 0) & (mask < num_classes)
+    out[known] = colors[mask[known]]
+    return out
+
+
+def save_prediction_png(image, mask, path, class_names, alpha=0.5):
+    """Writes one PNG with three panels (image, coloured mask, overlay) and a class legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    image = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    mask = np.asarray(mask)
+    if mask.shape != image.shape[:2]:  # valid U-Net output: show the center of the image
+        dh, dw = image.shape[0] - mask.shape[0], image.shape[1] - mask.shape[1]
+        image = image[dh // 2:dh // 2 + mask.shape[0], dw // 2:dw // 2 + mask.shape[1]]
+    colored = colorize(mask, len(class_names))
+    overlay = (image * (1 - alpha) + colored * alpha).astype(np.uint8)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
+    for ax, img, title in zip(axes, (image, colored, overlay), ("image", "prediction", "overlay")):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title)
+        ax.axis("off")
+    colors = palette(len(class_names)) / 255.0
+    fig.legend(handles=[Patch(color=colors[i], label=f"{i}: {n}") for i, n in enumerate(class_names)],
+               loc="lower center", ncol=min(len(class_names), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def format_report(results):
+    """The per-class IoU table of ``SegmentationTask.evaluate`` as text."""
+    lines = [f"{'class':<20} {'IoU':>8} {'boundary F1':>12}"]
+    for row in results["per_class"]:
+        iou = "n/a" if row["iou"] is None else f"{row['iou']:.4f}"
+        bf = "n/a" if row["boundary_f1"] is None else f"{row['boundary_f1']:.4f}"
+        lines.append(f"{row['class']:<20} {iou:>8} {bf:>12}")
+    lines.append(f"{'mean IoU':<20} {results['miou']:>8.4f}")
+    lines.append(f"{'pixel accuracy':<20} {results['pixel_accuracy']:>8.4f}")
+    lines.append(f"{'boundary F1':<20} {results['boundary_f1']:>8.4f}  "
+                 f"(tolerance {results['boundary_tolerance']} px)")
+    return "\n".join(lines)
+
+
+def _none_if_nan(x):
+    return None if x is None or np.isnan(x) else float(x)
+
+
+@register_task
+class SegmentationTask(Task):
+    """Semantic segmentation: int masks with ``ignore_index`` (255) pixels left out.
+
+    Args:
+        num_classes / class_names: the label set.
+        loss: a spec for :func:`kerascv_apps.losses.segmentation.build_loss` (``ce``, ``dice``,
+            ``focal``, ``ce+dice``, ``ce+0.5*dice``) or a loss object.
+        class_weights: per-class weights for cross-entropy/focal/Dice (e.g. median frequency).
+        boundary_tolerance: pixels of tolerance of the boundary F1.
+        border_weights: train with U-Net's border weight map (needs (H, W, 2) [class,
+            instance] targets, e.g. ``load_dataset("shapes", instances=True)``).
+        w0 / sigma: the weight map's parameters (10 and 5 px in the paper).
+    """
+
+    name = "segmentation"
+    quality_metric = "miou"
+    higher_is_better = True
+
+    def __init__(self, num_classes=None, class_names=None, loss="ce", class_weights=None,
+                 ignore_index=IGNORE_INDEX, boundary_tolerance=2, border_weights=False,
+                 w0=10.0, sigma=5.0):
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        if num_classes is None or int(num_classes) < 2:
+            raise ValueError(f"SegmentationTask: num_classes must be at least 2, got {num_classes!r}")
+        if class_names is None:
+            class_names = [f"class_{i}" for i in range(num_classes)]
+        super().__init__(int(num_classes), class_names)
+        self.loss_spec = loss
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        self.ignore_index = ignore_index
+        self.boundary_tolerance = boundary_tolerance
+        self.border_weights = bool(border_weights)
+        self.w0, self.sigma = float(w0), float(sigma)
+
+    # --- training -------------------------------------------------------------------------
+    def loss(self, model=None):
+        """One loss for the main output (``experiment`` gives auxiliary outputs the same)."""
+        if not isinstance(self.loss_spec, str):
+            return self.loss_spec
+        return build_loss(self.loss_spec, self.ignore_index, self.class_weights)
+
+    def metrics(self, model=None):
+        return [seg_metrics.SegmentationMeanIoU(self.num_classes, self.ignore_index)]
+
+    def monitor(self):
+        return "val_miou", "max"
+
+    def augmentation(self, kind, splits):
+        """Joint image + mask augmentation (masks always nearest, uncovered pixels 255):
+        ``'tf'`` (TF-native affine, flips, brightness/contrast) or ``'albumentations'``."""
+        if kind in (None, "none"):
+            return None
+        vflip = bool(splits.info.get("vertical_flip", False))
+        if kind == "tf":
+            from kerascv_apps.data.augment import TFAugment
+
+            return TFAugment(rotation=20, scale=(0.85, 1.15), shift=0.05, horizontal_flip=True,
+                             vertical_flip=vflip, brightness=20, contrast=(0.8, 1.2),
+                             target_is_mask=True, mask_fill_value=self.ignore_index)
+        if kind == "albumentations":
+            import albumentations as A
+
+            from kerascv_apps.data.augment import AlbumentationsAugment
+
+            ops = [A.Affine(rotate=(-20, 20), scale=(0.85, 1.15), translate_percent=(-0.05, 0.05),
+                            border_mode=0, fill=0, fill_mask=self.ignore_index, p=1.0),
+                   A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5)]
+            if vflip:
+                ops.append(A.VerticalFlip(p=0.5))
+            return AlbumentationsAugment(A.Compose(ops), target_is_mask=True,
+                                         mask_fill_value=self.ignore_index)
+        raise ValueError(f"augment must be 'none', 'tf' or 'albumentations', got {kind!r}")
+
+    def pipeline_map_fn(self):
+        """With ``border_weights``: (image, (H, W, 2) [class, instance] target) -> (image,
+        (H, W, 2) float32 [class, U-Net border weight]); the losses read channel 1 as a
+        per-pixel weight and every metric reads channel 0."""
+        if not self.border_weights:
+            return None
+        from kerascv_apps.losses.segmentation import border_weight_target_fn
+
+        return border_weight_target_fn(self.w0, self.sigma, self.class_weights,
+                                       self.ignore_index)
+
+    @staticmethod
+    def inference_model(model):
+        """The deployable single-output model (auxiliary outputs dropped, weights shared)."""
+        import keras
+
+        if len(model.outputs) == 1:
+            return model
+        return keras.Model(model.inputs, model.outputs[0], name=model.name)
+
+    def predict_files(self, model, paths, out_dir=None):
+        """Predicts each image file; with ``out_dir`` writes ``<stem>_prediction.png`` (image,
+        coloured mask, overlay, legend) and ``<stem>_mask.png`` (class ids)."""
+        import tensorflow as tf
+        from PIL import Image
+
+        from kerascv_apps.data.sources.image_folder import read_image
+
+        height, width, channels = model.inputs[0].shape[1:]
+        results = []
+        for path in paths:
+            image = read_image(path, channels)
+            shape = image.shape[:2]
+            x = image
+            if height is not None and shape != (height, width):
+                x = tf.image.resize(image, (height, width), antialias=True).numpy()
+            out = model(x[None], training=False)
+            labels = seg_metrics.to_labels(np.asarray(out[0] if isinstance(out, (list, tuple)) else out))[0]
+            if labels.shape != shape and height is not None:
+                labels = tf.image.resize(labels[..., None], shape, method="nearest").numpy()[..., 0]
+            counts = np.bincount(labels.ravel(), minlength=self.num_classes)
+            entry = {"file": str(path), "shape": list(labels.shape),
+                     "class_pixels": {n: int(counts[i]) for i, n in enumerate(self.class_names)}}
+            if out_dir:
+                stem = os.path.splitext(os.path.basename(str(path)))[0]
+                entry["figure"] = save_prediction_png(
+                    image, labels, os.path.join(out_dir, f"{stem}_prediction.png"), self.class_names)
+                entry["mask"] = os.path.join(out_dir, f"{stem}_mask.png")
+                Image.fromarray(labels.astype(np.uint8)).save(entry["mask"])
+            results.append(entry)
+        return results
+
+    # --- evaluation -----------------------------------------------------------------------
+    def score(self, targets, predictions):
+        return seg_metrics.mean_iou(targets, predictions, self.num_classes, self.ignore_index)
+
+    def evaluate(self, targets, predictions):
+        cm = seg_metrics.confusion_matrix(targets, predictions, self.num_classes, self.ignore_index)
+        iou = seg_metrics.iou_from_confusion(cm)
+        bf = seg_metrics.boundary_f1(targets, predictions, self.num_classes,
+                                     self.boundary_tolerance, self.ignore_index, per_class=True)
+        total = cm.sum()
+        return {
+            "miou": float(np.nanmean(iou)),
+            "pixel_accuracy": float(np.trace(cm) / total) if total else float("nan"),
+            "boundary_f1": float(np.nanmean(bf)),
+            "boundary_tolerance": self.boundary_tolerance,
+            "per_class": [{"class": n, "iou": _none_if_nan(iou[i]),
+                           "boundary_f1": _none_if_nan(bf[i]), "pixels": int(cm[i].sum())}
+                          for i, n in enumerate(self.class_names)],
+            "confusion_matrix": cm.tolist(),
+        }
+
+    def plots(self, results, out_dir):
+        """Per-class IoU bar chart (and the text table) from ``evaluate``'s results."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        os.makedirs(out_dir, exist_ok=True)
+        names = [r["class"] for r in results["per_class"]]
+        values = [r["iou"] or 0.0 for r in results["per_class"]]
+        fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(names) + 2), 3.5))
+        ax.bar(names, values, color=palette(len(names)) / 255.0, edgecolor="black")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("IoU")
+        ax.set_title(f"mean IoU {results['miou']:.3f}")
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        fig.tight_layout()
+        path = os.path.join(out_dir, "per_class_iou.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        table = os.path.join(out_dir, "evaluation.txt")
+        with open(table, "w") as f:
+            f.write(format_report(results) + "\n")
+        return [path, table]
+
+    def save_predictions(self, images, predictions, out_dir, limit=8):
+        """Coloured mask + overlay + legend PNGs for the first ``limit`` images."""
+        labels = seg_metrics.to_labels(predictions)
+        return [save_prediction_png(img, lab, os.path.join(out_dir, f"prediction_{i:03d}.png"),
+                                    self.class_names)
+                for i, (img, lab) in enumerate(zip(images[:limit], labels[:limit]))]
