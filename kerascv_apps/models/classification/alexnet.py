@@ -5,6 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
+from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
 from kerascv_apps.models.common import image_input
 from kerascv_apps.registry import register_model
 
@@ -48,7 +49,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         include_top: add the fully connected layers; otherwise return the pooled features
             (or the conv5 feature map with ``pooling=None``).
         pooling: ``'adaptive'`` (average to ``pooled_size`` x ``pooled_size`` then flatten, as
-            torchvision; works for any input size), ``'flatten'``, ``'avg'``, ``'max'`` or
+            torchvision; identity at 224x224, any input size works), ``'flatten'``, ``'avg'``, ``'max'`` or
             ``None`` (feature map; only without ``include_top``).
         pooled_size: output size of the adaptive pooling.
         dropout: dropout rate before each hidden FC layer (0.5 in the paper).
@@ -69,7 +70,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         if i in pool_after:
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
     if pooling == "adaptive":
-        x = layers.AdaptiveAveragePooling2D(pooled_size, name="adaptive_pool")(x)
+        x = AdaptiveAveragePooling2D(pooled_size, name="adaptive_pool")(x)
         x = layers.Flatten(name="flatten")(x)
     elif pooling == "flatten":
         x = layers.Flatten(name="flatten")(x)
