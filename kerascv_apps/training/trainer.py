@@ -146,4 +146,7 @@ def read_history(run_dir):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     cols = rows[0].keys() if rows else []
-    return {c: np.array([float(r[c]) for r in rows]) for c in cols}
+    def num(text):
+        return float("nan") if text in ("", "NA") else float(text)
+
+    return {c: np.array([num(r[c]) for r in rows]) for c in cols}

@@ -1,0 +1,28 @@
+"""`make demo`: the quickstart (LeNet-5 -> int8 TFLite + SavedModel), then the quick
+segmentation and super-resolution stages when they are present."""
+
+import importlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+STAGES = ["quickstart"]
+
+
+def main():
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for stage in STAGES:
+        module = importlib.import_module(stage)
+        print(f"\n######## demo stage: {stage}", flush=True)
+        start = time.perf_counter()
+        code = module.main(["--run-dir", os.path.join("runs", f"demo-{stamp}", stage)])
+        print(f"######## {stage} finished in {time.perf_counter() - start:.0f}s", flush=True)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from kerascv_apps import build_model
+from kerascv_apps.data import load_dataset
+from kerascv_apps.export.pipeline import ExportQualityError, export_model, format_export_report
+from kerascv_apps.export.savedmodel import export_savedmodel
+from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+from kerascv_apps.io import atomic_dir, atomic_write_bytes
+from kerascv_apps.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A LeNet-5 trained briefly on digits (shared by the export tests)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    splits = load_dataset("digits")
+    model = build_model("lenet5")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.train.batch(32), epochs=4, verbose=0)
+    task = get_task("classification", num_classes=10, class_names=splits.class_names)
+    return model, splits, task
+
+
+def _png_bytes(image):
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)[..., 0]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_savedmodel_layout_and_both_signatures(trained, tmp_path):
+    model, splits, task = trained
+    images = np.stack([x for x, _ in splits.test.take(4).as_numpy_iterator()])
+    images = np.round(images)  # what a PNG round trip keeps
+    path = export_savedmodel(model, tmp_path, "digits", task)
+    assert path == os.path.join(tmp_path, "digits", "1")
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "serving_bytes"}
+    expected = np.asarray(model(images))
+    out = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out["class_id"].numpy(), expected.argmax(-1))
+    encoded = tf.constant([_png_bytes(im) for im in images])
+    out_bytes = loaded.signatures["serving_bytes"](image_bytes=encoded)
+    np.testing.assert_allclose(out_bytes["probabilities"].numpy(), expected, atol=1e-4)
+    # versions are never overwritten: the next export is version 2
+    assert export_savedmodel(model, tmp_path, "digits", task).endswith(os.path.join("digits", "2"))
+    with pytest.raises(FileExistsError, match="immutable"):
+        export_savedmodel(model, tmp_path, "digits", task, version=1)
+
+
+def test_tflite_modes_sizes_and_int8_io(trained):
+    model, splits, _ = trained
+    rep = np.stack([x for x, _ in splits.train.take(64).as_numpy_iterator()])
+    sizes = {m: len(convert_to_tflite(model, m, representative_data=[rep])) for m in
+             ("float32", "float16", "dynamic")}
+    int8 = convert_to_tflite(model, "int8", representative_data=[rep])
+    assert sizes["float16"] < 0.6 * sizes["float32"]
+    assert sizes["dynamic"] < 0.35 * sizes["float32"]
+    assert len(int8) < 0.35 * sizes["float32"]
+    runner = TFLiteRunner(int8)
+    assert runner.input_details["dtype"] == np.int8
+    assert runner.output_details[0]["dtype"] == np.int8
+    scale, zero = runner.input_details["quantization"]
+    assert scale == pytest.approx(1.0, rel=0.01) and zero == -128  # int8 = pixel - 128
+    with pytest.raises(ValueError, match="representative_data"):
+        convert_to_tflite(model, "int8")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        convert_to_tflite(model, "int4")
+
+
+def test_export_model_verifies_and_reports(trained, tmp_path):
+    model, splits, task = trained
+    out = tmp_path / "exports"
+    report = export_model(model, task, splits, str(out), "lenet5",
+                          formats=("savedmodel", "float32", "int8"), limit=120, latency_runs=5)
+    keras_acc = report["keras"]["value"]
+    assert report["passed"] and report["metric"] == "accuracy"
+    assert report["formats"]["float32"]["value"] == pytest.approx(keras_acc, abs=1e-9)
+    assert abs(report["formats"]["int8"]["quality_drop"]) <= 0.01
+    assert report["formats"]["int8"]["size_vs_float32"] < 0.35
+    assert report["formats"]["int8"]["latency_ms_median"] > 0
+    for rel in ("savedmodel/lenet5/1/saved_model.pb", "tflite/lenet5_int8.tflite",
+                "tflite/lenet5_int8.json", "labels.txt", "export_report.json"):
+        assert (out / rel).exists(), rel
+    contract = json.loads((out / "tflite/lenet5_int8.json").read_text())
+    assert contract["input"]["dtype"] == "int8" and contract["input"]["shape"] == [1, 32, 32, 1]
+    assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
+    table = format_export_report(report)
+    assert "int8" in table and "savedmodel" in table
+    with pytest.raises(FileExistsError):
+        export_model(model, task, splits, str(out), "lenet5", formats=("float32",), limit=10)
+
+
+def test_failed_quality_check_publishes_nothing(trained, tmp_path):
+    model, splits, task = trained
+    out = tmp_path / "exports"
+    # an impossible bound (int8 must be better than float by 5 points) forces the failure path
+    with pytest.raises(ExportQualityError, match="int8 accuracy dropped"):
+        export_model(model, task, splits, str(out), "lenet5", formats=("savedmodel", "int8"),
+                     max_quality_drop=-0.05, limit=60, latency_runs=2)
+    assert not out.exists()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # staging removed
+
+
+def test_atomic_helpers_leave_nothing_on_failure(tmp_path):
+    target = tmp_path / "dir"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(str(target)) as stage:
+            open(os.path.join(stage, "half"), "w").write("x")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    atomic_write_bytes(str(tmp_path / "f.bin"), b"abc")
+    assert (tmp_path / "f.bin").read_bytes() == b"abc" and os.listdir(tmp_path) == ["f.bin"]
+    with atomic_dir(str(target)) as stage:
+        open(os.path.join(stage, "ok"), "w").write("x")
+    assert (target / "ok").exists()
+    with pytest.raises(FileExistsError):
+        with atomic_dir(str(target)):
+            pass
