@@ -1,0 +1,99 @@
+"""SRGAN recipe (Ledig et al. 2017), two phases:
+
+1. pixel-loss pretraining of the SRResNet generator (plain ``fit`` with MSE; or pass
+   ``--generator`` to start from a trained SRResNet ``.keras`` file, e.g. the srresnet recipe's);
+2. adversarial training: content loss on VGG19 ``block5_conv4`` features (weights from a local
+   file, ``--vgg-weights``) + 1e-3 × adversarial loss, discriminator on HR crops.
+
+    python recipes/super_resolution/srgan.py --vgg-weights vgg19_notop.weights.h5
+
+The saved deployable model is the generator (``generator.keras``); the GAN's own checkpoints
+(``checkpoints/*.keras``) also reload with ``safe_mode=True``. SRGAN trades PSNR for
+perceptual sharpness, so its PSNR is expected below SRResNet's (as in the paper).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import keras
+
+from kerascv_apps import build_model, load_model
+from kerascv_apps.data import load_dataset
+from kerascv_apps.data.sources._sr_common import sr_eval_pipeline, sr_train_pipeline
+from kerascv_apps.io import save_model_atomic
+from kerascv_apps.losses.super_resolution import PixelLoss, VGGContentLoss
+from kerascv_apps.metrics.super_resolution import psnr_metric
+from kerascv_apps.tasks.super_resolution import evaluate_sr
+from kerascv_apps.training import train
+from kerascv_apps.training.gan import SRGAN
+
+
+def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, generator=None,
+        scale=4, num_blocks=16, pretrain_epochs=5, gan_epochs=5, steps_per_epoch=50,
+        batch_size=8, patch_size=24, learning_rate=1e-4, content_layer="block5_conv4",
+        jit_compile=False, verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
+        disc_dense_units=1024):
+    start = time.time()
+    # Fail before any training when the content loss cannot be built.
+    content = VGGContentLoss(content_layer, vgg_weights, allow_random_features)
+    splits = load_dataset(dataset, scale=scale)
+    train_ds = sr_train_pipeline(splits, patch_size, batch_size)
+    val_ds = sr_eval_pipeline(splits.val)
+    if generator is None:
+        gen = build_model(f"srresnet_x{scale}", num_blocks=num_blocks)
+        gen = train(gen, train_ds, val_ds, run_dir=os.path.join(run_dir, "pretrain"),
+                    epochs=pretrain_epochs, steps_per_epoch=steps_per_epoch, loss=PixelLoss("mse"),
+                    metrics=[psnr_metric], learning_rate=learning_rate * 10, monitor="val_psnr",
+                    monitor_mode="max", jit_compile="off", overwrite=True, verbose=verbose,
+                    tensorboard=False).model
+    else:
+        gen = load_model(generator, compile=False)
+    pretrained = evaluate_sr(gen, splits.test, scale)
+    disc = build_model("srgan_discriminator", input_shape=(patch_size * scale, patch_size * scale, 3),
+                       stackwise_num_filters=disc_filters, dense_units=disc_dense_units)
+    gan = SRGAN(gen, disc, content_loss=content)
+    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=0.9),
+                keras.optimizers.Adam(learning_rate, beta_1=0.9), jit_compile=jit_compile)
+    train(gan, train_ds, val_ds, run_dir=os.path.join(run_dir, "gan"), epochs=gan_epochs,
+          steps_per_epoch=steps_per_epoch, loss=None, compile=False, monitor="val_loss",
+          monitor_mode="min", overwrite=True, verbose=verbose, tensorboard=False)
+    save_model_atomic(gan.generator, os.path.join(run_dir, "generator.keras"))
+    summary = {"scale": scale, "num_blocks": num_blocks, "content_layer": content_layer,
+               "vgg_weights": vgg_weights, "random_vgg_features": vgg_weights is None,
+               "train_seconds": round(time.time() - start, 1),
+               "pretrained_test": pretrained, "srgan_test": evaluate_sr(gan.generator, splits.test, scale)}
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2, default=float)
+    return summary
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", default="runs/srgan_x4")
+    p.add_argument("--vgg-weights", help="local VGG19 notop weights (.h5 / .weights.h5)")
+    p.add_argument("--random-vgg-features", action="store_true",
+                   help="use random VGG19 weights (testing only)")
+    p.add_argument("--generator", help="pretrained SRResNet .keras (skips phase 1)")
+    p.add_argument("--content-layer", default="block5_conv4", choices=("block5_conv4", "block2_conv2"))
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--num-blocks", type=int, default=16)
+    p.add_argument("--pretrain-epochs", type=int, default=5)
+    p.add_argument("--gan-epochs", type=int, default=5)
+    p.add_argument("--steps-per-epoch", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--patch-size", type=int, default=24)
+    p.add_argument("--jit-compile", action="store_true")
+    a = p.parse_args(argv)
+    s = run(a.run_dir, a.vgg_weights, a.random_vgg_features, a.generator, a.scale, a.num_blocks,
+            a.pretrain_epochs, a.gan_epochs, a.steps_per_epoch, a.batch_size, a.patch_size,
+            content_layer=a.content_layer, jit_compile=a.jit_compile)
+    for key in ("pretrained_test", "srgan_test"):
+        t = s[key]
+        print(f"{key}: PSNR-Y {t['psnr_y']:.2f} dB (bicubic {t['bicubic_psnr_y']:.2f}), "
+              f"SSIM-Y {t['ssim_y']:.4f} (bicubic {t['bicubic_ssim_y']:.4f})")
+
+
+if __name__ == "__main__":
+    main()
