@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerascv_apps.cli import build_parser, main
+
+
+def test_every_subcommand_has_help():
+    parser = build_parser()
+    for command in ("list-models", "train", "evaluate", "export", "predict", "summary"):
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args([command, "--help"])
+        assert info.value.code == 0
+
+
+def test_console_script_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "kerascv_apps.cli", "list-models",
+                          "--task", "classification"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    names = [line.split()[0] for line in out.stdout.splitlines()]
+    assert "lenet5" in names and "mlp" in names
+
+
+def test_unknown_model_exits_2_listing_known_names(capsys, tmp_path):
+    code = main(["train", "--model", "lenet7", "--run-dir", str(tmp_path / "r"), "--epochs", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'lenet7'" in err and "lenet5" in err
+
+
+def test_bad_model_arg_format_is_rejected():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--model", "mlp", "--run-dir", "x", "--model-arg", "oops"])
+
+
+def test_train_evaluate_export_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "lenet5", "--run-dir", str(run), "--epochs", "3",
+                 "--batch-size", "32", "--augment", "none", "--lr", "3e-3"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.split("accuracy on test: ")[1].split(";")[0])
+    assert accuracy > 0.8
+    assert (run / "plots" / "confusion_matrix.png").exists()
+    assert (run / "plots" / "training_curves.png").exists()
+
+    assert main(["evaluate", "--model-path", str(run / "model.keras"), "--out", str(tmp_path / "ev")]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == pytest.approx(accuracy, abs=1e-4)  # printed with 4 decimals
+
+    exports = tmp_path / "exports"
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
+                 "--formats", "float32,int8", "--max-int8-drop", "0.03"]) == 0
+    assert (exports / "tflite" / "lenet5_int8.tflite").exists()
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
+                 "--formats", "float32"]) == 1  # refuses to overwrite
+    capsys.readouterr()
+
+    from kerascv_apps.data import load_dataset
+
+    image, label = next(load_dataset("digits").test.as_numpy_iterator())
+    png = tmp_path / "digit.png"
+    Image.fromarray(np.round(image[..., 0]).astype(np.uint8)).save(png)
+    assert main(["predict", "--model-path", str(run / "model.keras"), str(png)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["file"] == str(png) and len(result["top"]) == 3
+    probs = [t["probability"] for t in result["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+
+
+def test_predict_needs_a_known_model(tmp_path, capsys):
+    from kerascv_apps import build_model
+
+    path = tmp_path / "m.keras"
+    build_model("mlp", input_shape=(8, 8, 1)).save(path)
+    with pytest.raises(SystemExit, match="pass --model-name"):
+        main(["predict", "--model-path", str(path), "x.png"])
