@@ -39,9 +39,16 @@ def make_pipeline(dataset, batch_size, training=False, augment=None, seed=0, cac
         ds = ds.repeat()
     if training and augment is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
-        ds = ds.map(lambda example, s: augment(example[0], example[1], s),
-                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        chunk = getattr(augment, "chunk_size", None)
+        fixed = all(spec.shape.is_fully_defined() for spec in ds.element_spec)
+        if chunk and fixed:  # Python augmenters: one call per chunk, then back to examples
+            ds = tf.data.Dataset.zip((ds.batch(chunk), seeds))
+            ds = ds.map(lambda batch, s: augment.apply_chunk(batch[0], batch[1], s),
+                        num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
+        else:
+            ds = tf.data.Dataset.zip((ds, seeds))
+            ds = ds.map(lambda example, s: augment(example[0], example[1], s),
+                        num_parallel_calls=AUTOTUNE, deterministic=True)
     if map_fn is not None:
         ds = ds.map(map_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
