@@ -1,0 +1,126 @@
+"""Vision Transformer (Dosovitskiy et al., 2021, "An Image is Worth 16x16 Words: Transformers
+for Image Recognition at Scale")."""
+
+import keras
+from keras import layers
+
+from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
+from kerascv_apps.models.common import image_input
+from kerascv_apps.registry import register_model
+
+
+def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, name):
+    """Pre-norm encoder block (eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x)).
+
+    MSA is multi-head scaled dot-product attention softmax(q k^T / sqrt(d)) v (Keras'
+    ``MultiHeadAttention``, d = dim / heads); the MLP is Dense(mlp_dim, GELU) - Dense(dim).
+    """
+    dim = x.shape[-1]
+    y = layers.LayerNormalization(epsilon=epsilon, name=f"{name}_ln1")(x)
+    y = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attention_dropout,
+                                  name=f"{name}_attn")(y, y)
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_attn_dropout")(y)
+    x = layers.Add(name=f"{name}_add1")([x, y])
+    y = layers.LayerNormalization(epsilon=epsilon, name=f"{name}_ln2")(x)
+    y = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp_fc1")(y)
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_mlp_dropout1")(y)
+    y = layers.Dense(dim, name=f"{name}_mlp_fc2")(y)
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_mlp_dropout2")(y)
+    return layers.Add(name=f"{name}_add2")([x, y])
+
+
+def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=768,
+        num_layers=12, num_heads=12, mlp_dim=3072, dropout=0.0, attention_dropout=0.0,
+        layer_norm_epsilon=1e-6, include_top=True, pooling="token",
+        classifier_activation="softmax", rescale=True, name="vit"):
+    """Vision Transformer: non-overlapping patches linearly embedded (a patch-size conv with
+    stride = patch size), a learned class token prepended, learned position embeddings added,
+    ``num_layers`` pre-norm encoder blocks, a final LayerNorm and a linear head on the class
+    token. ViT-B/16 at 224x224 with 1000 classes has 86,567,656 parameters.
+
+    The MLP's GELU is the exact (erf) form; TFLite converts it to its builtin GELU op, which
+    has an int8 kernel, so the model converts to int8 with builtin ops only.
+
+    Args:
+        input_shape: (height, width, channels), fixed (position embeddings depend on it);
+            height and width must be multiples of ``patch_size``.
+        num_classes: number of classes.
+        patch_size: side of the square patches.
+        hidden_dim: token width D.
+        num_layers: encoder blocks.
+        num_heads: attention heads (``hidden_dim`` must be divisible by it).
+        mlp_dim: hidden units of each block's MLP.
+        dropout: dropout after the embeddings, the attention and the MLP layers.
+        attention_dropout: dropout on the attention weights.
+        layer_norm_epsilon: epsilon of every LayerNorm.
+        include_top: add the class layer.
+        pooling: ``'token'`` (the class token, as the paper), ``'avg'`` (mean of the patch
+            tokens and class token) or ``None`` (the token sequence; only without top).
+        classifier_activation: activation of the class layer (``None`` for logits).
+        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        name: model name.
+    """
+    if input_shape is None or len(input_shape) != 3 or None in tuple(input_shape)[:2]:
+        raise ValueError(f"ViT: input_shape must be a fixed (height, width, channels), got {input_shape!r}")
+    height, width = input_shape[0], input_shape[1]
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"ViT: input_shape {tuple(input_shape)} height/width must be multiples of "
+                         f"patch_size={patch_size}")
+    if hidden_dim % num_heads:
+        raise ValueError(f"ViT: hidden_dim={hidden_dim} must be divisible by num_heads={num_heads}")
+    if pooling not in (None, "token", "avg"):
+        raise ValueError(f"ViT: pooling must be 'token', 'avg' or None, got {pooling!r}")
+    num_patches = (height // patch_size) * (width // patch_size)
+    inputs, x = image_input(input_shape, rescale)
+    x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="patch_embed")(x)
+    x = layers.Reshape((num_patches, hidden_dim), name="patch_flatten")(x)
+    x = ClassToken(name="class_token")(x)
+    x = PositionEmbedding(name="pos_embed")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="pos_dropout")(x)
+    for i in range(num_layers):
+        x = encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, layer_norm_epsilon,
+                          name=f"block{i}")
+    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="encoder_norm")(x)
+    if pooling == "token":
+        x = layers.Cropping1D((0, num_patches), name="cls_token_select")(x)
+        x = layers.Flatten(name="cls_token")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
+    if not include_top:
+        return keras.Model(inputs, x, name=name)
+    if pooling is None:
+        raise ValueError("ViT: include_top=True needs pooling 'token' or 'avg'")
+    if num_classes is None or num_classes < 1:
+        raise ValueError(f"ViT: num_classes must be a positive int, got {num_classes!r}")
+    x = layers.Dense(num_classes, name="predictions_dense")(x)
+    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _variant(name, hidden_dim, num_layers, num_heads, mlp_dim, kwargs):
+    kwargs.setdefault("patch_size", 16)
+    kwargs.setdefault("name", f"{name}{kwargs['patch_size']}")
+    return ViT(hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads, mlp_dim=mlp_dim,
+               **kwargs)
+
+
+@register_model("vit_tiny", task="classification", family="vit")
+def vit_tiny(**kwargs):
+    """ViT-Ti (D=192, 12 layers, 3 heads, MLP 768); ``patch_size`` default 16."""
+    return _variant("vit_ti", 192, 12, 3, 768, kwargs)
+
+
+@register_model("vit_small", task="classification", family="vit")
+def vit_small(**kwargs):
+    """ViT-S (D=384, 12 layers, 6 heads, MLP 1536); ``patch_size`` default 16."""
+    return _variant("vit_s", 384, 12, 6, 1536, kwargs)
+
+
+@register_model("vit_base", task="classification", family="vit")
+def vit_base(**kwargs):
+    """ViT-B (D=768, 12 layers, 12 heads, MLP 3072); ``patch_size`` default 16."""
+    return _variant("vit_b", 768, 12, 12, 3072, kwargs)
