@@ -127,3 +127,24 @@ def test_atomic_helpers_leave_nothing_on_failure(tmp_path):
     with pytest.raises(FileExistsError):
         with atomic_dir(str(target)):
             pass
+
+
+def test_serving_client_request_matches_bytes_signature(trained, tmp_path):
+    """The REST client's b64 body, decoded as TF Serving does, feeds serving_bytes."""
+    import base64
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "serving_client", os.path.join(os.path.dirname(__file__), "..", "export", "serving", "client.py"))
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    model, splits, task = trained
+    image = np.round(next(splits.test.as_numpy_iterator())[0])
+    png = tmp_path / "x.png"
+    png.write_bytes(_png_bytes(image))
+    body = client.build_request([str(png)])
+    assert body["signature_name"] == "serving_bytes"
+    raw = base64.b64decode(body["instances"][0]["image_bytes"]["b64"])
+    loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / "sm", "digits", task))
+    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant([raw]))
+    np.testing.assert_allclose(out["probabilities"].numpy(), np.asarray(model(image[None])), atol=1e-4)
