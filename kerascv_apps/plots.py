@@ -41,7 +41,7 @@ def plot_history(history, path, title="training curves"):
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return _save(fig, path)
 
 
