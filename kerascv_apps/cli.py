@@ -96,7 +96,7 @@ def build_parser():
     return parser
 
 
-def _run_info(model_path, model_name):
+def run_info(model_path, model_name):
     """The registered name and data of the run a .keras file came from (run.json beside it)."""
     info = {}
     folder = os.path.dirname(os.path.abspath(model_path))
@@ -151,7 +151,7 @@ def _load_for(args):
     from kerascv_apps.experiment import task_for
     from kerascv_apps.io import load_model
 
-    name, info = _run_info(args.model_path, args.model_name)
+    name, info = run_info(args.model_path, args.model_name)
     dataset_kwargs = dict(getattr(args, "dataset_arg", []) or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
     splits = load_dataset(args.dataset, **dataset_kwargs) if hasattr(args, "dataset") else None
@@ -181,22 +181,27 @@ def cmd_export(args):
     return 0
 
 
+def task_from_run(name, info):
+    """The Task of a registered model, with the class names recorded in its run.json."""
+    from kerascv_apps.registry import get_entry
+    from kerascv_apps.tasks import get_task
+
+    data = info.get("data", {})
+    kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
+        if data.get("num_classes") else {}
+    return get_task(get_entry(name).task, **kwargs)
+
+
 def cmd_predict(args):
-    from kerascv_apps.experiment import deployable, task_for
+    from kerascv_apps.experiment import deployable
     from kerascv_apps.io import load_model
 
-    name, info = _run_info(args.model_path, args.model_name)
-    data = info.get("data", {})
-    from kerascv_apps.tasks import get_task
-    from kerascv_apps.registry import get_entry
-
-    task = get_task(get_entry(name).task, **({"num_classes": data.get("num_classes"),
-                                              "class_names": data.get("class_names")}
-                                             if data.get("num_classes") else {}))
-    model = deployable(load_model(args.model_path, compile=False))
+    name, info = run_info(args.model_path, args.model_name)
+    task = task_from_run(name, info)
     missing = [p for p in args.images if not os.path.exists(p)]
     if missing:
         raise SystemExit(f"error: image files not found: {missing}")
+    model = deployable(load_model(args.model_path, compile=False))
     for result in task.predict_files(model, args.images, args.out):
         print(json.dumps(result))
     return 0

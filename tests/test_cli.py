@@ -70,6 +70,19 @@ def test_train_evaluate_export_predict(tmp_path, capsys):
     probs = [t["probability"] for t in result["top"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
+    # export/export_savedmodel.py adds TF Serving versions 1, 2 beside each other
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("export_savedmodel", os.path.join(
+        os.path.dirname(__file__), "..", "export", "export_savedmodel.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for _ in range(2):
+        assert script.main(["--model-path", str(run / "model.keras"), "--base-dir",
+                            str(tmp_path / "serving"), "--name", "digits"]) == 0
+    assert sorted(os.listdir(tmp_path / "serving" / "digits")) == ["1", "2"]
+
 
 def test_predict_needs_a_known_model(tmp_path, capsys):
     from kerascv_apps import build_model
