@@ -104,8 +104,10 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
 def _variant(name, hidden_dim, num_layers, num_heads, mlp_dim, kwargs):
     kwargs.setdefault("patch_size", 16)
     kwargs.setdefault("name", f"{name}{kwargs['patch_size']}")
-    return ViT(hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads, mlp_dim=mlp_dim,
-               **kwargs)
+    for key, value in (("hidden_dim", hidden_dim), ("num_layers", num_layers),
+                       ("num_heads", num_heads), ("mlp_dim", mlp_dim)):
+        kwargs.setdefault(key, value)
+    return ViT(**kwargs)
 
 
 @register_model("vit_tiny", task="classification", family="vit")
