@@ -89,6 +89,16 @@ def build_parser():
     p.add_argument("--out", help="folder for output images (segmentation, super-resolution)")
     p.add_argument("images", nargs="+")
 
+    p = sub.add_parser("tune", help="random hyperparameter search (KerasTuner)")
+    p.add_argument("--model", required=True)
+    _add_data_args(p)
+    p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
+    p.add_argument("--max-trials", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=5, help="epochs per trial")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
+    p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
+
     p = sub.add_parser("summary", help="per-layer table: shapes, params, receptive field, FLOPs")
     p.add_argument("model", help="registered model name")
     p.add_argument("--input-shape", type=_shape, help="H,W,C")
@@ -207,6 +217,19 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_tune(args):
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.training.tuning import tune
+
+    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+    result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
+                  epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
+                  model_kwargs=dict(args.model_arg))
+    print(json.dumps({k: result[k] for k in ("objective", "best_score", "best_hyperparameters",
+                                             "trials")}, indent=2))
+    return 0
+
+
 def cmd_summary(args):
     from kerascv_apps.registry import build_model
 
@@ -226,7 +249,8 @@ def cmd_summary(args):
 
 
 COMMANDS = {"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "export": cmd_export, "predict": cmd_predict, "summary": cmd_summary}
+            "export": cmd_export, "predict": cmd_predict, "tune": cmd_tune,
+            "summary": cmd_summary}
 
 
 def main(argv=None):

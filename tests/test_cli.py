@@ -11,7 +11,7 @@ from kerascv_apps.cli import build_parser, main
 
 def test_every_subcommand_has_help():
     parser = build_parser()
-    for command in ("list-models", "train", "evaluate", "export", "predict", "summary"):
+    for command in ("list-models", "train", "evaluate", "export", "predict", "tune", "summary"):
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])
         assert info.value.code == 0
