@@ -86,6 +86,13 @@ def mean_sr_metrics(hrs, srs, scale):
     return {k: float(np.mean([m[k] for m in per_image])) for k in per_image[0]}, per_image
 
 
+def _register(fn):
+    import keras
+
+    return keras.saving.register_keras_serializable(package="kerascv_apps", name="psnr_metric")(fn)
+
+
+@_register
 def psnr_metric(y_true, y_pred):
     """Keras metric: per-image RGB PSNR (dB) of [0, 255] images, prediction clipped; no border
     crop (a training monitor; reported figures come from :func:`sr_metrics`)."""

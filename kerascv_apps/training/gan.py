@@ -45,6 +45,7 @@ class SRGAN(keras.Model):
         self._pixel = PixelLoss("mse")
         names = ("loss", "d_loss", "content_loss", "adversarial_loss", "psnr")
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.built = True  # both sub-models are built functional models
 
     def build(self, input_shape=None):
         self.built = True

@@ -34,15 +34,16 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
         scale=4, num_blocks=16, pretrain_epochs=5, gan_epochs=5, steps_per_epoch=50,
         batch_size=8, patch_size=24, learning_rate=1e-4, content_layer="block5_conv4",
         jit_compile=False, verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
-        disc_dense_units=1024):
+        disc_dense_units=1024, filters=64, splits=None):
     start = time.time()
     # Fail before any training when the content loss cannot be built.
     content = VGGContentLoss(content_layer, vgg_weights, allow_random_features)
-    splits = load_dataset(dataset, scale=scale)
+    splits = splits if splits is not None else load_dataset(dataset, scale=scale)
     train_ds = sr_train_pipeline(splits, patch_size, batch_size)
     val_ds = sr_eval_pipeline(splits.val)
     if generator is None:
-        gen = build_model(f"srresnet_x{scale}", num_blocks=num_blocks)
+        gen = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, filters=filters,
+                          anchor_skip=True)
         gen = train(gen, train_ds, val_ds, run_dir=os.path.join(run_dir, "pretrain"),
                     epochs=pretrain_epochs, steps_per_epoch=steps_per_epoch, loss=PixelLoss("mse"),
                     metrics=[psnr_metric], learning_rate=learning_rate * 10, monitor="val_psnr",

@@ -24,17 +24,17 @@ from kerascv_apps.training import train
 
 def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per_epoch=60,
         batch_size=16, patch_size=24, learning_rate=1e-3, loss="mse", export=True,
-        overwrite=True, verbose="auto", dataset="photos"):
+        overwrite=True, verbose="auto", dataset="photos", anchor_skip=True):
     start = time.time()
     splits = load_dataset(dataset, scale=scale)
-    model = build_model(f"srresnet_x{scale}", num_blocks=num_blocks)
+    model = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, anchor_skip=anchor_skip)
     result = train(model, sr_train_pipeline(splits, patch_size, batch_size),
                    sr_eval_pipeline(splits.val), run_dir=run_dir, epochs=epochs,
                    steps_per_epoch=steps_per_epoch, loss=PixelLoss(loss), metrics=[psnr_metric],
                    optimizer="adam", learning_rate=learning_rate, schedule="cosine",
                    monitor="val_psnr", monitor_mode="max", jit_compile="off",
                    overwrite=overwrite, verbose=verbose, tensorboard=False)
-    summary = {"model": model.name, "num_blocks": num_blocks, "train_seconds": round(time.time() - start, 1),
+    summary = {"model": model.name, "num_blocks": num_blocks, "anchor_skip": anchor_skip, "train_seconds": round(time.time() - start, 1),
                "steps": epochs * steps_per_epoch, "batch_size": batch_size, "patch_size": patch_size,
                "test": evaluate_sr(result.model, splits.test, scale)}
     if export:
@@ -66,10 +66,13 @@ def main(argv=None):
     p.add_argument("--patch-size", type=int, default=24, help="LR crop size (HR = scale x this)")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--loss", default="mse", choices=("mse", "l1"))
+    p.add_argument("--no-anchor", action="store_true",
+                   help="the paper's SRResNet without the nearest-upsampling anchor skip")
     p.add_argument("--no-export", action="store_true")
     a = p.parse_args(argv)
     report(run(a.run_dir, a.scale, a.num_blocks, a.epochs, a.steps_per_epoch, a.batch_size,
-               a.patch_size, a.learning_rate, a.loss, export=not a.no_export))
+               a.patch_size, a.learning_rate, a.loss, export=not a.no_export,
+               anchor_skip=not a.no_anchor))
 
 
 if __name__ == "__main__":
