@@ -83,6 +83,11 @@ def format_report(results):
     return "\n".join(lines)
 
 
+def _nanmean(values):
+    values = np.asarray(values, np.float64)
+    return float(np.nanmean(values)) if np.any(~np.isnan(values)) else float("nan")
+
+
 def _none_if_nan(x):
     return None if x is None or np.isnan(x) else float(x)
 
@@ -225,9 +230,9 @@ class SegmentationTask(Task):
                                      self.boundary_tolerance, self.ignore_index, per_class=True)
         total = cm.sum()
         return {
-            "miou": float(np.nanmean(iou)),
+            "miou": _nanmean(iou),
             "pixel_accuracy": float(np.trace(cm) / total) if total else float("nan"),
-            "boundary_f1": float(np.nanmean(bf)),
+            "boundary_f1": _nanmean(bf),
             "boundary_tolerance": self.boundary_tolerance,
             "per_class": [{"class": n, "iou": _none_if_nan(iou[i]),
                            "boundary_f1": _none_if_nan(bf[i]), "pixels": int(cm[i].sum())}
