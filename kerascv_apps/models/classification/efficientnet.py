@@ -190,7 +190,10 @@ def _variant(key, **kwargs):
 
 @register_model("efficientnet_b0", task="classification", family="efficientnet")
 def efficientnet_b0(**kwargs):
-    """EfficientNet-B0 (Tan & Le 2019): width 1.0, depth 1.0, 224x224 input; 5,330,571 parameters at 1000 classes."""
+    """EfficientNet-B0 (Tan & Le 2019): width 1.0, depth 1.0, 224x224 input.
+
+    5,330,571 parameters at 1000 classes (including the 7 of the Normalization state).
+    """
     return _variant("b0", **kwargs)
 
 

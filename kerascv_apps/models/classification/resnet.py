@@ -117,8 +117,9 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     if shortcut not in SHORTCUTS:
         raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
     if len(stackwise_num_blocks) != len(stackwise_num_filters) or not stackwise_num_blocks:
-        raise ValueError("stackwise_num_blocks and stackwise_num_filters must be non-empty and of "
-                         f"equal length, got {stackwise_num_blocks!r} and {stackwise_num_filters!r}")
+        raise ValueError("stackwise_num_blocks and stackwise_num_filters must be non-empty and "
+                         f"of equal length, got {stackwise_num_blocks!r} and "
+                         f"{stackwise_num_filters!r}")
     if any(int(n) < 1 for n in stackwise_num_blocks):
         raise ValueError(f"stackwise_num_blocks must be positive, got {stackwise_num_blocks!r}")
     if output_stride not in (4, 8, 16, 32):
