@@ -165,3 +165,25 @@ def test_tflite_export_reports_int8_drop_at_several_sizes(tmp_path):
     assert os.path.exists(tmp_path / "espcn_x2_int8.tflite")
     assert os.path.exists(tmp_path / "espcn_x2_tflite_report.json")
     assert report["bicubic"]["psnr_y"] > 0
+
+
+def test_generic_export_model_with_the_sr_task(tmp_path):
+    from kerascv_apps.export.pipeline import export_model
+    from kerascv_apps.tasks import get_task
+
+    photos = [np.asarray(keras.ops.image.resize(
+        RNG.uniform(0, 255, (1, 10, 12, 3)).astype("float32"), (h, w)))[0]
+        for h, w in ((200, 160), (128, 144))]
+    train, _ = from_images(photos, 2)
+    test, _ = from_images(photos[::-1], 2)
+    splits = DatasetSplits("tiny", "super_resolution", train, test, test, (None, None, 3),
+                           info={"scale": 2})
+    task = get_task("super_resolution", scale=2)
+    assert task.calibration_images(splits, 5).shape == (5, 48, 48, 3)
+    report = export_model(ESPCN(scale=2, anchor_skip=True), task, splits, str(tmp_path / "out"),
+                          "espcn_x2", formats=("savedmodel", "float32", "int8"),
+                          max_quality_drop=1.0, tflite_input_shape=(1, None, None, 3),
+                          latency_runs=2)
+    assert report["metric"] == "psnr_y" and report["passed"]
+    assert abs(report["formats"]["float32"]["quality_drop"]) < 0.01
+    assert report["formats"]["int8"]["quality_drop"] < 1.0

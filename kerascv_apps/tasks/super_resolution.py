@@ -23,12 +23,63 @@ class SuperResolutionTask(Task):
     quality_metric = "psnr_y"
     higher_is_better = True
 
-    def __init__(self, scale=4, pixel_loss="mse", **kwargs):
+    def __init__(self, scale=4, pixel_loss="mse", patch_size=24, **kwargs):
         super().__init__(**kwargs)
         if int(scale) < 2:
             raise ValueError(f"scale must be an int >= 2, got {scale!r}")
         self.scale = int(scale)
         self.pixel_loss = pixel_loss
+        self.patch_size = int(patch_size)
+
+    # --- data hooks (used by the generic CLI/export paths) ---------------------------------
+    def augmentation(self, kind, splits):
+        """Aligned random LR/HR crops (``patch_size`` LR pixels), flips and 90° rotations;
+        needed whatever ``kind`` is, since whole SR images differ in size."""
+        from kerascv_apps.data.sources._sr_common import SRAugment
+
+        return SRAugment(self.patch_size, splits.info.get("scale", self.scale))
+
+    def calibration_images(self, splits, count, size=48):
+        """int8 calibration batch: ``size``×``size`` LR crops from the training images (one
+        batch needs one size; the TFLite model stays dynamic)."""
+        import tensorflow as tf
+
+        crops = []
+        for lr, _ in splits.train.as_numpy_iterator():
+            h, w = lr.shape[:2]
+            step = max(1, size // 2)
+            for y in range(0, max(1, h - size + 1), step):
+                for x in range(0, max(1, w - size + 1), step):
+                    crop = lr[y:y + size, x:x + size]
+                    if crop.shape[:2] != (size, size):
+                        crop = tf.image.resize(crop, (size, size)).numpy()
+                    crops.append(crop)
+        if not crops:
+            raise ValueError("calibration_images: the training split is empty")
+        rng = np.random.default_rng(0)
+        idx = rng.permutation(len(crops))[:count]
+        return np.stack([crops[i] for i in idx]).astype(np.float32)
+
+    def predict_files(self, model, paths, out_dir=None, tile=128, overlap=16):
+        """Upscales image files (tiled) and writes ``<stem>_sr.png`` and a bicubic | SR
+        comparison under ``out_dir``; returns one dict per file."""
+        from PIL import Image
+
+        from kerascv_apps.inference.tiling import predict
+
+        out_dir = out_dir or "."
+        results = []
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"predict: image file {path!r} does not exist")
+            lr = np.asarray(Image.open(path).convert("RGB"), np.float32)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            written = predict(model, [lr], self.scale, out_dir, tile=tile, overlap=overlap,
+                              names=[stem])
+            results.append({"file": path, "input_size": list(lr.shape[:2]),
+                            "output_size": [lr.shape[0] * self.scale, lr.shape[1] * self.scale],
+                            "outputs": written})
+        return results
 
     def loss(self, model=None):
         return PixelLoss(self.pixel_loss)

@@ -22,8 +22,8 @@ from kerascv_apps.tasks.super_resolution import evaluate_sr
 from kerascv_apps.training import train
 
 
-def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per_epoch=60,
-        batch_size=16, patch_size=24, learning_rate=1e-3, loss="mse", export=True,
+def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per_epoch=40,
+        batch_size=8, patch_size=24, learning_rate=1e-3, loss="mse", export=True,
         overwrite=True, verbose="auto", dataset="photos", anchor_skip=True):
     start = time.time()
     splits = load_dataset(dataset, scale=scale)
@@ -34,7 +34,8 @@ def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per
                    optimizer="adam", learning_rate=learning_rate, schedule="cosine",
                    monitor="val_psnr", monitor_mode="max", jit_compile="off",
                    overwrite=overwrite, verbose=verbose, tensorboard=False)
-    summary = {"model": model.name, "num_blocks": num_blocks, "anchor_skip": anchor_skip, "train_seconds": round(time.time() - start, 1),
+    summary = {"model": model.name, "num_blocks": num_blocks, "anchor_skip": anchor_skip,
+               "train_seconds": round(time.time() - start, 1),
                "steps": epochs * steps_per_epoch, "batch_size": batch_size, "patch_size": patch_size,
                "test": evaluate_sr(result.model, splits.test, scale)}
     if export:
@@ -61,8 +62,8 @@ def main(argv=None):
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--num-blocks", type=int, default=16)
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps-per-epoch", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--patch-size", type=int, default=24, help="LR crop size (HR = scale x this)")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--loss", default="mse", choices=("mse", "l1"))
