@@ -116,6 +116,9 @@ def test_segnet_harness_with_jit_training_step():
                         stackwise_num_filters=(4, 8, 8), stackwise_num_blocks=(1, 1, 2))
     report = _check(model, jit_compile=True)
     assert not [op for op in report["int8_ops"] if op.startswith("Flex")]
+    check_mixed_precision(lambda: build_model("segnet", input_shape=(32, 32, 3), num_classes=NUM_CLASSES,
+                                              stackwise_num_filters=(4, 8), stackwise_num_blocks=(1, 1)),
+                          _batch()[0])
 
 
 # --- FCN -----------------------------------------------------------------------------------
@@ -175,3 +178,4 @@ def test_pspnet_harness_with_aux_head_then_deployable():
     deploy = SegmentationTask.inference_model(model)
     assert len(deploy.outputs) == 1
     check_model(deploy, x, y, SegmentationCrossentropy(), train_step=False)
+    check_mixed_precision(lambda: _tiny_psp((None, None, 3)), x)

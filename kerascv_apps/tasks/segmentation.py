@@ -185,7 +185,8 @@ class SegmentationTask(Task):
 
         if len(model.outputs) == 1:
             return model
-        return keras.Model(model.inputs, model.outputs[0], name=model.name)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        return keras.Model(inputs, model.outputs[0], name=model.name)
 
     def predict_files(self, model, paths, out_dir=None):
         """Predicts each image file; with ``out_dir`` writes ``<stem>_prediction.png`` (image,

@@ -26,7 +26,7 @@ def trimap_to_mask(trimap):
 
 
 @register_source("oxford_iiit_pet", task="segmentation")
-def load_oxford_pets(image_size=128, data_dir=None, val_percent=10, download=False, **unused):
+def load_oxford_pets(image_size=128, data_dir=None, val_percent=10, download=False):
     """Oxford-IIIT Pet trimaps (tfds, must be prepared locally) as 3-class masks."""
     import tensorflow as tf
     import tensorflow_datasets as tfds

@@ -99,7 +99,7 @@ def load_pairs(pairs, num_classes, channels=3, image_size=None, palette=None):
 
 @register_source("seg_folder", task="segmentation")
 def load_seg_folder(root, num_classes=None, class_names=None, palette=None, image_size=None,
-                    channels=3, val_fraction=0.15, test_fraction=0.15, seed=0, **unused):
+                    channels=3, val_fraction=0.15, test_fraction=0.15, seed=0):
     """Images + index/palette PNG masks from ``root/images`` and ``root/masks`` (or split
     sub-folders ``root/{train,val,test}/{images,masks}``).
 

@@ -2,10 +2,10 @@
 
 Each image shows textured objects of three classes (circle, rectangle, triangle; class 0 is
 background) at varied scale and rotation, overlapping and touching, on a textured background.
-Textures are crops of scikit-image's bundled photos: object fills from colour photos
-(astronaut, coffee, chelsea, rocket) with a random tint, backgrounds from grey textures
-(grass, gravel, brick, camera) with another tint, so the class is given by the *shape*, not the
-texture. Masks are int32 class ids; with ``instances=True`` the target is (H, W, 2):
+Textures are crops of scikit-image's bundled photos: backgrounds from grey textures (grass,
+gravel, brick, camera), darkened and faintly tinted; objects a random saturated colour
+modulated by a crop of a colour photo (astronaut, coffee, chelsea, rocket). Colours and
+textures are drawn independently of the class, so the class is given by the *shape*. Masks are int32 class ids; with ``instances=True`` the target is (H, W, 2):
 channel 0 the class mask, channel 1 instance ids (0 = background), which U-Net's border
 weight map needs (see ``kerascv_apps.losses.segmentation.border_weight_map``).
 """
@@ -64,17 +64,29 @@ def _shape_mask(rng, kind, size, center, radius, angle):
     return mask
 
 
-def render_example(rng, size=64, max_objects=4, touching_prob=0.3):
-    """One (image float32 (size, size, 3) in [0, 255], mask int32, instances int32)."""
+def _saturated_color(rng):
+    """A random bright, saturated RGB colour in [0, 1]."""
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.55, 1.0), rng.uniform(0.75, 1.0)))
+
+
+def render_example(rng, size=64, max_objects=4, touching_prob=0.3, texture_strength=0.45):
+    """One (image float32 (size, size, 3) in [0, 255], mask int32, instances int32).
+
+    The background is a grey photo texture, darkened and faintly tinted; each object is a
+    saturated colour modulated by a photo texture (``texture_strength`` of its luminance), so
+    objects stand out by colour while carrying real texture, and the class is given by shape.
+    """
     objects, backgrounds = _textures()
-    tint = rng.uniform(0.5, 1.0, size=3)
+    tint = rng.uniform(0.8, 1.0, size=3) * rng.uniform(0.3, 0.65)
     image = _crop(rng, backgrounds[rng.integers(len(backgrounds))], size, rng.uniform(0.5, 2.0)) * tint
     mask = np.zeros((size, size), np.int32)
     instances = np.zeros((size, size), np.int32)
     previous = None
     for inst in range(1, rng.integers(1, max_objects + 1) + 1):
         kind = int(rng.integers(1, len(CLASS_NAMES)))
-        radius = rng.uniform(0.1, 0.25) * size
+        radius = rng.uniform(0.12, 0.26) * size
         if previous is not None and rng.random() < touching_prob:
             # touch the previous object: centre about one radius sum away from it
             theta = rng.uniform(0, 2 * np.pi)
@@ -85,8 +97,9 @@ def render_example(rng, size=64, max_objects=4, touching_prob=0.3):
         shape = _shape_mask(rng, kind, size, center, radius, rng.uniform(0, 2 * np.pi))
         if shape.sum() < 12:
             continue
-        fill = _crop(rng, objects[rng.integers(len(objects))], size, rng.uniform(0.3, 1.0))
-        fill = fill * rng.uniform(0.6, 1.2, size=3)
+        photo = _crop(rng, objects[rng.integers(len(objects))], size, rng.uniform(0.3, 1.0))
+        luma = photo.mean(-1, keepdims=True) / 255.0
+        fill = 255.0 * _saturated_color(rng) * (1 - texture_strength + texture_strength * luma)
         image[shape] = fill[shape]
         mask[shape] = kind
         instances[shape] = inst
@@ -107,7 +120,7 @@ def generate(count, size=64, seed=0, max_objects=4):
 
 @register_source("shapes", task="segmentation")
 def load_shapes(image_size=64, num_train=800, num_val=100, num_test=100, seed=0, max_objects=4,
-                instances=False, **unused):
+                instances=False):
     """Procedural textured shapes (circle, rectangle, triangle + background), deterministic."""
     import tensorflow as tf
 
