@@ -16,6 +16,7 @@ from edge import run  # noqa: E402
 
 
 def main(argv=None):
+    """Runs the demo; returns 0 (the exit code ``recipes/demo.py`` expects)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", default="runs/sr_demo")
     p.add_argument("--epochs", type=int, default=5)
@@ -29,8 +30,8 @@ def main(argv=None):
             f"{t['bicubic_psnr_y']:.2f} dB ({t['gain_psnr_y']:+.2f} dB); TFLite int8 "
             f"{tfl['int8']['psnr_y']:.2f} dB (drop {tfl['int8']['psnr_y_drop_vs_keras']:+.3f} dB) "
             f"at {len(tfl['int8']['input_sizes'])} input sizes; {time.time() - start:.0f} s")
-    print(line)
-    return s
+    print(line, flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,15 @@ aligned crops of the embedded photos, evaluated against bicubic on the held-out 
 
     python recipes/super_resolution/srresnet.py --run-dir runs/srresnet_x4
 
-The default budget (CPU, 2 cores) is far below the paper's 10^6 steps; see --help.
+The default budget (400 steps of 8 crops, ~10 minutes on 2 CPU cores) is far below the
+paper's 10^6 steps, and two defaults differ from the paper to make it count (both flags
+restore the paper's model):
+- ``anchor_skip``: nearest-neighbour upsampling of the input is added to the output, so the
+  network learns a residual (Du et al. 2021);
+- no BN in the residual blocks (EDSR, Lim et al. 2017, removed it for SR too). Measured here:
+  with BN the 400-step run stayed at nearest-neighbour quality (27.41 dB PSNR-Y on the
+  held-out photos vs 28.75 dB bicubic); a 4-block model without BN passed bicubic after 150
+  steps (28.81 dB).
 """
 
 import argparse
@@ -24,10 +32,11 @@ from kerascv_apps.training import train
 
 def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per_epoch=40,
         batch_size=8, patch_size=24, learning_rate=1e-3, loss="mse", export=True,
-        overwrite=True, verbose="auto", dataset="photos", anchor_skip=True):
+        overwrite=True, verbose="auto", dataset="photos", anchor_skip=True, batch_norm=False):
     start = time.time()
     splits = load_dataset(dataset, scale=scale)
-    model = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, anchor_skip=anchor_skip)
+    model = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, anchor_skip=anchor_skip,
+                        batch_norm=batch_norm)
     result = train(model, sr_train_pipeline(splits, patch_size, batch_size),
                    sr_eval_pipeline(splits.val), run_dir=run_dir, epochs=epochs,
                    steps_per_epoch=steps_per_epoch, loss=PixelLoss(loss), metrics=[psnr_metric],
@@ -35,6 +44,7 @@ def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=16, epochs=10, steps_per
                    monitor="val_psnr", monitor_mode="max", jit_compile="off",
                    overwrite=overwrite, verbose=verbose, tensorboard=False)
     summary = {"model": model.name, "num_blocks": num_blocks, "anchor_skip": anchor_skip,
+               "batch_norm": batch_norm,
                "train_seconds": round(time.time() - start, 1),
                "steps": epochs * steps_per_epoch, "batch_size": batch_size, "patch_size": patch_size,
                "test": evaluate_sr(result.model, splits.test, scale)}
@@ -69,11 +79,13 @@ def main(argv=None):
     p.add_argument("--loss", default="mse", choices=("mse", "l1"))
     p.add_argument("--no-anchor", action="store_true",
                    help="the paper's SRResNet without the nearest-upsampling anchor skip")
+    p.add_argument("--batch-norm", action="store_true",
+                   help="BN in the residual blocks as in the paper (off by default, see above)")
     p.add_argument("--no-export", action="store_true")
     a = p.parse_args(argv)
     report(run(a.run_dir, a.scale, a.num_blocks, a.epochs, a.steps_per_epoch, a.batch_size,
                a.patch_size, a.learning_rate, a.loss, export=not a.no_export,
-               anchor_skip=not a.no_anchor))
+               anchor_skip=not a.no_anchor, batch_norm=a.batch_norm))
 
 
 if __name__ == "__main__":
