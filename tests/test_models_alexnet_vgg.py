@@ -102,6 +102,18 @@ def test_alexnet_feature_map_sizes_follow_the_torchvision_layout():
     assert model.output.shape[1:] == (6, 6, 256)
 
 
+def test_resize_to_feeds_small_images_to_a_larger_net():
+    model = build_model("alexnet", input_shape=(32, 32, 1), num_classes=10, resize_to=(64, 64),
+                        stackwise_num_filters=(8, 8, 8, 8, 8), fc_units=(16, 16))
+    assert model.get_layer("resize").output.shape[1:] == (64, 64, 1)
+    assert model.get_layer("conv1").output.shape[1:3] == (15, 15)  # floor((64+4-11)/4)+1
+    image = np.full((1, 32, 32, 1), 255.0, "float32")
+    probe = keras.Model(model.input, model.get_layer("resize").output)
+    np.testing.assert_allclose(np.asarray(probe(image)), 1.0, rtol=1e-6)  # rescaled, then resized
+    with pytest.raises(ValueError, match="resize_to"):
+        build_model("vgg11", input_shape=(32, 32, 1), resize_to=(64,))
+
+
 def test_lrn_matches_tensorflow_and_the_formula():
     x = np.random.default_rng(1).normal(0, 20, (2, 3, 3, 11)).astype("float32")
     layer = LocalResponseNormalization(size=5, bias=2.0, alpha=1e-4, beta=0.75)

