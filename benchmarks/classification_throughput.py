@@ -3,9 +3,10 @@ float32 vs int8 TFLite latency and size of this project's models.
 
 Both implementations are built in the same process with the same input size, batch size,
 optimizer, loss and precision (float32, no XLA); random weights (``weights=None``, nothing is
-downloaded). Each repeat times ``--steps`` training steps of each model after ``--warmup``
-untimed steps, alternating which model goes first; the reported ratio is the median of ours
-divided by the median of keras.applications' images/s (>= 1 means ours is not slower).
+downloaded). After ``--warmup`` untimed steps each, single training steps of the two models
+alternate (``--repeats`` rounds of ``--steps`` steps each, swapping which goes first every
+step); images/s is the batch size over the median step time, and the ratio is ours over
+keras.applications' (>= 1 means ours is not slower).
 
 Usage::
 
@@ -44,15 +45,19 @@ def _compiled(model, optimizer, learning_rate):
     return model
 
 
-def _images_per_second(model, x, y, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = model.train_on_batch(x, y, return_dict=True)
-    float(logs["loss"])  # make sure the last step has finished
-    return steps * len(x) / (time.perf_counter() - start)
+def _step_seconds(model, x, y):
+    """Wall-clock and process CPU seconds of one training step."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    logs = model.train_on_batch(x, y, return_dict=True)
+    float(logs["loss"])  # the step has finished
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def training_throughput(name, args):
+    """Alternates single training steps of the two models (swapping which goes first every
+    step) so that load changes on a shared machine hit both alike; images/s is the batch size
+    over the median wall-clock step time. The CPU-time ratio (process CPU seconds per step,
+    all threads) is also reported: it is less sensitive to other processes on the machine."""
     shape = (args.size, args.size, 3)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (args.batch_size,) + shape).astype("float32")
@@ -67,14 +72,26 @@ def training_throughput(name, args):
     for model in models.values():
         for _ in range(args.warmup):
             model.train_on_batch(x, y)
-    rates = {"ours": [], "keras": []}
-    for repeat in range(args.repeats):
-        order = ("ours", "keras") if repeat % 2 == 0 else ("keras", "ours")
-        for key in order:
-            rates[key].append(_images_per_second(models[key], x, y, args.steps))
-    medians = {k: statistics.median(v) for k, v in rates.items()}
-    return {"model": name, "params": params, "images_per_s": rates,
-            "median_images_per_s": medians, "ratio": medians["ours"] / medians["keras"]}
+    times = {"ours": [], "keras": []}
+    cpu = {"ours": [], "keras": []}
+    ratios = []
+    for _ in range(args.repeats):
+        round_times = {"ours": [], "keras": []}
+        for step in range(args.steps):
+            order = ("ours", "keras") if step % 2 == 0 else ("keras", "ours")
+            for key in order:
+                wall, cpu_seconds = _step_seconds(models[key], x, y)
+                round_times[key].append(wall)
+                cpu[key].append(cpu_seconds)
+        for key in times:
+            times[key].extend(round_times[key])
+        ratios.append(statistics.median(round_times["keras"])
+                      / statistics.median(round_times["ours"]))
+    medians = {k: args.batch_size / statistics.median(v) for k, v in times.items()}
+    cpu_ratio = statistics.median(cpu["keras"]) / statistics.median(cpu["ours"])
+    return {"model": name, "params": params, "step_seconds": times, "step_cpu_seconds": cpu,
+            "median_images_per_s": medians, "ratio_per_repeat": ratios,
+            "ratio": medians["ours"] / medians["keras"], "cpu_time_ratio": cpu_ratio}
 
 
 def tflite_latency(name, args):
@@ -115,8 +132,8 @@ def main(argv=None):
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps / runs per model")
-    parser.add_argument("--steps", type=int, default=8, help="timed training steps per repeat")
-    parser.add_argument("--repeats", type=int, default=4, help="alternating timing rounds")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model and round")
+    parser.add_argument("--repeats", type=int, default=3, help="timing rounds")
     parser.add_argument("--tflite-runs", type=int, default=50)
     parser.add_argument("--tflite-threads", type=int, default=None)
     parser.add_argument("--calibration-images", type=int, default=16)
@@ -128,18 +145,17 @@ def main(argv=None):
     report = {"config": vars(args), "cpu_count": os.cpu_count(),
               "load_average_start": os.getloadavg(), "training": [], "tflite": []}
     print(f"training throughput, {args.size}x{args.size}, batch {args.batch_size}, float32, "
-          f"{args.optimizer}, {args.repeats} x {args.steps} steps (load avg "
+          f"{args.optimizer}, {args.repeats} x {args.steps} alternating steps (load avg "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     for name in args.models:
         r = training_throughput(name, args)
         report["training"].append(r)
-        runs = " ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(r["images_per_s"]["ours"],
-                                                          r["images_per_s"]["keras"]))
+        runs = " ".join(f"{v:.3f}" for v in r["ratio_per_repeat"])
         print(f"  {name:13s} ours {r['median_images_per_s']['ours']:7.1f} img/s  "
               f"keras.applications {r['median_images_per_s']['keras']:7.1f} img/s  "
-              f"ratio {r['ratio']:.3f}  "
-              f"(per repeat ours/keras: {runs}; params {r['params']['ours']:,} vs "
-              f"{r['params']['keras']:,})", flush=True)
+              f"ratio {r['ratio']:.3f}  (per repeat: {runs}; CPU-time ratio "
+              f"{r['cpu_time_ratio']:.3f}; params "
+              f"{r['params']['ours']:,} vs {r['params']['keras']:,})", flush=True)
         keras.utils.clear_session()
     if not args.skip_tflite:
         print(f"TFLite latency, batch 1, median of {args.tflite_runs} runs")
