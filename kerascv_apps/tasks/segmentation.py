@@ -38,7 +38,8 @@ def colorize(mask, num_classes, ignore_color=(255, 255, 255)):
 
 
 def save_prediction_png(image, mask, path, class_names, alpha=0.5):
-    """Writes one PNG with three panels (image, coloured mask, overlay) and a class legend."""
+    """Writes one PNG with three panels (image, coloured mask, overlay) and a class legend.
+    The overlay tints every class but 0 (background) with ``alpha``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +54,9 @@ def save_prediction_png(image, mask, path, class_names, alpha=0.5):
         dh, dw = image.shape[0] - mask.shape[0], image.shape[1] - mask.shape[1]
         image = image[dh // 2:dh // 2 + mask.shape[0], dw // 2:dw // 2 + mask.shape[1]]
     colored = colorize(mask, len(class_names))
-    overlay = (image * (1 - alpha) + colored * alpha).astype(np.uint8)
+    # class 0 (background in every bundled dataset) stays untinted in the overlay
+    blend = np.where((mask != 0)[..., None], alpha, 0.0)
+    overlay = (image * (1 - blend) + colored * blend).astype(np.uint8)
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
     for ax, img, title in zip(axes, (image, colored, overlay), ("image", "prediction", "overlay")):
         ax.imshow(img, interpolation="nearest")
@@ -62,7 +65,7 @@ def save_prediction_png(image, mask, path, class_names, alpha=0.5):
     colors = palette(len(class_names)) / 255.0
     fig.legend(handles=[Patch(color=colors[i], label=f"{i}: {n}") for i, n in enumerate(class_names)],
                loc="lower center", ncol=min(len(class_names), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
