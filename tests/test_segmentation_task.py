@@ -83,3 +83,28 @@ def test_export_reports_miou_float_and_int8(tmp_path):
     masks = np.stack([y for _, y in splits.test.as_numpy_iterator()])
     assert int8["value"] == pytest.approx(mean_iou(masks, runner.predict(images), 4), abs=1e-9)
     assert report["formats"]["float32"]["value"] == pytest.approx(report["keras"]["value"], abs=1e-3)
+
+
+def test_border_weight_pipeline_feeds_loss_and_metrics():
+    from kerascv_apps.data import load_dataset, make_pipeline
+    from kerascv_apps.losses.segmentation import SegmentationCrossentropy
+    from kerascv_apps.metrics.segmentation import SegmentationMeanIoU
+
+    splits = load_dataset("shapes", image_size=32, num_train=8, num_val=1, num_test=1,
+                          instances=True)
+    task = get_task("segmentation", num_classes=4, border_weights=True)
+    x, packed = next(iter(make_pipeline(splits.train, 8, map_fn=task.pipeline_map_fn())))
+    packed = packed.numpy()
+    assert packed.shape == (8, 32, 32, 2)
+    assert packed[..., 1].min() >= 1.0 and packed[..., 1].max() > 2.0  # borders weighted up
+    model = build_model("unet_same", input_shape=(32, 32, 3), num_classes=4, base_filters=4,
+                        depth=2)
+    pred = model(x)
+    weighted = float(SegmentationCrossentropy()(packed, pred))
+    plain = float(SegmentationCrossentropy()(packed[..., 0], pred))
+    assert weighted > plain
+    metric = SegmentationMeanIoU(4)
+    metric.update_state(packed, pred)
+    reference = SegmentationMeanIoU(4)
+    reference.update_state(packed[..., 0].astype(np.int32), pred)
+    assert float(metric.result()) == pytest.approx(float(reference.result()))
