@@ -35,7 +35,10 @@ REFERENCES = {
         weights=None, input_shape=shape, classes=classes),
     "mobilenet_v2": lambda shape, classes: keras.applications.MobileNetV2(
         weights=None, input_shape=shape, classes=classes),
+    "efficientnet_b0": lambda shape, classes: keras.applications.EfficientNetB0(
+        weights=None, input_shape=shape, classes=classes),
 }
+DEFAULT_MODELS = ("mobilenet_v2", "resnet50")
 
 
 def _compiled(model, optimizer, learning_rate):
@@ -124,7 +127,7 @@ def tflite_latency(name, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=sorted(REFERENCES),
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         choices=sorted(REFERENCES))
     parser.add_argument("--size", type=int, default=96, help="input height and width")
     parser.add_argument("--batch-size", type=int, default=32)
