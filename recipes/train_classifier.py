@@ -78,7 +78,13 @@ def main(argv=None):
     print(f"{args.model} on {args.dataset}: test {run.task.quality_metric} "
           f"{results[run.task.quality_metric]:.4f} (model: {run.result.model_path})")
     if args.export:
-        export_run(run.model, run.task, splits, args.export, args.model, overwrite=args.overwrite)
+        from kerascv_apps.export.pipeline import ExportQualityError
+
+        try:
+            export_run(run.model, run.task, splits, args.export, args.model, overwrite=args.overwrite)
+        except ExportQualityError as e:  # the int8 gate: the trained model is kept in run_dir
+            print(f"error: export refused: {e}", file=sys.stderr)
+            return 1
         print(f"exported to {args.export}")
     return 0
 
