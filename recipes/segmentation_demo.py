@@ -21,17 +21,20 @@ from common import run  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", default="runs/segmentation_demo")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--num-train", type=int, default=400)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--num-train", type=int, default=640)
+    p.add_argument("--image-size", type=int, default=48)
     a = p.parse_args(argv)
     start = time.time()
     s = run("unet_same", a.run_dir, epochs=a.epochs, batch_size=8, learning_rate=3e-3,
             model_kwargs={"base_filters": 16, "depth": 3},
-            dataset_kwargs={"num_train": a.num_train, "num_val": 50, "num_test": 100},
+            dataset_kwargs={"num_train": a.num_train, "num_val": 50, "num_test": 100,
+                            "image_size": a.image_size},
             export=True, export_formats=("int8",), max_quality_drop=1.0, verbose=0,
             num_figures=2)
     t, e = s["test"], s["export"]
-    print(f"segmentation_demo: unet_same on shapes, {a.epochs} epochs x {a.num_train} images: "
+    print(f"segmentation_demo: unet_same on shapes {a.image_size}x{a.image_size}, {a.epochs} epochs "
+          f"x {a.num_train} images: "
           f"test mIoU {t['miou']:.4f}, boundary F1 {t['boundary_f1']:.4f}; int8 TFLite mIoU "
           f"{e['int8']['miou']:.4f} (Keras {e['keras_miou']:.4f}, drop {e['int8']['drop']:+.4f}); "
           f"figures in {os.path.join(a.run_dir, 'predictions')}; {time.time() - start:.0f} s")

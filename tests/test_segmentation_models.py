@@ -161,7 +161,7 @@ def test_pspnet_any_input_size_including_none():
         outs = [np.asarray(o) for o in model(x, training=False)]
         assert [o.shape for o in outs] == [(1, h, w, NUM_CLASSES)] * 2
         np.testing.assert_allclose(outs[0].sum(-1), 1.0, atol=1e-4)
-    features = keras.Model(model.inputs, tap)
+    features = keras.Model(model.inputs[0], tap)
     assert tuple(features(np.zeros((1, 48, 80, 3), np.float32)).shape[1:3]) == (6, 10)  # stride 8
     with pytest.raises(ValueError, match="divisible by 8"):
         _tiny_psp((60, 60, 3))
