@@ -1,4 +1,4 @@
-"""Quick segmentation demo (about a minute on 2 CPU cores): trains a small same-padded U-Net
+"""Quick segmentation demo (sized for at most 90 s on 2 CPU cores): trains a small same-padded U-Net
 on the embedded ``shapes`` dataset, evaluates mIoU / boundary F1 on the test split, writes
 prediction figures (coloured mask, overlay, legend), exports int8 TFLite (builtin ops only)
 verified against the Keras model, and prints one summary line.
@@ -21,7 +21,7 @@ from common import run  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", default="runs/segmentation_demo")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--num-train", type=int, default=640)
     p.add_argument("--image-size", type=int, default=48)
     a = p.parse_args(argv)
