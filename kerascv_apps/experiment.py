@@ -37,7 +37,8 @@ def deployable(model):
 
     if len(model.outputs) == 1:
         return model
-    return keras.Model(model.inputs, model.outputs[0], name=f"{model.name}_inference")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, model.outputs[0], name=f"{model.name}_inference")
 
 
 def _targets_for(model):

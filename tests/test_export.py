@@ -148,3 +148,20 @@ def test_serving_client_request_matches_bytes_signature(trained, tmp_path):
     loaded = tf.saved_model.load(export_savedmodel(model, tmp_path / "sm", "digits", task))
     out = loaded.signatures["serving_bytes"](image_bytes=tf.constant([raw]))
     np.testing.assert_allclose(out["probabilities"].numpy(), np.asarray(model(image[None])), atol=1e-4)
+
+
+def test_runner_falls_back_to_builtin_kernels_when_xnnpack_refuses(trained, monkeypatch):
+    model, splits, _ = trained
+    data = convert_to_tflite(model, "float32")
+    x = np.stack([a for a, _ in splits.test.take(1).as_numpy_iterator()])  # batch-1 model
+    reference = TFLiteRunner(data)(x)
+    runner = TFLiteRunner(data)
+    original = runner.interpreter.allocate_tensors
+
+    def refuse():
+        original()
+        raise RuntimeError("failed to create XNNPACK runtimeNode number 3 failed to prepare.")
+
+    monkeypatch.setattr(runner.interpreter, "allocate_tensors", refuse)
+    np.testing.assert_allclose(runner(x), reference, rtol=1e-5, atol=1e-6)
+    assert runner.delegate.startswith("none")

@@ -108,16 +108,41 @@ class TFLiteRunner:
     """
 
     def __init__(self, model, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
         if isinstance(model, (str, os.PathLike)):
-            self.interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
-        else:
-            self.interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+            with open(model, "rb") as f:
+                model = f.read()
+        self._content = bytes(model)
+        self._num_threads = num_threads
+        self.delegate = "xnnpack"
+        self.interpreter = self._interpreter()
+        # Tensors are allocated on the first call, at that call's input shape: a model with
+        # dynamic dims cannot always be allocated at its placeholder size (e.g. 1x1 images
+        # through a 2x2 pooling).
         self._input = self.interpreter.get_input_details()[0]
         self._outputs = self.interpreter.get_output_details()
         self._shape = None
+
+    def _interpreter(self, with_delegates=True):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        kwargs = {} if with_delegates else {
+            "experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        return Interpreter(model_content=self._content, num_threads=self._num_threads, **kwargs)
+
+    def _allocate(self, shape):
+        self.interpreter.resize_tensor_input(self._input["index"], shape, strict=False)
+        try:
+            self.interpreter.allocate_tensors()
+        except RuntimeError as e:
+            # XNNPACK refuses some int8 graphs (quantization parameters outside its kernels'
+            # range); the reference builtin kernels run every builtin op, so verification
+            # falls back to them and records it rather than failing the export.
+            if "xnnpack" not in str(e).lower() or self.delegate != "xnnpack":
+                raise
+            self.delegate = "none (XNNPACK refused the graph)"
+            self.interpreter = self._interpreter(with_delegates=False)
+            self.interpreter.resize_tensor_input(self._input["index"], shape, strict=False)
+            self.interpreter.allocate_tensors()
 
     @property
     def input_details(self):
@@ -130,8 +155,7 @@ class TFLiteRunner:
     def _prepare(self, images):
         images = np.asarray(images, dtype=np.float32)
         if tuple(images.shape) != self._shape:
-            self.interpreter.resize_tensor_input(self._input["index"], images.shape, strict=False)
-            self.interpreter.allocate_tensors()
+            self._allocate(images.shape)
             self._input = self.interpreter.get_input_details()[0]
             self._outputs = self.interpreter.get_output_details()
             self._shape = tuple(images.shape)
@@ -144,7 +168,8 @@ class TFLiteRunner:
 
     def __call__(self, images):
         """Runs a batch; returns the first output (or a list of all outputs) as float32."""
-        self.interpreter.set_tensor(self._input["index"], self._prepare(images))
+        prepared = self._prepare(images)  # may replace self.interpreter (delegate fallback)
+        self.interpreter.set_tensor(self._input["index"], prepared)
         self.interpreter.invoke()
         results = []
         for detail in self._outputs:

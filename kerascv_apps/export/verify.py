@@ -32,7 +32,8 @@ def verify_tflite(tflite, task, dataset, limit=None, latency_runs=50, num_thread
     median, p90 = measure_latency(runner, first, runs=latency_runs)
     return {"metric": task.quality_metric, "value": float(task.score(targets, predictions)),
             "size_bytes": len(data), "latency_ms_median": median, "latency_ms_p90": p90,
-            "input_dtype": np.dtype(runner.input_details["dtype"]).name}
+            "input_dtype": np.dtype(runner.input_details["dtype"]).name,
+            "delegate": runner.delegate}
 
 
 def verify_keras(model, task, dataset, limit=None, latency_runs=20):
