@@ -5,7 +5,6 @@ several input sizes)."""
 import json
 import os
 
-import numpy as np
 
 from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_to_tflite
 from kerascv_apps.io import atomic_write_bytes, atomic_write_text

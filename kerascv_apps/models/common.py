@@ -15,8 +15,29 @@ def image_input(input_shape, rescale=True, name="image"):
     return inputs, x
 
 
+def resize_inside(x, resize_to):
+    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for a net whose
+    stem would otherwise shrink them to nothing)."""
+    if resize_to is None:
+        return x
+    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
+        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
+    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
+                           name="resize")(x)
+
+
+def predictions(x, num_classes, classifier_activation="softmax", dropout=0.0, model="model"):
+    """The class layer every classifier ends with: [dropout] -> Dense -> float32 activation."""
+    if num_classes is None or num_classes < 1:
+        raise ValueError(f"{model}: num_classes must be a positive int, got {num_classes!r}")
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    x = layers.Dense(num_classes, name="predictions_dense")(x)
+    return layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+
+
 def classifier_head(x, num_classes, include_top=True, pooling="avg", dropout=0.0,
-                    classifier_activation="softmax", name="predictions"):
+                    classifier_activation="softmax"):
     """Global pooling (or flatten), optional dropout, and the class layer.
 
     Without ``include_top`` the pooled features (or, with ``pooling=None``, the feature map)
@@ -34,9 +55,4 @@ def classifier_head(x, num_classes, include_top=True, pooling="avg", dropout=0.0
         return x
     if pooling is None:
         raise ValueError("include_top=True needs a pooling ('avg', 'max' or 'flatten')")
-    if num_classes is None or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if dropout:
-        x = layers.Dropout(dropout, name="head_dropout")(x)
-    x = layers.Dense(num_classes, name=f"{name}_dense")(x)
-    return layers.Activation(classifier_activation, dtype="float32", name=name)(x)
+    return predictions(x, num_classes, classifier_activation, dropout)

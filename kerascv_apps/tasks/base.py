@@ -112,13 +112,23 @@ class Task:
         Returns ``(targets, predictions)`` stacked as numpy arrays. One image at a time is
         what a phone does and what a batch-1 TFLite model accepts.
         """
-        targets, preds = [], []
+        _, targets, preds = self.predict_each(predict_fn, dataset, limit)
+        return np.stack(targets), np.stack(preds)
+
+    @staticmethod
+    def predict_each(predict_fn, dataset, limit=None, keep_inputs=False):
+        """Lists ``(inputs or None, targets, predictions)``, one image at a time (the first
+        output of multi-output models); for tasks whose examples differ in size."""
+        inputs, targets, preds = [], [], []
         for i, (image, target) in enumerate(dataset.as_numpy_iterator()):
             if limit is not None and i >= limit:
                 break
-            out = predict_fn(np.asarray(image, np.float32)[None])
+            image = np.asarray(image, np.float32)
+            out = predict_fn(image[None])
             if isinstance(out, (list, tuple)):
                 out = out[0]
             preds.append(np.asarray(out)[0])
-            targets.append(target)
-        return np.stack(targets), np.stack(preds)
+            targets.append(np.asarray(target))
+            if keep_inputs:
+                inputs.append(image)
+        return (inputs if keep_inputs else None), targets, preds

@@ -92,17 +92,8 @@ class SuperResolutionTask(Task):
 
     def predict_batches(self, predict_fn, dataset, limit=None):
         """Like ``Task.predict_batches`` but returns lists: SR test images differ in size."""
-        targets, preds = [], []
-        self.last_inputs = []
-        for i, (image, target) in enumerate(dataset.as_numpy_iterator()):
-            if limit is not None and i >= limit:
-                break
-            out = predict_fn(np.asarray(image, np.float32)[None])
-            if isinstance(out, (list, tuple)):
-                out = out[0]
-            preds.append(np.asarray(out)[0])
-            targets.append(np.asarray(target))
-            self.last_inputs.append(np.asarray(image, np.float32))
+        self.last_inputs, targets, preds = self.predict_each(predict_fn, dataset, limit,
+                                                             keep_inputs=True)
         return targets, preds
 
     def score(self, targets, predictions):

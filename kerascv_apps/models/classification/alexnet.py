@@ -6,20 +6,12 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 POOLINGS = (None, "adaptive", "flatten", "avg", "max")
 
 
-def _resize(x, resize_to):
-    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
-    if resize_to is None:
-        return x
-    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
-        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
-    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
-                           name="resize")(x)
 
 
 def _conv(x, filters, kernel_size, strides, padding, lrn, name):
@@ -77,7 +69,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         raise ValueError("AlexNet: stackwise_num_filters, stackwise_kernel_size and "
                          "stackwise_padding must have the same length")
     inputs, x = image_input(input_shape, rescale)
-    x = _resize(x, resize_to)
+    x = resize_inside(x, resize_to)
     for i, (filters, kernel, pad) in enumerate(
             zip(stackwise_num_filters, stackwise_kernel_size, stackwise_padding), start=1):
         x = _conv(x, filters, kernel, stem_strides if i == 1 else 1, pad, lrn and i <= 2,
@@ -97,14 +89,11 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         raise ValueError("AlexNet: include_top=True needs a pooling ('adaptive', 'flatten', 'avg', 'max')")
     if not include_top:
         return keras.Model(inputs, x, name=name)
-    if num_classes is None or num_classes < 1:
-        raise ValueError(f"AlexNet: num_classes must be a positive int, got {num_classes!r}")
     for i, units in enumerate(fc_units, start=1):
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
-    x = layers.Dense(num_classes, name="predictions_dense")(x)
-    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    x = predictions(x, num_classes, classifier_activation, model="AlexNet")
     return keras.Model(inputs, x, name=name)
 
 

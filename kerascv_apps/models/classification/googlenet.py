@@ -5,7 +5,7 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 # Table 1 of the paper, one list per stage (stages are separated by 3x3/2 max pooling):
@@ -26,14 +26,6 @@ AUX_LOSS_WEIGHT = 0.3
 OUTPUT_NAMES = ("predictions", "aux1", "aux2")
 
 
-def _resize(x, resize_to):
-    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
-    if resize_to is None:
-        return x
-    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
-        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
-    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
-                           name="resize")(x)
 
 
 def _conv(x, filters, kernel_size, name, strides=1, batch_norm=False):
@@ -131,7 +123,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         raise ValueError(f"GoogLeNet: aux_after {aux_after} must name inception blocks {names}")
     use_lrn = lrn and not batch_norm
     inputs, x = image_input(input_shape, rescale)
-    x = _resize(x, resize_to)
+    x = resize_inside(x, resize_to)
     x = _conv(x, stem_filters[0], 7, "conv1", strides=2, batch_norm=batch_norm)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     if use_lrn:
@@ -159,12 +151,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         return keras.Model(inputs, x, name=name)
     if pooling is None:
         raise ValueError("GoogLeNet: include_top=True needs pooling 'avg' or 'max'")
-    if num_classes is None or num_classes < 1:
-        raise ValueError(f"GoogLeNet: num_classes must be a positive int, got {num_classes!r}")
-    if dropout:
-        x = layers.Dropout(dropout, name="head_dropout")(x)
-    x = layers.Dense(num_classes, name="predictions_dense")(x)
-    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    x = predictions(x, num_classes, classifier_activation, dropout, model="GoogLeNet")
     outputs = [x] + aux_outputs if aux_logits else x
     return keras.Model(inputs, outputs, name=name)
 

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.common import classifier_head, image_input, predictions
 from kerascv_apps.registry import register_model
 
 
@@ -46,10 +46,7 @@ def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampli
         return keras.Model(inputs, x, name=name)
     x = layers.Dense(120, activation=activation, name="c5")(x)
     x = layers.Dense(84, activation=activation, name="f6")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="head_dropout")(x)
-    x = layers.Dense(num_classes, name="predictions_dense")(x)
-    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    x = predictions(x, num_classes, classifier_activation, dropout, model="LeNet-5")
     return keras.Model(inputs, x, name=name)
 
 

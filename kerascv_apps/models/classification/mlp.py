@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.common import image_input, predictions
 from kerascv_apps.registry import register_model
 
 
@@ -32,8 +32,7 @@ def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     if include_top:
-        x = layers.Dense(num_classes, name="predictions_dense")(x)
-        x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+        x = predictions(x, num_classes, classifier_activation, model="MLP")
     return keras.Model(inputs, x, name=name)
 
 

@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 HEAD_POOLINGS = (None, "flatten", "avg", "max")
@@ -21,14 +21,6 @@ CONFIGS = {
 }
 
 
-def _resize(x, resize_to):
-    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
-    if resize_to is None:
-        return x
-    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
-        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
-    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
-                           name="resize")(x)
 
 
 def _conv(x, filters, kernel_size, batch_norm, name):
@@ -99,7 +91,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     if len(last_kernels) != stages:
         raise ValueError(f"VGG: stackwise_last_kernel_size needs {stages} entries, got {last_kernels}")
     inputs, x = image_input(input_shape, rescale)
-    x = _resize(x, resize_to)
+    x = resize_inside(x, resize_to)
     for i in range(stages):
         x = _stage(x, i + 1, stackwise_num_filters[i], stackwise_num_blocks[i], last_kernels[i],
                    batch_norm, lrn)
@@ -113,14 +105,11 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     if not include_top:
         return keras.Model(inputs, x, name=name)
-    if num_classes is None or num_classes < 1:
-        raise ValueError(f"VGG: num_classes must be a positive int, got {num_classes!r}")
     for i, units in enumerate(fc_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
-    x = layers.Dense(num_classes, name="predictions_dense")(x)
-    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    x = predictions(x, num_classes, classifier_activation, model="VGG")
     return keras.Model(inputs, x, name=name)
 
 

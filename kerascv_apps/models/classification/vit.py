@@ -5,18 +5,10 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 
-def _resize(x, resize_to):
-    """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for this net)."""
-    if resize_to is None:
-        return x
-    if len(tuple(resize_to)) != 2 or min(resize_to) < 1:
-        raise ValueError(f"resize_to must be (height, width), got {resize_to!r}")
-    return layers.Resizing(int(resize_to[0]), int(resize_to[1]), interpolation="bilinear",
-                           name="resize")(x)
 
 
 def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, name):
@@ -89,7 +81,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
         raise ValueError(f"ViT: pooling must be 'token', 'avg' or None, got {pooling!r}")
     num_patches = (height // patch_size) * (width // patch_size)
     inputs, x = image_input(input_shape, rescale)
-    x = _resize(x, resize_to)
+    x = resize_inside(x, resize_to)
     x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="patch_embed")(x)
     x = layers.Reshape((num_patches, hidden_dim), name="patch_flatten")(x)
     x = ClassToken(name="class_token")(x)
@@ -109,10 +101,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
         return keras.Model(inputs, x, name=name)
     if pooling is None:
         raise ValueError("ViT: include_top=True needs pooling 'token' or 'avg'")
-    if num_classes is None or num_classes < 1:
-        raise ValueError(f"ViT: num_classes must be a positive int, got {num_classes!r}")
-    x = layers.Dense(num_classes, name="predictions_dense")(x)
-    x = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    x = predictions(x, num_classes, classifier_activation, model="ViT")
     return keras.Model(inputs, x, name=name)
 
 
