@@ -30,7 +30,8 @@ def _shape(text):
 
 def _add_data_args(p, default="digits"):
     p.add_argument("--dataset", default=default,
-                   help="dataset name (see list-models --datasets), tfds:<name> or folder:<path>")
+                   help="dataset name (see list-models --datasets), tfds:<name> or folder:<path>"
+                        + ("" if default else "; default: the one in the run's run.json"))
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
 
@@ -49,6 +50,9 @@ def build_parser():
     p.add_argument("--run-dir", required=True, help="output folder (checkpoints, logs, history)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="repeat the training split and run this many steps per epoch "
+                        "(default: the task's choice; one pass for classification)")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -68,14 +72,14 @@ def build_parser():
     p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p)
+    _add_data_args(p, default=None)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="folder for evaluation.json and plots")
 
     p = sub.add_parser("export", help="export SavedModel + TFLite variants and verify them")
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p)
+    _add_data_args(p, default=None)
     p.add_argument("--out", required=True, help="export folder (must not exist)")
     p.add_argument("--name", help="artifact name (default: the model name)")
     p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8")
@@ -148,7 +152,7 @@ def cmd_train(args):
         warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch)
     results = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                              history=run.result.history)
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
@@ -162,9 +166,9 @@ def _load_for(args):
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
-    dataset_kwargs = dict(getattr(args, "dataset_arg", []) or info.get("dataset_kwargs", {}))
+    dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
-    splits = load_dataset(args.dataset, **dataset_kwargs) if hasattr(args, "dataset") else None
+    splits = load_dataset(args.dataset or info.get("dataset") or "digits", **dataset_kwargs)
     return name, model, splits, task_for(name, splits)
 
 

@@ -54,10 +54,7 @@ def task_for(model_name, splits=None):
     if splits is not None and splits.task != entry.task:
         raise ValueError(f"model {model_name!r} is a {entry.task} model but dataset "
                          f"{splits.name!r} is a {splits.task} dataset")
-    kwargs = {}
-    if splits is not None and splits.num_classes:
-        kwargs = {"num_classes": splits.num_classes, "class_names": splits.class_names}
-    return get_task(entry.task, **kwargs)
+    return get_task(entry.task, splits=splits)
 
 
 def build_for_data(model_name, splits, task, **model_kwargs):
@@ -66,14 +63,20 @@ def build_for_data(model_name, splits, task, **model_kwargs):
     return build_model(model_name, **kwargs)
 
 
-def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None):
-    """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed."""
+def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None,
+              repeat=False):
+    """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed.
+
+    With ``repeat`` the training split repeats forever (use with ``steps_per_epoch``).
+    """
     aug = task.augmentation(augment, splits)
     fn = task.pipeline_map_fn()
+    eval_batch = task.eval_batch_size or batch_size
     out = []
     for split, training in ((splits.train, True), (splits.val, False), (splits.test, False)):
-        ds = make_pipeline(split, batch_size, training=training, augment=aug, seed=seed,
-                           cache=cache, map_fn=fn)
+        ds = make_pipeline(split, batch_size if training else eval_batch, training=training,
+                           augment=aug, seed=seed, cache=cache, map_fn=fn,
+                           repeat=training and repeat, drop_remainder=training and repeat)
         if output_names:
             ds = ds.map(lambda x, y: (x, {n: y for n in output_names}))
         out.append(ds)
@@ -85,7 +88,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
-                callbacks=(), splits=None):
+                callbacks=(), splits=None, steps_per_epoch=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption resumes from the last finished epoch.
@@ -103,8 +106,11 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
         model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
     finally:
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
+    task.validate_model(model, splits)
     names, loss_weights = _targets_for(model)
-    train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed, output_names=names)
+    steps_per_epoch = steps_per_epoch or task.steps_per_epoch
+    train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed, output_names=names,
+                                    repeat=bool(steps_per_epoch))
     loss = task.loss(model)
     metrics = task.metrics(model)
     if names:
@@ -125,7 +131,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                    schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
                    monitor_mode=mode, early_stopping_patience=early_stopping_patience,
                    jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
-                   overwrite=overwrite)
+                   overwrite=overwrite, steps_per_epoch=steps_per_epoch)
     return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
 
 

@@ -91,3 +91,25 @@ def test_predict_needs_a_known_model(tmp_path, capsys):
     build_model("mlp", input_shape=(8, 8, 1)).save(path)
     with pytest.raises(SystemExit, match="pass --model-name"):
         main(["predict", "--model-path", str(path), "x.png"])
+
+
+def test_generic_cli_path_for_super_resolution(tmp_path, capsys):
+    """train/export through the task seams: scale from the data, whole-image evaluation one
+    at a time, repeated random crops with steps per epoch, dataset recalled from run.json."""
+    run = tmp_path / "sr"
+    assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--run-dir", str(run),
+                 "--epochs", "1", "--batch-size", "4"]) == 2  # photos default to x4 pairs
+    assert "--dataset-arg scale=2" in capsys.readouterr().err
+    assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--dataset-arg", "scale=2",
+                 "--run-dir", str(run), "--epochs", "1", "--steps-per-epoch", "5",
+                 "--batch-size", "4"]) == 0
+    psnr = float(capsys.readouterr().out.split("psnr_y on test: ")[1].split(";")[0])
+    assert 10.0 < psnr < 60.0
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # one epoch of 5 steps
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(tmp_path / "ex"),
+                 "--formats", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "psnr_y" in out
+    keras_row = [line for line in out.splitlines() if line.startswith("keras")][0]
+    assert float(keras_row.split()[1]) == pytest.approx(psnr, abs=1e-3)

@@ -17,12 +17,15 @@ def register_task(cls):
     return cls
 
 
-def get_task(name, **kwargs):
-    """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...)."""
+def get_task(name, splits=None, **kwargs):
+    """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...);
+    with ``splits`` its settings follow the data (classes, SR scale) via ``from_splits``."""
     if name not in _TASKS and name in _MODULES:
         importlib.import_module(_MODULES[name])
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {sorted(_MODULES)}")
+    if splits is not None:
+        return _TASKS[name].from_splits(splits, **kwargs)
     return _TASKS[name](**kwargs)
 
 
@@ -36,10 +39,22 @@ class Task:
     name = None
     quality_metric = None
     higher_is_better = True
+    # Pipelines: examples of varying size (whole SR photos) are evaluated one at a time, and a
+    # training split of random crops is repeated for a fixed number of steps per epoch.
+    eval_batch_size = None  # None: the training batch size
+    steps_per_epoch = None  # None: one pass over the training split
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
+
+    @classmethod
+    def from_splits(cls, splits, **kwargs):
+        """The task configured for a dataset (its classes); subclasses add what they need."""
+        if splits.num_classes:
+            kwargs.setdefault("num_classes", splits.num_classes)
+            kwargs.setdefault("class_names", splits.class_names)
+        return cls(**kwargs)
 
     # --- training -------------------------------------------------------------------------
     def loss(self, model=None):
@@ -75,6 +90,9 @@ class Task:
         if splits.num_classes:
             kwargs["num_classes"] = splits.num_classes
         return kwargs
+
+    def validate_model(self, model, splits):
+        """Raises a clear error when a built model cannot fit the data (default: no check)."""
 
     # --- data hooks -----------------------------------------------------------------------
     def augmentation(self, kind, splits):

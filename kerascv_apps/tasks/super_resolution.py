@@ -22,6 +22,8 @@ class SuperResolutionTask(Task):
     name = "super_resolution"
     quality_metric = "psnr_y"
     higher_is_better = True
+    eval_batch_size = 1  # whole held-out photos differ in size
+    steps_per_epoch = 100  # epochs of random crops from a handful of photos
 
     def __init__(self, scale=4, pixel_loss="mse", patch_size=24, **kwargs):
         super().__init__(**kwargs)
@@ -30,6 +32,23 @@ class SuperResolutionTask(Task):
         self.scale = int(scale)
         self.pixel_loss = pixel_loss
         self.patch_size = int(patch_size)
+
+    @classmethod
+    def from_splits(cls, splits, **kwargs):
+        if "scale" in splits.info:
+            kwargs.setdefault("scale", splits.info["scale"])
+        return super().from_splits(splits, **kwargs)
+
+    def model_kwargs(self, splits):
+        return {"input_shape": (None, None, 3)}
+
+    def validate_model(self, model, splits):
+        probe = np.zeros((1, 8, 8, 3), np.float32)
+        factor = int(np.asarray(model(probe, training=False)).shape[1]) // 8
+        if factor != self.scale:
+            raise ValueError(f"model {model.name!r} upscales x{factor} but dataset "
+                             f"{splits.name!r} pairs are x{self.scale}; load the data with "
+                             f"scale={factor} (CLI: --dataset-arg scale={factor})")
 
     # --- data hooks (used by the generic CLI/export paths) ---------------------------------
     def augmentation(self, kind, splits):
