@@ -21,7 +21,7 @@ from common import run  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", default="runs/segmentation_demo")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--num-train", type=int, default=640)
     p.add_argument("--image-size", type=int, default=48)
     a = p.parse_args(argv)
