@@ -15,8 +15,9 @@ NO_WEIGHTS_MESSAGE = (
     "The VGG19 content loss needs ImageNet VGG19 weights from a local file, and none was given "
     "(nothing is downloaded at run time). Provide vgg_weights=<path>: either Keras' "
     "'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5', or a file written on a machine with "
-    "internet by `keras.applications.VGG19(include_top=False, weights='imagenet')"
-    ".save_weights('vgg19_notop.weights.h5')`. Pass allow_random_features=True to use "
+    "internet access from keras.applications.VGG19 with its ImageNet weights and "
+    "include_top=False, saved with .save_weights('vgg19_notop.weights.h5'). Pass "
+    "allow_random_features=True to use "
     "randomly initialized VGG19 features instead (tests only: not a perceptual loss).")
 
 
