@@ -14,17 +14,13 @@ class ClassificationTask(Task):
     quality_metric = "accuracy"
     higher_is_better = True
 
-    def __init__(self, num_classes=None, class_names=None, top_k=5, label_smoothing=0.0):
+    def __init__(self, num_classes=None, class_names=None, top_k=5):
         super().__init__(num_classes, class_names)
         self.top_k = top_k
-        self.label_smoothing = label_smoothing
 
     def loss(self, model=None):
         import keras
 
-        if self.label_smoothing:
-            # label smoothing needs dense targets; keep sparse targets in the pipelines
-            raise NotImplementedError("label_smoothing needs one-hot targets; not supported yet")
         return keras.losses.SparseCategoricalCrossentropy()
 
     def metrics(self, model=None):
