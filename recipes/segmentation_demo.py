@@ -24,6 +24,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--num-train", type=int, default=640)
     p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
     start = time.time()
     s = run("unet_same", a.run_dir, epochs=a.epochs, batch_size=8, learning_rate=3e-3,
@@ -31,7 +32,7 @@ def main(argv=None):
             dataset_kwargs={"num_train": a.num_train, "num_val": 50, "num_test": 100,
                             "image_size": a.image_size},
             export=True, export_formats=("int8",), max_quality_drop=1.0, verbose=0,
-            num_figures=2)
+            num_figures=2, overwrite=a.overwrite)
     t, e = s["test"], s["export"]
     print(f"segmentation_demo: unet_same on shapes {a.image_size}x{a.image_size}, {a.epochs} epochs "
           f"x {a.num_train} images: "

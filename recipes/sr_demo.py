@@ -21,10 +21,11 @@ def main(argv=None):
     p.add_argument("--run-dir", default="runs/sr_demo")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--steps-per-epoch", type=int, default=80)
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
     start = time.time()
     s = run(a.run_dir, scale=2, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, verbose=0,
-            export=True, export_modes=("float32", "int8"))
+            export=True, export_modes=("float32", "int8"), overwrite=a.overwrite)
     t, tfl = s["test"], s["tflite"]["tflite"]
     line = (f"sr_demo: espcn_x2 held-out PSNR-Y {t['psnr_y']:.2f} dB vs bicubic "
             f"{t['bicubic_psnr_y']:.2f} dB ({t['gain_psnr_y']:+.2f} dB); TFLite int8 "

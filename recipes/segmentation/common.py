@@ -12,13 +12,14 @@ import time
 
 from kerascv_apps.data.pipeline import take_images
 from kerascv_apps.experiment import deployable, evaluate_model, export_run, train_model
+from kerascv_apps.io import atomic_write_text
 from kerascv_apps.tasks.segmentation import format_report
 
 
 def run(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3, model_kwargs=None,
         dataset="shapes", dataset_kwargs=None, augment="none", loss="ce", border_weights=False,
         export=False, export_formats=("float32", "int8"), max_quality_drop=0.01, seed=0,
-        verbose=2, overwrite=True, num_figures=4):
+        verbose=2, overwrite=False, num_figures=4):
     """Trains ``model_name`` and returns a summary dict (also written to summary.json)."""
     start = time.time()
     dataset_kwargs = dict(dataset_kwargs or {})
@@ -46,16 +47,15 @@ def run(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3, model
     if export:
         report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
                             formats=export_formats, max_quality_drop=max_quality_drop,
-                            overwrite=True)
+                            overwrite=overwrite)
         summary["export"] = {"keras_miou": report["keras"]["value"], "passed": report["passed"],
                              **{m: {"miou": f["value"], "drop": f["quality_drop"],
                                     "size_bytes": f["size_bytes"]}
                                 for m, f in report["formats"].items() if m != "savedmodel"}}
     summary["total_seconds"] = round(time.time() - start, 1)
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    with open(os.path.join(run_dir, "evaluation.txt"), "w") as f:
-        f.write(format_report(results) + "\n")
+    atomic_write_text(os.path.join(run_dir, "summary.json"),
+                      json.dumps(summary, indent=2, default=float))
+    atomic_write_text(os.path.join(run_dir, "evaluation.txt"), format_report(results) + "\n")
     return summary
 
 
@@ -88,9 +88,11 @@ def main(model_name, defaults, description, argv=None):
                    help="ce, dice, focal or sums like ce+dice")
     p.add_argument("--export", action="store_true", default=defaults.pop("export", False))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
     s = run(model_name, a.run_dir, epochs=a.epochs, batch_size=a.batch_size,
             learning_rate=a.learning_rate, augment=a.augment, loss=a.loss, export=a.export,
-            seed=a.seed, dataset_kwargs={"num_train": a.num_train}, **defaults)
+            seed=a.seed, dataset_kwargs={"num_train": a.num_train}, overwrite=a.overwrite,
+            **defaults)
     print(summary_line(s))
     return s

@@ -25,7 +25,7 @@ import keras
 from kerascv_apps import build_model, load_model
 from kerascv_apps.data import load_dataset
 from kerascv_apps.data.sources._sr_common import sr_eval_pipeline, sr_train_pipeline
-from kerascv_apps.io import save_model_atomic
+from kerascv_apps.io import atomic_write_text, save_model_atomic
 from kerascv_apps.losses.super_resolution import PixelLoss, VGGContentLoss
 from kerascv_apps.metrics.super_resolution import psnr_metric
 from kerascv_apps.tasks.super_resolution import evaluate_sr
@@ -37,12 +37,14 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
         scale=4, num_blocks=16, pretrain_epochs=5, gan_epochs=5, steps_per_epoch=50,
         batch_size=8, patch_size=24, learning_rate=1e-4, content_layer="block5_conv4",
         jit_compile=False, verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
-        disc_dense_units=1024, filters=64, splits=None, pixel_weight=0.0):
+        disc_dense_units=1024, filters=64, splits=None, pixel_weight=0.0, seed=0,
+        overwrite=False):
     start = time.time()
+    keras.utils.set_random_seed(seed)
     # Fail before any training when the content loss cannot be built.
     content = VGGContentLoss(content_layer, vgg_weights, allow_random_features)
     splits = splits if splits is not None else load_dataset(dataset, scale=scale)
-    train_ds = sr_train_pipeline(splits, patch_size, batch_size)
+    train_ds = sr_train_pipeline(splits, patch_size, batch_size, seed=seed)
     val_ds = sr_eval_pipeline(splits.val)
     if generator is None:
         gen = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, filters=filters,
@@ -50,7 +52,7 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
         gen = train(gen, train_ds, val_ds, run_dir=os.path.join(run_dir, "pretrain"),
                     epochs=pretrain_epochs, steps_per_epoch=steps_per_epoch, loss=PixelLoss("mse"),
                     metrics=[psnr_metric], learning_rate=learning_rate * 10, monitor="val_psnr",
-                    monitor_mode="max", jit_compile="off", overwrite=True, verbose=verbose,
+                    monitor_mode="max", jit_compile="off", overwrite=overwrite, verbose=verbose,
                     tensorboard=False).model
     else:
         gen = load_model(generator, compile=False)
@@ -62,14 +64,14 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
                 keras.optimizers.Adam(learning_rate, beta_1=0.9), jit_compile=jit_compile)
     train(gan, train_ds, val_ds, run_dir=os.path.join(run_dir, "gan"), epochs=gan_epochs,
           steps_per_epoch=steps_per_epoch, loss=None, compile=False, monitor="val_loss",
-          monitor_mode="min", overwrite=True, verbose=verbose, tensorboard=False)
+          monitor_mode="min", overwrite=overwrite, verbose=verbose, tensorboard=False)
     save_model_atomic(gan.generator, os.path.join(run_dir, "generator.keras"))
     summary = {"scale": scale, "num_blocks": num_blocks, "content_layer": content_layer,
                "vgg_weights": vgg_weights, "random_vgg_features": vgg_weights is None,
                "train_seconds": round(time.time() - start, 1),
                "pretrained_test": pretrained, "srgan_test": evaluate_sr(gan.generator, splits.test, scale)}
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=float)
+    atomic_write_text(os.path.join(run_dir, "summary.json"),
+                      json.dumps(summary, indent=2, default=float))
     return summary
 
 
@@ -91,10 +93,13 @@ def main(argv=None):
     p.add_argument("--jit-compile", action="store_true")
     p.add_argument("--pixel-weight", type=float, default=0.0,
                    help="extra pixel-MSE weight in the generator loss (0 in the paper)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace finished runs in --run-dir")
     a = p.parse_args(argv)
     s = run(a.run_dir, a.vgg_weights, a.random_vgg_features, a.generator, a.scale, a.num_blocks,
             a.pretrain_epochs, a.gan_epochs, a.steps_per_epoch, a.batch_size, a.patch_size,
-            content_layer=a.content_layer, jit_compile=a.jit_compile, pixel_weight=a.pixel_weight)
+            content_layer=a.content_layer, jit_compile=a.jit_compile, pixel_weight=a.pixel_weight,
+            seed=a.seed, overwrite=a.overwrite)
     for key in ("pretrained_test", "srgan_test"):
         t = s[key]
         print(f"{key}: PSNR-Y {t['psnr_y']:.2f} dB (bicubic {t['bicubic_psnr_y']:.2f}), "

@@ -21,10 +21,13 @@ import json
 import os
 import time
 
+import keras
+
 from kerascv_apps import build_model
 from kerascv_apps.data import load_dataset
 from kerascv_apps.data.sources._sr_common import sr_eval_pipeline, sr_train_pipeline
 from kerascv_apps.inference.export_sr import export_sr_tflite
+from kerascv_apps.io import atomic_write_text
 from kerascv_apps.losses.super_resolution import PixelLoss
 from kerascv_apps.metrics.super_resolution import psnr_metric
 from kerascv_apps.tasks.super_resolution import evaluate_sr
@@ -33,12 +36,14 @@ from kerascv_apps.training import train
 
 def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=4, epochs=10, steps_per_epoch=40,
         batch_size=8, patch_size=24, learning_rate=1e-3, loss="mse", export=True,
-        overwrite=True, verbose="auto", dataset="photos", anchor_skip=True, batch_norm=False):
+        overwrite=False, verbose="auto", dataset="photos", anchor_skip=True, batch_norm=False,
+        seed=0):
     start = time.time()
+    keras.utils.set_random_seed(seed)
     splits = load_dataset(dataset, scale=scale)
     model = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, anchor_skip=anchor_skip,
                         batch_norm=batch_norm)
-    result = train(model, sr_train_pipeline(splits, patch_size, batch_size),
+    result = train(model, sr_train_pipeline(splits, patch_size, batch_size, seed=seed),
                    sr_eval_pipeline(splits.val), run_dir=run_dir, epochs=epochs,
                    steps_per_epoch=steps_per_epoch, loss=PixelLoss(loss), metrics=[psnr_metric],
                    optimizer="adam", learning_rate=learning_rate, schedule="cosine",
@@ -52,8 +57,8 @@ def run(run_dir="runs/srresnet_x4", scale=4, num_blocks=4, epochs=10, steps_per_
     if export:
         summary["tflite"] = export_sr_tflite(result.model, splits, os.path.join(run_dir, "export"),
                                              model.name)
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=float)
+    atomic_write_text(os.path.join(run_dir, "summary.json"),
+                      json.dumps(summary, indent=2, default=float))
     return summary
 
 
@@ -84,10 +89,13 @@ def main(argv=None):
     p.add_argument("--batch-norm", action="store_true",
                    help="BN in the residual blocks as in the paper (off by default, see above)")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
     report(run(a.run_dir, a.scale, a.num_blocks, a.epochs, a.steps_per_epoch, a.batch_size,
                a.patch_size, a.learning_rate, a.loss, export=not a.no_export,
-               anchor_skip=not a.no_anchor, batch_norm=a.batch_norm))
+               anchor_skip=not a.no_anchor, batch_norm=a.batch_norm, seed=a.seed,
+               overwrite=a.overwrite))
 
 
 if __name__ == "__main__":
