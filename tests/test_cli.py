@@ -113,3 +113,11 @@ def test_generic_cli_path_for_super_resolution(tmp_path, capsys):
     assert "psnr_y" in out
     keras_row = [line for line in out.splitlines() if line.startswith("keras")][0]
     assert float(keras_row.split()[1]) == pytest.approx(psnr, abs=1e-3)
+    # predict reads the model's own scale (x2) although the task defaults to x4
+    png = tmp_path / "lr.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(png)
+    assert main(["predict", "--model-path", str(run / "model.keras"), "--out", str(tmp_path / "p"),
+                 str(png)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["scale"] == 2 and result["output_size"] == [40, 60]
+    assert Image.open(tmp_path / "p" / "lr_sr.png").size == (60, 40)

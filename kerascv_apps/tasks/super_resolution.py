@@ -42,9 +42,14 @@ class SuperResolutionTask(Task):
     def model_kwargs(self, splits):
         return {"input_shape": (None, None, 3)}
 
+    @staticmethod
+    def model_scale(model):
+        """The model's upscaling factor, measured on an 8x8 probe (the model knows it best)."""
+        probe = np.zeros((1, 8, 8, model.inputs[0].shape[-1] or 3), np.float32)
+        return int(np.asarray(model(probe, training=False)).shape[1]) // 8
+
     def validate_model(self, model, splits):
-        probe = np.zeros((1, 8, 8, 3), np.float32)
-        factor = int(np.asarray(model(probe, training=False)).shape[1]) // 8
+        factor = self.model_scale(model)
         if factor != self.scale:
             raise ValueError(f"model {model.name!r} upscales x{factor} but dataset "
                              f"{splits.name!r} pairs are x{self.scale}; load the data with "
@@ -87,16 +92,17 @@ class SuperResolutionTask(Task):
         from kerascv_apps.inference.tiling import predict
 
         out_dir = out_dir or "."
+        scale = self.model_scale(model)  # a saved model may come without its dataset
         results = []
         for path in paths:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"predict: image file {path!r} does not exist")
             lr = np.asarray(Image.open(path).convert("RGB"), np.float32)
             stem = os.path.splitext(os.path.basename(path))[0]
-            written = predict(model, [lr], self.scale, out_dir, tile=tile, overlap=overlap,
+            written = predict(model, [lr], scale, out_dir, tile=tile, overlap=overlap,
                               names=[stem])
-            results.append({"file": path, "input_size": list(lr.shape[:2]),
-                            "output_size": [lr.shape[0] * self.scale, lr.shape[1] * self.scale],
+            results.append({"file": path, "input_size": list(lr.shape[:2]), "scale": scale,
+                            "output_size": [lr.shape[0] * scale, lr.shape[1] * scale],
                             "outputs": written})
         return results
 
