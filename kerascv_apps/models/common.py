@@ -36,6 +36,17 @@ def predictions(x, num_classes, classifier_activation="softmax", dropout=0.0, mo
     return layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
 
 
+def global_pool(x, pooling):
+    """``avg`` / ``max`` global pooling or ``flatten`` (fixed layer names); None keeps the map."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    if pooling == "flatten":
+        return layers.Flatten(name="flatten")(x)
+    return x
+
+
 def classifier_head(x, num_classes, include_top=True, pooling="avg", dropout=0.0,
                     classifier_activation="softmax"):
     """Global pooling (or flatten), optional dropout, and the class layer.
@@ -45,12 +56,7 @@ def classifier_head(x, num_classes, include_top=True, pooling="avg", dropout=0.0
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    elif pooling == "flatten":
-        x = layers.Flatten(name="flatten")(x)
+    x = global_pool(x, pooling)
     if not include_top:
         return x
     if pooling is None:

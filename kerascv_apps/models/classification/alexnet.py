@@ -6,7 +6,7 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 POOLINGS = (None, "adaptive", "flatten", "avg", "max")
@@ -79,12 +79,8 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
     if pooling == "adaptive":
         x = AdaptiveAveragePooling2D(pooled_size, name="adaptive_pool")(x)
         x = layers.Flatten(name="flatten")(x)
-    elif pooling == "flatten":
-        x = layers.Flatten(name="flatten")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    elif pooling in ("flatten", "avg", "max"):
+        x = global_pool(x, pooling)
     elif include_top:
         raise ValueError("AlexNet: include_top=True needs a pooling ('adaptive', 'flatten', 'avg', 'max')")
     if not include_top:

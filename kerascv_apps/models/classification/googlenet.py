@@ -5,7 +5,7 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 # Table 1 of the paper, one list per stage (stages are separated by 3x3/2 max pooling):
@@ -143,10 +143,8 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
                 aux_outputs.append(auxiliary_classifier(
                     x, num_classes, f"aux{len(aux_outputs) + 1}", aux_conv_filters, aux_fc_units,
                     classifier_activation=classifier_activation, batch_norm=batch_norm))
-    if pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    if pooling in ("avg", "max"):
+        x = global_pool(x, pooling)
     if not include_top:
         return keras.Model(inputs, x, name=name)
     if pooling is None:

@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
-from kerascv_apps.models.common import image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 HEAD_POOLINGS = (None, "flatten", "avg", "max")
@@ -97,12 +97,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
                    batch_norm, lrn)
     if include_top and pooling is None:
         pooling = "flatten"
-    if pooling == "flatten":
-        x = layers.Flatten(name="flatten")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = global_pool(x, pooling)
     if not include_top:
         return keras.Model(inputs, x, name=name)
     for i, units in enumerate(fc_units, start=1):
