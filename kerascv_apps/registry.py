@@ -1,77 +1,133 @@
-"""One registry for every model: ``build_model(name, **kwargs)`` and ``list_models(task=...)``.
+"""One registry mechanism for models, tasks and data sources.
 
-Adding a variant is one small decorated function::
+Every kind of thing the package builds by name (a model, a task, a data source) lives in a
+:class:`Registry`: members register with a decorator, the registry discovers them by importing
+the sub-packages it was given (lazily, on first use, so ``import kerascv_apps`` stays cheap),
+and a second registration of a name is refused with the module that registered it first.
 
-    @register_model("lenet5", task="classification", family="lenet")
-    def lenet5(input_shape=(32, 32, 1), num_classes=10, **kwargs):
-        return LeNet5(input_shape=input_shape, num_classes=num_classes, **kwargs)
+Adding a model variant is one small decorated function whose name is the model name::
+
+    @register_model(task="classification", family="lenet")
+    def lenet5(**kwargs):
+        return _create_lenet(dict(filters=(6, 16)), **kwargs)
 """
 
 import dataclasses
 import importlib
-from typing import Callable
+import pkgutil
+from typing import Any, Callable, Optional
 
 TASKS = ("classification", "segmentation", "super_resolution")
 
-# Modules whose import registers models; imported lazily on first registry use so that
-# ``import kerascv_apps`` stays cheap and model modules stay independent of each other.
-_MODEL_PACKAGES = (
-    "kerascv_apps.models.classification",
-    "kerascv_apps.models.segmentation",
-    "kerascv_apps.models.super_resolution",
-)
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    task: str
-    family: str
-    builder: Callable
-    description: str
-
-
-_REGISTRY: dict = {}
-_loaded = False
-
-
-class UnknownModelError(KeyError):
-    """Raised for a model name that is not registered; the message lists the known names."""
+class UnknownNameError(KeyError):
+    """A name that is not registered; the message lists the known names."""
 
     def __str__(self):  # KeyError would quote the whole message
         return self.args[0]
 
 
-def register_model(name, task, family=None, description=""):
-    """Decorator registering ``builder`` under ``name`` for ``task``."""
-    if task not in TASKS:
-        raise ValueError(f"register_model({name!r}): task must be one of {TASKS}, got {task!r}")
-
-    def decorator(builder):
-        if name in _REGISTRY and _REGISTRY[name].builder is not builder:
-            raise ValueError(f"model name {name!r} is already registered by "
-                             f"{_REGISTRY[name].builder.__module__}")
-        doc = description or (builder.__doc__ or "").strip().split("\n")[0]
-        _REGISTRY[name] = ModelEntry(name, task, family or name, builder, doc)
-        return builder
-
-    return decorator
+UnknownModelError = UnknownNameError
 
 
-def _load_all():
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in _MODEL_PACKAGES:
-            importlib.import_module(module)
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One registered member: its name, task, family, the object and a one-line description."""
+
+    name: str
+    task: Optional[str]
+    family: Optional[str]
+    obj: Any
+    description: str
+
+    @property
+    def builder(self) -> Callable:  # models: the builder function
+        return self.obj
+
+    @property
+    def loader(self) -> Callable:  # data sources: the loader function
+        return self.obj
 
 
-def get_entry(name) -> ModelEntry:
-    _load_all()
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
-    return _REGISTRY[name]
+def import_package(package):
+    """Imports ``package`` and every public module in it (their decorators register members)."""
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
+class Registry:
+    """Named members of one kind, discovered from ``packages`` on first use."""
+
+    def __init__(self, kind, packages, unknown_error=UnknownNameError, hint=""):
+        self.kind = kind
+        self.packages = tuple(packages)
+        self.unknown_error = unknown_error
+        self.hint = hint
+        self._entries = {}
+        self._loaded = False
+
+    def register(self, name=None, *, task=None, family=None, description=""):
+        """Decorator; ``name`` defaults to the decorated object's ``__name__``."""
+        if task is not None and task not in TASKS:
+            raise ValueError(f"{self.kind} {name!r}: task must be one of {TASKS}, got {task!r}")
+
+        def decorator(obj):
+            key = name or obj.__name__
+            previous = self._entries.get(key)
+            if previous is not None and previous.obj is not obj:
+                raise ValueError(f"{self.kind} name {key!r} is already registered by "
+                                 f"{previous.obj.__module__}; {obj.__module__} registers it again")
+            doc = description or (obj.__doc__ or "").strip().split("\n")[0]
+            self._entries[key] = Entry(key, task, family or key, obj, doc)
+            return obj
+
+        return decorator
+
+    def load_all(self):
+        if not self._loaded:
+            self._loaded = True
+            for package in self.packages:
+                import_package(package)
+
+    def get(self, name) -> Entry:
+        self.load_all()
+        if name not in self._entries:
+            known = ", ".join(sorted(self._entries))
+            raise self.unknown_error(f"unknown {self.kind} {name!r}; known {self.kind}s: "
+                                     f"{known}{self.hint}")
+        return self._entries[name]
+
+    def names(self, task=None, family=None):
+        self.load_all()
+        if task is not None and task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        return sorted(n for n, e in self._entries.items()
+                      if (task is None or e.task == task) and (family is None or e.family == family))
+
+    def __contains__(self, name):
+        self.load_all()
+        return name in self._entries
+
+
+MODELS = Registry("model", ("kerascv_apps.models.classification",
+                            "kerascv_apps.models.segmentation",
+                            "kerascv_apps.models.super_resolution"))
+
+
+def register_model(name=None, task=None, family=None, description=""):
+    """Decorator registering a model builder; the model name defaults to the function name."""
+    if task is None:
+        raise ValueError(f"register_model({name!r}): task is required, one of {TASKS}")
+    return MODELS.register(name, task=task, family=family, description=description)
+
+
+def get_entry(name) -> Entry:
+    return MODELS.get(name)
+
+
+ModelEntry = Entry
 
 
 def build_model(name, **kwargs):
@@ -81,8 +137,4 @@ def build_model(name, **kwargs):
 
 def list_models(task=None, family=None):
     """Sorted names of registered models, optionally filtered by task and family."""
-    _load_all()
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return sorted(n for n, e in _REGISTRY.items()
-                  if (task is None or e.task == task) and (family is None or e.family == family))
+    return MODELS.names(task=task, family=family)

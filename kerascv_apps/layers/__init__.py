@@ -2,9 +2,9 @@
 
 Custom layers are registered under the ``kerascv_apps`` package so that saved models reload
 with ``keras.models.load_model(path, safe_mode=True)``; importing ``kerascv_apps.layers``
-registers all of them (``import_submodules`` below), so a loader only needs this import.
+registers all of them (``import_package`` below), so a loader only needs this import.
 """
 
-from kerascv_apps.models import import_submodules
+from kerascv_apps.registry import import_package
 
-import_submodules(__name__, __path__)
+import_package(__name__)

@@ -1,32 +1,24 @@
 """The Task interface and its registry."""
 
-import importlib
-
 import numpy as np
 
-_TASKS = {}
-_MODULES = {
-    "classification": "kerascv_apps.tasks.classification",
-    "segmentation": "kerascv_apps.tasks.segmentation",
-    "super_resolution": "kerascv_apps.tasks.super_resolution",
-}
+from kerascv_apps.registry import Registry
+
+TASK_REGISTRY = Registry("task", ("kerascv_apps.tasks",))
 
 
 def register_task(cls):
-    _TASKS[cls.name] = cls
-    return cls
+    """Class decorator registering a Task subclass under its ``name``."""
+    return TASK_REGISTRY.register(cls.name)(cls)
 
 
 def get_task(name, splits=None, **kwargs):
     """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...);
     with ``splits`` its settings follow the data (classes, SR scale) via ``from_splits``."""
-    if name not in _TASKS and name in _MODULES:
-        importlib.import_module(_MODULES[name])
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(_MODULES)}")
+    cls = TASK_REGISTRY.get(name).obj
     if splits is not None:
-        return _TASKS[name].from_splits(splits, **kwargs)
-    return _TASKS[name](**kwargs)
+        return cls.from_splits(splits, **kwargs)
+    return cls(**kwargs)
 
 
 class Task:

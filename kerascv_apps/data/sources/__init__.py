@@ -1,5 +1,1 @@
-"""Dataset sources; importing this package registers every source module in it."""
-
-from kerascv_apps.models import import_submodules
-
-import_submodules(__name__, __path__)
+"""Dataset sources, one module each; the source registry discovers them on first use."""

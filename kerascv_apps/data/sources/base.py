@@ -1,8 +1,9 @@
 """The source registry and the split container every source returns."""
 
 import dataclasses
-import importlib
-from typing import Callable, Optional
+from typing import Optional
+
+from kerascv_apps.registry import Registry
 
 
 class DataError(ValueError):
@@ -30,47 +31,21 @@ class DatasetSplits:
                 "sizes": self.sizes, **self.info}
 
 
-@dataclasses.dataclass(frozen=True)
-class SourceEntry:
-    name: str
-    task: str
-    loader: Callable
-    description: str
+SOURCES = Registry("dataset", ("kerascv_apps.data.sources",), unknown_error=DataError,
+                   hint=" (or 'folder:<path>' / 'tfds:<name>')")
 
 
-_SOURCES = {}
-_loaded = False
-
-
-def register_source(name, task, description=""):
+def register_source(name=None, task=None, description=""):
     """Decorator registering a loader ``fn(**kwargs) -> DatasetSplits`` under ``name``."""
-
-    def decorator(loader):
-        _SOURCES[name] = SourceEntry(name, task, loader,
-                                     description or (loader.__doc__ or "").strip().split("\n")[0])
-        return loader
-
-    return decorator
-
-
-def _load_all():
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        importlib.import_module("kerascv_apps.data.sources")
+    return SOURCES.register(name, task=task, description=description)
 
 
 def list_datasets(task=None):
-    _load_all()
-    return sorted(n for n, e in _SOURCES.items() if task is None or e.task == task)
+    return SOURCES.names(task=task)
 
 
 def get_source(name):
-    _load_all()
-    if name not in _SOURCES:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())} "
-                        f"(or 'folder:<path>' / 'tfds:<name>')")
-    return _SOURCES[name]
+    return SOURCES.get(name)
 
 
 def load_dataset(spec, **kwargs):
