@@ -1,10 +1,52 @@
 """``kerascv-apps``: a thin command line over the library (every command calls public functions
-that the tests also call)."""
+that the tests also call).
+
+Exit codes: 0 = success; 2 = the command was refused before any work (bad arguments or input
+data, a missing file, a destination that holds results or is in use by another process);
+1 = a failure during the work (training diverged, the int8 quality gate failed, an image
+failed in ``predict``, or an unexpected error).
+"""
 
 import argparse
+import functools
 import json
+import math
 import os
 import sys
+
+
+class UsageError(ValueError):
+    """Bad command-line input found after parsing (exit code 2)."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows every option's default (also for options without a help text); texts that already
+    say what happens by default ("default: ...") are left as they are."""
+
+    def _format_action(self, action):
+        if (action.option_strings and action.default not in (None, argparse.SUPPRESS, [], False)
+                and "default" not in (action.help or "")):
+            action.help = ((action.help + " ") if action.help else "") + "(default: %(default)s)"
+        return super()._format_action(action)
+
+
+def _number(kind, minimum, strict):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+_positive_int = _number(int, 0, strict=True)
+_positive_float = _number(float, 0.0, strict=True)
+_non_negative_float = _number(float, 0.0, strict=False)
 
 
 def _kv(text):
@@ -36,93 +78,124 @@ def _add_data_args(p, default="digits"):
                    help="extra argument of the dataset loader (repeatable)")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="kerascv-apps", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version():
+    from kerascv_apps import __version__
 
-    p = sub.add_parser("list-models", help="list registered models (and datasets)")
+    return __version__
+
+
+def args_list_models(p):
     p.add_argument("--task", choices=["classification", "segmentation", "super_resolution"])
     p.add_argument("--datasets", action="store_true", help="list datasets instead")
 
-    p = sub.add_parser("train", help="train a model into a run directory (resumes if interrupted)")
+
+def args_train(p):
     p.add_argument("--model", required=True, help="registered model name")
     _add_data_args(p)
     p.add_argument("--run-dir", required=True, help="output folder (checkpoints, logs, history)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps-per-epoch", type=int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=10, help="total epochs")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--steps-per-epoch", type=_positive_int, default=None,
                    help="repeat the training split and run this many steps per epoch "
                         "(default: the task's choice; one pass for classification)")
     p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate")
+    p.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
     p.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step", "exponential"])
-    p.add_argument("--warmup-epochs", type=float, default=0)
+    p.add_argument("--warmup-epochs", type=_non_negative_float, default=0)
     p.add_argument("--augment", default="tf", choices=["none", "tf", "albumentations"])
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+                   help="stop after this many epochs without improvement (default: off)")
+    p.add_argument("--divergence-factor", type=_non_negative_float, default=100.0,
+                   help="stop when an epoch's loss exceeds this many times the first batch's "
+                        "loss (0: stop on NaN/inf only)")
     p.add_argument("--xla", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished (or another model's unfinished) run in --run-dir")
 
-    p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
+
+def args_evaluate(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     _add_data_args(p, default=None)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="folder for evaluation.json and plots")
 
-    p = sub.add_parser("export", help="export SavedModel + TFLite variants and verify them")
+
+def args_export(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     _add_data_args(p, default=None)
-    p.add_argument("--out", required=True, help="export folder (must not exist)")
+    p.add_argument("--out", required=True,
+                   help="export folder (must not exist; must not contain or lie inside the "
+                        "model's run directory)")
     p.add_argument("--name", help="artifact name (default: the model name)")
-    p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8")
-    p.add_argument("--max-int8-drop", type=float, default=0.01,
+    p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
+                   help="comma-separated export formats")
+    p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
-    p = sub.add_parser("predict", help="run a saved model on image files")
+
+def args_predict(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     p.add_argument("--out", help="folder for output images (segmentation, super-resolution)")
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
 
-    p = sub.add_parser("tune", help="random hyperparameter search (KerasTuner)")
+
+def args_tune(p):
     p.add_argument("--model", required=True)
     _add_data_args(p)
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
-    p.add_argument("--max-trials", type=int, default=8)
-    p.add_argument("--epochs", type=int, default=5, help="epochs per trial")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-trials", type=_positive_int, default=8)
+    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per trial")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
 
-    p = sub.add_parser("summary", help="per-layer table: shapes, params, receptive field, FLOPs")
+
+def args_summary(p):
     p.add_argument("model", help="registered model name")
     p.add_argument("--input-shape", type=_shape, help="H,W,C")
-    p.add_argument("--num-classes", type=int)
-    return parser
+    p.add_argument("--num-classes", type=_positive_int)
+
+
+def args_clean(p):
+    p.add_argument("paths", nargs="*", default=["."], help="folders to search (run or export dirs)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+
+
+
+
+def run_dir_of(model_path):
+    """The run directory a .keras file belongs to: the folder holding run.json beside it (or one
+    level up, for checkpoints/), else the file's own folder."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for candidate in (folder, os.path.dirname(folder)):
+        if os.path.exists(os.path.join(candidate, "run.json")):
+            return candidate
+    return folder
 
 
 def run_info(model_path, model_name):
     """The registered name and data of the run a .keras file came from (run.json beside it)."""
+    if not os.path.isfile(model_path):
+        raise UsageError(f"--model-path {model_path}: no such file (expected a .keras model)")
     info = {}
-    folder = os.path.dirname(os.path.abspath(model_path))
-    for candidate in (folder, os.path.dirname(folder)):
-        path = os.path.join(candidate, "run.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                info = json.load(f)
-            break
+    path = os.path.join(run_dir_of(model_path), "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            info = json.load(f)
     name = model_name or info.get("model")
     if not name:
-        raise SystemExit(f"error: cannot tell which model {model_path} is: no run.json beside it; "
+        raise UsageError(f"cannot tell which model {model_path} is: no run.json beside it; "
                          f"pass --model-name")
     return name, info
 
@@ -143,18 +216,20 @@ def cmd_list_models(args):
 
 
 def cmd_train(args):
-    from kerascv_apps.experiment import evaluate_model, train_model
+    from kerascv_apps.experiment import evaluate_model, locked_run_dir, train_model
 
-    run = train_model(
-        args.model, args.dataset, args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
-        augment=args.augment, optimizer=args.optimizer, learning_rate=args.lr,
-        weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
-        jit_compile=args.xla, early_stopping_patience=args.early_stopping,
-        model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch)
-    results = evaluate_model(run.model, run.task, run.splits, run.run_dir,
-                             history=run.result.history)
+    with locked_run_dir(args.run_dir):  # held through the evaluation that writes plots/
+        run = train_model(
+            args.model, args.dataset, args.run_dir, epochs=args.epochs,
+            batch_size=args.batch_size, augment=args.augment, optimizer=args.optimizer,
+            learning_rate=args.lr, weight_decay=args.weight_decay, momentum=args.momentum,
+            schedule=args.schedule, warmup_epochs=args.warmup_epochs, seed=args.seed,
+            precision=args.precision, jit_compile=args.xla,
+            early_stopping_patience=args.early_stopping, model_kwargs=dict(args.model_arg),
+            dataset_kwargs=dict(args.dataset_arg), overwrite=args.overwrite,
+            steps_per_epoch=args.steps_per_epoch, divergence_factor=args.divergence_factor)
+        results = evaluate_model(run.model, run.task, run.splits, run.run_dir,
+                                 history=run.result.history)
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
           f"model: {run.result.model_path}")
     return 0
@@ -182,14 +257,39 @@ def cmd_evaluate(args):
     return 0
 
 
+def _read_paths(args, info):
+    """Folders and files ``export`` reads: the model, its run directory, a dataset folder."""
+    paths = [args.model_path, run_dir_of(args.model_path)]
+    spec = args.dataset or info.get("dataset") or ""
+    kind, _, arg = spec.partition(":")
+    if arg and kind != "tfds":
+        paths.append(arg)
+    root = dict(args.dataset_arg or info.get("dataset_kwargs", {})).get("root")
+    if isinstance(root, str):
+        paths.append(root)
+    return paths
+
+
 def cmd_export(args):
     from kerascv_apps.experiment import export_run
-    from kerascv_apps.export.pipeline import format_export_report
+    from kerascv_apps.export.pipeline import FORMATS, format_export_report
+    from kerascv_apps.io import check_disjoint, clean_stale, destination_lock
 
-    name, model, splits, task = _load_for(args)
-    report = export_run(model, task, splits, args.out, args.name or name,
-                        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-                        max_quality_drop=args.max_int8_drop, overwrite=args.overwrite)
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--formats {args.formats!r}: unknown {unknown}; choose from "
+                         f"{', '.join(FORMATS)}")
+    _, info = run_info(args.model_path, args.model_name)
+    check_disjoint(args.out, _read_paths(args, info), flag="--out")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
+                              f"--overwrite")
+    with destination_lock(args.out):
+        clean_stale([os.path.dirname(os.path.abspath(args.out))])
+        name, model, splits, task = _load_for(args)
+        report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
+                            max_quality_drop=args.max_int8_drop, overwrite=args.overwrite)
     print(format_export_report(report))
     print(f"exported to {args.out}")
     return 0
@@ -212,12 +312,23 @@ def cmd_predict(args):
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
-    missing = [p for p in args.images if not os.path.exists(p)]
-    if missing:
-        raise SystemExit(f"error: image files not found: {missing}")
     model = deployable(load_model(args.model_path, compile=False))
-    for result in task.predict_files(model, args.images, args.out):
-        print(json.dumps(result))
+    failed = 0
+    for path in args.images:  # one file at a time: a bad file does not stop the others
+        try:
+            if not os.path.isfile(path):
+                raise FileNotFoundError("no such file")
+            results = task.predict_files(model, [path], args.out)
+        except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
+            failed += 1
+            print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)
+            print(f"error: {path}: {e}", file=sys.stderr)
+            continue
+        for result in results:
+            print(json.dumps(result), flush=True)
+    if failed:
+        print(f"error: {failed} of {len(args.images)} images failed", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -252,25 +363,87 @@ def cmd_summary(args):
     return 0
 
 
-COMMANDS = {"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "export": cmd_export, "predict": cmd_predict, "tune": cmd_tune,
-            "summary": cmd_summary}
+def cmd_clean(args):
+    from kerascv_apps.io import clean_stale
+
+    found = clean_stale(args.paths, dry_run=args.dry_run)
+    for path in found:
+        print(path)
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(found)} leftover(s) of "
+          f"killed processes", file=sys.stderr)
+    return 0
+
+
+# name -> (help, function adding its arguments, function running it); a new subcommand is one
+# args_* and one cmd_* function plus one line here
+COMMANDS = {
+    "list-models": ("list registered models (and datasets)",
+                    args_list_models, cmd_list_models),
+    "train": ("train a model into a run directory (resumes if interrupted)",
+              args_train, cmd_train),
+    "evaluate": ("evaluate a saved model on a dataset split",
+                args_evaluate, cmd_evaluate),
+    "export": ("export SavedModel + TFLite variants and verify them",
+               args_export, cmd_export),
+    "predict": ("run a saved model on image files",
+                args_predict, cmd_predict),
+    "tune": ("random hyperparameter search (KerasTuner)",
+            args_tune, cmd_tune),
+    "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
+                args_summary, cmd_summary),
+    "clean": ("remove staging folders, temp folders and lock files of killed processes",
+               args_clean, cmd_clean),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kerascv-apps", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=functools.partial(argparse.ArgumentParser,
+                                                               formatter_class=_Formatter))
+    for name, (help_text, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text))
+    return parser
+
+
+def _refusals():
+    """Exceptions meaning "refused before any work" (exit code 2)."""
+    from kerascv_apps.data import DataError
+    from kerascv_apps.io import LockedError
+    from kerascv_apps.registry import UnknownModelError
+    from kerascv_apps.training.trainer import RunDirError
+
+    return (UsageError, UnknownModelError, DataError, ValueError, RunDirError, LockedError,
+            FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
 def main(argv=None):
+    """Runs one command; returns the exit code (see the module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from kerascv_apps.data import DataError
-    from kerascv_apps.export.pipeline import ExportQualityError
-    from kerascv_apps.registry import UnknownModelError
-    from kerascv_apps.training.trainer import RunDirError, TrainingDivergedError
-
+    refusals = _refusals()
     try:
         return COMMANDS[args.command](args)
-    except (UnknownModelError, DataError, ExportQualityError, RunDirError, TrainingDivergedError,
-            FileExistsError, FileNotFoundError, ValueError) as e:
+    except refusals as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, (UnknownModelError, DataError, ValueError)) else 1
+        return 2
+    except Exception as e:  # noqa: BLE001  (divergence, int8 gate, unexpected failures)
+        if os.environ.get("KERASCV_APPS_TRACEBACK"):
+            raise
+        print(f"error: {type(e).__name__}: {e}" if not _expected_failure(e) else f"error: {e}",
+              file=sys.stderr)
+        if not _expected_failure(e):
+            print("(set KERASCV_APPS_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+def _expected_failure(e):
+    from kerascv_apps.export.pipeline import ExportQualityError
+    from kerascv_apps.training.trainer import TrainingDivergedError
+
+    return isinstance(e, (ExportQualityError, TrainingDivergedError))
 
 
 if __name__ == "__main__":

@@ -6,17 +6,21 @@ them ``aux*`` and may carry ``aux_loss_weights`` ({output name: weight}); they t
 the same target and are dropped for evaluation and export (``deployable``).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 
 from kerascv_apps.data import load_dataset, make_pipeline
-from kerascv_apps.io import atomic_write_text
+from kerascv_apps.arguments import call_checked, check_arguments
+from kerascv_apps.io import atomic_write_text, run_dir_lock
 from kerascv_apps.registry import build_model, get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
+from kerascv_apps.training.trainer import check_run_dir, check_training_args
 from kerascv_apps.training.device import configure_precision, resolve_policy
 
 
@@ -60,7 +64,40 @@ def task_for(model_name, splits=None):
 def build_for_data(model_name, splits, task, **model_kwargs):
     kwargs = task.model_kwargs(splits)
     kwargs.update(model_kwargs)
-    return build_model(model_name, **kwargs)
+    return call_checked(get_entry(model_name).builder, kwargs, "--model-arg", model_name)
+
+
+def check_model_kwargs(model_name, model_kwargs):
+    """Refuses ``--model-arg`` keys the builder of ``model_name`` does not accept."""
+    check_arguments(get_entry(model_name).builder, model_kwargs or {}, "--model-arg", model_name)
+
+
+def check_dataset_kwargs(spec, dataset_kwargs):
+    """Refuses ``--dataset-arg`` keys the loader of dataset ``spec`` does not accept."""
+    from kerascv_apps.data.sources.base import get_source
+
+    if not dataset_kwargs:
+        return
+    kind, _, arg = spec.partition(":")
+    try:
+        loader = get_source(arg if kind == "tfds" else kind).loader
+    except Exception:  # noqa: BLE001  (unknown names are reported by load_dataset)
+        return
+    check_arguments(loader, dataset_kwargs, "--dataset-arg", f"dataset {spec!r}")
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir):
+    """Holds the run directory's lock; a directory this call created is removed again when
+    the block fails before writing anything but the lock (a refused command leaves nothing)."""
+    created = not os.path.exists(run_dir)
+    try:
+        with run_dir_lock(run_dir):
+            yield
+    except BaseException:
+        if created and os.path.isdir(run_dir) and not os.listdir(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None,
@@ -88,11 +125,33 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
-                callbacks=(), splits=None, steps_per_epoch=None):
+                callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
-    Re-running the same call after an interruption resumes from the last finished epoch.
+    Re-running the same call after an interruption (or a divergence) resumes from the last
+    good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
+    directory state, dataset, model/dataset compatibility) runs before anything is written;
+    one process at a time holds ``run_dir`` (see ``kerascv_apps.io.run_dir_lock``).
     """
+    check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
+                        weight_decay, momentum, divergence_factor)
+    check_model_kwargs(model_name, model_kwargs)
+    if splits is None:
+        check_dataset_kwargs(dataset, dataset_kwargs)
+    # a finished run or an unfinished run of another model is refused before data is loaded
+    check_run_dir(run_dir, overwrite, expect={"model": model_name})
+    with locked_run_dir(run_dir):
+        return _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
+                             optimizer, learning_rate, weight_decay, momentum, schedule,
+                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
+                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
+                             callbacks, splits, steps_per_epoch, divergence_factor)
+
+
+def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, optimizer,
+                  learning_rate, weight_decay, momentum, schedule, warmup_epochs, seed, precision,
+                  jit_compile, early_stopping_patience, model_kwargs, dataset_kwargs, task_kwargs,
+                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor):
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -119,7 +178,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     monitor, mode = task.monitor()
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
-    os.makedirs(run_dir, exist_ok=True)
+    # every check passed: only now is anything written into the run directory
+    check_run_dir(run_dir, overwrite, expect={"model": model_name, "dataset": splits.name})
     atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
         "model": model_name, "dataset": splits.name, "task": task.name,
         "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
@@ -131,7 +191,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                    schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
                    monitor_mode=mode, early_stopping_patience=early_stopping_patience,
                    jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
-                   overwrite=overwrite, steps_per_epoch=steps_per_epoch)
+                   overwrite=overwrite, steps_per_epoch=steps_per_epoch,
+                   divergence_factor=divergence_factor)
     return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
 
 

@@ -1,19 +1,25 @@
-"""Atomic writes: a failed or interrupted write never leaves a partial file at the destination.
+"""Atomic writes, one writer per directory, and cleanup of what killed processes left behind.
 
 Everything is staged next to the destination (same filesystem) and moved with ``os.replace``.
+Staging names carry the writer's PID (``.<name>.tmp-<pid>-<random>``), so leftovers of a
+process that was killed can be told apart from the work of a live one (``clean_stale``).
 """
 
 import contextlib
+import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 
 
 def _staging_name(path, suffix=""):
     parent = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(parent, exist_ok=True)
     base = os.path.basename(os.path.normpath(path))
-    return parent, f".{base}.tmp-", suffix
+    return parent, f".{base}.tmp-{os.getpid()}-", suffix
 
 
 def atomic_write_bytes(path, data):
@@ -67,13 +73,13 @@ def atomic_dir(dest, overwrite=False, create=True):
         raise FileExistsError(f"{dest} already exists; choose another destination or overwrite")
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.tmp-", dir=parent)
+    stage = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.tmp-{os.getpid()}-", dir=parent)
     if not create:
         os.rmdir(stage)
     try:
         yield stage
         if os.path.exists(dest):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-", dir=parent)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-{os.getpid()}-", dir=parent)
             os.rmdir(old)
             os.replace(dest, old)
             os.replace(stage, dest)
@@ -102,3 +108,160 @@ def load_model(path, compile=True):
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist (expected a .keras file)")
     return keras.models.load_model(path, safe_mode=True, compile=compile)
+
+
+# --- one writer per directory ------------------------------------------------------------------
+class LockedError(RuntimeError):
+    """Another live process writes into the same directory."""
+
+
+def pid_alive(pid):
+    """Whether a process with this PID exists on this host."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+_HELD = {}  # lock file -> nesting depth held by this process
+
+
+def _read_lock(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def directory_lock(lock_file, what):
+    """Holds ``lock_file`` (JSON: pid, host, started) while the block runs.
+
+    A lock held by a live process refuses with ``LockedError`` naming its PID and host; a lock
+    left by a dead process on this host is taken over. Re-entrant within one process.
+    ``what`` names the protected thing in messages (e.g. "run directory runs/x").
+    """
+    lock_file = os.path.abspath(lock_file)
+    if _HELD.get(lock_file):
+        _HELD[lock_file] += 1
+        try:
+            yield
+        finally:
+            _HELD[lock_file] -= 1
+        return
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _read_lock(lock_file)
+            if owner is None:  # being written right now, or garbage: look again
+                time.sleep(0.2)
+                owner = _read_lock(lock_file)
+            if owner is not None and (owner.get("host") != me["host"] or pid_alive(owner.get("pid"))):
+                raise LockedError(
+                    f"{what} is in use by process {owner.get('pid')} on host {owner.get('host')} "
+                    f"(lock file {lock_file}); wait for it to finish or choose another directory. "
+                    f"If that process is gone, delete the lock file.") from None
+            with contextlib.suppress(FileNotFoundError):  # stale: its owner is dead
+                os.remove(lock_file)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    else:
+        raise LockedError(f"could not take the lock {lock_file} for {what}")
+    _HELD[lock_file] = 1
+    try:
+        yield
+    finally:
+        _HELD.pop(lock_file, None)
+        if (_read_lock(lock_file) or {}).get("pid") == me["pid"]:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(lock_file)
+
+
+def run_dir_lock(run_dir):
+    """The lock of a training run directory (``run_dir/.lock``)."""
+    return directory_lock(os.path.join(run_dir, ".lock"), f"run directory {run_dir}")
+
+
+def destination_lock(dest):
+    """The lock of a directory published as a whole (exports): ``.<name>.lock`` beside it."""
+    dest = os.path.abspath(dest)
+    return directory_lock(os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.lock"),
+                          f"destination {dest}")
+
+
+def check_disjoint(out, read_paths, flag="--out"):
+    """Refuses an output folder that contains, or lies inside, a path the command reads."""
+    out_real = os.path.realpath(out)
+    for path in read_paths:
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if out_real == real or real.startswith(out_real + os.sep) or out_real.startswith(real + os.sep):
+            raise ValueError(f"{flag} {out} overlaps {path}, which this command reads; writing "
+                             f"there could destroy it. Choose a folder outside {path}.")
+
+
+# --- leftovers of killed processes -----------------------------------------------------------
+_STAGING = re.compile(r"^\..+\.(?:tmp|old)-(\d+)-[^/]*$")
+_TEMP_DIR = re.compile(r"^kcv_[a-z0-9]+_(\d+)_")
+
+
+def _dead(pid_text):
+    return not pid_alive(int(pid_text)) and int(pid_text) != os.getpid()
+
+
+def stale_leftovers(roots=(), temp_dir=None, max_depth=4):
+    """Paths left by dead processes: staging files/folders under ``roots`` (PID in the name),
+    lock files whose owner is dead, and ``kcv_*_<pid>_*`` folders in the temp directory."""
+    found = []
+    for root in roots:
+        root = os.path.abspath(root)
+        if not os.path.isdir(root):
+            continue
+        base_depth = root.rstrip(os.sep).count(os.sep)
+        for folder, dirs, files in os.walk(root):
+            if folder.count(os.sep) - base_depth >= max_depth:
+                dirs[:] = []
+            for name in list(dirs) + files:
+                m = _STAGING.match(name)
+                path = os.path.join(folder, name)
+                if m and _dead(m.group(1)):
+                    found.append(path)
+                    if name in dirs:
+                        dirs.remove(name)
+                elif name == ".lock" or (name.startswith(".") and name.endswith(".lock")):
+                    owner = _read_lock(path)
+                    if (owner and owner.get("host") == socket.gethostname()
+                            and _dead(owner.get("pid", 0))):
+                        found.append(path)
+    temp_dir = temp_dir or tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(temp_dir)):
+            m = _TEMP_DIR.match(name)
+            if m and _dead(m.group(1)):
+                found.append(os.path.join(temp_dir, name))
+    return found
+
+
+def clean_stale(roots=(), temp_dir=None, dry_run=False):
+    """Removes ``stale_leftovers`` (unless ``dry_run``) and returns their paths."""
+    found = stale_leftovers(roots, temp_dir)
+    if not dry_run:
+        for path in found:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+    return found

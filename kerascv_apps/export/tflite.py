@@ -47,7 +47,7 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
     if mode == "int8" and representative_data is None:
         raise ValueError("int8 conversion needs representative_data (images from the training split)")
     shape = _serving_input_shape(model, input_shape)
-    with tempfile.TemporaryDirectory(prefix="kcv_tflite_") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"kcv_tflite_{os.getpid()}_") as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint(

@@ -3,10 +3,13 @@
 Run directory layout::
 
     run_dir/
-      checkpoints/last.keras, best.keras, best.json   (atomic)
-      backup/                                         (BackupAndRestore: resume after a kill)
+      .lock                                           (one writer: owning PID and host)
+      checkpoints/last.keras, best.keras, best.json   (atomic; good epochs only)
+      checkpoints/guard.json                          (reference loss of the divergence guard)
+      backup/                                         (last good epoch: resume after a kill
+                                                       or a divergence)
       logs/                                           (TensorBoard)
-      history.csv
+      history.csv                                     (one row per good epoch)
       model.keras                                     (final model, atomic)
       train_config.json
 """
@@ -17,8 +20,9 @@ import os
 
 import numpy as np
 
-from kerascv_apps.io import atomic_write_text, save_model_atomic
-from kerascv_apps.training.callbacks import EpochCounter, NaNGuard, standard_callbacks
+from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock, save_model_atomic
+from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, backup_epoch,
+                                             standard_callbacks, trim_history)
 from kerascv_apps.training.device import resolve_jit_compile
 from kerascv_apps.training.optimizers import build_optimizer, build_schedule
 
@@ -28,7 +32,87 @@ class TrainingDivergedError(RuntimeError):
 
 
 class RunDirError(RuntimeError):
-    pass
+    """The run directory cannot take this run (finished, or holds another run)."""
+
+
+def _positive(name, value, kind=float, allow_none=False, allow_zero=False):
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if ok and kind is int:
+        ok = float(value) == int(value)
+    if not ok:
+        what = "an integer" if kind is int else "a finite number"
+        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_epoch=None,
+                        warmup_epochs=0, weight_decay=0.0, momentum=0.0, divergence_factor=100.0):
+    """Refuses non-positive or non-finite training numbers before anything runs.
+
+    Messages name the CLI flag and the Python argument (``--lr`` / ``learning_rate``)."""
+    _positive("--epochs (epochs)", epochs, int)
+    if learning_rate is not None and not callable(learning_rate):
+        _positive("--lr (learning_rate)", learning_rate)
+    _positive("--batch-size (batch_size)", batch_size, int, allow_none=True)
+    _positive("--steps-per-epoch (steps_per_epoch)", steps_per_epoch, int, allow_none=True)
+    _positive("--warmup-epochs (warmup_epochs)", warmup_epochs, allow_zero=True)
+    _positive("--weight-decay (weight_decay)", weight_decay, allow_zero=True)
+    _positive("--momentum (momentum)", momentum, allow_zero=True)
+    _positive("--divergence-factor (divergence_factor)", divergence_factor, allow_zero=True)
+
+
+def run_dir_state(run_dir):
+    """``new`` (absent or empty), ``finished`` (model.keras, no backup), ``resumable`` (a backup
+    of a good epoch) or ``started`` (files of a run that has no good epoch yet)."""
+    if not os.path.isdir(run_dir) or not [n for n in os.listdir(run_dir) if n != ".lock"]:
+        return "new"
+    if os.path.exists(os.path.join(run_dir, "backup")) and backup_epoch(os.path.join(run_dir, "backup")):
+        return "resumable"
+    if os.path.exists(os.path.join(run_dir, "model.keras")):
+        return "finished"
+    return "started"
+
+
+def check_run_dir(run_dir, overwrite=False, expect=None):
+    """Refuses, before anything is written, a run directory that cannot take this run.
+
+    A finished run is refused unless ``overwrite`` (``--overwrite``). An unfinished run of
+    another model or dataset (``expect``: keys of run.json such as ``model`` and ``dataset``)
+    is refused too: resuming it would mix two runs. Returns ``run_dir_state``.
+    """
+    state = run_dir_state(run_dir)
+    if overwrite or state == "new":
+        return state
+    if state == "finished":
+        raise RunDirError(f"run directory {run_dir} already holds a finished run (model.keras); "
+                          f"choose another --run-dir or pass --overwrite (overwrite=True) to "
+                          f"replace it")
+    info_path = os.path.join(run_dir, "run.json")
+    if expect and state == "resumable" and os.path.exists(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+        differ = {k: (info.get(k), v) for k, v in expect.items() if k in info and info[k] != v}
+        if differ:
+            what = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
+            raise RunDirError(f"run directory {run_dir} holds an unfinished run with {what}; "
+                              f"resume it with the same arguments, choose another --run-dir, or "
+                              f"pass --overwrite (overwrite=True) to start over")
+    return state
+
+
+def _start_over(run_dir):
+    """With overwrite: remove everything of the old run that would mix with the new one."""
+    import shutil
+
+    for name in ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
+                 "evaluation.json"):
+        path = os.path.join(run_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
 
 
 @dataclasses.dataclass
@@ -62,7 +146,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
           momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
           monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
           steps_per_epoch=None, callbacks=(), verbose="auto", overwrite=False, compile=True,
-          tensorboard=True):
+          tensorboard=True, divergence_factor=100.0):
     """Compiles and fits ``model`` with checkpoints, resume, logs and a NaN guard.
 
     Args:
@@ -80,24 +164,43 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         jit_compile: ``auto`` (XLA on GPU only), ``on``/``off`` or a bool.
         steps_per_epoch: for repeated datasets.
         callbacks: extra callbacks.
+        divergence_factor: an epoch whose loss exceeds this many times the first batch's loss
+            counts as diverged (0 = only non-finite losses do).
+
+    Only one process trains into ``run_dir`` at a time (``run_dir/.lock``). Checkpoints, the
+    backup and history.csv hold good epochs only: after a divergence the same command (e.g.
+    with a lower learning rate) resumes from the last good epoch.
 
     Raises:
-        TrainingDivergedError: the loss became NaN/inf (message says where and what to try).
+        TrainingDivergedError: the loss became NaN/inf or exploded (message says where, which
+            epoch is kept, and what to try).
+        RunDirError: ``run_dir`` holds a finished run and ``overwrite`` is False.
+        LockedError: another live process trains into ``run_dir``.
     """
-    if epochs is None or int(epochs) < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    check_training_args(epochs, learning_rate if isinstance(learning_rate, (int, float)) else None,
+                        steps_per_epoch=steps_per_epoch, warmup_epochs=warmup_epochs,
+                        weight_decay=weight_decay, momentum=momentum,
+                        divergence_factor=divergence_factor)
     run_dir = os.path.abspath(run_dir)
     final_path = os.path.join(run_dir, "model.keras")
     backup_dir = os.path.join(run_dir, "backup")
-    if os.path.exists(final_path) and not os.path.exists(backup_dir):
-        if not overwrite:
-            raise RunDirError(f"run directory {run_dir} already holds a finished run "
-                              f"(model.keras); choose another run_dir or pass overwrite=True")
-        for name in ("history.csv", "checkpoints/best.json"):
-            path = os.path.join(run_dir, name)
-            if os.path.exists(path):
-                os.remove(path)
-    os.makedirs(run_dir, exist_ok=True)
+    check_run_dir(run_dir, overwrite)
+    with run_dir_lock(run_dir):
+        state = check_run_dir(run_dir, overwrite)
+        clean_stale([run_dir], temp_dir=False)
+        if overwrite and state != "new":
+            _start_over(run_dir)
+        trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
+        return _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics,
+                    loss_weights, optimizer, learning_rate, weight_decay, momentum, schedule,
+                    warmup_epochs, monitor, monitor_mode, early_stopping_patience, jit_compile,
+                    steps_per_epoch, callbacks, verbose, compile, tensorboard, divergence_factor)
+
+
+def _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics, loss_weights,
+         optimizer, learning_rate, weight_decay, momentum, schedule, warmup_epochs, monitor,
+         monitor_mode, early_stopping_patience, jit_compile, steps_per_epoch, callbacks, verbose,
+         compile, tensorboard, divergence_factor):
     jit = resolve_jit_compile(jit_compile)
 
     steps = _steps(train_data, steps_per_epoch)
@@ -112,22 +215,30 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
     monitor = monitor if val_data is not None or not monitor.startswith("val_") else monitor[4:]
     counter = EpochCounter()
     cbs = standard_callbacks(run_dir, monitor, monitor_mode, early_stopping_patience,
-                             tensorboard=tensorboard) + [counter] + list(callbacks)
+                             tensorboard=tensorboard, divergence_factor=divergence_factor)
+    cbs = cbs + [counter] + list(callbacks)
     atomic_write_text(os.path.join(run_dir, "train_config.json"), json.dumps({
         "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
         "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
         "schedule": schedule, "jit_compile": jit, "steps_per_epoch": steps_per_epoch,
         "monitor": monitor, "dtype_policy": str(model.dtype_policy.name)}, indent=2))
 
+    # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
     history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
-                        steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
-    guard = next(c for c in cbs if isinstance(c, NaNGuard))
+                        steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
+                        shuffle=False)
+    guard = next(c for c in cbs if isinstance(c, DivergenceGuard))
     if guard.diverged_at is not None:
         at = guard.diverged_at
+        where = f"at epoch {at['epoch']}" + (f", batch {at['batch']}" if "batch" in at else "")
+        good = backup_epoch(os.path.join(run_dir, "backup"))
+        kept = (f"Epochs 1-{good} are kept (checkpoints/last.keras, backup/); running the same "
+                f"command again, e.g. with a lower --lr, resumes after epoch {good}."
+                if good else "No epoch finished cleanly, so nothing was kept; a new run starts "
+                             "from scratch.")
         raise TrainingDivergedError(
-            f"training diverged: loss became {at['loss']} at epoch {at['epoch']}, batch "
-            f"{at['batch']}. Try a lower learning rate (was {learning_rate}), gradient clipping, "
-            f"or float32 precision. The last good checkpoint is in {run_dir}/checkpoints.")
+            f"training diverged: {at['reason']} {where}. Try a lower learning rate (was "
+            f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
     save_model_atomic(model, final_path)
     best = os.path.join(run_dir, "checkpoints", "best.keras")
     return TrainResult(model=model, run_dir=run_dir,
