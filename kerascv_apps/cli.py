@@ -425,7 +425,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     refusals = _refusals()
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command][2](args)
     except refusals as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
