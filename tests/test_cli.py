@@ -11,7 +11,8 @@ from kerascv_apps.cli import build_parser, main
 
 def test_every_subcommand_has_help():
     parser = build_parser()
-    for command in ("list-models", "train", "evaluate", "export", "predict", "tune", "summary"):
+    for command in ("list-models", "train", "evaluate", "export", "predict", "tune", "summary",
+                    "clean"):
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])
         assert info.value.code == 0
@@ -56,7 +57,7 @@ def test_train_evaluate_export_predict(tmp_path, capsys):
                  "--formats", "float32,int8", "--max-int8-drop", "0.03"]) == 0
     assert (exports / "tflite" / "lenet5_int8.tflite").exists()
     assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
-                 "--formats", "float32"]) == 1  # refuses to overwrite
+                 "--formats", "float32"]) == 2  # refuses to overwrite (bad argument)
     capsys.readouterr()
 
     from kerascv_apps.data import load_dataset
@@ -89,8 +90,8 @@ def test_predict_needs_a_known_model(tmp_path, capsys):
 
     path = tmp_path / "m.keras"
     build_model("mlp", input_shape=(8, 8, 1)).save(path)
-    with pytest.raises(SystemExit, match="pass --model-name"):
-        main(["predict", "--model-path", str(path), "x.png"])
+    assert main(["predict", "--model-path", str(path), "x.png"]) == 2
+    assert "pass --model-name" in capsys.readouterr().err
 
 
 def test_generic_cli_path_for_super_resolution(tmp_path, capsys):
