@@ -63,7 +63,7 @@ def test_finished_run_is_refused_before_anything_is_written(finished, tmp_path, 
     assert code == 2
     err = capsys.readouterr().err
     assert "already holds a finished run" in err and "--overwrite" in err
-    assert "overwrite=True" not in err.replace("(overwrite=True)", "")
+    assert "overwrite=True" not in err
     assert _snapshot(run) == before
 
     # export into the run directory itself, with --overwrite: refused, nothing touched
@@ -90,16 +90,17 @@ def test_bad_arguments_refused_up_front_naming_the_flag(tmp_path, capsys):
         assert f"argument {flag}" in capsys.readouterr().err
     from kerascv_apps.experiment import train_model
 
-    with pytest.raises(ValueError, match=r"--lr \(learning_rate\) must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"--lr must be a finite number > 0, got -0.01"):
         train_model("lenet5", "digits", str(new), learning_rate=-0.01)
     assert not new.exists()  # nothing was created by any refusal
 
 
-def test_second_writer_refused_and_dead_owner_taken_over(tmp_path, capsys):
-    run = tmp_path / "locked"
+def test_second_writer_refused_and_dead_owner_taken_over(finished, tmp_path, capsys):
+    run, out = tmp_path / "locked", tmp_path / "exported"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom kerascv_apps.io import run_dir_lock\n"
-         f"with run_dir_lock({str(run)!r}):\n    print('held', flush=True)\n    time.sleep(120)"],
+        [sys.executable, "-c", "import time\nfrom kerascv_apps.io import destination_lock, "
+         f"run_dir_lock\nwith run_dir_lock({str(run)!r}), destination_lock({str(out)!r}):\n"
+         "    print('held', flush=True)\n    time.sleep(120)"],
         stdout=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
@@ -108,6 +109,10 @@ def test_second_writer_refused_and_dead_owner_taken_over(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"in use by process {holder.pid} on host" in err and ".lock" in err
         assert os.listdir(run) == [".lock"]
+        assert main(["export", "--model-path", str(finished[0] / "model.keras"), "--out",
+                     str(out), "--formats", "float32"]) == 2
+        assert f"destination {out} is in use by process {holder.pid}" in capsys.readouterr().err
+        assert not out.exists()
     finally:
         holder.kill()
         holder.wait()
@@ -139,7 +144,7 @@ class _Poison(keras.callbacks.Callback):
 def test_divergence_keeps_last_good_epoch_and_resume_has_one_row_per_epoch(tmp_path):
     from kerascv_apps.experiment import train_model
     from kerascv_apps.training.callbacks import backup_epoch
-    from kerascv_apps.training.trainer import TrainingDivergedError
+    from kerascv_apps.training.trainer import RunDirError, TrainingDivergedError
 
     run = tmp_path / "div"
     kwargs = dict(epochs=3, batch_size=16, steps_per_epoch=4, augment="none", verbose=0,
@@ -151,6 +156,10 @@ def test_divergence_keeps_last_good_epoch_and_resume_has_one_row_per_epoch(tmp_p
     assert json.loads((run / "checkpoints" / "best.json").read_text())["epoch"] == 1
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0"]
     assert not (run / "model.keras").exists()
+    run_json = (run / "run.json").read_bytes()
+    with pytest.raises(RunDirError, match=r"unfinished run with model 'lenet5' \(now 'mlp'\)"):
+        train_model("mlp", "digits", str(run), **kwargs)  # would mix two runs
+    assert (run / "run.json").read_bytes() == run_json
 
     # a SIGKILL just after epoch 2's history row (before its backup) leaves a row and a
     # staging file of the dead process; the resumed run keeps one row per epoch

@@ -51,16 +51,16 @@ def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_e
                         warmup_epochs=0, weight_decay=0.0, momentum=0.0, divergence_factor=100.0):
     """Refuses non-positive or non-finite training numbers before anything runs.
 
-    Messages name the CLI flag and the Python argument (``--lr`` / ``learning_rate``)."""
-    _positive("--epochs (epochs)", epochs, int)
+    Messages name the command-line flag (``--lr`` for ``learning_rate``)."""
+    _positive("--epochs", epochs, int)
     if learning_rate is not None and not callable(learning_rate):
-        _positive("--lr (learning_rate)", learning_rate)
-    _positive("--batch-size (batch_size)", batch_size, int, allow_none=True)
-    _positive("--steps-per-epoch (steps_per_epoch)", steps_per_epoch, int, allow_none=True)
-    _positive("--warmup-epochs (warmup_epochs)", warmup_epochs, allow_zero=True)
-    _positive("--weight-decay (weight_decay)", weight_decay, allow_zero=True)
-    _positive("--momentum (momentum)", momentum, allow_zero=True)
-    _positive("--divergence-factor (divergence_factor)", divergence_factor, allow_zero=True)
+        _positive("--lr", learning_rate)
+    _positive("--batch-size", batch_size, int, allow_none=True)
+    _positive("--steps-per-epoch", steps_per_epoch, int, allow_none=True)
+    _positive("--warmup-epochs", warmup_epochs, allow_zero=True)
+    _positive("--weight-decay", weight_decay, allow_zero=True)
+    _positive("--momentum", momentum, allow_zero=True)
+    _positive("--divergence-factor", divergence_factor, allow_zero=True)
 
 
 def run_dir_state(run_dir):
@@ -87,7 +87,7 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
         return state
     if state == "finished":
         raise RunDirError(f"run directory {run_dir} already holds a finished run (model.keras); "
-                          f"choose another --run-dir or pass --overwrite (overwrite=True) to "
+                          f"choose another --run-dir or pass --overwrite to "
                           f"replace it")
     info_path = os.path.join(run_dir, "run.json")
     if expect and state == "resumable" and os.path.exists(info_path):
@@ -98,7 +98,7 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
             what = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
             raise RunDirError(f"run directory {run_dir} holds an unfinished run with {what}; "
                               f"resume it with the same arguments, choose another --run-dir, or "
-                              f"pass --overwrite (overwrite=True) to start over")
+                              f"pass --overwrite to start over")
     return state
 
 

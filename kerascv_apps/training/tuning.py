@@ -53,7 +53,8 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     tuner = keras_tuner.RandomSearch(
         build, objective=keras_tuner.Objective(monitor, direction=mode), max_trials=max_trials,
         seed=seed, directory=os.path.abspath(run_dir), project_name="search", overwrite=False)
-    tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose)
+    tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
+                 shuffle=False)  # the pipeline shuffles; fit would warn that it ignores this
     best = tuner.get_best_hyperparameters(1)[0].values
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     pick = max if mode == "max" else min
