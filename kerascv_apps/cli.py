@@ -286,7 +286,7 @@ def cmd_export(args):
         raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
                               f"--overwrite")
     with destination_lock(args.out):
-        clean_stale([os.path.dirname(os.path.abspath(args.out))])
+        clean_stale([os.path.dirname(os.path.abspath(args.out))], max_depth=1)  # beside --out
         name, model, splits, task = _load_for(args)
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
                             max_quality_drop=args.max_int8_drop, overwrite=args.overwrite)

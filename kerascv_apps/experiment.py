@@ -17,7 +17,7 @@ import numpy as np
 from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.arguments import call_checked, check_arguments
 from kerascv_apps.io import atomic_write_text, run_dir_lock
-from kerascv_apps.registry import build_model, get_entry
+from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args

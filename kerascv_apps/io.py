@@ -141,12 +141,16 @@ def _read_lock(path):
 
 @contextlib.contextmanager
 def directory_lock(lock_file, what):
-    """Holds ``lock_file`` (JSON: pid, host, started) while the block runs.
+    """Holds ``lock_file`` while the block runs; it records the owner (JSON: pid, host, started).
 
-    A lock held by a live process refuses with ``LockedError`` naming its PID and host; a lock
-    left by a dead process on this host is taken over. Re-entrant within one process.
-    ``what`` names the protected thing in messages (e.g. "run directory runs/x").
+    The lock is an OS file lock (``flock``) on that file, which the kernel releases when the
+    owner dies, however it dies: a lock file left by a killed process is taken over, while
+    a live owner makes this raise ``LockedError`` naming its PID and host. A lock file written
+    on another host (shared filesystems) is refused too, since its owner cannot be checked.
+    Re-entrant within one process. ``what`` names the protected thing in messages.
     """
+    import fcntl
+
     lock_file = os.path.abspath(lock_file)
     if _HELD.get(lock_file):
         _HELD[lock_file] += 1
@@ -157,24 +161,34 @@ def directory_lock(lock_file, what):
         return
     os.makedirs(os.path.dirname(lock_file), exist_ok=True)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-    for _ in range(3):
+    for _ in range(5):
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _read_lock(lock_file)
-            if owner is None:  # being written right now, or garbage: look again
-                time.sleep(0.2)
-                owner = _read_lock(lock_file)
-            if owner is not None and (owner.get("host") != me["host"] or pid_alive(owner.get("pid"))):
-                raise LockedError(
-                    f"{what} is in use by process {owner.get('pid')} on host {owner.get('host')} "
-                    f"(lock file {lock_file}); wait for it to finish or choose another directory. "
-                    f"If that process is gone, delete the lock file.") from None
-            with contextlib.suppress(FileNotFoundError):  # stale: its owner is dead
-                os.remove(lock_file)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _read_lock(lock_file) or {}
+            raise LockedError(
+                f"{what} is in use by process {owner.get('pid', '?')} on host "
+                f"{owner.get('host', '?')} (lock file {lock_file}); wait for it to finish or "
+                f"choose another directory") from None
+        try:
+            same = os.stat(lock_file).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # its owner removed it meanwhile: lock the new file instead
+            os.close(fd)
             continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+        owner = _read_lock(lock_file)
+        if owner and owner.get("host") not in (None, me["host"]):
+            os.close(fd)
+            raise LockedError(
+                f"{what} is locked by process {owner.get('pid')} on host {owner['host']} (lock "
+                f"file {lock_file}); this host cannot tell whether it still runs. If it does "
+                f"not, delete the lock file.")
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(me).encode())
+        os.fsync(fd)
         break
     else:
         raise LockedError(f"could not take the lock {lock_file} for {what}")
@@ -183,9 +197,9 @@ def directory_lock(lock_file, what):
         yield
     finally:
         _HELD.pop(lock_file, None)
-        if (_read_lock(lock_file) or {}).get("pid") == me["pid"]:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(lock_file)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(lock_file)  # removed while still locked, then released
+        os.close(fd)
 
 
 def run_dir_lock(run_dir):
@@ -218,12 +232,17 @@ _TEMP_DIR = re.compile(r"^kcv_[a-z0-9]+_(\d+)_")
 
 
 def _dead(pid_text):
-    return not pid_alive(int(pid_text)) and int(pid_text) != os.getpid()
+    try:
+        pid = int(pid_text)
+    except (TypeError, ValueError):
+        return False
+    return pid != os.getpid() and not pid_alive(pid)
 
 
 def stale_leftovers(roots=(), temp_dir=None, max_depth=4):
-    """Paths left by dead processes: staging files/folders under ``roots`` (PID in the name),
-    lock files whose owner is dead, and ``kcv_*_<pid>_*`` folders in the temp directory."""
+    """Paths left by dead processes: staging files/folders under ``roots`` (PID in the name,
+    searched ``max_depth`` folder levels deep), lock files whose owner is dead, and
+    ``kcv_*_<pid>_*`` folders in the temp directory (``temp_dir=False`` skips it)."""
     found = []
     for root in roots:
         root = os.path.abspath(root)
@@ -231,8 +250,6 @@ def stale_leftovers(roots=(), temp_dir=None, max_depth=4):
             continue
         base_depth = root.rstrip(os.sep).count(os.sep)
         for folder, dirs, files in os.walk(root):
-            if folder.count(os.sep) - base_depth >= max_depth:
-                dirs[:] = []
             for name in list(dirs) + files:
                 m = _STAGING.match(name)
                 path = os.path.join(folder, name)
@@ -245,18 +262,21 @@ def stale_leftovers(roots=(), temp_dir=None, max_depth=4):
                     if (owner and owner.get("host") == socket.gethostname()
                             and _dead(owner.get("pid", 0))):
                         found.append(path)
-    temp_dir = temp_dir or tempfile.gettempdir()
-    with contextlib.suppress(OSError):
-        for name in sorted(os.listdir(temp_dir)):
-            m = _TEMP_DIR.match(name)
-            if m and _dead(m.group(1)):
-                found.append(os.path.join(temp_dir, name))
+            if folder.count(os.sep) - base_depth + 1 >= max_depth:
+                dirs[:] = []
+    if temp_dir is not False:
+        temp_dir = temp_dir or tempfile.gettempdir()
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(temp_dir)):
+                m = _TEMP_DIR.match(name)
+                if m and _dead(m.group(1)):
+                    found.append(os.path.join(temp_dir, name))
     return found
 
 
-def clean_stale(roots=(), temp_dir=None, dry_run=False):
+def clean_stale(roots=(), temp_dir=None, dry_run=False, max_depth=4):
     """Removes ``stale_leftovers`` (unless ``dry_run``) and returns their paths."""
-    found = stale_leftovers(roots, temp_dir)
+    found = stale_leftovers(roots, temp_dir, max_depth)
     if not dry_run:
         for path in found:
             if os.path.isdir(path) and not os.path.islink(path):
