@@ -216,20 +216,18 @@ def cmd_list_models(args):
 
 
 def cmd_train(args):
-    from kerascv_apps.experiment import evaluate_model, locked_run_dir, train_model
+    from kerascv_apps.experiment import train_model
 
-    with locked_run_dir(args.run_dir):  # held through the evaluation that writes plots/
-        run = train_model(
-            args.model, args.dataset, args.run_dir, epochs=args.epochs,
-            batch_size=args.batch_size, augment=args.augment, optimizer=args.optimizer,
-            learning_rate=args.lr, weight_decay=args.weight_decay, momentum=args.momentum,
-            schedule=args.schedule, warmup_epochs=args.warmup_epochs, seed=args.seed,
-            precision=args.precision, jit_compile=args.xla,
-            early_stopping_patience=args.early_stopping, model_kwargs=dict(args.model_arg),
-            dataset_kwargs=dict(args.dataset_arg), overwrite=args.overwrite,
-            steps_per_epoch=args.steps_per_epoch, divergence_factor=args.divergence_factor)
-        results = evaluate_model(run.model, run.task, run.splits, run.run_dir,
-                                 history=run.result.history)
+    run = train_model(
+        args.model, args.dataset, args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
+        augment=args.augment, optimizer=args.optimizer, learning_rate=args.lr,
+        weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
+        jit_compile=args.xla, early_stopping_patience=args.early_stopping,
+        model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
+        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
+        divergence_factor=args.divergence_factor, evaluate=True)
+    results = run.evaluation
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
           f"model: {run.result.model_path}")
     return 0

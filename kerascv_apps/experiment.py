@@ -32,6 +32,7 @@ class Run:
     result: object
     run_dir: str
     policy: dict
+    evaluation: dict = None  # test-split results when train_model(..., evaluate=True)
 
 
 def deployable(model):
@@ -125,13 +126,16 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
-                callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0):
+                callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
+                evaluate=False):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
     directory state, dataset, model/dataset compatibility) runs before anything is written;
-    one process at a time holds ``run_dir`` (see ``kerascv_apps.io.run_dir_lock``).
+    one process at a time holds ``run_dir`` (see ``kerascv_apps.io.run_dir_lock``). With
+    ``evaluate``, the test split is evaluated into ``run_dir`` (plots, evaluation.json) while
+    the run directory is still held.
     """
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
@@ -141,11 +145,15 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
-        return _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
-                             optimizer, learning_rate, weight_decay, momentum, schedule,
-                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
-                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
-                             callbacks, splits, steps_per_epoch, divergence_factor)
+        run = _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
+                            optimizer, learning_rate, weight_decay, momentum, schedule,
+                            warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
+                            model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
+                            callbacks, splits, steps_per_epoch, divergence_factor)
+        if evaluate:
+            run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
+                                            history=run.result.history)
+        return run
 
 
 def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, optimizer,

@@ -57,7 +57,7 @@ def test_no_shuffle_warning_and_no_lock_left(finished):
 
 def test_finished_run_is_refused_before_anything_is_written(finished, tmp_path, capsys):
     run, _ = finished
-    before = _snapshot(run)
+    before, mtime = _snapshot(run), os.stat(run).st_mtime_ns
     # another dataset into the finished run: refused, run.json and every other byte unchanged
     code = main(TRAIN + ["--run-dir", str(run), "--dataset-arg", "image_size=16"])
     assert code == 2
@@ -72,6 +72,7 @@ def test_finished_run_is_refused_before_anything_is_written(finished, tmp_path, 
                      "--overwrite", "--formats", "float32"]) == 2
         assert "overlaps" in capsys.readouterr().err
     assert _snapshot(run) == before
+    assert os.stat(run).st_mtime_ns == mtime  # not even a lock file came and went
 
 
 def test_bad_arguments_refused_up_front_naming_the_flag(tmp_path, capsys):
