@@ -236,3 +236,20 @@ def test_clean_removes_leftovers_of_dead_processes_only(tmp_path, capsys, monkey
     assert sorted(os.listdir(root)) == [f".exports.tmp-{alive}-q2", "run"]
     assert sorted(os.listdir(root / "run")) == ["checkpoints", "history.csv"]
     assert os.listdir(root / "run" / "checkpoints") == []
+
+
+def test_export_cleans_leftovers_of_a_killed_export_first(finished, tmp_path, capsys, monkeypatch):
+    run, _ = finished
+    dead = _dead_pid()
+    temp = tmp_path / "tmp"
+    (temp / f"kcv_tflite_{dead}_k").mkdir(parents=True)
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    out = tmp_path / "exports"
+    (tmp_path / f".exports.tmp-{dead}-s").mkdir()
+    (tmp_path / f".exports.tmp-{dead}-s" / "tflite").mkdir()
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(out),
+                 "--formats", "float32", "--max-int8-drop", "1"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["exports", "tmp"]  # no staging, no lock left
+    # the killed export's temp folder is gone, and this export removed its own
+    assert [n for n in os.listdir(temp) if n.startswith("kcv_")] == []
+    assert sorted(os.listdir(out / "tflite")) == ["lenet5_float32.json", "lenet5_float32.tflite"]
