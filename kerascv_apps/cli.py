@@ -35,10 +35,11 @@ def _number(kind, minimum, strict):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
-                                             f"got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
+            bound = f"{'>' if strict else '>='} {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -117,7 +118,8 @@ def args_train(p):
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished (or another model's unfinished) run in --run-dir")
+                   help="replace a finished run (or an unfinished run of another model or "
+                        "dataset) in --run-dir; an unfinished run of the same model resumes")
 
 
 def args_evaluate(p):
