@@ -3,7 +3,7 @@
 Run directory layout::
 
     run_dir/
-      .lock                                           (one writer: owning PID and host)
+      .lock                                           (one writer: OS lock; owner PID, host)
       checkpoints/last.keras, best.keras, best.json   (atomic; good epochs only)
       checkpoints/guard.json                          (reference loss of the divergence guard)
       backup/                                         (last good epoch: resume after a kill
@@ -17,6 +17,7 @@ Run directory layout::
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -111,8 +112,6 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
 def clear_run_dir(run_dir):
     """Removes everything of an old run that would mix with a new one (after ``check_run_dir``
     returned ``replace``)."""
-    import shutil
-
     for name in ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
                  "evaluation.json"):
         path = os.path.join(run_dir, name)
@@ -154,7 +153,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
           monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
           steps_per_epoch=None, callbacks=(), verbose="auto", overwrite=False, compile=True,
           tensorboard=True, divergence_factor=100.0):
-    """Compiles and fits ``model`` with checkpoints, resume, logs and a NaN guard.
+    """Compiles and fits ``model`` with checkpoints, resume, logs and a divergence guard.
 
     Args:
         model: an uncompiled (or, with ``compile=False``, already compiled) Keras model.
@@ -246,6 +245,7 @@ def _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics
             f"training diverged: {at['reason']} {where}. Try a lower learning rate (was "
             f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
     save_model_atomic(model, final_path)
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # now a finished run
     best = os.path.join(run_dir, "checkpoints", "best.keras")
     return TrainResult(model=model, run_dir=run_dir,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
