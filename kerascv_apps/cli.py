@@ -259,7 +259,7 @@ def cmd_evaluate(args):
 
 def _read_paths(args, info):
     """Folders and files ``export`` reads: the model, its run directory, a dataset folder."""
-    paths = [args.model_path, run_dir_of(args.model_path)]
+    paths = [run_dir_of(args.model_path), args.model_path]
     spec = args.dataset or info.get("dataset") or ""
     kind, _, arg = spec.partition(":")
     if arg and kind != "tfds":
