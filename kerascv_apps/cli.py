@@ -34,6 +34,9 @@ def _add_data_args(p, default="digits"):
                         + ("" if default else "; default: the one in the run's run.json"))
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache decoded examples of streamed sources (folders, tfrecord) in DIR "
+                        "(same as --dataset-arg cache=DIR; default: no cache)")
 
 
 def build_parser():
@@ -102,6 +105,13 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
+
+    p = sub.add_parser("prepare", help="write a dataset as sharded TFRecords + manifest "
+                                       "(read back with --dataset tfrecord:<out>)")
+    _add_data_args(p, default=None)
+    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--examples-per-shard", type=int, default=1000, help="default: 1000")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
     p = sub.add_parser("summary", help="per-layer table: shapes, params, receptive field, FLOPs")
     p.add_argument("model", help="registered model name")
@@ -252,7 +262,20 @@ def cmd_summary(args):
     return 0
 
 
-COMMANDS = {"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_evaluate,
+def cmd_prepare(args):
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.data.tfrecord import prepare_tfrecords
+
+    if not args.dataset:
+        raise SystemExit("error: prepare needs --dataset")
+    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
+    print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
+    return 0
+
+
+COMMANDS = {"list-models": cmd_list_models, "prepare": cmd_prepare, "train": cmd_train, "evaluate": cmd_evaluate,
             "export": cmd_export, "predict": cmd_predict, "tune": cmd_tune,
             "summary": cmd_summary}
 
@@ -260,6 +283,8 @@ COMMANDS = {"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if getattr(args, "cache", None):
+        args.dataset_arg.append(("cache", args.cache))
     from kerascv_apps.data import DataError
     from kerascv_apps.export.pipeline import ExportQualityError
     from kerascv_apps.registry import UnknownModelError

@@ -153,6 +153,7 @@ def segmentation_stream(pairs, nbytes, image_size, channels, palette, split, cac
                     ("segmentation", size, channels, palette)) if cache_dir else split
     stream = Stream(lambda seed: file_records(columns, seed), decode, len(pairs), key, cache_dir)
     stream.files = {"image": [p[0] for p in pairs], "mask": [p[1] for p in pairs]}
+    stream.palette = palette
     return streamed(stream)
 
 
