@@ -18,12 +18,14 @@ IGNORE_INDEX = 255
 
 def _not_prepared(name, data_dir, error):
     where = f" in data_dir={data_dir!r}" if data_dir else " in the default tfds data folder"
-    return DataError(
-        f"tfds dataset {name!r} is not prepared{where} and download is off. Prepare it once "
-        f"(network needed) with `--dataset tfds:{name} --dataset-arg download=true`"
-        + (f" --dataset-arg data_dir={data_dir}" if data_dir else "")
-        + f", or `tfds build {name}" + (f" --data_dir {data_dir}" if data_dir else "")
-        + f"`, then run again ({str(error).splitlines()[0][:200]})")
+    flag = f"--dataset tfds:{name} --dataset-arg download=true"
+    build = f"tfds build {name}"
+    if data_dir:
+        flag += f" --dataset-arg data_dir={data_dir}"
+        build += f" --data_dir {data_dir}"
+    return DataError(f"tfds dataset {name!r} is not prepared{where} and download is off. "
+                     f"Prepare it once (network needed) with `{flag}`, or `{build}`, then run "
+                     f"again ({str(error).splitlines()[0][:200]})")
 
 
 def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_classes=None,
@@ -44,6 +46,13 @@ def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_clas
     else:
         raise DataError(f"tfds:{name}: features {sorted(keys)} are neither image + label "
                         "(classification) nor image + segmentation_mask (segmentation)")
+    if task == "segmentation":
+        if num_classes is None:
+            raise DataError(f"tfds:{name}: num_classes is required for a segmentation dataset "
+                            "(pass --dataset-arg num_classes=N)")
+        if int(num_classes) < 2:
+            raise DataError(f"tfds:{name}: num_classes={num_classes} is not supported; a "
+                            "foreground/background mask needs num_classes=2")
     if not 0 < int(val_percent) < 100:
         raise DataError(f"val_percent must be in 1..99, got {val_percent!r}")
     known = set(builder.info.splits.keys()) or {"train", "test"}
@@ -91,13 +100,7 @@ def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_clas
         def convert(example):
             return image_of(example), tf.cast(example["label"], tf.int32)
     else:
-        if num_classes is None:
-            raise DataError(f"tfds:{name}: num_classes is required for a segmentation dataset "
-                            "(pass --dataset-arg num_classes=N)")
         num = int(num_classes)
-        if num < 2:
-            raise DataError(f"tfds:{name}: num_classes={num} is not supported; a "
-                            "foreground/background mask needs num_classes=2")
         names = [f"class_{i}" for i in range(num)]
 
         def convert(example):
