@@ -32,7 +32,10 @@ class Stream:
         self.cache_dir = cache_dir
 
     def dataset(self, shuffle_seed=None, shuffle_buffer=None):
+        import tensorflow as tf
+
         ds = self.records(None if self.cache_dir else shuffle_seed)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(self.size))  # known epoch length
         ds = ds.map(self.decode, num_parallel_calls=AUTOTUNE, deterministic=True)
         if self.cache_dir:
             os.makedirs(self.cache_dir, exist_ok=True)
