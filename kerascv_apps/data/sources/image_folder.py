@@ -23,8 +23,9 @@ from kerascv_apps.data.validate import MAX_PIXELS, check_headers, choose_image_s
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def _scan(root, class_names=None):
-    """(paths, labels, class names, images per class folder) of ``root/<class>/``."""
+def _scan(root, class_names=None, outer=None):
+    """(paths, labels, class names, images per class folder) of ``root/<class>/``; symlinks
+    must stay inside ``outer`` (default ``root``)."""
     if not os.path.isdir(root):
         raise DataError(f"image folder {root!r} does not exist or is not a directory")
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
@@ -35,7 +36,7 @@ def _scan(root, class_names=None):
     unknown = sorted(set(found) - set(class_names))
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the training classes {class_names}")
-    refuse_outside([os.path.join(root, d) for d in found], root)
+    refuse_outside([os.path.join(root, d) for d in found], outer or root)
     paths, labels, counts = [], [], {}
     for label, name in enumerate(class_names):
         folder = os.path.join(root, name)
@@ -49,7 +50,7 @@ def _scan(root, class_names=None):
             if not fname.lower().endswith(EXTENSIONS):
                 raise DataError(f"{full}: not an image file (expected one of {EXTENSIONS})")
             files.append(full)
-        refuse_outside(files, root)
+        refuse_outside(files, outer or root)
         counts[folder] = len(files)
         paths += files
         labels += [label] * len(files)
@@ -139,12 +140,12 @@ def load_image_folder(root, image_size=None, channels=3, val_fraction=0.15, test
     has_splits = os.path.isdir(os.path.join(root, "train"))
     parts = {}
     if has_splits:
-        paths, labels, class_names, counts = _scan(os.path.join(root, "train"))
+        paths, labels, class_names, counts = _scan(os.path.join(root, "train"), outer=root)
         _refuse_empty_classes(counts)
         parts["train"] = (paths, labels)
         for split in ("val", "test"):
             if os.path.isdir(os.path.join(root, split)):
-                p, y, _, _ = _scan(os.path.join(root, split), class_names)
+                p, y, _, _ = _scan(os.path.join(root, split), class_names, outer=root)
                 parts[split] = (p, y)
     else:
         paths, labels, class_names, counts = _scan(root)

@@ -56,7 +56,7 @@ def read_mask(path, palette=None):
         raise DataError(f"{path}: cannot read mask ({e})") from e
 
 
-def scan_pairs(folder):
+def scan_pairs(folder, root=None):
     """(image path, mask path) pairs of ``folder/images`` and ``folder/masks`` by file stem."""
     images_dir, masks_dir = os.path.join(folder, "images"), os.path.join(folder, "masks")
     for d in (images_dir, masks_dir):
@@ -78,7 +78,7 @@ def scan_pairs(folder):
         pairs.append((path, masks[stem]))
     if not pairs:
         raise DataError(f"segmentation folder {images_dir!r} contains no images")
-    refuse_outside([p for pair in pairs for p in pair], folder)
+    refuse_outside([p for pair in pairs for p in pair], root or folder)
     return pairs
 
 
@@ -183,7 +183,7 @@ def load_seg_folder(root, num_classes=None, class_names=None, palette=None, imag
     if not os.path.isdir(root):
         raise DataError(f"segmentation folder {root!r} does not exist or is not a directory")
     split_dirs = [s for s in ("train", "val", "test") if os.path.isdir(os.path.join(root, s))]
-    parts = {s: scan_pairs(os.path.join(root, s)) for s in split_dirs} if split_dirs else \
+    parts = {s: scan_pairs(os.path.join(root, s), root) for s in split_dirs} if split_dirs else \
         {"all": scan_pairs(root)}
     all_pairs = [pair for pairs in parts.values() for pair in pairs]
     images = {h.path: h for h in check_headers([p[0] for p in all_pairs], max_pixels)}
