@@ -42,7 +42,8 @@ def seg_folder(tmp_path_factory):
 
 
 def _batches(splits, seed, epochs=1):
-    ds = make_pipeline(splits.train, 4, training=True, augment=TFAugment(horizontal_flip=True, brightness=20.0), seed=seed)
+    augment = TFAugment(horizontal_flip=True, brightness=20.0)
+    ds = make_pipeline(splits.train, 4, training=True, augment=augment, seed=seed)
     return [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(epochs)]
 
 

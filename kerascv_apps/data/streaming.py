@@ -10,7 +10,9 @@ holds file names and a few batches, never the decoded dataset. Without the attri
 ``cache_dir``: decoded examples are cached to ``cache_dir/<key>`` (a tf.data file cache, keyed
 by the file list, sizes, modification times and decode settings, so a changed folder never reads
 a stale cache). A cached split is shuffled with a buffer of at most ``CACHED_SHUFFLE`` decoded
-examples, since the cache replays one fixed order.
+examples, since the cache replays one fixed order. A cache is complete only after a full pass
+(tf.data discards a partial one); a process killed while writing leaves a ``*.lockfile`` that
+tf.data names in its error on the next run (delete it when no other run uses the cache).
 """
 
 import hashlib

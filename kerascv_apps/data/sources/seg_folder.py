@@ -226,9 +226,10 @@ def load_seg_folder(root, num_classes=None, class_names=None, palette=None, imag
         n_val = 0 if "val" in parts else max(1, int(round(len(order) * val_fraction)))
         n_test = 0 if "test" in parts else max(1, int(round(len(order) * test_fraction)))
         if len(order) - n_val - n_test < 1:
-            raise DataError(f"segmentation folder {os.path.join(root, 'train' if base == 'train' else '')!r}: "
-                            f"{len(order)} image/mask pairs are too few to split into train/val/test "
-                            f"(needs {n_val + n_test + 1}: {n_val} val, {n_test} test, 1 train)")
+            folder = os.path.join(root, "train") if base == "train" else root
+            raise DataError(f"segmentation folder {folder!r}: {len(order)} image/mask pairs are "
+                            f"too few to split into train/val/test (needs {n_val + n_test + 1}: "
+                            f"{n_val} val, {n_test} test, 1 train)")
         if n_val:
             parts["val"] = [pairs[i] for i in sorted(order[:n_val])]
         if n_test:
