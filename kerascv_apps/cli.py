@@ -77,6 +77,9 @@ def _add_data_args(p, default="digits"):
                         + ("" if default else "; default: the one in the run's run.json"))
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache decoded examples of streamed sources (folders, tfrecord) in DIR "
+                        "(same as --dataset-arg cache=DIR; default: no cache)")
 
 
 def _version():
@@ -161,6 +164,14 @@ def args_tune(p):
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
+
+
+def args_prepare(p):
+    _add_data_args(p, default=None)
+    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
+                   help="examples per TFRecord shard")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def args_summary(p):
@@ -363,6 +374,19 @@ def cmd_summary(args):
     return 0
 
 
+def cmd_prepare(args):
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.data.tfrecord import prepare_tfrecords
+
+    if not args.dataset:
+        raise UsageError("prepare needs --dataset")
+    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
+    print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
+    return 0
+
+
 def cmd_clean(args):
     from kerascv_apps.io import clean_stale
 
@@ -389,6 +413,8 @@ COMMANDS = {
                 args_predict, cmd_predict),
     "tune": ("random hyperparameter search (KerasTuner)",
             args_tune, cmd_tune),
+    "prepare": ("write a dataset as sharded TFRecords + manifest (read back with "
+                "--dataset tfrecord:<out>)", args_prepare, cmd_prepare),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
                 args_summary, cmd_summary),
     "clean": ("remove staging folders, temp folders and lock files of killed processes",
@@ -423,6 +449,8 @@ def main(argv=None):
     """Runs one command; returns the exit code (see the module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if getattr(args, "cache", None):
+        args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()
     try:
         return COMMANDS[args.command][2](args)
