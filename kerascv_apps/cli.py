@@ -380,6 +380,8 @@ def cmd_prepare(args):
 
     if not args.dataset:
         raise UsageError("prepare needs --dataset")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise UsageError(f"--out {args.out} already exists; choose another --out or pass --overwrite")
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
