@@ -14,7 +14,6 @@ table still resolves, more slowly: every module of :data:`FALLBACK_PACKAGES` is 
 """
 
 import importlib
-import importlib.abc
 import sys
 
 PACKAGE = "kerascv_apps"
@@ -90,8 +89,9 @@ def _extend_lookup(registration):
     registration.get_registered_object = get_registered_object
 
 
-class _Loader(importlib.abc.Loader):
-    """Runs the real loader, then extends the lookup of the module it loaded."""
+class _Loader:
+    """Runs the real loader, then extends the lookup of the module it loaded (a plain class:
+    ``importlib.abc`` would add its own import time)."""
 
     def __init__(self, loader):
         self._loader = loader
@@ -107,7 +107,7 @@ class _Loader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _OnKerasImport(importlib.abc.MetaPathFinder):
+class _OnKerasImport:
     """Finds Keras' registration module with the other finders and wraps its loader."""
 
     def find_spec(self, fullname, path, target=None):
