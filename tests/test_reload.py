@@ -71,7 +71,8 @@ LOADER = textwrap.dedent("""
         elif item["y_kind"] == "mask":
             y = np.random.default_rng(1).integers(0, item["classes"], item["y_shape"])
         else:
-            y = np.random.default_rng(1).uniform(0, item["y_high"], item["y_shape"]).astype("float32")
+            y = np.random.default_rng(1).uniform(0, item["y_high"], item["y_shape"])
+            y = y.astype("float32")
         iterations = int(model.optimizer.iterations.numpy())
         out[item["path"]] = r = {
             "loss": type(model.loss).__name__ if model.loss is not None else None,

@@ -123,8 +123,8 @@ def test_decode_formats_and_16_bit_png():
         np.testing.assert_array_equal(got3, expect.astype(np.float32), err_msg=fmt)
         got1 = decode_image(tf.constant(data), 1).numpy()  # GIF/BMP: decoders give no grey
         assert got1.shape == (6, 5, 1), fmt
-    np.testing.assert_array_equal(decode_image(tf.constant(_encode(grey, "PNG")), 1).numpy()[..., 0],
-                                  grey)
+    grey_png = _encode(grey, "PNG")
+    np.testing.assert_array_equal(decode_image(tf.constant(grey_png), 1).numpy()[..., 0], grey)
     data = _encode(rgb, "JPEG")
     jpeg = decode_image(tf.constant(data), 3).numpy()
     reference = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32)
