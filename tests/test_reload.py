@@ -25,7 +25,7 @@ from kerascv_apps.serializables import SERIALIZABLES
 C3 = dict(input_shape=(32, 32, 3), num_classes=3)
 # fit continues in the fresh process on these (custom losses/metrics) and on every trained run;
 # the others are reloaded compiled (a fit per file would cost a traced train step each)
-FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet", "srresnet_x2"}
+FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet"}
 # one small member per family; kwargs shrink widths, and pick variants whose custom layers
 # would otherwise go untested (LRN, zero-pad shortcuts, mirrored padding)
 FAMILY_MODELS = {
