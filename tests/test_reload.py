@@ -242,3 +242,12 @@ def test_import_stays_light():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_name_missing_from_the_table_still_resolves():
+    """A registered object someone forgot to list is found by importing the fallback packages."""
+    from kerascv_apps.serializables import ensure_registered
+
+    ensure_registered("kerascv_apps>NotInTheTable")
+    assert {"kerascv_apps.layers.pixel_shuffle", "kerascv_apps.losses.segmentation",
+            "kerascv_apps.metrics.super_resolution"} <= set(sys.modules)
