@@ -244,10 +244,16 @@ def test_import_stays_light():
     assert proc.stdout.strip() == "[]"
 
 
-def test_name_missing_from_the_table_still_resolves():
-    """A registered object someone forgot to list is found by importing the fallback packages."""
-    from kerascv_apps.serializables import ensure_registered
+def test_name_missing_from_the_table_still_resolves(monkeypatch):
+    """A registered object someone forgot to list is found by importing the fallback packages;
+    a listed one imports only its own module."""
+    import kerascv_apps.registry
+    from kerascv_apps import serializables
 
-    ensure_registered("kerascv_apps>NotInTheTable")
-    assert {"kerascv_apps.layers.pixel_shuffle", "kerascv_apps.losses.segmentation",
-            "kerascv_apps.metrics.super_resolution"} <= set(sys.modules)
+    calls = []
+    monkeypatch.setattr(kerascv_apps.registry, "import_package", calls.append)
+    serializables.ensure_registered("kerascv_apps>NotInTheTable")
+    assert calls == list(serializables.FALLBACK_PACKAGES)
+    calls.clear()
+    serializables.ensure_registered("kerascv_apps>PixelShuffle")
+    assert calls == [] and "kerascv_apps.layers.pixel_shuffle" in sys.modules
