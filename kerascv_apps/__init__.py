@@ -11,3 +11,6 @@ __version__ = "0.1.0"
 
 from kerascv_apps.io import load_model  # noqa: E402,F401
 from kerascv_apps.registry import build_model, list_models, register_model  # noqa: E402,F401
+from kerascv_apps import serializables as _serializables  # noqa: E402
+
+_serializables.install()  # saved models reload on this import alone (see serializables.py)

@@ -141,6 +141,12 @@ class SegmentationTask(Task):
     def metrics(self, model=None):
         return [seg_metrics.SegmentationMeanIoU(self.num_classes, self.ignore_index)]
 
+    def serving_outputs(self, outputs):
+        """The class-id mask (int32 [batch, H, W]) a served model answers with."""
+        import keras
+
+        return {"mask": keras.ops.cast(keras.ops.argmax(outputs, axis=-1), "int32")}
+
     def monitor(self):
         return "val_miou", "max"
 

@@ -112,6 +112,13 @@ class SuperResolutionTask(Task):
     def metrics(self, model=None):
         return [psnr_metric]
 
+    def serving_outputs(self, outputs):
+        """The upscaled image as uint8 [batch, H, W, C] (rounded, clipped to [0, 255])."""
+        import keras
+
+        return {"image": keras.ops.cast(keras.ops.clip(keras.ops.round(outputs), 0, 255),
+                                        "uint8")}
+
     def monitor(self):
         return "val_psnr", "max"
 
