@@ -121,42 +121,25 @@ def check_image_bytes(image_bytes):
 
 
 def decode_image(data, channels):
-    """Encoded bytes (scalar string) -> float32 (H, W, channels) in [0, 255], as training reads
-    files (see the module docstring for channels and 16-bit PNGs)."""
-    import tensorflow as tf
+    """Encoded bytes (scalar string) -> float32 (H, W, channels) in [0, 255], exactly as
+    training reads files (``kerascv_apps.data.decode``: 16-bit PNGs keep the high byte)."""
+    from kerascv_apps.data.decode import decode_image as decode
 
-    if channels == 3:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    elif channels == 1:  # the GIF and BMP decoders cannot produce one channel
-        magic = tf.strings.substr(data, 0, 3)
-        native_grey = tf.logical_not(tf.logical_or(
-            tf.equal(tf.strings.substr(magic, 0, 2), "BM"), tf.equal(magic, "GIF")))
-        image = tf.cond(
-            native_grey,
-            lambda: tf.io.decode_image(data, channels=1, expand_animations=False),
-            lambda: tf.image.rgb_to_grayscale(
-                tf.io.decode_image(data, channels=3, expand_animations=False)))
-    else:
+    if channels not in (1, 3):
         raise ValueError(f"serving_bytes decodes images for 1- or 3-channel models, "
                          f"this model has {channels} channels")
-    image = tf.cast(image, tf.float32)
-    image.set_shape((None, None, channels))
-    return image
+    return decode(data, channels)
 
 
 def decode_batch(image_bytes, height, width, channels):
     """Decodes a checked ``image_bytes`` batch to float32 ``[batch, H, W, C]``."""
     import tensorflow as tf
 
+    from kerascv_apps.data.decode import resize_image
+
     if height is not None and width is not None:
         def decode(data):
-            image = decode_image(data, channels)
-            shape = tf.shape(image)
-            same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
-            image = tf.cond(same, lambda: image, lambda: tf.image.resize(
-                image, (height, width), method="bilinear", antialias=True))
-            image.set_shape((height, width, channels))
-            return image
+            return resize_image(decode_image(data, channels), (height, width))
     else:
         first = tf.shape(decode_image(image_bytes[0], channels))[:2]
 
