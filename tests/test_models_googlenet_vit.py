@@ -121,7 +121,7 @@ def test_vit_full_size_parameter_counts():
     # 7x7 patches + class token; patch embedding (32²·3+1)·192 = 590,016
     assert tiny.get_layer("pos_embed").output.shape[1:] == (50, 192)
     assert tiny.get_layer("patch_embed").count_params() == 590_016
-    assert tiny.name == "vit_ti32"
+    assert tiny.name == "vit_tiny"
 
 
 def test_class_token_and_position_embedding():

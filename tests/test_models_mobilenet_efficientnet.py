@@ -63,7 +63,7 @@ def test_efficientnet_scaling_and_stochastic_depth():
 
 @pytest.mark.parametrize("key", sorted(VARIANTS))
 def test_every_efficientnet_builds_by_name_at_its_resolution(key):
-    width, _, resolution, dropout = VARIANTS[key]
+    resolution, dropout = VARIANTS[key]["input_shape"][0], VARIANTS[key]["dropout"]
     model = build_model(f"efficientnet_{key}", num_classes=10)
     assert model.input.shape[1:] == (resolution, resolution, 3)
     assert model.output.shape[1:] == (10,)

@@ -8,12 +8,15 @@ from kerascv_apps.layers.preprocessing import ImagePreprocessing, check_mode
 POOLINGS = (None, "avg", "max", "flatten")
 
 
-def image_input(input_shape, preprocessing="unit", name="image"):
+def image_input(input_shape, preprocessing="unit", name="image", rescale=None):
     """Returns ``(inputs, x)``: the Input (raw [0, 255] pixels) and the preprocessed pixels.
 
     ``preprocessing``: ``"unit"`` (x / 255, a ``rescale`` layer), ``"caffe"``, ``"tf"``,
     ``"torch"`` (see :class:`ImagePreprocessing`) or ``None`` (pixels as they come).
+    ``rescale`` (True / False) is the older spelling of ``"unit"`` / ``None``.
     """
+    if rescale is not None:
+        preprocessing = "unit" if rescale else None
     if input_shape is None or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     if preprocessing is True or preprocessing is False:  # the former ``rescale`` flag
@@ -30,6 +33,16 @@ def image_input(input_shape, preprocessing="unit", name="image"):
 def layer_name(x):
     """Name of the layer that produced the tensor ``x`` (builders record their taps)."""
     return x._keras_history[0].name
+
+
+def variant_arguments(variant, arch_args, kwargs):
+    """Builder arguments of a registered variant (one small function per variant, whose name
+    is the model name): its architecture arguments, ``name`` = the variant function's name,
+    then the caller's keyword arguments, which override both."""
+    arguments = dict(arch_args)
+    arguments["name"] = variant.__name__
+    arguments.update(kwargs)
+    return arguments
 
 
 def resize_inside(x, resize_to):
