@@ -1,9 +1,12 @@
 """Pieces every model builder shares: the input stem and the classification head."""
 
+import os
+
 import keras
 from keras import layers
 
 from kerascv_apps.layers.preprocessing import ImagePreprocessing, check_mode
+from kerascv_apps.models.weights import load_weights_file, read_weights
 
 POOLINGS = (None, "avg", "max", "flatten")
 
@@ -43,6 +46,22 @@ def variant_arguments(variant, arch_args, kwargs):
     arguments["name"] = variant.__name__
     arguments.update(kwargs)
     return arguments
+
+
+def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="unit"):
+    """Builds a registered variant; ``weights=PATH`` (in ``kwargs``) loads a weights file by
+    layer name (e.g. keras.applications' ImageNet ``.h5``) and, unless ``preprocessing`` is
+    given, switches the in-model preprocessing to the one those weights were trained with."""
+    weights = kwargs.pop("weights", None)
+    arguments = variant_arguments(variant, arch_args, kwargs)
+    if weights is None:
+        return builder(**arguments)
+    source = read_weights(weights, variant.__name__)  # a bad file fails before the build
+    if "preprocessing" not in kwargs:
+        arguments["preprocessing"] = weights_preprocessing
+    model = builder(**arguments)
+    load_weights_file(model, source, origin=os.fspath(weights))
+    return model
 
 
 def resize_inside(x, resize_to):

@@ -7,7 +7,7 @@ from keras import layers
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
-    variant_arguments
+    create_variant
 from kerascv_apps.registry import register_model
 
 POOLINGS = (None, "adaptive", "flatten", "avg", "max")
@@ -96,7 +96,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
 
 
 def _create_alexnet(variant, arch_args, **kwargs):
-    return AlexNet(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(AlexNet, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="alexnet")

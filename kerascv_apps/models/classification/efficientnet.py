@@ -13,7 +13,7 @@ from keras import layers
 
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
-    variant_arguments
+    create_variant
 from kerascv_apps.registry import register_model
 
 declare_feature_taps("efficientnet")
@@ -195,7 +195,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
 
 
 def _create_efficientnet(variant, arch_args, **kwargs):
-    return EfficientNet(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(EfficientNet, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="efficientnet")

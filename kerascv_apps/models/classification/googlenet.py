@@ -7,7 +7,7 @@ from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
-    variant_arguments
+    create_variant
 from kerascv_apps.registry import register_model
 
 # Table 1 of the paper, one list per stage (stages are separated by 3x3/2 max pooling):
@@ -158,7 +158,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
 
 
 def _create_googlenet(variant, arch_args, **kwargs):
-    return GoogLeNet(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(GoogLeNet, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="googlenet")

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input, predictions, variant_arguments
+from kerascv_apps.models.common import classifier_head, create_variant, image_input, predictions
 from kerascv_apps.registry import register_model
 
 
@@ -52,7 +52,7 @@ def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampli
 
 
 def _create_lenet(variant, arch_args, **kwargs):
-    return LeNet5(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(LeNet5, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="lenet")

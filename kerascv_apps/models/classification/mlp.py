@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import image_input, predictions, variant_arguments
+from kerascv_apps.models.common import create_variant, image_input, predictions
 from kerascv_apps.registry import register_model
 
 
@@ -38,7 +38,7 @@ def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation
 
 
 def _create_mlp(variant, arch_args, **kwargs):
-    return MLP(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(MLP, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="mlp")

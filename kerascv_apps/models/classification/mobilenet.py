@@ -11,7 +11,7 @@ from keras import layers
 
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
-    variant_arguments
+    create_variant
 from kerascv_apps.registry import register_model
 
 declare_feature_taps("mobilenet")
@@ -173,11 +173,11 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
 
 
 def _create_mobilenet_v1(variant, arch_args, **kwargs):
-    return MobileNetV1(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(MobileNetV1, variant, arch_args, kwargs, weights_preprocessing="tf")
 
 
 def _create_mobilenet_v2(variant, arch_args, **kwargs):
-    return MobileNetV2(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(MobileNetV2, variant, arch_args, kwargs, weights_preprocessing="tf")
 
 
 @register_model(task="classification", family="mobilenet")

@@ -12,7 +12,7 @@ from keras import layers
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
-    variant_arguments
+    create_variant
 from kerascv_apps.registry import register_model
 
 declare_feature_taps("resnet")
@@ -163,7 +163,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
 
 
 def _create_resnet(variant, arch_args, **kwargs):
-    return ResNet(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(ResNet, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
 @register_model(task="classification", family="resnet")

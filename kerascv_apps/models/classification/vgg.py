@@ -6,7 +6,7 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
-    variant_arguments
+    create_variant
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.registry import register_model
 
@@ -120,7 +120,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
 
 
 def _create_vgg(variant, arch_args, **kwargs):
-    return VGG(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(VGG, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
 @register_model(task="classification", family="vgg")

@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
-from kerascv_apps.models.common import image_input, predictions, resize_inside, variant_arguments
+from kerascv_apps.models.common import create_variant, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 
@@ -106,7 +106,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
 
 
 def _create_vit(variant, arch_args, **kwargs):
-    return ViT(**variant_arguments(variant, arch_args, kwargs))
+    return create_variant(ViT, variant, arch_args, kwargs)
 
 
 @register_model(task="classification", family="vit")
