@@ -51,8 +51,10 @@ def variant_arguments(variant, arch_args, kwargs):
 def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="unit"):
     """Builds a registered variant; ``weights=PATH`` (in ``kwargs``) loads a weights file by
     layer name (e.g. keras.applications' ImageNet ``.h5``) and, unless ``preprocessing`` is
-    given, switches the in-model preprocessing to the one those weights were trained with."""
+    given, switches the in-model preprocessing to the one those weights were trained with.
+    With ``new_head=True`` the class layer is not loaded (transfer learning to new classes)."""
     weights = kwargs.pop("weights", None)
+    new_head = bool(kwargs.pop("new_head", False))
     arguments = variant_arguments(variant, arch_args, kwargs)
     if weights is None:
         return builder(**arguments)
@@ -60,7 +62,7 @@ def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="u
     if "preprocessing" not in kwargs:
         arguments["preprocessing"] = weights_preprocessing
     model = builder(**arguments)
-    load_weights_file(model, source, origin=os.fspath(weights))
+    load_weights_file(model, source, origin=os.fspath(weights), new_head=new_head)
     return model
 
 

@@ -197,16 +197,18 @@ def copy_weights(target, source, *, exclude=HEAD_PATTERN, strict=False, origin="
     return report
 
 
-def load_weights_file(model, source, origin="weights file"):
+def load_weights_file(model, source, origin="weights file", new_head=False):
     """Loads weights into ``model`` by layer name (``build_model(..., weights=path)``).
 
     ``source`` is a path or what ``read_weights`` returned for it. Every layer must be found
     with equal shapes, except the class layer when the file has none (a headless
-    ``include_top=False`` file: the head keeps its initialization).
+    ``include_top=False`` file) or ``new_head`` asks for a new one: the head keeps its
+    initialization.
     """
     if not isinstance(source, dict):
         origin = os.fspath(source)
         source = read_weights(source, model.name)
     has_head = any(re.search(HEAD_PATTERN, k) or k == "conv_preds" for k in source)
-    return copy_weights(model, source, exclude=None if has_head else HEAD_PATTERN, strict=True,
+    exclude = HEAD_PATTERN if new_head or not has_head else None
+    return copy_weights(model, source, exclude=exclude, strict=True,
                         origin=origin)
