@@ -123,6 +123,9 @@ def args_train(p):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run (or an unfinished run of another model or "
                         "dataset) in --run-dir; an unfinished run of the same model resumes")
+    p.add_argument("--weights", metavar="PATH", default=None,
+                   help="start from a weights file (e.g. keras.applications' ImageNet .h5) with "
+                        "a new class layer; only the head and the last block train")
 
 
 def args_evaluate(p):
@@ -239,7 +242,7 @@ def cmd_train(args):
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
         overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True)
+        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights)
     results = run.evaluation
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
           f"model: {run.result.model_path}")

@@ -22,6 +22,7 @@ from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
 from kerascv_apps.training.device import configure_precision, resolve_policy
+from kerascv_apps.training.transfer import freeze_for_transfer
 
 
 @dataclasses.dataclass
@@ -127,7 +128,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
-                evaluate=False):
+                evaluate=False, weights=None, trainable_blocks=1):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
@@ -136,10 +137,17 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     one process at a time holds ``run_dir`` (see ``kerascv_apps.io.run_dir_lock``). With
     ``evaluate``, the test split is evaluated into ``run_dir`` (plots, evaluation.json) while
     the run directory is still held.
+
+    With ``weights`` (a weights file, e.g. keras.applications' ImageNet ``.h5``) the model
+    starts from those weights with a new class layer, and only the head and the last
+    ``trainable_blocks`` blocks train (transfer learning; the rest stays frozen).
     """
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
+    if weights is not None and not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
+                                f".weights.h5 or .keras weights file)")
     if splits is None:
         check_dataset_kwargs(dataset, dataset_kwargs)
     # a finished run or an unfinished run of another model is refused before data is loaded
@@ -149,7 +157,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                             optimizer, learning_rate, weight_decay, momentum, schedule,
                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
-                            callbacks, splits, steps_per_epoch, divergence_factor)
+                            callbacks, splits, steps_per_epoch, divergence_factor, weights,
+                            trainable_blocks)
         if evaluate:
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
@@ -159,7 +168,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
 def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, optimizer,
                   learning_rate, weight_decay, momentum, schedule, warmup_epochs, seed, precision,
                   jit_compile, early_stopping_patience, model_kwargs, dataset_kwargs, task_kwargs,
-                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor):
+                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor,
+                  weights, trainable_blocks):
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -170,9 +180,12 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
     policy = resolve_policy(jit_compile, precision)
     configure_precision(policy.precision)
     try:
-        model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+        transfer = {} if weights is None else {"weights": weights, "new_head": True}
+        model = build_for_data(model_name, splits, task, **(model_kwargs or {}), **transfer)
     finally:
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
+    if weights is not None:
+        freeze_for_transfer(model, trainable_blocks)
     task.validate_model(model, splits)
     names, loss_weights = _targets_for(model)
     steps_per_epoch = steps_per_epoch or task.steps_per_epoch
@@ -193,6 +206,7 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
     atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
         "model": model_name, "dataset": splits.name, "task": task.name,
         "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+        "weights": None if weights is None else os.path.abspath(weights),
         "batch_size": batch_size, "augment": augment, "seed": seed,
         "device_policy": policy.as_dict(), "data": splits.summary()}, indent=2, default=str))
     result = train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, loss=loss,

@@ -34,6 +34,8 @@ SERIALIZABLES = {
     "ResizeToMatch": "kerascv_apps.layers.segmentation",
     "AdaptiveAveragePooling2D": "kerascv_apps.layers.segmentation",
     "BilinearUpsamplingInitializer": "kerascv_apps.layers.segmentation",
+    "AuxiliaryOutput": "kerascv_apps.layers.outputs",
+    "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     # losses
     "SegmentationCrossentropy": "kerascv_apps.losses.segmentation",
     "FocalLoss": "kerascv_apps.losses.segmentation",
