@@ -66,6 +66,11 @@ def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="u
     return model
 
 
+# read by kerascv_apps.arguments: the caller's keywords go to ``builder`` (the first argument)
+create_variant.forwards_keywords_to_first_argument = True
+create_variant.extra_keywords = ("weights", "new_head")
+
+
 def resize_inside(x, resize_to):
     """Optional bilinear resize inside the model (e.g. 32x32 digits -> 64x64 for a net whose
     stem would otherwise shrink them to nothing)."""
