@@ -55,19 +55,23 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
     return keras.Model(inputs, outputs, name=name or f"espcn_x{scale}")
 
 
-@register_model("espcn_x2", task="super_resolution", family="espcn")
+def _create_espcn(variant, arch_args, **kwargs):
+    return ESPCN(**{**arch_args, "name": variant, **kwargs})
+
+
+@register_model(task="super_resolution", family="espcn")
 def espcn_x2(**kwargs):
     """ESPCN ×2 (Shi et al. 2016), the phone upscaler."""
-    return ESPCN(scale=2, **kwargs)
+    return _create_espcn("espcn_x2", dict(scale=2), **kwargs)
 
 
-@register_model("espcn_x3", task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn")
 def espcn_x3(**kwargs):
     """ESPCN ×3 (Shi et al. 2016)."""
-    return ESPCN(scale=3, **kwargs)
+    return _create_espcn("espcn_x3", dict(scale=3), **kwargs)
 
 
-@register_model("espcn_x4", task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn")
 def espcn_x4(**kwargs):
     """ESPCN ×4 (Shi et al. 2016)."""
-    return ESPCN(scale=4, **kwargs)
+    return _create_espcn("espcn_x4", dict(scale=4), **kwargs)

@@ -48,7 +48,13 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("srgan_discriminator", task="super_resolution", family="srgan")
+def _create_srgan_discriminator(variant, arch_args, **kwargs):
+    return SRGANDiscriminator(**{**arch_args, "name": variant, **kwargs})
+
+
+@register_model(task="super_resolution", family="srgan")
 def srgan_discriminator(**kwargs):
     """SRGAN discriminator (Ledig et al. 2017) on 96×96 HR crops, returning logits."""
-    return SRGANDiscriminator(**kwargs)
+    return _create_srgan_discriminator("srgan_discriminator", dict(
+        input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 256, 512), dense_units=1024),
+        **kwargs)

@@ -94,13 +94,17 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
     return keras.Model(inputs, outputs, name=name or f"srresnet_x{scale}")
 
 
-@register_model("srresnet_x2", task="super_resolution", family="srresnet")
+def _create_srresnet(variant, arch_args, **kwargs):
+    return SRResNet(**{**arch_args, "name": variant, **kwargs})
+
+
+@register_model(task="super_resolution", family="srresnet")
 def srresnet_x2(**kwargs):
     """SRResNet ×2 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return SRResNet(scale=2, **kwargs)
+    return _create_srresnet("srresnet_x2", dict(scale=2, filters=64, num_blocks=16), **kwargs)
 
 
-@register_model("srresnet_x4", task="super_resolution", family="srresnet")
+@register_model(task="super_resolution", family="srresnet")
 def srresnet_x4(**kwargs):
     """SRResNet ×4 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return SRResNet(scale=4, **kwargs)
+    return _create_srresnet("srresnet_x4", dict(scale=4, filters=64, num_blocks=16), **kwargs)
