@@ -8,6 +8,7 @@ from kerascv_apps import build_model, list_models
 from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
 from kerascv_apps.models.classification import googlenet as gnet
 from kerascv_apps.models.classification.vit import ViT
+from kerascv_apps.models.outputs import inference_model, output_loss_weights
 
 # A GoogLeNet small enough for the harness: Table 1 filters divided by 8 (at least 4) and
 # four of the nine blocks (one or two per stage; the auxiliary heads stay on 4a and 4d).
@@ -69,7 +70,7 @@ def test_googlenet_full_size_matches_table_1():
 
 def test_inference_model_shares_weights_and_drops_the_auxiliary_heads():
     train = build_model("googlenet", aux_logits=True, **SMALL_GOOGLENET)
-    infer = gnet.inference_model(train)
+    infer = inference_model(train)
     assert len(infer.outputs) == 1 and infer.output_names == ["predictions"]
     aux_params = sum(layer.count_params() for layer in train.layers if layer.name.startswith("aux"))
     assert aux_params > 0 and infer.count_params() == train.count_params() - aux_params
@@ -85,11 +86,12 @@ def test_inference_model_shares_weights_and_drops_the_auxiliary_heads():
 def test_auxiliary_losses_are_weighted_by_0_3():
     train = build_model("googlenet", aux_logits=True, classifier_activation=None, dropout=0.0,
                         **SMALL_GOOGLENET)
-    weights = gnet.loss_weights(train)
-    assert weights == [1.0, 0.3, 0.3] and train.output_names == ["predictions", "aux1", "aux2"]
+    weights = output_loss_weights(train)
+    assert weights == {"predictions": 1.0, "aux1": 0.3, "aux2": 0.3}
+    assert train.output_names == ["predictions", "aux1", "aux2"]
     x, y = _batch((64, 64, 3), n=6, seed=3)
     ce = __import__("keras").losses.SparseCategoricalCrossentropy(from_logits=True)
-    train.compile(loss=[ce, ce, ce], loss_weights=weights)
+    train.compile(loss=[ce, ce, ce], loss_weights=list(weights.values()))
     total = train.evaluate(x, [y, y, y], batch_size=6, verbose=0, return_dict=True)["loss"]
     main, aux1, aux2 = (float(ce(y, o)) for o in train.predict(x, verbose=0))
     assert abs(aux1 - main) > 1e-4  # the heads differ, so the weighting is visible
@@ -100,10 +102,10 @@ def test_googlenet_training_model_through_the_harness():
     x, y = _batch((64, 64, 3), seed=1)
     train = build_model("googlenet", aux_logits=True, **SMALL_GOOGLENET)
     report = check_model(train, x, [y, y, y], ["sparse_categorical_crossentropy"] * 3,
-                         loss_weights=gnet.loss_weights(train), tflite=False)
+                         loss_weights=list(output_loss_weights(train).values()), tflite=False)
     assert report["output_shapes"] == [(4, 10)] * 3
     # the deployable model: one output, int8 TFLite with builtin ops (LRN as EXP/LOG)
-    report = check_model(gnet.inference_model(train), x, y, "sparse_categorical_crossentropy",
+    report = check_model(inference_model(train), x, y, "sparse_categorical_crossentropy",
                          train_step=False)
     assert {"EXP", "LOG", "CONCATENATION"} <= set(report["int8_ops"])
     mixed = check_mixed_precision(

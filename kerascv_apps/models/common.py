@@ -3,16 +3,33 @@
 import keras
 from keras import layers
 
+from kerascv_apps.layers.preprocessing import ImagePreprocessing, check_mode
+
 POOLINGS = (None, "avg", "max", "flatten")
 
 
-def image_input(input_shape, rescale=True, name="image"):
-    """Returns ``(inputs, x)``: the Input and, with ``rescale``, pixels mapped to [0, 1]."""
+def image_input(input_shape, preprocessing="unit", name="image"):
+    """Returns ``(inputs, x)``: the Input (raw [0, 255] pixels) and the preprocessed pixels.
+
+    ``preprocessing``: ``"unit"`` (x / 255, a ``rescale`` layer), ``"caffe"``, ``"tf"``,
+    ``"torch"`` (see :class:`ImagePreprocessing`) or ``None`` (pixels as they come).
+    """
     if input_shape is None or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if preprocessing is True or preprocessing is False:  # the former ``rescale`` flag
+        preprocessing = "unit" if preprocessing else None
+    check_mode(preprocessing)
     inputs = keras.Input(shape=tuple(input_shape), name=name)
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs) if rescale else inputs
-    return inputs, x
+    if preprocessing is None:
+        return inputs, inputs
+    if preprocessing == "unit":
+        return inputs, layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    return inputs, ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
+
+
+def layer_name(x):
+    """Name of the layer that produced the tensor ``x`` (builders record their taps)."""
+    return x._keras_history[0].name
 
 
 def resize_inside(x, resize_to):

@@ -11,8 +11,11 @@ import math
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
+from kerascv_apps.models.common import classifier_head, image_input, layer_name
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("efficientnet")
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
@@ -104,7 +107,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
                  stackwise_output_filters=B0_OUTPUT_FILTERS,
                  stackwise_expansion_ratios=B0_EXPANSION_RATIOS, stackwise_strides=B0_STRIDES,
                  stackwise_squeeze_and_excite_ratios=B0_SE_RATIOS, stem_filters=32,
-                 top_filters=1280, activation="swish", normalize=True, rescale=True,
+                 top_filters=1280, activation="swish", normalize=True, preprocessing="unit",
                  name="efficientnet"):
     """EfficientNet (Tan & Le, 2019) built from the B0 stage table and two coefficients.
 
@@ -129,7 +132,8 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
         top_filters: filters of the final 1x1 conv (before width scaling).
         activation: activation of every block (swish as in the paper).
         normalize: normalize with the ImageNet statistics after rescaling.
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes before ``normalize``: ``'unit'`` (x / 255,
+            keras.applications' layout), another keras.applications mode or None.
         name: model name.
     """
     stages = (stackwise_kernel_sizes, stackwise_num_repeats, stackwise_input_filters,
@@ -143,7 +147,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     if not 0 <= drop_connect_rate < 1:
         raise ValueError(f"drop_connect_rate must be in [0, 1), got {drop_connect_rate!r}")
 
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     normalization = None
     if normalize:
         normalization = layers.Normalization(axis=-1, name="normalization")
@@ -153,6 +157,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
                       name="stem_conv")(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
+    taps = ["stem_activation"]
 
     total = sum(round_repeats(n, depth_coefficient) for n in stackwise_num_repeats)
     index = 0
@@ -163,6 +168,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
             x = mbconv_block(x, filters_out, kernel, strides if j == 0 else 1, expansion,
                              se_ratio, drop_connect_rate * index / total, activation,
                              name=f"block{stage + 1}{chr(ord('a') + j)}_")
+            taps.append(layer_name(x))
             index += 1
 
     x = layers.Conv2D(round_filters(top_filters, width_coefficient), 1, use_bias=False,
@@ -170,7 +176,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     x = layers.BatchNormalization(name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
+    model = set_feature_taps(keras.Model(inputs, x, name=name), taps + ["top_activation"])
     if normalization is not None:
         # The Normalization layer's state holds the ImageNet statistics (variance = std**2).
         normalization.adapt_mean.assign(IMAGENET_MEAN_RGB)

@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
+from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
@@ -23,7 +24,6 @@ INCEPTION_V1_STAGES = (
 )
 AUX_AFTER = ("inception4a", "inception4d")
 AUX_LOSS_WEIGHT = 0.3
-OUTPUT_NAMES = ("predictions", "aux1", "aux2")
 
 
 
@@ -74,7 +74,8 @@ def auxiliary_classifier(x, num_classes, name, conv_filters=128, fc_units=1024, 
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     x = layers.Dense(num_classes, name=f"{name}_dense")(x)
-    return layers.Activation(classifier_activation, dtype="float32", name=name)(x)
+    x = layers.Activation(classifier_activation, dtype="float32", name=f"{name}_activation")(x)
+    return AuxiliaryOutput(AUX_LOSS_WEIGHT, name=name)(x)
 
 
 def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64, 192),
@@ -90,8 +91,9 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     pooling; every convolution has ReLU and He initialization (measured on digits, 64x64, Adam
     1e-3, 3 epochs: validation accuracy 0.40 with He, 0.10 (no progress) with Glorot). With ``aux_logits=True`` the model is the *training*
     model with three outputs ``[predictions, aux1, aux2]`` (auxiliary classifiers after
-    ``inception4a`` and ``inception4d``, whose losses the paper weights by 0.3: see
-    ``loss_weights()``); ``inference_model(model)`` drops them and shares the weights.
+    ``inception4a`` and ``inception4d``, :class:`AuxiliaryOutput` layers whose losses the paper
+    weights by 0.3: ``kerascv_apps.models.outputs.output_loss_weights``);
+    ``kerascv_apps.models.outputs.inference_model(model)`` drops them and shares the weights.
 
     Args:
         input_shape: (height, width, channels).
@@ -152,29 +154,6 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     x = predictions(x, num_classes, classifier_activation, dropout, model="GoogLeNet")
     outputs = [x] + aux_outputs if aux_logits else x
     return keras.Model(inputs, outputs, name=name)
-
-
-def loss_weights(model):
-    """Loss weights in output order: 1 for ``predictions``, 0.3 for each auxiliary output.
-
-    A list, not a dict: Keras 3.15 maps a ``loss_weights`` dict onto a model with list
-    outputs by sorted key order rather than by output name (measured: a dict
-    ``{"predictions": 1, "aux1": 0.3, "aux2": 0.3}`` weighted ``aux2`` by 1).
-    """
-    return [1.0 if n == "predictions" else AUX_LOSS_WEIGHT for n in model.output_names]
-
-
-def inference_model(model, name=None):
-    """The single-output model (``predictions``) of a GoogLeNet built with ``aux_logits=True``.
-
-    The returned model shares layers (and therefore weights) with ``model``; train the
-    three-output model, export this one.
-    """
-    try:
-        predictions = model.get_layer("predictions").output
-    except ValueError as e:
-        raise ValueError(f"inference_model: model {model.name!r} has no 'predictions' layer") from e
-    return keras.Model(model.input, predictions, name=name or f"{model.name}_inference")
 
 
 @register_model("googlenet", task="classification", family="googlenet")

@@ -10,8 +10,11 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
+from kerascv_apps.models.common import classifier_head, image_input, layer_name
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("resnet")
 
 BLOCK_TYPES = ("basic", "bottleneck")
 SHORTCUTS = ("A", "B", "C")
@@ -79,7 +82,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
            block_type="bottleneck", shortcut="B", input_shape=(224, 224, 3), num_classes=1000,
            include_top=True, pooling="avg", dropout=0.0, classifier_activation="softmax",
            stem_filters=64, use_bias=True, width_multiplier=1.0, stride_on_3x3=False,
-           output_stride=32, rescale=True, name="resnet"):
+           output_stride=32, preprocessing="unit", name="resnet"):
     """Residual network (He et al., 2015): y = F(x) + x, BN after each conv, ReLU after the add.
 
     Stem: 7x7/2 conv (64) + 3x3/2 max pool, then one stage per entry of the stackwise lists,
@@ -106,7 +109,8 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
         stride_on_3x3: put a bottleneck's stride on its 3x3 instead of its first 1x1.
         output_stride: 32 (classification), 16 or 8: the last stages keep their resolution
             and dilate their 3x3 convolutions by 2 (then 4) instead (DeepLab/PSPNet).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         name: model name.
 
     Returns:
@@ -127,7 +131,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     if block_type == "basic" and width_multiplier != 1.0:
         raise ValueError("width_multiplier applies to bottleneck blocks only")
 
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
@@ -135,6 +139,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
+    taps = ["conv1_relu"]
     current_stride, dilation = 4, 1
     for stage, (blocks, filters) in enumerate(zip(stackwise_num_blocks, stackwise_num_filters)):
         strides = 1 if stage == 0 else 2
@@ -150,9 +155,10 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
             else:
                 x = bottleneck_block(x, filters, block_strides, dilation, shortcut, use_bias,
                                      width_multiplier, stride_on_3x3, name=block_name)
+        taps.append(layer_name(x))
 
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
 def _variant(name, blocks, block_type, use_bias, **defaults):

@@ -6,7 +6,10 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("vgg")
 
 HEAD_POOLINGS = (None, "flatten", "avg", "max")
 
@@ -50,7 +53,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         stackwise_num_filters=(64, 128, 256, 512, 512), stackwise_num_blocks=(2, 2, 3, 3, 3),
         stackwise_last_kernel_size=None, lrn=False, batch_norm=False, fc_units=(4096, 4096),
         include_top=True, pooling=None, dropout=0.5, classifier_activation="softmax",
-        rescale=True, resize_to=None, name="vgg16"):
+        preprocessing="unit", resize_to=None, name="vgg16"):
     """VGG: stages of 3x3 convolutions (stride 1, same padding, ReLU) each closed by 2x2/2 max
     pooling, then FC-4096, FC-4096 (dropout 0.5 after each) and the class layer.
 
@@ -76,7 +79,8 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
             ``'max'``; ``None`` means flatten with ``include_top`` and the feature map without.
         dropout: dropout rate after each hidden FC layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -90,22 +94,23 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     last_kernels = stackwise_last_kernel_size or (3,) * stages
     if len(last_kernels) != stages:
         raise ValueError(f"VGG: stackwise_last_kernel_size needs {stages} entries, got {last_kernels}")
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     for i in range(stages):
         x = _stage(x, i + 1, stackwise_num_filters[i], stackwise_num_blocks[i], last_kernels[i],
                    batch_norm, lrn)
     if include_top and pooling is None:
         pooling = "flatten"
+    taps = [f"block{i + 1}_pool" for i in range(stages)]
     x = global_pool(x, pooling)
     if not include_top:
-        return keras.Model(inputs, x, name=name)
+        return set_feature_taps(keras.Model(inputs, x, name=name), taps)
     for i, units in enumerate(fc_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     x = predictions(x, num_classes, classifier_activation, model="VGG")
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
 def _variant(config, name, batch_norm=False):
