@@ -32,7 +32,11 @@ class PadToMultiple(keras.layers.Layer):
         pad_h = (m - shape[1] % m) % m
         pad_w = (m - shape[2] % m) % m
         zero = pad_h * 0
-        return ops.pad(inputs, [[zero, zero], [zero, pad_h], [zero, pad_w], [zero, zero]])
+        padded = ops.pad(inputs, [[zero, zero], [zero, pad_h], [zero, pad_w], [zero, zero]])
+        # a pad by run-time amounts loses the static channel count, which TFLite's convolutions
+        # need: restore it
+        channels = inputs.shape[-1] if inputs.shape[-1] is not None else shape[3]
+        return ops.reshape(padded, (-1, shape[1] + pad_h, shape[2] + pad_w, channels))
 
     def compute_output_shape(self, input_shape):
         m = self.multiple
