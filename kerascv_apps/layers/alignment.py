@@ -88,7 +88,10 @@ def interpolation_matrix(out_size, in_size, scale, shift, interpolation="bilinea
 def resample(x, rows, cols):
     """``x`` (B, h, w, C) -> (B, H, W, C) with ``rows`` (H, h) and ``cols`` (W, w)."""
     x = ops.transpose(x, (0, 3, 1, 2))                          # (B, C, h, w)
-    x = ops.matmul(ops.matmul(rows, x), ops.transpose(cols))     # (B, C, H, W)
+    # both products rank 4 against rank 4 (broadcast batch dims): a rank-2 right operand
+    # becomes a tensordot whose reshapes dynamic-shape TFLite refuses
+    x = ops.matmul(rows[None, None], x)                          # (B, C, H, w)
+    x = ops.matmul(x, ops.transpose(cols)[None, None])           # (B, C, H, W)
     return ops.transpose(x, (0, 2, 3, 1))
 
 

@@ -122,9 +122,7 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         shape = ops.shape(inputs)
         rows = _bin_matrix(shape[1], self.bins, inputs.dtype)           # (bins, H)
         cols = _bin_matrix(shape[2], self.bins, inputs.dtype)           # (bins, W)
-        x = ops.transpose(inputs, (0, 3, 1, 2))                          # (B, C, H, W)
-        x = ops.matmul(ops.matmul(rows, x), ops.transpose(cols))         # (B, C, bins, bins)
-        return ops.transpose(x, (0, 2, 3, 1))
+        return resample(inputs, rows, cols)                              # (B, bins, bins, C)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.bins, self.bins, input_shape[3])
