@@ -39,7 +39,7 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
                          f"length, got {stackwise_num_filters} and {stackwise_kernel_sizes}")
     if int(scale) < 2:
         raise ValueError(f"scale must be an int >= 2, got {scale!r}")
-    inputs, x = image_input(input_shape, rescale=True, name="lr_image")
+    inputs, x = image_input(input_shape, "unit", name="lr_image")
     lr = x
     for i, (filters, kernel) in enumerate(zip(stackwise_num_filters, stackwise_kernel_sizes)):
         x = layers.Conv2D(filters, kernel, padding="same", activation=activation,

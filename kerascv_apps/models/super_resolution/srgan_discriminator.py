@@ -36,7 +36,7 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
     """
     if input_shape[0] is None or input_shape[1] is None:
         raise ValueError(f"SRGANDiscriminator needs a fixed input size, got {input_shape!r}")
-    inputs, x = image_input(input_shape, rescale=True, name="hr_image")
+    inputs, x = image_input(input_shape, "unit", name="hr_image")
     for i, filters in enumerate(stackwise_num_filters):
         x = conv_block(x, filters, 1, batch_norm=i > 0, name=f"stage{i + 1}_a")
         x = conv_block(x, filters, 2, batch_norm=True, name=f"stage{i + 1}_b")

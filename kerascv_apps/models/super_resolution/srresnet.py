@@ -75,7 +75,7 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
     steps = upsampling_steps(scale)
     if int(num_blocks) < 1 or int(filters) < 1:
         raise ValueError(f"num_blocks and filters must be positive, got {num_blocks}, {filters}")
-    inputs, x = image_input(input_shape, rescale=True, name="lr_image")
+    inputs, x = image_input(input_shape, "unit", name="lr_image")
     lr = x
     x = layers.Conv2D(filters, 9, padding="same", name="stem_conv")(x)
     x = stem = layers.PReLU(shared_axes=[1, 2], name="stem_prelu")(x)

@@ -50,7 +50,7 @@ def test_anchor_skip_starts_near_nearest_upsampling():
     model = build_model("espcn_x2", anchor_skip=True)
     x = _lr(1, 10, 10)
     nearest = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
-    plain = build_model("espcn_x2", anchor_skip=False, name="plain")
+    plain = build_model("espcn_x2", anchor_skip=False)
     err_anchor = np.abs(model.predict(x, verbose=0) - nearest).mean()
     err_plain = np.abs(plain.predict(x, verbose=0) - nearest).mean()
     assert err_anchor < 0.5 * err_plain
