@@ -48,7 +48,7 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
     raster order), so the model trains with ``jit_compile=True`` and converts to TFLite with
     builtin ops only. Encoder layers carry VGG's names (``block1_conv1`` ...,
     ``block1_conv1_bn``), so a VGG-16-BN's weights can be copied by name
-    (``kerascv_apps.models.segmentation.fcn.load_backbone_weights``).
+    (``kerascv_apps.training.transfer.load_weights_by_name``).
 
     Args:
         input_shape: (height, width, channels); any size (``None`` too): padded inside to a
