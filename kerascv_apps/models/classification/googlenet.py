@@ -6,7 +6,8 @@ from keras import layers
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
+    create_variant
 from kerascv_apps.registry import register_model
 
 # Table 1 of the paper, one list per stage (stages are separated by 3x3/2 max pooling):
@@ -82,7 +83,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
               stackwise_inception_filters=INCEPTION_V1_STAGES, aux_logits=False,
               aux_after=AUX_AFTER, aux_conv_filters=128, aux_fc_units=1024, lrn=True,
               batch_norm=False, include_top=True, pooling="avg", dropout=0.4,
-              classifier_activation="softmax", rescale=True, resize_to=None, name="googlenet"):
+              classifier_activation="softmax", preprocessing="unit", resize_to=None, name="googlenet"):
     """GoogLeNet (Inception-v1): stem, nine inception modules in three stages, global average
     pooling, dropout 0.4 and the class layer; optionally the two auxiliary classifiers.
 
@@ -111,7 +112,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         pooling: ``'avg'`` (the paper), ``'max'`` or ``None`` (feature map, no top).
         dropout: dropout rate before the class layer (0.4 in the paper).
         classifier_activation: activation of the class layers (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model (``'unit'``: x / 255).
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -124,7 +125,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     if aux_logits and any(a not in names for a in aux_after):
         raise ValueError(f"GoogLeNet: aux_after {aux_after} must name inception blocks {names}")
     use_lrn = lrn and not batch_norm
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     x = _conv(x, stem_filters[0], 7, "conv1", strides=2, batch_norm=batch_norm)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -156,15 +157,17 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("googlenet", task="classification", family="googlenet")
+def _create_googlenet(variant, arch_args, **kwargs):
+    return create_variant(GoogLeNet, variant, arch_args, kwargs)
+
+
+@register_model(task="classification", family="googlenet")
 def googlenet(**kwargs):
     """GoogLeNet / Inception-v1 (LRN stem; ``aux_logits=True`` adds the auxiliary classifiers)."""
-    return GoogLeNet(**kwargs)
+    return _create_googlenet(googlenet, {}, **kwargs)
 
 
-@register_model("googlenet_bn", task="classification", family="googlenet")
+@register_model(task="classification", family="googlenet")
 def googlenet_bn(**kwargs):
     """GoogLeNet with batch normalization after every convolution (torchvision-style)."""
-    kwargs.setdefault("batch_norm", True)
-    kwargs.setdefault("name", "googlenet_bn")
-    return GoogLeNet(**kwargs)
+    return _create_googlenet(googlenet_bn, dict(batch_norm=True), **kwargs)

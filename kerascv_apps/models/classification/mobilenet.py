@@ -10,7 +10,8 @@ import keras
 from keras import layers
 
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
-from kerascv_apps.models.common import classifier_head, image_input, layer_name
+from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
+    create_variant
 from kerascv_apps.registry import register_model
 
 declare_feature_taps("mobilenet")
@@ -171,25 +172,33 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
     return set_feature_taps(keras.Model(inputs, x, name=name), taps + ["out_relu"])
 
 
-@register_model("mobilenet_v1", task="classification", family="mobilenet")
+def _create_mobilenet_v1(variant, arch_args, **kwargs):
+    return create_variant(MobileNetV1, variant, arch_args, kwargs, weights_preprocessing="tf")
+
+
+def _create_mobilenet_v2(variant, arch_args, **kwargs):
+    return create_variant(MobileNetV2, variant, arch_args, kwargs, weights_preprocessing="tf")
+
+
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v1(**kwargs):
     """MobileNet v1 (Howard 2017), alpha 1.0: 4,253,864 parameters at 1000 classes."""
-    return MobileNetV1(**kwargs)
+    return _create_mobilenet_v1(mobilenet_v1, dict(alpha=1.0), **kwargs)
 
 
-@register_model("mobilenet_v1_050", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v1_050(**kwargs):
     """MobileNet v1 with width multiplier 0.5."""
-    return MobileNetV1(**{"alpha": 0.5, "name": "mobilenet_v1_050", **kwargs})
+    return _create_mobilenet_v1(mobilenet_v1_050, dict(alpha=0.5), **kwargs)
 
 
-@register_model("mobilenet_v2", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v2(**kwargs):
     """MobileNet v2 (Sandler 2018), alpha 1.0: 3,538,984 parameters at 1000 classes."""
-    return MobileNetV2(**kwargs)
+    return _create_mobilenet_v2(mobilenet_v2, dict(alpha=1.0), **kwargs)
 
 
-@register_model("mobilenet_v2_050", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v2_050(**kwargs):
     """MobileNet v2 with width multiplier 0.5."""
-    return MobileNetV2(**{"alpha": 0.5, "name": "mobilenet_v2_050", **kwargs})
+    return _create_mobilenet_v2(mobilenet_v2_050, dict(alpha=0.5), **kwargs)

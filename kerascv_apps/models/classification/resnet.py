@@ -11,7 +11,8 @@ from keras import layers
 
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
-from kerascv_apps.models.common import classifier_head, image_input, layer_name
+from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
+    create_variant
 from kerascv_apps.registry import register_model
 
 declare_feature_taps("resnet")
@@ -161,55 +162,53 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _variant(name, blocks, block_type, use_bias, **defaults):
-    def build(**kwargs):
-        config = dict(stackwise_num_blocks=blocks, block_type=block_type, use_bias=use_bias,
-                      name=name)
-        config.update(defaults)
-        config.update(kwargs)
-        return ResNet(**config)
-    return build
+def _create_resnet(variant, arch_args, **kwargs):
+    return create_variant(ResNet, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
-@register_model("resnet18", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet18(**kwargs):
     """ResNet-18 (basic blocks 2-2-2-2, no conv biases as in the paper); 11,689,512 trainable."""
-    return _variant("resnet18", (2, 2, 2, 2), "basic", False)(**kwargs)
+    return _create_resnet(resnet18, dict(stackwise_num_blocks=(2, 2, 2, 2), block_type="basic",
+                                         use_bias=False), **kwargs)
 
 
-@register_model("resnet34", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet34(**kwargs):
     """ResNet-34 (basic blocks 3-4-6-3, no conv biases); 21,797,672 trainable with option B."""
-    return _variant("resnet34", (3, 4, 6, 3), "basic", False)(**kwargs)
+    return _create_resnet(resnet34, dict(stackwise_num_blocks=(3, 4, 6, 3), block_type="basic",
+                                         use_bias=False), **kwargs)
 
 
-@register_model("resnet50", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet50(**kwargs):
     """ResNet-50 (bottlenecks 3-4-6-3, keras.applications layout); 25,636,712 parameters."""
-    return _variant("resnet50", (3, 4, 6, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet50, dict(stackwise_num_blocks=(3, 4, 6, 3)), **kwargs)
 
 
-@register_model("resnet101", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet101(**kwargs):
     """ResNet-101 (bottlenecks 3-4-23-3, keras.applications layout); 44,707,176 parameters."""
-    return _variant("resnet101", (3, 4, 23, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet101, dict(stackwise_num_blocks=(3, 4, 23, 3)), **kwargs)
 
 
-@register_model("resnet152", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet152(**kwargs):
     """ResNet-152 (bottlenecks 3-8-36-3, keras.applications layout); 60,419,944 parameters."""
-    return _variant("resnet152", (3, 8, 36, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet152, dict(stackwise_num_blocks=(3, 8, 36, 3)), **kwargs)
 
 
-@register_model("wide_resnet50_2", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def wide_resnet50_2(**kwargs):
     """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottleneck inner convs twice as wide."""
-    return _variant("wide_resnet50_2", (3, 4, 6, 3), "bottleneck", False, width_multiplier=2.0,
-                    stride_on_3x3=True)(**kwargs)
+    return _create_resnet(wide_resnet50_2, dict(stackwise_num_blocks=(3, 4, 6, 3), use_bias=False,
+                                                width_multiplier=2.0, stride_on_3x3=True),
+                          **kwargs)
 
 
-@register_model("wide_resnet101_2", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def wide_resnet101_2(**kwargs):
     """Wide ResNet-101-2: ResNet-101 with bottleneck inner convs twice as wide."""
-    return _variant("wide_resnet101_2", (3, 4, 23, 3), "bottleneck", False, width_multiplier=2.0,
-                    stride_on_3x3=True)(**kwargs)
+    return _create_resnet(wide_resnet101_2, dict(stackwise_num_blocks=(3, 4, 23, 3),
+                                                 use_bias=False, width_multiplier=2.0,
+                                                 stride_on_3x3=True), **kwargs)

@@ -5,7 +5,8 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
-from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
+    create_variant
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.registry import register_model
 
@@ -21,6 +22,11 @@ CONFIGS = {
     "C": dict(stackwise_num_blocks=(2, 2, 3, 3, 3), stackwise_last_kernel_size=(3, 3, 1, 1, 1)),
     "D": dict(stackwise_num_blocks=(2, 2, 3, 3, 3)),
     "E": dict(stackwise_num_blocks=(2, 2, 4, 4, 4)),
+    # batch-normalized variants (not in the paper)
+    "A-BN": dict(stackwise_num_blocks=(1, 1, 2, 2, 2), batch_norm=True),
+    "B-BN": dict(stackwise_num_blocks=(2, 2, 2, 2, 2), batch_norm=True),
+    "D-BN": dict(stackwise_num_blocks=(2, 2, 3, 3, 3), batch_norm=True),
+    "E-BN": dict(stackwise_num_blocks=(2, 2, 4, 4, 4), batch_norm=True),
 }
 
 
@@ -113,71 +119,65 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _variant(config, name, batch_norm=False):
-    def build(**kwargs):
-        for key, value in CONFIGS[config].items():
-            kwargs.setdefault(key, value)
-        kwargs.setdefault("batch_norm", batch_norm)
-        kwargs.setdefault("name", name)
-        return VGG(**kwargs)
-    return build
+def _create_vgg(variant, arch_args, **kwargs):
+    return create_variant(VGG, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
-@register_model("vgg11", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11(**kwargs):
     """VGG-11, configuration A (8 conv + 3 FC), ~133M parameters."""
-    return _variant("A", "vgg11")(**kwargs)
+    return _create_vgg(vgg11, CONFIGS["A"], **kwargs)
 
 
-@register_model("vgg11_lrn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11_lrn(**kwargs):
     """VGG-11 with LRN after the first convolution, configuration A-LRN."""
-    return _variant("A-LRN", "vgg11_lrn")(**kwargs)
+    return _create_vgg(vgg11_lrn, CONFIGS["A-LRN"], **kwargs)
 
 
-@register_model("vgg13", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg13(**kwargs):
     """VGG-13, configuration B (10 conv + 3 FC)."""
-    return _variant("B", "vgg13")(**kwargs)
+    return _create_vgg(vgg13, CONFIGS["B"], **kwargs)
 
 
-@register_model("vgg16_c", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16_c(**kwargs):
     """VGG-16, configuration C (last conv of stages 3-5 is 1x1)."""
-    return _variant("C", "vgg16_c")(**kwargs)
+    return _create_vgg(vgg16_c, CONFIGS["C"], **kwargs)
 
 
-@register_model("vgg16", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16(**kwargs):
     """VGG-16, configuration D (13 conv + 3 FC), 138,357,544 parameters."""
-    return _variant("D", "vgg16")(**kwargs)
+    return _create_vgg(vgg16, CONFIGS["D"], **kwargs)
 
 
-@register_model("vgg19", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg19(**kwargs):
     """VGG-19, configuration E (16 conv + 3 FC), 143,667,240 parameters."""
-    return _variant("E", "vgg19")(**kwargs)
+    return _create_vgg(vgg19, CONFIGS["E"], **kwargs)
 
 
-@register_model("vgg11_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11_bn(**kwargs):
     """VGG-11 (A) with batch normalization after every convolution."""
-    return _variant("A", "vgg11_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg11_bn, CONFIGS["A-BN"], **kwargs)
 
 
-@register_model("vgg13_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg13_bn(**kwargs):
     """VGG-13 (B) with batch normalization after every convolution."""
-    return _variant("B", "vgg13_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg13_bn, CONFIGS["B-BN"], **kwargs)
 
 
-@register_model("vgg16_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16_bn(**kwargs):
     """VGG-16 (D) with batch normalization after every convolution."""
-    return _variant("D", "vgg16_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg16_bn, CONFIGS["D-BN"], **kwargs)
 
 
-@register_model("vgg19_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg19_bn(**kwargs):
     """VGG-19 (E) with batch normalization after every convolution."""
-    return _variant("E", "vgg19_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg19_bn, CONFIGS["E-BN"], **kwargs)
