@@ -3,9 +3,8 @@ call with a registered name."""
 
 import numpy as np
 
-from kerascv_apps import build_model
 from kerascv_apps.losses.segmentation import SegmentationCrossentropy
-from tests.harness import check_model
+from tests.harness import run_model_test
 
 NUM_CLASSES = 3
 # Small widths and one block per stage (strides and offsets do not depend on either).
@@ -26,15 +25,12 @@ def batch(size=32, n=2, seed=0):
     return x, y
 
 
-def check_segmentation(name, size=32, harness=None, inspect=None, **kwargs):
-    """Builds the registered ``name`` (``num_classes`` = 3), calls ``inspect(model)`` on the
-    fresh model, and runs the shared harness on a ``size`` x ``size`` batch; returns
-    (model, report)."""
-    model = build_model(name, num_classes=NUM_CLASSES, **kwargs)
-    if inspect is not None:
-        inspect(model)
+def check_segmentation(name, size=32, harness=None, **kwargs):
+    """Runs the shared harness (``run_model_test``) on the registered ``name`` with
+    ``num_classes`` = 3 and a ``size`` x ``size`` batch; returns (trained model, report)."""
     x, y = batch(size)
-    report = check_model(model, x, y, SegmentationCrossentropy(), **(harness or {}))
+    report = run_model_test(name, {"num_classes": NUM_CLASSES, **kwargs}, x, y,
+                            SegmentationCrossentropy(), mixed_precision=False, **(harness or {}))
     assert report["output_shapes"][0][1:] == (size, size, NUM_CLASSES)
     assert abs(report["loss"] - np.log(NUM_CLASSES)) < 1.5  # a sane start for 3 classes
-    return model, report
+    return report["model"], report
