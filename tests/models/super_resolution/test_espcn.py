@@ -8,7 +8,7 @@ from kerascv_apps import build_model, list_models
 from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_to_tflite
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
 from kerascv_apps.losses.super_resolution import PixelLoss
-from tests.harness import check_mixed_precision, check_model
+from tests.harness import run_model_test
 from tests.models.dynamic_size import check_any_size
 
 RNG = np.random.default_rng(0)
@@ -36,14 +36,14 @@ def test_pixel_shuffle_matches_reference_layout():
 
 @pytest.mark.parametrize("anchor_skip", [False, True])
 def test_espcn_through_harness(anchor_skip):
-    model = build_model("espcn_x2", anchor_skip=anchor_skip)
-    assert model.count_params() == (5 * 5 * 3 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 12 + 12)
     x, y = _lr(2, 16, 16), _lr(2, 32, 32)
-    report = check_model(model, x, y, PixelLoss("l1"), tflite_input_shape=(1, None, None, 3),
-                         parity_atol=0.05, int8=anchor_skip)
+    report = run_model_test("espcn_x2", dict(anchor_skip=anchor_skip), x, y, PixelLoss("l1"),
+                            tflite_input_shape=(1, None, None, 3), parity_atol=0.05,
+                            int8=anchor_skip, output_shapes=[(2, 32, 32, 3)])
+    assert report["model"].count_params() == (
+        (5 * 5 * 3 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 12 + 12))
     if anchor_skip:
         assert "DEPTH_TO_SPACE" in report["int8_ops"]
-    check_mixed_precision(lambda: build_model("espcn_x2", anchor_skip=anchor_skip), x)
 
 
 def test_anchor_skip_starts_near_nearest_upsampling():

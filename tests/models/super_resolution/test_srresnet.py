@@ -5,7 +5,7 @@ import numpy as np
 
 from kerascv_apps import build_model
 from kerascv_apps.losses.super_resolution import PixelLoss
-from tests.harness import check_mixed_precision, check_model
+from tests.harness import run_model_test
 from tests.models.dynamic_size import check_any_size
 
 RNG = np.random.default_rng(0)
@@ -27,13 +27,11 @@ def test_srresnet_x4_full_size_parameters_match_the_paper_layout():
 
 
 def test_srresnet_small_through_harness():
-    model = build_model("srresnet_x2", filters=8, num_blocks=2)
     x, y = _lr(2, 12, 12), _lr(2, 24, 24)
-    report = check_model(model, x, y, PixelLoss("mse"), tflite_input_shape=(1, None, None, 3),
-                         parity_atol=0.05)
-    assert report["output_shapes"][0] == (2, 24, 24, 3)
+    report = run_model_test("srresnet_x2", dict(filters=8, num_blocks=2), x, y, PixelLoss("mse"),
+                            tflite_input_shape=(1, None, None, 3), parity_atol=0.05,
+                            output_shapes=[(2, 24, 24, 3)])
     assert "DEPTH_TO_SPACE" in report["int8_ops"] and "PRELU" in report["int8_ops"]
-    check_mixed_precision(lambda: build_model("srresnet_x2", filters=8, num_blocks=1), x)
 
 
 def test_any_input_size_graph_mode_and_dynamic_tflite():
