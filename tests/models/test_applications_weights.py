@@ -91,3 +91,20 @@ def test_mismatches_name_the_first_layer(case, tmp_path):
     else:
         with pytest.raises(WeightsError, match="not found: .*missing.h5"):
             build_model(name, weights=str(tmp_path / "missing.h5"))
+
+
+def test_keras3_weights_h5_file_of_a_headless_model(tmp_path):
+    """A ``.weights.h5`` file (stored by structure) is read through the keras.applications
+    architecture, then copied by name."""
+    rng = np.random.default_rng(1)
+    reference = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=SHAPE)
+    _randomize_statistics(reference, rng)
+    path = str(tmp_path / "mobilenet_v2_notop.weights.h5")
+    reference.save_weights(path)
+    raw = rng.uniform(0, 255, (2,) + SHAPE).astype("float32")
+    want = np.asarray(reference(raw / 127.5 - 1.0, training=False))
+    ours = build_model("mobilenet_v2", weights=path, input_shape=SHAPE, include_top=False,
+                       pooling=None)
+    assert float(np.abs(np.asarray(ours(raw, training=False)) - want).max()) <= 1e-4
+    with pytest.raises(WeightsError, match="structure.*lenet5"):
+        build_model("lenet5", weights=path)

@@ -41,3 +41,19 @@ def test_bad_weight_and_two_main_outputs_are_refused():
     c = AuxiliaryOutput(0.3, name="c")(a)
     with pytest.raises(ValueError, match="exactly one main output"):
         inference_model(keras.Model(inputs, [a, b, c]))
+
+
+def test_weights_by_name_need_targets_and_losses_by_name():
+    """Keras 3.15 applies a ``loss_weights`` dict by output name only when the losses and
+    targets are dicts too (with lists it pairs them by sorted key): compile that way."""
+    two = _two_headed()
+    model = keras.Model(two.inputs, two.outputs[::-1])  # main first: not sorted by name
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
+    y = np.zeros((8, 2), "float32")
+    main, aux = (float(keras.losses.MeanSquaredError()(y, o)) for o in model.predict(x, verbose=0))
+    assert abs(main - aux) > 1e-3  # so a swapped weighting would show
+    weights = output_loss_weights(model)
+    assert list(weights) == ["predictions", "aux"]
+    model.compile(loss={n: "mse" for n in model.output_names}, loss_weights=weights)
+    total = model.evaluate(x, {n: y for n in model.output_names}, verbose=0, return_dict=True)
+    assert total["loss"] == pytest.approx(main + 0.25 * aux, rel=1e-5)
