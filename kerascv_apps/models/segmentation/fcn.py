@@ -10,6 +10,7 @@ from kerascv_apps.layers.segmentation import BilinearUpsamplingInitializer
 from kerascv_apps.models.backbones import build_backbone
 from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
                                                     pad_to_stride)
+from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -120,29 +121,29 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
 
 
 def _create_fcn(variant, arch_args, **kwargs):
-    return FCN(**{**arch_args, "name": variant, **kwargs})
+    return FCN(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn32s(**kwargs):
     """FCN-32s on VGG-16 (single x32 upsampling)."""
-    return _create_fcn("fcn32s", dict(skips=0), **kwargs)
+    return _create_fcn(fcn32s, dict(skips=0), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn16s(**kwargs):
     """FCN-16s on VGG-16 (pool4 skip)."""
-    return _create_fcn("fcn16s", dict(skips=1), **kwargs)
+    return _create_fcn(fcn16s, dict(skips=1), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn8s(**kwargs):
     """FCN-8s on VGG-16 (pool4 and pool3 skips)."""
-    return _create_fcn("fcn8s", dict(skips=2), **kwargs)
+    return _create_fcn(fcn8s, dict(skips=2), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn8s_resnet50(**kwargs):
     """FCN-8s on ResNet-50 (conv4/conv3 skips, no fc6/fc7)."""
-    return _create_fcn("fcn8s_resnet50", dict(skips=2, backbone="resnet50", fc_filters=0),
+    return _create_fcn(fcn8s_resnet50, dict(skips=2, backbone="resnet50", fc_filters=0),
                        **kwargs)

@@ -9,6 +9,7 @@ from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D, ResizeToMatch
 from kerascv_apps.models.segmentation._base import (apply_on, backbone_taps, check_static_size,
                                                     crop_to_input, pad_to_stride)
+from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.registry import register_model
 
 AUX_LOSS_WEIGHT = 0.4  # the paper's weight of the auxiliary loss
@@ -100,10 +101,10 @@ def PSPNet(input_shape=(None, None, 3), num_classes=21, backbone="resnet50", out
 
 
 def _create_pspnet(variant, arch_args, **kwargs):
-    return PSPNet(**{**arch_args, "name": variant, **kwargs})
+    return PSPNet(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="segmentation", family="pspnet")
 def pspnet(**kwargs):
     """PSPNet on a dilated ResNet-50 (output stride 8), bins 1, 2, 3, 6."""
-    return _create_pspnet("pspnet", dict(backbone="resnet50", output_stride=8), **kwargs)
+    return _create_pspnet(pspnet, dict(backbone="resnet50", output_stride=8), **kwargs)

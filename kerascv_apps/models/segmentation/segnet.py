@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pooling_indices import MaxPoolingWithSwitches, MaxUnpoolingWithSwitches
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.models.segmentation._base import check_static_size, crop_to_input, pad_to_stride
 from kerascv_apps.registry import register_model
 
@@ -80,11 +80,11 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
 
 
 def _create_segnet(variant, arch_args, **kwargs):
-    return SegNet(**{**arch_args, "name": variant, **kwargs})
+    return SegNet(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="segmentation", family="segnet")
 def segnet(**kwargs):
     """SegNet with a VGG-16 (13 conv + BN) encoder and index-unpooling decoder."""
-    return _create_segnet("segnet", dict(stackwise_num_filters=(64, 128, 256, 512, 512),
+    return _create_segnet(segnet, dict(stackwise_num_filters=(64, 128, 256, 512, 512),
                                          stackwise_num_blocks=(2, 2, 3, 3, 3)), **kwargs)

@@ -10,7 +10,7 @@ from keras import layers
 
 from kerascv_apps.layers.alignment import AlignedResize, SizeConstraint
 from kerascv_apps.layers.segmentation import CenterCropToMatch, MirrorPadding2D
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
                                                     pad_to_stride)
 from kerascv_apps.registry import register_model
@@ -286,28 +286,28 @@ def BackboneUNet(input_shape=(None, None, 3), num_classes=2, backbone="resnet50"
 def _create_unet(variant, arch_args, **kwargs):
     if "backbone" in kwargs or arch_args.get("backbone"):
         if arch_args.get("variant", "same") != "same":
-            raise ValueError(f"{variant}: a backbone encoder needs same padding; use "
+            raise ValueError(f"{variant.__name__}: a backbone encoder needs same padding; use "
                              "'unet_backbone' (or 'unet_same') with backbone=")
         args = {k: v for k, v in arch_args.items() if k not in ("variant",)}
-        return BackboneUNet(**{**args, "name": variant, **kwargs})
-    return UNet(**{**arch_args, "name": variant, **kwargs})
+        return BackboneUNet(**variant_arguments(variant, args, kwargs))
+    return UNet(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="segmentation", family="unet")
 def unet(**kwargs):
     """U-Net as in the paper (valid convs, 64 filters, depth 4); output smaller than input."""
-    return _create_unet("unet", dict(variant="paper"), **kwargs)
+    return _create_unet(unet, dict(variant="paper"), **kwargs)
 
 
 @register_model(task="segmentation", family="unet")
 def unet_same(**kwargs):
     """U-Net with same-padded convs and batch norm (output = input size); with ``backbone=``
     its contracting path is that classification backbone (see ``BackboneUNet``)."""
-    return _create_unet("unet_same", dict(variant="same", batch_norm=True), **kwargs)
+    return _create_unet(unet_same, dict(variant="same", batch_norm=True), **kwargs)
 
 
 @register_model(task="segmentation", family="unet")
 def unet_backbone(**kwargs):
     """U-Net decoder on a classification backbone's feature levels (ResNet-50 by default;
     ``backbone=`` any of ``list_backbones()``)."""
-    return _create_unet("unet_backbone", dict(backbone="resnet50"), **kwargs)
+    return _create_unet(unet_backbone, dict(backbone="resnet50"), **kwargs)

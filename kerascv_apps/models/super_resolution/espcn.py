@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -56,22 +56,22 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
 
 
 def _create_espcn(variant, arch_args, **kwargs):
-    return ESPCN(**{**arch_args, "name": variant, **kwargs})
+    return ESPCN(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="super_resolution", family="espcn")
 def espcn_x2(**kwargs):
     """ESPCN ×2 (Shi et al. 2016), the phone upscaler."""
-    return _create_espcn("espcn_x2", dict(scale=2), **kwargs)
+    return _create_espcn(espcn_x2, dict(scale=2), **kwargs)
 
 
 @register_model(task="super_resolution", family="espcn")
 def espcn_x3(**kwargs):
     """ESPCN ×3 (Shi et al. 2016)."""
-    return _create_espcn("espcn_x3", dict(scale=3), **kwargs)
+    return _create_espcn(espcn_x3, dict(scale=3), **kwargs)
 
 
 @register_model(task="super_resolution", family="espcn")
 def espcn_x4(**kwargs):
     """ESPCN ×4 (Shi et al. 2016)."""
-    return _create_espcn("espcn_x4", dict(scale=4), **kwargs)
+    return _create_espcn(espcn_x4, dict(scale=4), **kwargs)

@@ -4,7 +4,7 @@ Using a Generative Adversarial Network", CVPR)."""
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -49,12 +49,12 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
 
 
 def _create_srgan_discriminator(variant, arch_args, **kwargs):
-    return SRGANDiscriminator(**{**arch_args, "name": variant, **kwargs})
+    return SRGANDiscriminator(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="super_resolution", family="srgan")
 def srgan_discriminator(**kwargs):
     """SRGAN discriminator (Ledig et al. 2017) on 96×96 HR crops, returning logits."""
-    return _create_srgan_discriminator("srgan_discriminator", dict(
+    return _create_srgan_discriminator(srgan_discriminator, dict(
         input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 256, 512), dense_units=1024),
         **kwargs)

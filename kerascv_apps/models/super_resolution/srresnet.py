@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -95,16 +95,16 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
 
 
 def _create_srresnet(variant, arch_args, **kwargs):
-    return SRResNet(**{**arch_args, "name": variant, **kwargs})
+    return SRResNet(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="super_resolution", family="srresnet")
 def srresnet_x2(**kwargs):
     """SRResNet ×2 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return _create_srresnet("srresnet_x2", dict(scale=2, filters=64, num_blocks=16), **kwargs)
+    return _create_srresnet(srresnet_x2, dict(scale=2, filters=64, num_blocks=16), **kwargs)
 
 
 @register_model(task="super_resolution", family="srresnet")
 def srresnet_x4(**kwargs):
     """SRResNet ×4 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return _create_srresnet("srresnet_x4", dict(scale=4, filters=64, num_blocks=16), **kwargs)
+    return _create_srresnet(srresnet_x4, dict(scale=4, filters=64, num_blocks=16), **kwargs)
