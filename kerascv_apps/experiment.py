@@ -1,8 +1,8 @@
 """Train / evaluate / export workflows: what the CLI and the recipes call.
 
 Everything task-specific comes from the Task (``kerascv_apps.tasks``); everything
-model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) names
-them ``aux*`` and may carry ``aux_loss_weights`` ({output name: weight}); they train with
+model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) marks
+them with ``AuxiliaryOutput`` (loss weight: ``models.outputs.output_loss_weights``); they train with
 the same target and are dropped for evaluation and export (``deployable``).
 """
 
@@ -51,8 +51,9 @@ def _targets_for(model):
     names = list(model.output_names)
     if len(names) == 1:
         return None, None
-    weights = getattr(model, "aux_loss_weights", None) or {}
-    return names, {n: (1.0 if i == 0 else float(weights.get(n, 0.3))) for i, n in enumerate(names)}
+    from kerascv_apps.models.outputs import output_loss_weights
+
+    return names, output_loss_weights(model)
 
 
 def task_for(model_name, splits=None):

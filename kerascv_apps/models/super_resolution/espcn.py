@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -39,7 +39,7 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
                          f"length, got {stackwise_num_filters} and {stackwise_kernel_sizes}")
     if int(scale) < 2:
         raise ValueError(f"scale must be an int >= 2, got {scale!r}")
-    inputs, x = image_input(input_shape, rescale=True, name="lr_image")
+    inputs, x = image_input(input_shape, "unit", name="lr_image")
     lr = x
     for i, (filters, kernel) in enumerate(zip(stackwise_num_filters, stackwise_kernel_sizes)):
         x = layers.Conv2D(filters, kernel, padding="same", activation=activation,
@@ -55,19 +55,23 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
     return keras.Model(inputs, outputs, name=name or f"espcn_x{scale}")
 
 
-@register_model("espcn_x2", task="super_resolution", family="espcn")
+def _create_espcn(variant, arch_args, **kwargs):
+    return ESPCN(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="super_resolution", family="espcn")
 def espcn_x2(**kwargs):
     """ESPCN ×2 (Shi et al. 2016), the phone upscaler."""
-    return ESPCN(scale=2, **kwargs)
+    return _create_espcn(espcn_x2, dict(scale=2), **kwargs)
 
 
-@register_model("espcn_x3", task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn")
 def espcn_x3(**kwargs):
     """ESPCN ×3 (Shi et al. 2016)."""
-    return ESPCN(scale=3, **kwargs)
+    return _create_espcn(espcn_x3, dict(scale=3), **kwargs)
 
 
-@register_model("espcn_x4", task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn")
 def espcn_x4(**kwargs):
     """ESPCN ×4 (Shi et al. 2016)."""
-    return ESPCN(scale=4, **kwargs)
+    return _create_espcn(espcn_x4, dict(scale=4), **kwargs)
