@@ -223,7 +223,7 @@ def cmd_predict(args):
 
 def cmd_tune(args):
     from kerascv_apps.data import load_dataset
-    from kerascv_apps.training.tuning import tune
+    from kerascv_apps.tuning import tune
 
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,

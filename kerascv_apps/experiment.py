@@ -88,26 +88,36 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
-                callbacks=(), splits=None, steps_per_epoch=None):
+                callbacks=(), splits=None, steps_per_epoch=None, model=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption resumes from the last finished epoch.
+    ``model``: an already built (e.g. pretrained) Keras model of ``model_name`` to train
+    instead of a new one. The task decides what ``fit`` runs (``Task.training_model``: e.g.
+    the SRGAN adversarial step around an SR generator with ``task_kwargs={"adversarial":
+    True, ...}``); ``Run.model`` is always the model to evaluate and export.
     """
     import keras
 
     keras.utils.set_random_seed(seed)
-    splits = splits or load_dataset(dataset, **(dataset_kwargs or {}))
+    if splits is None:
+        entry = get_entry(model_name)
+        defaults = get_task(entry.task).dataset_defaults(model_name, model_kwargs or {}, model)
+        dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
+        splits = load_dataset(dataset, **dataset_kwargs)
     task = task_for(model_name, splits)
     for key, value in (task_kwargs or {}).items():
         setattr(task, key, value)
     policy = resolve_policy(jit_compile, precision)
     configure_precision(policy.precision)
     try:
-        model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+        if model is None:
+            model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
     finally:
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
     task.validate_model(model, splits)
     names, loss_weights = _targets_for(model)
+    model = task.training_model(model)
     steps_per_epoch = steps_per_epoch or task.steps_per_epoch
     train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed, output_names=names,
                                     repeat=bool(steps_per_epoch))
@@ -132,7 +142,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                    monitor_mode=mode, early_stopping_patience=early_stopping_patience,
                    jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
                    overwrite=overwrite, steps_per_epoch=steps_per_epoch)
-    return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
+    return Run(task.trained_model(result.model), task, splits, result, os.path.abspath(run_dir),
+               policy.as_dict())
 
 
 def predict_split(model, task, dataset, batch_size=64):

@@ -56,7 +56,7 @@ def _to_uint8(image):
 
 def comparison_image(lr, sr, scale, hr=None, bicubic=None):
     """LR (nearest-upscaled for display) | bicubic | SR | HR side by side, uint8."""
-    from kerascv_apps.data.sources._sr_common import bicubic_upscale
+    from kerascv_apps.data.sources.sr_common import bicubic_upscale
 
     lr = np.asarray(lr, np.float32)
     panels = [np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1),

@@ -48,7 +48,21 @@ class Task:
             kwargs.setdefault("class_names", splits.class_names)
         return cls(**kwargs)
 
+    @classmethod
+    def dataset_defaults(cls, model_name, model_kwargs, model=None):
+        """Dataset arguments that follow from the model (e.g. the SR scale); {} by default."""
+        return {}
+
     # --- training -------------------------------------------------------------------------
+    def training_model(self, model):
+        """The model ``fit`` runs for ``model`` (default: itself). A task with its own train
+        step (the SRGAN adversarial phase) wraps the model here."""
+        return model
+
+    def trained_model(self, fitted):
+        """The model to evaluate and export from what ``fit`` ran (undoes ``training_model``)."""
+        return fitted
+
     def loss(self, model=None):
         raise NotImplementedError
 
