@@ -14,7 +14,7 @@ from kerascv_apps import build_model
 from kerascv_apps.data.sources.sr_common import from_images
 from kerascv_apps.data.sources.base import DatasetSplits
 from kerascv_apps.experiment import train_model
-from kerascv_apps.inference.tiling import predict, upscale_tiled
+from kerascv_apps.inference.tiling import predict, predict_tiled
 from kerascv_apps.io import load_model
 from kerascv_apps.losses.super_resolution import VGGContentLoss, vgg_preprocess
 from kerascv_apps.metrics.super_resolution import psnr
@@ -144,14 +144,14 @@ def test_tiled_equals_whole_image():
     fn = lambda x: model.predict_on_batch(x)
     image = RNG.uniform(0, 255, (20, 26, 3)).astype("float32")
     whole = fn(image[None])[0]
-    one_tile = upscale_tiled(fn, image, 2, tile=64, overlap=8)
+    one_tile = predict_tiled(fn, image, tile=64, context=8, scale=2)
     hr = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)
     assert abs(psnr(hr, one_tile) - psnr(hr, whole)) < 0.1  # the acceptance bound
     np.testing.assert_allclose(one_tile, whole, atol=1e-3)
     # several tiles: with overlap >= the receptive-field radius (4 LR px) no seams at all
-    tiled = upscale_tiled(fn, image, 2, tile=8, overlap=6)
+    tiled = predict_tiled(fn, image, tile=8, context=6, scale=2)
     assert np.abs(tiled - whole).max() < 1e-2
-    seamed = upscale_tiled(fn, image, 2, tile=8, overlap=0)
+    seamed = predict_tiled(fn, image, tile=8, context=0, scale=2)
     assert np.abs(seamed - whole).max() > 1.0  # without overlap, tile borders differ
 
 
