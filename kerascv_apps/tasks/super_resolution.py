@@ -222,15 +222,6 @@ class SuperResolutionTask(Task):
         return [path]
 
 
-def evaluate_sr(predict_fn, dataset, scale, limit=None):
-    """Runs ``predict_fn`` on every whole (LR, HR) pair of ``dataset`` (unbatched) and returns
-    :meth:`SuperResolutionTask.evaluate`'s dict: the model and the bicubic baseline."""
-    task = SuperResolutionTask(scale=scale)
-    fn = predict_fn.predict_on_batch if hasattr(predict_fn, "predict_on_batch") else predict_fn
-    targets, preds = task.predict_batches(fn, dataset, limit=limit)
-    return task.evaluate(targets, preds, inputs=task.last_inputs)
-
-
 def benchmark_downscalers(predict_fn, images, scale, downscalers=None, names=None):
     """PSNR-Y of ``predict_fn`` and of bicubic upscaling on HR ``images`` whose LR inputs were
     made by each downscaler (default ``BENCHMARK_DOWNSCALERS``: TF bicubic with and without
