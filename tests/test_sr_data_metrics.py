@@ -145,3 +145,17 @@ def test_task_reports_bicubic_beside_the_model(photos_x4):
     assert worse["gain_psnr_y"] < -0.5 and 20 < worse["bicubic_psnr_y"] < 40
     assert task.score(list(hrs), nearest) == pytest.approx(worse["psnr_y"])
     assert len(res["per_image"]) == 3 and "bicubic_ssim_rgb" in res["per_image"][0]
+
+
+def test_benchmark_downscalers_scores_bicubic_as_zero_gain():
+    from kerascv_apps.data.sources.sr_common import bicubic_upscale
+    from kerascv_apps.tasks.super_resolution import benchmark_downscalers
+
+    images = [photos_module.load_photo("chelsea")[:64, :96], photos_module.load_photo("camera")[:80, :64]]
+    same = benchmark_downscalers(lambda x: bicubic_upscale(x, 2), images, 2, names=["a", "b"])
+    assert len(same["rows"]) == 6 and set(same["mean_gain"]) == {"bicubic_antialias", "bicubic",
+                                                                  "pil_bicubic"}
+    assert all(abs(r["gain_psnr_y"]) < 1e-9 for r in same["rows"])
+    nearest = benchmark_downscalers(lambda x: np.repeat(np.repeat(x, 2, axis=1), 2, axis=2),
+                                    images, 2)
+    assert nearest["min_gain"] < -0.5 and max(nearest["mean_gain"].values()) < 0
