@@ -3,9 +3,9 @@ optimizers in one custom ``train_step`` (XLA-compatible: ``compile(jit_compile=T
 
 Phase 1 is plain training of the generator with a pixel loss (``PixelLoss("mse")``); phase 2
 wraps that generator in :class:`SRGAN` (``SuperResolutionTask(adversarial=True)`` does it
-inside ``experiment.train_model``) and fits on (LR, HR) crops with SRGAN's own train step. ``SRGAN`` is registered and
-serializable (``.keras`` checkpoints reload with ``safe_mode=True``; the VGG content loss is
-rebuilt from its weights path, not stored). The deployable artifact is ``gan.generator``.
+inside ``experiment.train_model``) and fits on (LR, HR) crops with SRGAN's own train step.
+``SRGAN`` is registered and serializable (``.keras`` checkpoints reload with
+``safe_mode=True``; the VGG content loss is rebuilt from its weights path, not stored). The deployable artifact is ``gan.generator``.
 """
 
 import keras
