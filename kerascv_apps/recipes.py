@@ -123,3 +123,32 @@ def sr_summary_line(s):
         line += "; TFLite PSNR-Y " + ", ".join(
             f"{m} {v['psnr_y']:.2f} ({v['drop']:+.3f})" for m, v in e.items() if isinstance(v, dict))
     return line
+
+
+def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_size, patch_size,
+                     learning_rate):
+    """The command-line options every SR recipe shares, with the recipe's budget as defaults."""
+    parser.add_argument("--run-dir", default=run_dir)
+    parser.add_argument("--scale", type=int, default=scale)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--steps-per-epoch", type=int, default=steps_per_epoch)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--patch-size", type=int, default=patch_size,
+                        help="LR crop size (HR = scale x this)")
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--loss", default="mse", choices=("mse", "l1"))
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
+
+
+def run_sr_recipe(model_name, args, model_kwargs):
+    """Runs an SR recipe from its parsed ``add_sr_arguments`` options; prints the summary line."""
+    s = run_super_resolution(
+        model_name, args.run_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size, patch_size=args.patch_size, learning_rate=args.learning_rate,
+        model_kwargs=model_kwargs, task_kwargs={"pixel_loss": args.loss},
+        export=not args.no_export, export_formats=("float32", "float16", "int8"), seed=args.seed,
+        overwrite=args.overwrite)
+    print(sr_summary_line(s))
+    return s

@@ -9,31 +9,16 @@ several downscalers, evaluated against bicubic on the held-out photos, exported 
 import argparse
 import sys
 
-from kerascv_apps.recipes import run_super_resolution, sr_summary_line
+from kerascv_apps.recipes import add_sr_arguments, run_sr_recipe
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", default="runs/espcn_x2")
-    p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=3e-3)
-    p.add_argument("--loss", default="mse", choices=("mse", "l1"))
+    add_sr_arguments(p, run_dir="runs/espcn_x2", scale=2, epochs=10, steps_per_epoch=100,
+                     batch_size=16, patch_size=32, learning_rate=3e-3)
     p.add_argument("--no-anchor", action="store_true", help="the paper's ESPCN (no anchor skip)")
-    p.add_argument("--no-export", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
-    s = run_super_resolution(
-        f"espcn_x{a.scale}", a.run_dir, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
-        batch_size=a.batch_size, patch_size=a.patch_size, learning_rate=a.learning_rate,
-        model_kwargs={"anchor_skip": not a.no_anchor}, task_kwargs={"pixel_loss": a.loss},
-        export=not a.no_export, export_formats=("float32", "float16", "int8"), seed=a.seed,
-        overwrite=a.overwrite)
-    print(sr_summary_line(s))
+    run_sr_recipe(f"espcn_x{a.scale}", a, {"anchor_skip": not a.no_anchor})
     return 0
 
 

@@ -19,37 +19,23 @@ it count (the flags restore the paper's model):
 import argparse
 import sys
 
-from kerascv_apps.recipes import run_super_resolution, sr_summary_line
+from kerascv_apps.recipes import add_sr_arguments, run_sr_recipe
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", default="runs/srresnet_x4")
-    p.add_argument("--scale", type=int, default=4)
+    add_sr_arguments(p, run_dir="runs/srresnet_x4", scale=4, epochs=10, steps_per_epoch=40,
+                     batch_size=8, patch_size=24, learning_rate=1e-3)
     p.add_argument("--num-blocks", type=int, default=4,
                    help="residual blocks (16 in the paper; 4 fits the CPU budget, see above)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--patch-size", type=int, default=24, help="LR crop size (HR = scale x this)")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--loss", default="mse", choices=("mse", "l1"))
     p.add_argument("--no-anchor", action="store_true",
                    help="the paper's SRResNet without the nearest-upsampling anchor skip")
     p.add_argument("--batch-norm", action="store_true",
                    help="BN in the residual blocks as in the paper (off by default, see above)")
-    p.add_argument("--no-export", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
     a = p.parse_args(argv)
-    s = run_super_resolution(
-        f"srresnet_x{a.scale}", a.run_dir, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
-        batch_size=a.batch_size, patch_size=a.patch_size, learning_rate=a.learning_rate,
-        model_kwargs={"num_blocks": a.num_blocks, "anchor_skip": not a.no_anchor,
-                      "batch_norm": a.batch_norm},
-        task_kwargs={"pixel_loss": a.loss}, export=not a.no_export,
-        export_formats=("float32", "float16", "int8"), seed=a.seed, overwrite=a.overwrite)
-    print(sr_summary_line(s))
+    run_sr_recipe(f"srresnet_x{a.scale}", a, {"num_blocks": a.num_blocks,
+                                               "anchor_skip": not a.no_anchor,
+                                               "batch_norm": a.batch_norm})
     return 0
 
 
