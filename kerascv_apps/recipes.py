@@ -13,10 +13,11 @@ from kerascv_apps.experiment import deployable, evaluate_model, export_run, trai
 from kerascv_apps.io import atomic_write_text
 
 
-def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3, model_kwargs=None,
-        dataset="shapes", dataset_kwargs=None, augment="none", loss="ce", border_weights=False,
-        export=False, export_formats=("float32", "int8"), max_quality_drop=0.01, seed=0,
-        verbose=2, overwrite=False, num_figures=4):
+def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3,
+                     model_kwargs=None, dataset="shapes", dataset_kwargs=None, augment="none",
+                     loss="ce", border_weights=False, export=False,
+                     export_formats=("float32", "int8"), max_quality_drop=0.01, seed=0,
+                     verbose=2, overwrite=False, num_figures=4):
     """Trains ``model_name`` and returns a summary dict (also written to summary.json)."""
     start = time.time()
     dataset_kwargs = dict(dataset_kwargs or {})
