@@ -68,6 +68,9 @@ def build_parser():
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
+    p.add_argument("--weights", metavar="PATH", default=None,
+                   help="start from a weights file (e.g. keras.applications' ImageNet .h5) with "
+                        "a new class layer; only the head and the last block train")
 
     p = sub.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     p.add_argument("--model-path", required=True, help=".keras file")
@@ -152,7 +155,7 @@ def cmd_train(args):
         warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch)
+        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch, weights=args.weights)
     results = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                              history=run.result.history)
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "

@@ -18,6 +18,7 @@ from kerascv_apps.registry import build_model, get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
 from kerascv_apps.training.device import configure_precision, resolve_policy
+from kerascv_apps.training.transfer import freeze_for_transfer
 
 
 @dataclasses.dataclass
@@ -88,8 +89,13 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
-                callbacks=(), splits=None, steps_per_epoch=None, model=None):
+                callbacks=(), splits=None, steps_per_epoch=None, weights=None,
+                trainable_blocks=1, model=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+
+    With ``weights`` (a weights file, e.g. keras.applications' ImageNet ``.h5``) the model
+    starts from those weights with a new class layer, and only the head and the last
+    ``trainable_blocks`` blocks train (transfer learning; the rest stays frozen).
 
     Re-running the same call after an interruption resumes from the last finished epoch.
     ``model``: an already built (e.g. pretrained) Keras model of ``model_name`` to train
@@ -112,9 +118,12 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     configure_precision(policy.precision)
     try:
         if model is None:
-            model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+            transfer = {} if weights is None else {"weights": weights, "new_head": True}
+            model = build_for_data(model_name, splits, task, **(model_kwargs or {}), **transfer)
     finally:
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
+    if weights is not None:
+        freeze_for_transfer(model, trainable_blocks)
     task.validate_model(model, splits)
     names, loss_weights = _targets_for(model)
     model = task.training_model(model)
@@ -133,6 +142,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
         "model": model_name, "dataset": splits.name, "task": task.name,
         "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+        "weights": None if weights is None else os.path.abspath(weights),
         "batch_size": batch_size, "augment": augment, "seed": seed,
         "device_policy": policy.as_dict(), "data": splits.summary()}, indent=2, default=str))
     result = train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, loss=loss,
