@@ -210,7 +210,7 @@ def task_from_run(name, info):
 
 
 def cmd_predict(args):
-    from kerascv_apps.experiment import deployable
+    from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
@@ -218,7 +218,7 @@ def cmd_predict(args):
     missing = [p for p in args.images if not os.path.exists(p)]
     if missing:
         raise SystemExit(f"error: image files not found: {missing}")
-    model = deployable(load_model(args.model_path, compile=False))
+    model = inference_model(load_model(args.model_path, compile=False))
     for result in task.predict_files(model, args.images, args.out):
         print(json.dumps(result))
     return 0

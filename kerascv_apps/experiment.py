@@ -1,9 +1,10 @@
 """Train / evaluate / export workflows: what the CLI and the recipes call.
 
 Everything task-specific comes from the Task (``kerascv_apps.tasks``); everything
-model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) names
-them ``aux*`` and may carry ``aux_loss_weights`` ({output name: weight}); they train with
-the same target and are dropped for evaluation and export (``deployable``).
+model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) marks
+them with ``AuxiliaryOutput`` (loss weights: ``models.outputs.output_loss_weights``); they
+train with the same target and are dropped for evaluation and export
+(``models.outputs.inference_model``).
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ import numpy as np
 
 from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.io import atomic_write_text
+from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import build_model, get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
@@ -31,23 +33,11 @@ class Run:
     policy: dict
 
 
-def deployable(model):
-    """The single-output inference model: the main output of a multi-output training model
-    (weights shared, auxiliary heads dropped)."""
-    import keras
-
-    if len(model.outputs) == 1:
-        return model
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, model.outputs[0], name=f"{model.name}_inference")
-
-
 def _targets_for(model):
     names = list(model.output_names)
     if len(names) == 1:
         return None, None
-    weights = getattr(model, "aux_loss_weights", None) or {}
-    return names, {n: (1.0 if i == 0 else float(weights.get(n, 0.3))) for i, n in enumerate(names)}
+    return names, output_loss_weights(model)
 
 
 def task_for(model_name, splits=None):
@@ -158,7 +148,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
 
 def predict_split(model, task, dataset, batch_size=64):
     """(targets, predictions) as numpy over an unbatched split, batched where shapes allow."""
-    model = deployable(model)
+    model = inference_model(model)
     fn = task.pipeline_map_fn()
     static = all(d is not None for d in model.inputs[0].shape[1:])
     if not static:
@@ -200,6 +190,6 @@ def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float
                max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None):
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(deployable(model), task, splits, out_dir, name, formats=formats,
+    return export_model(inference_model(model), task, splits, out_dir, name, formats=formats,
                         max_quality_drop=max_quality_drop, overwrite=overwrite,
                         tflite_input_shape=tflite_input_shape, limit=limit)

@@ -9,7 +9,8 @@ import json
 import os
 import time
 
-from kerascv_apps.experiment import deployable, evaluate_model, export_run, train_model
+from kerascv_apps.experiment import evaluate_model, export_run, train_model
+from kerascv_apps.models.outputs import inference_model
 from kerascv_apps.io import atomic_write_text
 
 
@@ -29,7 +30,7 @@ def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rat
                           task_kwargs={"loss_spec": loss, "border_weights": border_weights},
                           overwrite=overwrite, verbose=verbose, jit_compile="auto")
     train_seconds = time.time() - start
-    model, task, splits = deployable(trained.model), trained.task, trained.splits
+    model, task, splits = inference_model(trained.model), trained.task, trained.splits
     results = evaluate_model(model, task, splits, out_dir=run_dir, history=trained.result.history)
     from kerascv_apps.data.pipeline import take_images
     from kerascv_apps.tasks.segmentation import format_report

@@ -5,7 +5,8 @@ Phase 1 is plain training of the generator with a pixel loss (``PixelLoss("mse")
 wraps that generator in :class:`SRGAN` (``SuperResolutionTask(adversarial=True)`` does it
 inside ``experiment.train_model``) and fits on (LR, HR) crops with SRGAN's own train step.
 ``SRGAN`` is registered and serializable (``.keras`` checkpoints reload with
-``safe_mode=True``; the VGG content loss is rebuilt from its weights path, not stored). The deployable artifact is ``gan.generator``.
+``safe_mode=True``; the VGG content loss is rebuilt from its weights path, not stored). The
+deployable artifact is ``gan.generator``.
 """
 
 import keras
