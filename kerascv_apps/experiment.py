@@ -18,6 +18,7 @@ from kerascv_apps.io import atomic_write_text
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import build_model, get_entry
 from kerascv_apps.tasks import get_task
+from kerascv_apps.tasks.base import get_task_class
 from kerascv_apps.training import train
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.transfer import freeze_for_transfer
@@ -98,7 +99,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     keras.utils.set_random_seed(seed)
     if splits is None:
         entry = get_entry(model_name)
-        defaults = get_task(entry.task).dataset_defaults(model_name, model_kwargs or {}, model)
+        defaults = get_task_class(entry.task).dataset_defaults(model_name, model_kwargs or {},
+                                                               model)
         dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
         splits = load_dataset(dataset, **dataset_kwargs)
     task = task_for(model_name, splits)

@@ -29,3 +29,14 @@ def test_import_does_not_load_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_dataset_defaults_come_from_the_task_class_without_an_instance():
+    from kerascv_apps.tasks.base import get_task_class
+
+    # segmentation cannot be instantiated without its classes: the hook is a classmethod
+    assert get_task_class("segmentation").dataset_defaults("unet_same", {}) == {}
+    assert get_task_class("classification").dataset_defaults("lenet5", {}) == {}
+    sr = get_task_class("super_resolution")
+    assert sr.dataset_defaults("espcn_x2", {}) == {"scale": 2}
+    assert sr.dataset_defaults("espcn_x3", {"anchor_skip": False}) == {"scale": 3}

@@ -12,10 +12,15 @@ def register_task(cls):
     return TASK_REGISTRY.register(cls.name)(cls)
 
 
+def get_task_class(name):
+    """The registered Task class for ``name`` (for its classmethods, without instantiating)."""
+    return TASK_REGISTRY.get(name).obj
+
+
 def get_task(name, splits=None, **kwargs):
     """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...);
     with ``splits`` its settings follow the data (classes, SR scale) via ``from_splits``."""
-    cls = TASK_REGISTRY.get(name).obj
+    cls = get_task_class(name)
     if splits is not None:
         return cls.from_splits(splits, **kwargs)
     return cls(**kwargs)
