@@ -321,12 +321,12 @@ def task_from_run(name, info):
 
 
 def cmd_predict(args):
-    from kerascv_apps.experiment import deployable
+    from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
-    model = deployable(load_model(args.model_path, compile=False))
+    model = inference_model(load_model(args.model_path, compile=False))
     failed = 0
     for path in args.images:  # one file at a time: a bad file does not stop the others
         try:
@@ -348,7 +348,7 @@ def cmd_predict(args):
 
 def cmd_tune(args):
     from kerascv_apps.data import load_dataset
-    from kerascv_apps.training.tuning import tune
+    from kerascv_apps.tuning import tune
 
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,

@@ -35,6 +35,10 @@ SERIALIZABLES = {
     "AdaptiveAveragePooling2D": "kerascv_apps.layers.segmentation",
     "BilinearUpsamplingInitializer": "kerascv_apps.layers.segmentation",
     "AuxiliaryOutput": "kerascv_apps.layers.outputs",
+    "PadToMultiple": "kerascv_apps.layers.alignment",
+    "CropToMatch": "kerascv_apps.layers.alignment",
+    "AlignedResize": "kerascv_apps.layers.alignment",
+    "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     # losses
     "SegmentationCrossentropy": "kerascv_apps.losses.segmentation",

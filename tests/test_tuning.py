@@ -1,7 +1,7 @@
 import json
 
 from kerascv_apps.data import load_dataset
-from kerascv_apps.training.tuning import tune
+from kerascv_apps.tuning import tune
 
 
 def test_random_search_records_best_trial(tmp_path):

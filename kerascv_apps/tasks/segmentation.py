@@ -187,16 +187,6 @@ class SegmentationTask(Task):
         return border_weight_target_fn(self.w0, self.sigma, self.class_weights,
                                        self.ignore_index)
 
-    @staticmethod
-    def inference_model(model):
-        """The deployable single-output model (auxiliary outputs dropped, weights shared)."""
-        import keras
-
-        if len(model.outputs) == 1:
-            return model
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        return keras.Model(inputs, model.outputs[0], name=model.name)
-
     def predict_files(self, model, paths, out_dir=None):
         """Predicts each image file; with ``out_dir`` writes ``<stem>_prediction.png`` (image,
         coloured mask, overlay, legend) and ``<stem>_mask.png`` (class ids)."""

@@ -86,35 +86,20 @@ def unet_tiling(image_size, depth=4, tile_output_size=None):
             "padding": tuple(padding), "margin": margin}
 
 
-def predict_tiled(model, image, depth=4, tile_output_size=None, batch_size=4):
-    """Predicts a whole (H, W, C) image with a valid-variant U-Net: mirror-pads it, runs the
-    overlapping tiles, stitches the outputs. Returns (H, W, num_classes) scores as numpy.
-
-    ``model`` may have a fixed tile input size (it is then used) or ``None`` spatial dims.
-    """
-    image = np.asarray(image, np.float32)
-    if image.ndim != 3:
-        raise ValueError(f"predict_tiled: image must be (height, width, channels), got {image.shape}")
+def unet_tile_args(model, image_size, depth=4, tile_output_size=None):
+    """Arguments of ``kerascv_apps.inference.tiling.predict_tiled`` that run the valid
+    variant over a whole (height, width) image: mirrored border of ``unet_margin``, equal
+    tiles whose outputs lie side by side (see :func:`unet_tiling`). ``model`` may have a fixed
+    tile input size (it is then used) or ``None`` spatial dims."""
     fixed = tuple(model.inputs[0].shape[1:3])
     if None not in fixed:
         tile_output_size = unet_output_size(fixed[0], depth)
         if tile_output_size is None or fixed[0] != fixed[1]:
-            raise ValueError(f"predict_tiled: model input {fixed} is not a square valid size for "
-                             f"depth {depth}")
-    plan = unet_tiling(image.shape[:2], depth, tile_output_size)
-    padded = np.pad(image, plan["padding"] + ((0, 0),), mode="reflect")
-    (th, tw), (oh, ow), (rows, cols) = plan["tile_input"], plan["tile_output"], plan["tiles"]
-    crops = [padded[r * oh:r * oh + th, c * ow:c * ow + tw] for r in range(rows) for c in range(cols)]
-    outs = []
-    for i in range(0, len(crops), batch_size):
-        out = model.predict(np.stack(crops[i:i + batch_size]), verbose=0)
-        outs.append(out[0] if isinstance(out, (list, tuple)) else out)
-    outs = np.concatenate(outs)
-    full = np.zeros((rows * oh, cols * ow, outs.shape[-1]), np.float32)
-    for k, out in enumerate(outs):
-        r, c = divmod(k, cols)
-        full[r * oh:(r + 1) * oh, c * ow:(c + 1) * ow] = out[:oh, :ow]
-    return full[:image.shape[0], :image.shape[1]]
+            raise ValueError(f"unet_tile_args: model input {fixed} is not a square valid size "
+                             f"for depth {depth}")
+    plan = unet_tiling(image_size, depth, tile_output_size)
+    return {"tile": plan["tile_output"], "context": plan["margin"], "shrink": plan["margin"],
+            "same_size": True}
 
 
 # --- blocks -------------------------------------------------------------------------------
@@ -164,7 +149,7 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
 
     ``variant='paper'`` uses valid convolutions: the output is smaller than the input
     (572x572 -> 388x388 for depth 4), see :func:`unet_output_size` / :func:`unet_tiling` /
-    :func:`predict_tiled` for the arithmetic and the overlap-tile prediction with mirrored
+    :func:`unet_tile_args` for the arithmetic and the overlap-tile prediction with mirrored
     borders. With ``pad_input=True`` (static input size) the model mirror-pads its input itself
     and crops the result, so its output is the size of its input. ``variant='same'`` pads every
     convolution and takes any input size (padded inside to a multiple of ``2**depth``,
@@ -197,7 +182,7 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
             raise ValueError("pad_input applies to variant='paper' only")
         if height is None or width is None:
             raise ValueError(f"pad_input=True needs a static input_shape, got {input_shape!r}; use "
-                             "predict_tiled for images of any size")
+                             "unet_tile_args + inference.tiling.predict_tiled for images of any size")
         pads, crop = [], []
         margin = unet_margin(depth)
         for size in (height, width):
@@ -211,7 +196,7 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
         # legal sizes: every map before a pooling even (n = -4 mod 2**depth), none vanishing
         x = SizeConstraint(2 ** depth, -4, unet_input_size(1, depth),
                            model_name=f"paper U-Net (depth {depth}, valid convs; pad_input=True "
-                                      "or predict_tiled for other sizes)",
+                                      "or inference.tiling.predict_tiled for other sizes)",
                            name="legal_size")(x)
     else:
         x = pad_to_stride(x, 2 ** depth)

@@ -8,8 +8,9 @@ import pytest
 
 from kerascv_apps import build_model
 from kerascv_apps.losses.segmentation import SegmentationCrossentropy
-from kerascv_apps.models.segmentation.unet import (UNet, predict_tiled, unet_input_size,
-                                                   unet_margin, unet_output_size, unet_tiling)
+from kerascv_apps.inference.tiling import predict_tiled
+from kerascv_apps.models.segmentation.unet import (UNet, unet_input_size, unet_margin,
+                                                   unet_output_size, unet_tile_args, unet_tiling)
 from tests.harness import check_mixed_precision
 from tests.models.dynamic_size import check_any_size
 from tests.models.segmentation.seg_common import (BACKBONES, NUM_CLASSES, TINY_BACKBONES, batch,
@@ -61,8 +62,11 @@ def test_tiling_plan_and_tiled_prediction_matches_padded_model():
     free.set_weights(padded.get_weights())
     x = np.random.default_rng(1).uniform(0, 255, (40, 40, 3)).astype(np.float32)
     ref = np.asarray(padded(x[None]))[0]
-    np.testing.assert_allclose(predict_tiled(free, x, depth=2), ref, atol=1e-5)
-    np.testing.assert_allclose(predict_tiled(free, x, depth=2, tile_output_size=12), ref, atol=1e-5)
+    fn = lambda t: free(t, training=False)  # noqa: E731
+    np.testing.assert_allclose(predict_tiled(fn, x, **unet_tile_args(free, x.shape[:2], depth=2)),
+                               ref, atol=1e-5)
+    args = unet_tile_args(free, x.shape[:2], depth=2, tile_output_size=12)
+    np.testing.assert_allclose(predict_tiled(fn, x, **args), ref, atol=1e-5)
 
 
 def test_paper_variant_harness_and_valid_output_trains_on_cropped_targets():

@@ -3,12 +3,14 @@
 The search space covers what the lectures name as the knobs that matter: optimizer (SGD with
 momentum, Adam, AdamW), learning rate (log scale), weight decay and dropout. Every trial
 trains through the same pipelines as ``train_model``; the objective is the task's monitor
-(validation accuracy for classification).
+(validation accuracy for classification). A workflow beside ``experiment.py`` (it uses its
+pipelines), not part of ``training/``, so imports keep pointing down.
 """
 
 import json
 import os
 
+from kerascv_apps.experiment import build_for_data, pipelines, task_for
 from kerascv_apps.io import atomic_write_text
 
 DEFAULT_SPACE = {
@@ -29,7 +31,6 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     import keras
     import keras_tuner
 
-    from kerascv_apps.experiment import build_for_data, pipelines, task_for
     from kerascv_apps.training.optimizers import build_optimizer
 
     space = {**DEFAULT_SPACE, **(space or {})}
