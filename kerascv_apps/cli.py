@@ -87,6 +87,18 @@ def build_parser():
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
     p.add_argument("--overwrite", action="store_true")
 
+    p = sub.add_parser("optimize", help="QAT / pruning / weight clustering through tfmot -> .tflite")
+    p.add_argument("--model-path", required=True, help=".keras file")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    _add_data_args(p, default=None)
+    p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--qat", action="store_true", help="quantization-aware training -> int8")
+    kind.add_argument("--prune", type=float, metavar="SPARSITY", help="magnitude pruning, e.g. 0.5")
+    kind.add_argument("--cluster", type=int, metavar="N", help="weight clustering, e.g. 16")
+    p.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs")
+    p.add_argument("--limit", type=int, help="verify on at most N test examples")
+
     p = sub.add_parser("predict", help="run a saved model on image files")
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
@@ -195,6 +207,19 @@ def cmd_export(args):
     return 0
 
 
+def cmd_optimize(args):
+    from kerascv_apps.experiment import deployable
+    from kerascv_apps.optimize.tfmot_ops import optimize_to_file
+
+    name, model, splits, task = _load_for(args)
+    kind = "qat" if args.qat else "prune" if args.prune is not None else "cluster"
+    info = optimize_to_file(deployable(model), task, splits, args.out, kind, name=name,
+                            epochs=args.epochs, sparsity=args.prune or 0.5,
+                            clusters=args.cluster or 16, limit=args.limit)
+    print(json.dumps(info))
+    return 0
+
+
 def task_from_run(name, info):
     """The Task of a registered model, with the class names recorded in its run.json."""
     from kerascv_apps.registry import get_entry
@@ -254,7 +279,7 @@ def cmd_summary(args):
 
 COMMANDS = {"list-models": cmd_list_models, "train": cmd_train, "evaluate": cmd_evaluate,
             "export": cmd_export, "predict": cmd_predict, "tune": cmd_tune,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "optimize": cmd_optimize}
 
 
 def main(argv=None):

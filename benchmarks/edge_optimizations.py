@@ -1,0 +1,77 @@
+"""Phone-export figures: PTQ vs QAT vs pruning vs clustering on LeNet-5/digits, and the
+MobileNetV2 224x224 int8/float32 latency and size ratios per conversion path.
+
+    python benchmarks/edge_optimizations.py lenet        # QAT/PTQ/prune/cluster on digits
+    python benchmarks/edge_optimizations.py mobilenet    # 224x224 latency/size per path
+
+Latency: LiteRT + XNNPACK, 1 thread, median of 50 runs after 5 warm-up runs.
+"""
+
+import gzip
+import json
+import sys
+
+import numpy as np
+
+
+def lenet(epochs=20, finetune_epochs=2):
+    import keras
+
+    from kerascv_apps import build_model
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+    from kerascv_apps.optimize.tfmot_ops import optimize
+
+    keras.utils.set_random_seed(0)
+    splits = load_dataset("digits")
+    model = build_model("lenet5")
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(splits.train.batch(32), epochs=epochs, verbose=0)
+    images = np.stack([x for x, _ in splits.test.as_numpy_iterator()])
+    labels = np.stack([y for _, y in splits.test.as_numpy_iterator()])
+    rep = np.stack([x for x, _ in splits.train.take(200).as_numpy_iterator()])
+
+    def acc(data):
+        return float(np.mean(TFLiteRunner(data).predict(images).argmax(-1) == labels))
+
+    rows = {"keras": {"accuracy": float(np.mean(model.predict(images, verbose=0).argmax(-1) == labels))}}
+    dense = convert_to_tflite(model, "float32")
+    rows["float32"] = {"accuracy": acc(dense), "gzip_bytes": len(gzip.compress(dense, 9))}
+    ptq = convert_to_tflite(model, "int8", representative_data=[rep])
+    rows["ptq_int8"] = {"accuracy": acc(ptq), "bytes": len(ptq)}
+    train = splits.train.shuffle(2000, seed=0).batch(32)
+    for kind in ("qat", "prune", "cluster"):
+        data, info = optimize(model, kind, train, "sparse_categorical_crossentropy", images[:8],
+                              epochs=finetune_epochs, learning_rate=1e-4)
+        info.pop("model")
+        rows[kind] = {"accuracy": acc(data), "bytes": len(data),
+                      "gzip_bytes": len(gzip.compress(data, 9)), **info}
+    return rows
+
+
+def mobilenet(runs=50):
+    from kerascv_apps import build_model
+    from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+    from kerascv_apps.export.verify import measure_latency
+
+    model = build_model("mobilenet_v2", input_shape=(224, 224, 3), num_classes=1000)
+    rng = np.random.default_rng(0)
+    rep = rng.uniform(0, 255, (16, 224, 224, 3)).astype("float32")
+    x = rep[:1]
+    rows = {}
+    for mode, kwargs in (("float32", {}), ("int8", {}), ("int8_int8io", {"integer_io": "int8"}),
+                         ("dynamic", {}), ("float16", {}), ("int16x8", {})):
+        data = convert_to_tflite(model, mode.split("_")[0], representative_data=[rep], **kwargs)
+        runner = TFLiteRunner(data, num_threads=1)
+        median, p90 = measure_latency(runner, x, runs=runs)
+        rows[mode] = {"bytes": len(data), "latency_ms_median": median, "latency_ms_p90": p90,
+                      "delegate": runner.delegate}
+    for mode, r in rows.items():
+        r["size_vs_float32"] = r["bytes"] / rows["float32"]["bytes"]
+        r["latency_vs_float32"] = r["latency_ms_median"] / rows["float32"]["latency_ms_median"]
+    return rows
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "lenet"
+    print(json.dumps({"lenet": lenet, "mobilenet": mobilenet}[which](), indent=2))
