@@ -42,7 +42,8 @@ def lenet(epochs=20, finetune_epochs=2):
     train = splits.train.shuffle(2000, seed=0).batch(32)
     for kind in ("qat", "prune", "cluster"):
         data, info = optimize(model, kind, train, "sparse_categorical_crossentropy", images[:8],
-                              epochs=finetune_epochs, learning_rate=1e-4)
+                              epochs=finetune_epochs, learning_rate=1e-4,
+                              representative_images=rep)
         info.pop("model")
         rows[kind] = {"accuracy": acc(data), "bytes": len(data),
                       "gzip_bytes": len(gzip.compress(data, 9)), **info}
@@ -52,6 +53,7 @@ def lenet(epochs=20, finetune_epochs=2):
 def mobilenet(runs=50):
     from kerascv_apps import build_model
     from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+    from kerascv_apps.export.litert_quantizer import quantize_tflite
     from kerascv_apps.export.verify import measure_latency
 
     model = build_model("mobilenet_v2", input_shape=(224, 224, 3), num_classes=1000)
@@ -59,14 +61,26 @@ def mobilenet(runs=50):
     rep = rng.uniform(0, 255, (16, 224, 224, 3)).astype("float32")
     x = rep[:1]
     rows = {}
-    for mode, kwargs in (("float32", {}), ("int8", {}), ("int8_int8io", {"integer_io": "int8"}),
-                         ("dynamic", {}), ("float16", {}), ("int16x8", {})):
-        data = convert_to_tflite(model, mode.split("_")[0], representative_data=[rep], **kwargs)
-        runner = TFLiteRunner(data, num_threads=1)
-        median, p90 = measure_latency(runner, x, runs=runs)
+    float_data = convert_to_tflite(model, "float32")
+    variants = [(m, lambda m=m, kw=kw: convert_to_tflite(model, m.split("_")[0],
+                                                        representative_data=[rep], **kw))
+                for m, kw in (("float32", {}), ("int8", {}), ("int8_int8io", {"integer_io": "int8"}),
+                              ("dynamic", {}), ("float16", {}), ("int16x8", {}))]
+    variants += [(f"litert_{r}", lambda r=r: quantize_tflite(float_data, r, rep))
+                 for r in ("static_wi8_ai8", "static_wi8_ai16", "dynamic_wi8_afp32")]
+    for mode, make in variants:
+        try:
+            data = make()
+            runner = TFLiteRunner(data, num_threads=1)
+            median, p90 = measure_latency(runner, x, runs=runs)
+        except Exception as e:  # noqa: BLE001 - a path that fails is a row of the table
+            rows[mode] = {"error": str(e)[-300:]}
+            continue
         rows[mode] = {"bytes": len(data), "latency_ms_median": median, "latency_ms_p90": p90,
                       "delegate": runner.delegate}
     for mode, r in rows.items():
+        if "error" in r:
+            continue
         r["size_vs_float32"] = r["bytes"] / rows["float32"]["bytes"]
         r["latency_vs_float32"] = r["latency_ms_median"] / rows["float32"]["latency_ms_median"]
     return rows

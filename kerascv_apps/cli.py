@@ -82,9 +82,16 @@ def build_parser():
     _add_data_args(p, default=None)
     p.add_argument("--out", required=True, help="export folder (must not exist)")
     p.add_argument("--name", help="artifact name (default: the model name)")
-    p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8")
+    p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
+                   help="comma list of savedmodel, float32, float16, dynamic, int8, int16x8, "
+                        "litert_int8, litert_int16x8 (the last two: LiteRT Quantizer)")
     p.add_argument("--max-int8-drop", type=float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
+    p.add_argument("--limit", type=int, help="verify on at most N test examples")
+    p.add_argument("--calibration-images", type=int, default=200, metavar="N",
+                   help="representative training images for full-integer calibration")
+    p.add_argument("--int8-io", action="store_true",
+                   help="int8 input/output for the int8 file (default uint8, as MediaPipe needs)")
     p.add_argument("--overwrite", action="store_true")
 
     p = sub.add_parser("optimize", help="QAT / pruning / weight clustering through tfmot -> .tflite")
@@ -201,7 +208,9 @@ def cmd_export(args):
     name, model, splits, task = _load_for(args)
     report = export_run(model, task, splits, args.out, args.name or name,
                         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-                        max_quality_drop=args.max_int8_drop, overwrite=args.overwrite)
+                        max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
+                        limit=args.limit, num_calibration=args.calibration_images,
+                        integer_io="int8" if args.int8_io else "uint8")
     print(format_export_report(report))
     print(f"exported to {args.out}")
     return 0

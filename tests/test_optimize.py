@@ -63,3 +63,25 @@ def test_optimize_lenet(lenet, kind):
         assert info["sparsity"] == pytest.approx(0.5, abs=0.02)
     else:
         assert info["unique_kernel_values_max"] <= 16
+
+
+def test_optimize_cli(lenet, tmp_path, capsys):
+    import json
+
+    from kerascv_apps.cli import main
+    from kerascv_apps.export.metadata import read_metadata
+
+    model = lenet[0]
+    path = str(tmp_path / "lenet5.keras")
+    model.save(path)
+    common = ["optimize", "--model-path", path, "--model-name", "lenet5", "--dataset", "digits",
+              "--limit", "60"]
+    out = tmp_path / "pruned.tflite"
+    assert main(common + ["--out", str(out), "--prune", "0.5"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["sparsity"] == pytest.approx(0.5, abs=0.02) and info["metric"] == "accuracy"
+    assert info["value"] >= info["keras_value"] - 0.05
+    assert read_metadata(out.read_bytes())["contract"]["mode"] == "prune"
+    assert main(common + ["--out", str(tmp_path / "bad.tflite"), "--prune", "1.5"]) == 2
+    assert "sparsity must be in (0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "bad.tflite").exists()

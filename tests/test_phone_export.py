@@ -8,7 +8,7 @@ import pytest
 
 from kerascv_apps import build_model
 from kerascv_apps.data import load_dataset
-from kerascv_apps.export.metadata import read_metadata
+from kerascv_apps.export.metadata import embed_metadata, read_metadata
 from kerascv_apps.export.pipeline import export_model
 from kerascv_apps.export.tflite import TFLiteRunner
 from kerascv_apps.tasks import get_task
@@ -32,7 +32,9 @@ def classifier_export(tmp_path_factory):
     model.fit(splits.train.batch(32), epochs=4, verbose=0)
     task = get_task("classification", num_classes=10, class_names=splits.class_names)
     out = tmp_path_factory.mktemp("phone") / "lenet5"
-    report = export_model(model, task, splits, str(out), "lenet5", formats=("float32", "int8"),
+    report = export_model(model, task, splits, str(out), "lenet5",
+                          formats=("float32", "float16", "dynamic", "int8", "int16x8",
+                                   "litert_int8"),
                           latency_runs=3, progress=_quiet)
     return out, splits, report
 
@@ -48,8 +50,8 @@ def segmenter_export(tmp_path_factory):
     model = build_model("unet_same", input_shape=(32, 32, 3), num_classes=len(splits.class_names),
                         base_filters=8, depth=2)
     # trained to clear margins: near-tied class scores would make the agreement a coin toss
-    model.compile(keras.optimizers.Adam(0.01), task.loss(model))
-    model.fit(splits.train.batch(16), epochs=4, verbose=0)
+    model.compile(keras.optimizers.Adam(3e-3), task.loss(model))
+    model.fit(splits.train.batch(8), epochs=6, verbose=0)
     out = tmp_path_factory.mktemp("phone") / "unet"
     report = export_model(model, task, splits, str(out), "unet_same", formats=("float32", "int8"),
                           max_quality_drop=1.0, latency_runs=3, progress=_quiet)
@@ -77,13 +79,34 @@ def test_uint8_io_contract_and_embedded_metadata(classifier_export):
     assert meta["contract"] == contract  # the JSON beside the file is the embedded one
     assert meta["name"] == "lenet5" and meta["input_mean"] == [0.0] * 3 and meta["input_std"] == [1.0] * 3
     assert meta["associated_files"]["labels.txt"].decode().split() == splits.class_names
+    # re-embedding replaces the metadata and the zipped files instead of stacking them
+    contract["model"]["version"] = "2"
+    again = embed_metadata(data, contract)
+    assert abs(len(again) - len(data)) < 64 and read_metadata(again)["version"] == "2"
+    assert TFLiteRunner(again)(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 10)
     float_meta = read_metadata((out / "tflite" / "lenet5_float32.tflite").read_bytes())
     assert float_meta["contract"]["input"]["dtype"] == "float32"
 
 
+def test_ptq_matrix_is_verified_and_reported(classifier_export):
+    out, _, report = classifier_export
+    formats = report["formats"]
+    keras_acc = report["keras"]["value"]
+    for mode in ("float16", "dynamic", "int8", "int16x8", "litert_int8"):
+        assert abs(formats[mode]["value"] - keras_acc) <= 0.02, (mode, formats[mode]["value"])
+        assert formats[mode]["non_builtin_ops"] == []
+        assert set(formats[mode]["latency_threads"]) == {"1", "2"}
+        assert formats[mode]["size_vs_float32"] < (0.6 if mode == "float16" else 0.35), mode
+    assert formats["float32"]["value"] == pytest.approx(keras_acc, abs=1e-9)
+    assert formats["int16x8"]["input_dtype"] == "float32"
+    table = (out / "export_report.md").read_text()
+    assert all(f"| {mode} |" in table for mode in formats)
+    assert json.loads((out / "export_report.json").read_text())["formats"].keys() == formats.keys()
+
+
 def test_mediapipe_classifier_agrees_with_litert(classifier_export):
     out, splits, _ = classifier_export
-    images = np.stack([x for x, _ in splits.test.as_numpy_iterator()])
+    images = np.round(np.stack([x for x, _ in splits.test.as_numpy_iterator()]))  # uint8 pixels
     path = str(out / "tflite" / "lenet5_int8.tflite")
     litert = TFLiteRunner(path).predict(images).argmax(-1)
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=path),
@@ -103,10 +126,10 @@ def test_mediapipe_classifier_agrees_with_litert(classifier_export):
     assert sorted(names) == sorted(labels) and len(labels) == 10
 
 
-@pytest.mark.parametrize("mode", ["float32"])
+@pytest.mark.parametrize("mode", ["float32", "int8"])
 def test_mediapipe_segmenter_agrees_with_litert(segmenter_export, mode):
     out, splits, report = segmenter_export
-    images = np.stack([x for x, _ in splits.test.as_numpy_iterator()])
+    images = np.round(np.stack([x for x, _ in splits.test.as_numpy_iterator()]))  # uint8 pixels
     path = str(out / "tflite" / f"unet_same_{mode}.tflite")
     litert = TFLiteRunner(path).predict(images).argmax(-1)
     options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=path),
@@ -114,7 +137,8 @@ def test_mediapipe_segmenter_agrees_with_litert(segmenter_export, mode):
                                            output_confidence_masks=False)
     with vision.ImageSegmenter.create_from_options(options) as segmenter:
         assert segmenter.labels == splits.class_names
-        masks = np.stack([segmenter.segment(_rgb_uint8(im)).category_mask.numpy_view()
+        # numpy_view() shares the result's buffer: copy before the result is freed
+        masks = np.stack([np.array(segmenter.segment(_rgb_uint8(im)).category_mask.numpy_view())
                           for im in images]).reshape(litert.shape)
     agreement = float(np.mean(masks == litert))
     print(f"MediaPipe ImageSegmenter vs LiteRT per-pixel agreement ({mode}): {agreement:.4f} "

@@ -23,7 +23,10 @@ from kerascv_apps.export.tflite import MODES, convert_to_tflite, with_rgb_input
 from kerascv_apps.export.verify import verify_keras, verify_tflite
 from kerascv_apps.io import atomic_dir
 
-FORMATS = ("savedmodel",) + MODES
+# LiteRT Quantizer (ai-edge-quantizer) variants, quantized from the float32 file
+QUANTIZER_FORMATS = {"litert_int8": "static_wi8_ai8", "litert_int16x8": "static_wi8_ai16"}
+FORMATS = ("savedmodel",) + MODES + tuple(QUANTIZER_FORMATS)
+TFLITE_FORMATS = MODES + tuple(QUANTIZER_FORMATS)
 
 
 class ExportQualityError(RuntimeError):
@@ -85,15 +88,22 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         if tflite_input_shape is not None and phone_model is not model:
             tflite_input_shape = tuple(tflite_input_shape[:-1]) + (3,)
         calibration = None
-        for mode in (f for f in formats if f in MODES):
+        for mode in (f for f in formats if f in TFLITE_FORMATS):
             progress(f"[export] TFLite {mode}: converting")
-            calibrated = mode in ("int8", "int16x8")
+            calibrated = mode in ("int8", "int16x8") or mode in QUANTIZER_FORMATS
             if calibrated and calibration is None:
                 calibration = task.calibration_images(splits, num_calibration)
                 if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
                     calibration = np.repeat(calibration, 3, axis=-1)
-            data = convert_to_tflite(phone_model, mode, representative_data=[calibration] if calibrated else None,
-                                     input_shape=tflite_input_shape, integer_io=integer_io)
+            if mode in QUANTIZER_FORMATS:
+                from kerascv_apps.export.litert_quantizer import quantize_tflite
+
+                float_data = convert_to_tflite(phone_model, "float32", input_shape=tflite_input_shape)
+                data = quantize_tflite(float_data, QUANTIZER_FORMATS[mode], calibration)
+            else:
+                data = convert_to_tflite(phone_model, mode,
+                                         representative_data=[calibration] if calibrated else None,
+                                         input_shape=tflite_input_shape, integer_io=integer_io)
             os.makedirs(tflite_dir, exist_ok=True)
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
@@ -110,7 +120,7 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             report["formats"][mode] = figures
         if "float32" in report["formats"]:
             for mode, figures in report["formats"].items():
-                if mode in MODES:
+                if mode in TFLITE_FORMATS:
                     figures["size_vs_float32"] = figures["size_bytes"] / report["formats"]["float32"]["size_bytes"]
         if task.class_names:
             with open(os.path.join(stage, "labels.txt"), "w") as f:
@@ -126,6 +136,8 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
                 f"representative calibration data, or export float16/dynamic instead.")
         with open(os.path.join(stage, "export_report.json"), "w") as f:
             json.dump(report, f, indent=2)
+        with open(os.path.join(stage, "export_report.md"), "w") as f:
+            f.write(markdown_export_report(report))
     return report
 
 
@@ -147,6 +159,31 @@ def format_export_report(report):
         lines.append(f"{mode:<11} {_kb(f['size_bytes']):>10} {f['value']:>10.4f} "
                      f"{f['quality_drop']:>+8.4f} {f['latency_ms_median']:>11.3f} "
                      f"{f.get('size_vs_float32', 1.0):>8.2f}x")
+    return "\n".join(lines)
+
+
+def markdown_export_report(report):
+    """The export report as a Markdown table (size, metric, drop, latency at 1/2 threads, ops)."""
+    metric = report["metric"]
+    keras = report["keras"]
+    lines = [f"# Export report: {report['name']} ({report['task']}, {report['dataset']})", "",
+             f"| variant | size | {metric} | drop vs Keras | 1 thread median / p90 ms | "
+             f"2 threads median / p90 ms | input | non-builtin ops |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| keras | | {keras['value']:.4f} | | {keras['latency_ms_median']:.3f} / "
+             f"{keras['latency_ms_p90']:.3f} | | float32 | |"]
+    for mode, f in report["formats"].items():
+        if mode == "savedmodel":
+            lines.append(f"| savedmodel | {_kb(f['size_bytes'])} | | | | | | |")
+            continue
+        lat = f.get("latency_threads", {})
+        cells = [f"{lat[t]['median_ms']:.3f} / {lat[t]['p90_ms']:.3f}" if t in lat else ""
+                 for t in ("1", "2")]
+        lines.append(f"| {mode} | {_kb(f['size_bytes'])} | {f['value']:.4f} | "
+                     f"{f['quality_drop']:+.4f} | {cells[0]} | {cells[1]} | {f['input_dtype']} | "
+                     f"{', '.join(f.get('non_builtin_ops', [])) or 'none'} |")
+    ops = sorted({op for f in report["formats"].values() for op in f.get("ops", [])})
+    lines += ["", f"Ops: {', '.join(ops)}", ""]
     return "\n".join(lines)
 
 
