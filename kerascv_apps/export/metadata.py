@@ -150,12 +150,17 @@ def embed_metadata(tflite_bytes, contract):
     model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(model_bytes, 0))
     buffer = sc.BufferT()
     buffer.data = _as_array(build_metadata(contract))
-    model.metadata = [m for m in (model.metadata or []) if _name(m) != METADATA_NAME]
-    model.buffers = list(model.buffers or []) + [buffer]
-    entry = sc.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
+    model.buffers = list(model.buffers or [])
+    model.metadata = list(model.metadata or [])
+    existing = [m for m in model.metadata if _name(m) == METADATA_NAME]
+    if existing:  # replace in place: no orphan buffer left behind
+        model.buffers[existing[0].buffer] = buffer
+    else:
+        model.buffers.append(buffer)
+        entry = sc.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
     b = flatbuffers.Builder(max(1024, len(model_bytes) + 4096))
     b.Finish(model.Pack(b), b"TFL3")
     out = io.BytesIO()
