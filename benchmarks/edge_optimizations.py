@@ -86,6 +86,41 @@ def mobilenet(runs=50):
     return rows
 
 
+def matrix(limit=60):
+    """The PTQ matrix (export report) of one small model per task, trained briefly."""
+    import tempfile
+
+    import keras
+
+    from kerascv_apps import build_model
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.export.pipeline import export_model, markdown_export_report
+    from kerascv_apps.tasks import get_task
+
+    formats = ("float32", "float16", "dynamic", "int8", "int16x8", "litert_int8")
+    keras.utils.set_random_seed(0)
+    out = []
+    digits = load_dataset("digits")
+    shapes = load_dataset("shapes", image_size=32, num_train=128, num_val=2, num_test=12)
+    cases = [("lenet5", digits, {}, "classification", dict(num_classes=10), None),
+             ("unet_same", shapes, dict(input_shape=(32, 32, 3), num_classes=4, base_filters=8,
+                                        depth=2), "segmentation", dict(num_classes=4), None)]
+    for name, splits, kwargs, task_name, task_kwargs, shape in cases:
+        task = get_task(task_name, class_names=splits.class_names, **task_kwargs)
+        model = build_model(name, **kwargs)
+        model.compile(keras.optimizers.Adam(3e-3), task.loss(model))
+        model.fit(splits.train.batch(8), epochs=6, verbose=0)
+        with tempfile.TemporaryDirectory() as tmp:
+            report = export_model(model, task, splits, f"{tmp}/x", name, formats=formats,
+                                  max_quality_drop=1.0, limit=limit, latency_runs=20,
+                                  tflite_input_shape=shape, progress=lambda *a: None)
+        out.append(markdown_export_report(report))
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["matrix"]:
+        print(matrix())
+        sys.exit(0)
     which = sys.argv[1] if len(sys.argv) > 1 else "lenet"
     print(json.dumps({"lenet": lenet, "mobilenet": mobilenet}[which](), indent=2))
