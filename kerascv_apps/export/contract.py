@@ -40,8 +40,8 @@ RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": Fals
 def output_activation(model):
     """The activation of the layer producing the model's (first) output, e.g. ``"softmax"``.
 
-    Follows Rescaling/Activation layers back is not needed for the families here: the output
-    layer is the classifier (Dense/Conv with an activation) or SR's ``Rescaling(255)``.
+    In this package the output layer is the classifier (Dense/Conv/Activation with an
+    activation) or super-resolution's ``Rescaling(255)`` (returned as ``"rescale:255.0"``).
     """
     layer = model.outputs[0]._keras_history[0] if model is not None else None
     if layer is None:
