@@ -145,10 +145,32 @@ def args_export(p):
                         "model's run directory)")
     p.add_argument("--name", help="artifact name (default: the model name)")
     p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
-                   help="comma-separated export formats")
+                   help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
+                        "int8, int16x8, litert_int8, litert_int16x8 (the last two: LiteRT "
+                        "Quantizer)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
+    p.add_argument("--limit", type=_positive_int, help="verify on at most N test examples")
+    p.add_argument("--calibration-images", type=_positive_int, default=200, metavar="N",
+                   help="representative training images for full-integer calibration")
+    p.add_argument("--int8-io", action="store_true",
+                   help="int8 input/output for the int8 file (default uint8, as MediaPipe needs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+
+def args_optimize(p):
+    p.add_argument("--model-path", required=True, help=".keras file")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    _add_data_args(p, default=None)
+    p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--qat", action="store_true", help="quantization-aware training -> int8")
+    kind.add_argument("--prune", type=_positive_float, metavar="SPARSITY",
+                      help="magnitude pruning to this sparsity, e.g. 0.5")
+    kind.add_argument("--cluster", type=_positive_int, metavar="N",
+                      help="weight clustering, e.g. 16")
+    p.add_argument("--epochs", type=_positive_int, default=1, help="fine-tuning epochs")
+    p.add_argument("--limit", type=_positive_int, help="verify on at most N test examples")
 
 
 def args_predict(p):
@@ -303,9 +325,27 @@ def cmd_export(args):
         clean_stale([os.path.dirname(os.path.abspath(args.out))], max_depth=1)  # beside --out
         name, model, splits, task = _load_for(args)
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
-                            max_quality_drop=args.max_int8_drop, overwrite=args.overwrite)
+                            max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
+                            limit=args.limit, num_calibration=args.calibration_images,
+                            integer_io="int8" if args.int8_io else "uint8")
     print(format_export_report(report))
     print(f"exported to {args.out}")
+    return 0
+
+
+def cmd_optimize(args):
+    from kerascv_apps.models.outputs import inference_model
+    from kerascv_apps.optimize.tfmot_ops import optimize_to_file
+
+    if os.path.exists(args.out):
+        raise FileExistsError(f"--out {args.out} already exists; choose another file")
+
+    name, model, splits, task = _load_for(args)
+    kind = "qat" if args.qat else "prune" if args.prune is not None else "cluster"
+    info = optimize_to_file(inference_model(model), task, splits, args.out, kind, name=name,
+                            epochs=args.epochs, sparsity=args.prune or 0.5,
+                            clusters=args.cluster or 16, limit=args.limit)
+    print(json.dumps(info))
     return 0
 
 
@@ -418,6 +458,8 @@ COMMANDS = {
                 args_predict, cmd_predict),
     "tune": ("random hyperparameter search (KerasTuner)",
             args_tune, cmd_tune),
+    "optimize": ("QAT / pruning / weight clustering through tfmot -> verified .tflite",
+                 args_optimize, cmd_optimize),
     "prepare": ("write a dataset as sharded TFRecords + manifest (read back with "
                 "--dataset tfrecord:<out>)", args_prepare, cmd_prepare),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",

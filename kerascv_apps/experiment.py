@@ -262,9 +262,10 @@ def _jsonable(value):
 
 
 def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
-               max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None):
+               max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None,
+               **export_kwargs):
     from kerascv_apps.export.pipeline import export_model
 
     return export_model(inference_model(model), task, splits, out_dir, name, formats=formats,
                         max_quality_drop=max_quality_drop, overwrite=overwrite,
-                        tflite_input_shape=tflite_input_shape, limit=limit)
+                        tflite_input_shape=tflite_input_shape, limit=limit, **export_kwargs)

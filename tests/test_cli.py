@@ -12,7 +12,7 @@ from kerascv_apps.cli import build_parser, main
 def test_every_subcommand_has_help():
     parser = build_parser()
     for command in ("list-models", "train", "evaluate", "export", "predict", "tune", "summary",
-                    "clean"):
+                    "clean", "optimize", "prepare"):
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])
         assert info.value.code == 0
@@ -54,7 +54,8 @@ def test_train_evaluate_export_predict(tmp_path, capsys):
 
     exports = tmp_path / "exports"
     assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
-                 "--formats", "float32,int8", "--max-int8-drop", "0.03"]) == 0
+                 "--formats", "float32,int8", "--max-int8-drop", "0.03", "--limit", "150",
+                 "--calibration-images", "100"]) == 0
     assert (exports / "tflite" / "lenet5_int8.tflite").exists()
     assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
                  "--formats", "float32"]) == 2  # refuses to overwrite (bad argument)

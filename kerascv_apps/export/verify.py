@@ -18,22 +18,33 @@ def measure_latency(predict_fn, image, runs=50, warmup=5):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-def verify_tflite(tflite, task, dataset, limit=None, latency_runs=50, num_threads=None):
+def verify_tflite(tflite, task, dataset, limit=None, latency_runs=50, num_threads=None,
+                  latency_threads=(1, 2)):
     """Runs a .tflite (path or bytes) over an unbatched test dataset, one image at a time.
 
-    Returns a dict with the task's quality metric, the file size and median/p90 latency.
+    Returns a dict with the task's quality metric, the file size, median/p90 latency (LiteRT +
+    XNNPACK) at each of ``latency_threads`` (``latency_ms_median``/``p90``: the first of them),
+    the op list and any non-builtin op (Flex/custom).
     """
-    from kerascv_apps.export.tflite import TFLiteRunner
+    from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names
 
     data = open(tflite, "rb").read() if isinstance(tflite, (str, os.PathLike)) else bytes(tflite)
     runner = TFLiteRunner(data, num_threads=num_threads)
     targets, predictions = task.predict_batches(runner, dataset, limit=limit)
     first = next(iter(dataset.take(1).as_numpy_iterator()))[0][None].astype(np.float32)
-    median, p90 = measure_latency(runner, first, runs=latency_runs)
+    latency = {}
+    for threads in latency_threads:
+        timed = TFLiteRunner(data, num_threads=threads)
+        median, p90 = measure_latency(timed, first, runs=latency_runs)
+        latency[str(threads)] = {"median_ms": median, "p90_ms": p90, "delegate": timed.delegate}
+    ops = builtin_op_names(data)
+    head = latency[str(latency_threads[0])]
     return {"metric": task.quality_metric, "value": float(task.score(targets, predictions)),
-            "size_bytes": len(data), "latency_ms_median": median, "latency_ms_p90": p90,
+            "size_bytes": len(data), "latency_ms_median": head["median_ms"],
+            "latency_ms_p90": head["p90_ms"], "latency_threads": latency,
             "input_dtype": np.dtype(runner.input_details["dtype"]).name,
-            "delegate": runner.delegate}
+            "delegate": runner.delegate, "ops": ops,
+            "non_builtin_ops": [op for op in ops if op.startswith("Flex") or "CUSTOM" in op.upper()]}
 
 
 def verify_keras(model, task, dataset, limit=None, latency_runs=20):

@@ -1,0 +1,87 @@
+"""tfmot through the tf_keras twin: parity first, then QAT / pruning / clustering."""
+
+import numpy as np
+import pytest
+
+from kerascv_apps import build_model
+from kerascv_apps.data import load_dataset
+from kerascv_apps.export.tflite import TFLiteRunner
+from kerascv_apps.optimize.tfmot_ops import optimize
+from kerascv_apps.optimize.twin import TwinError, check_parity, tf_keras_twin
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("mobilenet_v2", dict(input_shape=(32, 32, 3), num_classes=5)),
+    ("resnet18", dict(input_shape=(32, 32, 3), num_classes=5)),
+    ("unet_same", dict(input_shape=(32, 32, 3), num_classes=3, base_filters=4, depth=2)),
+])
+def test_twin_has_the_same_outputs(name, kwargs):
+    model = build_model(name, **kwargs)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    twin = tf_keras_twin(model)
+    assert type(twin).__module__.startswith("tf_keras")
+    assert len(twin.weights) == len(model.weights)
+    assert check_parity(model, twin, x) <= 1e-4
+
+
+def test_twin_refuses_layers_without_tf_keras_class():
+    model = build_model("segnet", input_shape=(32, 32, 3), num_classes=3)
+    with pytest.raises(TwinError, match="no tf_keras equivalent"):
+        tf_keras_twin(model)
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    splits = load_dataset("digits")
+    model = build_model("lenet5")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.train.batch(32), epochs=3, verbose=0)
+    images = np.stack([x for x, _ in splits.test.as_numpy_iterator()])
+    labels = np.stack([y for _, y in splits.test.as_numpy_iterator()])
+    acc = float(np.mean(model.predict(images, verbose=0).argmax(-1) == labels))
+    return model, splits, images, labels, acc
+
+
+@pytest.mark.parametrize("kind", ["qat", "prune", "cluster"])
+def test_optimize_lenet(lenet, kind):
+    model, splits, images, labels, keras_acc = lenet
+    data, info = optimize(model, kind, splits.train.batch(32).take(6),
+                          "sparse_categorical_crossentropy", images[:8], epochs=1,
+                          representative_images=np.stack(
+                              [x for x, _ in splits.train.take(64).as_numpy_iterator()]))
+    assert info["twin_max_abs_diff"] <= 1e-4
+    runner = TFLiteRunner(data)
+    acc = float(np.mean(runner.predict(images).argmax(-1) == labels))
+    assert acc >= keras_acc - 0.05, (kind, acc, keras_acc)
+    if kind == "qat":
+        assert runner.input_details["dtype"] == np.uint8
+        assert info["not_quantized"] == ["rescale (Rescaling)"]
+    elif kind == "prune":
+        assert info["sparsity"] == pytest.approx(0.5, abs=0.02)
+    else:
+        assert info["unique_kernel_values_max"] <= 16
+
+
+def test_optimize_cli(lenet, tmp_path, capsys):
+    import json
+
+    from kerascv_apps.cli import main
+    from kerascv_apps.export.metadata import read_metadata
+
+    model = lenet[0]
+    path = str(tmp_path / "lenet5.keras")
+    model.save(path)
+    common = ["optimize", "--model-path", path, "--model-name", "lenet5", "--dataset", "digits",
+              "--limit", "60"]
+    out = tmp_path / "pruned.tflite"
+    assert main(common + ["--out", str(out), "--prune", "0.5"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["sparsity"] == pytest.approx(0.5, abs=0.02) and info["metric"] == "accuracy"
+    assert info["value"] >= info["keras_value"] - 0.05
+    assert read_metadata(out.read_bytes())["contract"]["mode"] == "prune"
+    assert main(common + ["--out", str(tmp_path / "bad.tflite"), "--prune", "1.5"]) == 2
+    assert "sparsity must be in (0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "bad.tflite").exists()
