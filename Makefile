@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test venv clean-runs
+.PHONY: demo test venv clean-runs junit4
 
 venv: $(STAMP)
 
@@ -19,8 +19,13 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/python recipes/demo.py
 
-test: $(STAMP)
+test: $(STAMP) junit4
 	$(VENV)/bin/python -m pytest -q --durations=15
 
 clean-runs:
 	rm -rf runs/
+
+# JUnit 4 for the JVM tests of android_demo/core (driven by tests/test_android_core.py):
+# Debian's junit4 package, installed when missing (CI runs as root).
+junit4:
+	@test -f /usr/share/java/junit4.jar || (apt-get update -qq && apt-get install -y -qq --no-install-recommends junit4 >/dev/null)

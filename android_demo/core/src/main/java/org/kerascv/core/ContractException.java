@@ -1,0 +1,8 @@
+package org.kerascv.core;
+
+/** A model contract that is missing a field, or whose fields disagree; the message names both. */
+public class ContractException extends IllegalArgumentException {
+    public ContractException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,139 @@
+package org.kerascv.core;
+
+/**
+ * The two resizes of the Python side, computed the same way in float32:
+ * <ul>
+ * <li>{@link #bilinearAntialias}: {@code tf.image.resize(image, size, antialias=True)} (bilinear),
+ * i.e. TensorFlow's {@code ScaleAndTranslate} with the triangle kernel: half-pixel centres, the
+ * kernel widened by the shrink factor when downsampling (a low-pass filter), weights normalised
+ * over the pixels inside the image, rows resized first and columns second.</li>
+ * <li>{@link #nearest}: {@code tf.image.resize(mask, size, method="nearest")} for class masks
+ * (half-pixel centres, {@code floor}), the only way masks are ever resized.</li>
+ * </ul>
+ */
+public final class Resize {
+    private Resize() {
+    }
+
+    /** Sampling spans of one axis: output i reads {@code size} inputs from {@code starts[i]}. */
+    static final class Spans {
+        final int size;
+        final int[] starts;
+        final float[] weights;
+
+        Spans(int size, int[] starts, float[] weights) {
+            this.size = size;
+            this.starts = starts;
+            this.weights = weights;
+        }
+    }
+
+    static Spans triangleSpans(int outputSize, int inputSize) {
+        // tf: scale = float(out) / float(in) in float32; inv_scale = float(1.0 / double(scale))
+        float scale = (float) outputSize / (float) inputSize;
+        float invScale = (float) (1.0 / (double) scale);
+        float kernelScale = Math.max(invScale, 1.0f);
+        float radius = 1.0f;
+        int spanSize = Math.min(2 * (int) Math.ceil(radius * kernelScale) + 1, inputSize);
+        int[] starts = new int[outputSize];
+        float[] weights = new float[spanSize * outputSize];
+        float oneOverKernelScale = 1.0f / kernelScale;
+        float[] temp = new float[spanSize + 2];
+        for (int x = 0; x < outputSize; x++) {
+            float colF = x + 0.5f;
+            float sampleF = colF * invScale + (-invScale * 0.0f);
+            if (sampleF < 0 || sampleF > inputSize) {
+                starts[x] = 0;
+                continue;
+            }
+            long spanStart = (long) Math.ceil(sampleF - radius * kernelScale - 0.5f);
+            long spanEnd = (long) Math.floor(sampleF + radius * kernelScale - 0.5f);
+            spanStart = Math.min(Math.max(spanStart, 0), inputSize - 1);
+            spanEnd = Math.min(Math.max(spanEnd, 0), inputSize - 1) + 1;
+            int n = (int) (spanEnd - spanStart);
+            if (n > spanSize) {
+                throw new IllegalStateException("span too large: " + n + " vs " + spanSize);
+            }
+            float total = 0.0f;
+            for (int i = 0; i < n; i++) {
+                float kernelPos = (float) (spanStart + i) + 0.5f - sampleF;
+                float t = Math.abs(kernelPos * oneOverKernelScale);
+                float w = t < 1.0f ? 1.0f - t : 0.0f;
+                total += w;
+                temp[i] = w;
+            }
+            if (Math.abs(total) >= 1000.0f * Float.MIN_NORMAL) {
+                float inv = 1.0f / total;
+                for (int i = 0; i < n; i++) {
+                    weights[spanSize * x + i] = temp[i] * inv;
+                }
+            }
+            starts[x] = (int) spanStart;
+        }
+        return new Spans(spanSize, starts, weights);
+    }
+
+    /** {@code tf.image.resize(image, (outHeight, outWidth), antialias=True)}, float32 result. */
+    public static FloatImage bilinearAntialias(FloatImage image, int outHeight, int outWidth) {
+        if (outHeight <= 0 || outWidth <= 0) {
+            throw new IllegalArgumentException("resize target must be positive, got " + outHeight + "x" + outWidth);
+        }
+        int c = image.channels;
+        int inW = image.width;
+        Spans rows = triangleSpans(outHeight, image.height);
+        Spans cols = triangleSpans(outWidth, inW);
+        // rows first: (outHeight, inWidth, c)
+        int rowLen = inW * c;
+        float[] mid = new float[outHeight * rowLen];
+        for (int y = 0; y < outHeight; y++) {
+            int start = rows.starts[y];
+            int real = Math.min(start + rows.size, image.height) - start;
+            int outOff = y * rowLen;
+            for (int k = 0; k < real; k++) {
+                float w = rows.weights[y * rows.size + k];
+                int inOff = (start + k) * rowLen;
+                for (int i = 0; i < rowLen; i++) {
+                    mid[outOff + i] += w * image.data[inOff + i];
+                }
+            }
+        }
+        FloatImage out = new FloatImage(outHeight, outWidth, c);
+        for (int y = 0; y < outHeight; y++) {
+            int rowOff = y * rowLen;
+            for (int x = 0; x < outWidth; x++) {
+                int start = cols.starts[x];
+                int real = Math.min(start + cols.size, inW) - start;
+                int o = (y * outWidth + x) * c;
+                for (int k = 0; k < real; k++) {
+                    float w = cols.weights[x * cols.size + k];
+                    int in = rowOff + (start + k) * c;
+                    for (int ch = 0; ch < c; ch++) {
+                        out.data[o + ch] += w * mid[in + ch];
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@code tf.image.resize(mask[..., None], (outHeight, outWidth), method="nearest")}. */
+    public static int[] nearest(int[] mask, int height, int width, int outHeight, int outWidth) {
+        if (mask.length != height * width) {
+            throw new IllegalArgumentException("mask has " + mask.length + " values, expected " + height + "x" + width);
+        }
+        float sy = (float) height / (float) outHeight;
+        float sx = (float) width / (float) outWidth;
+        int[] xs = new int[outWidth];
+        for (int x = 0; x < outWidth; x++) {
+            xs[x] = Math.max(0, Math.min((int) Math.floor((x + 0.5f) * sx), width - 1));
+        }
+        int[] out = new int[outHeight * outWidth];
+        for (int y = 0; y < outHeight; y++) {
+            int iy = Math.max(0, Math.min((int) Math.floor((y + 0.5f) * sy), height - 1));
+            for (int x = 0; x < outWidth; x++) {
+                out[y * outWidth + x] = mask[iy * width + xs[x]];
+            }
+        }
+        return out;
+    }
+}
