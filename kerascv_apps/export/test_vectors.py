@@ -14,8 +14,11 @@ Layout of ``out_dir`` (one folder per task)::
                      mask.png (class ids at the source size) colored.png overlay.png
     super_resolution/ contract.json source.png tiles/<i>_in.bin tiles/<i>_out.bin
                      expected.json (tile grid, tile and overlap) sr.png
+    resize/          source.png bilinear_<h>x<w>.bin (float32 results of the image resize)
+                     mask.bin nearest_<h>x<w>.bin (uint8 class masks) cases.json
 
-``*.bin`` files hold the tensors' raw bytes in NHWC order as the interpreter holds them.
+``*.bin`` files hold the tensors' raw bytes in NHWC order as the interpreter holds them
+(float32 little-endian in ``resize/``).
 
 Run: ``python -m kerascv_apps.export.test_vectors OUT_DIR``.
 """
@@ -209,6 +212,33 @@ def _super_resolution(folder, rng):
     return sr
 
 
+RESIZE_CASES = ((32, 32), (9, 13), (23, 58), (61, 17), (5, 5))
+MASK_CASES = ((40, 9), (6, 50), (13, 17))
+
+
+def _resize(folder, rng):
+    """Resize alone, in float32 before any quantization hides a difference: a photo through
+    the prediction path's bilinear resize (up, down, mixed), a class mask through nearest."""
+    import tensorflow as tf
+
+    source = _sample_photo((23, 29), "rocket")
+    _save_png(os.path.join(folder, "source.png"), source)
+    cases = {"bilinear": [], "nearest": []}
+    for h, w in RESIZE_CASES:
+        out = _model_input(source.astype(np.float32), h, w).astype("<f4")
+        out.tofile(os.path.join(folder, f"bilinear_{h}x{w}.bin"))
+        cases["bilinear"].append([h, w])
+    mask = rng.integers(0, 6, size=(13, 17)).astype(np.uint8)
+    mask.tofile(os.path.join(folder, "mask.bin"))
+    cases["mask_shape"] = list(mask.shape)
+    for h, w in MASK_CASES:
+        out = tf.image.resize(mask[..., None], (h, w), method="nearest").numpy()[..., 0]
+        out.astype(np.uint8).tofile(os.path.join(folder, f"nearest_{h}x{w}.bin"))
+        cases["nearest"].append([h, w])
+    with open(os.path.join(folder, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=2)
+
+
 def write_test_vectors(out_dir, seed=0, overwrite=True, progress=print):
     """Writes the vectors of all three tasks under ``out_dir`` (atomically) and returns it."""
     import keras
@@ -217,7 +247,7 @@ def write_test_vectors(out_dir, seed=0, overwrite=True, progress=print):
     rng = np.random.default_rng(seed)
     with atomic_dir(out_dir, overwrite=overwrite) as stage:
         for name, fn in (("classification", _classification), ("segmentation", _segmentation),
-                         ("super_resolution", _super_resolution)):
+                         ("super_resolution", _super_resolution), ("resize", _resize)):
             progress(f"[test vectors] {name}")
             folder = os.path.join(stage, name)
             os.makedirs(folder)
