@@ -14,7 +14,7 @@ Layout of ``out_dir`` (one folder per task)::
                      mask.png (class ids at the source size) colored.png overlay.png
     super_resolution/ contract.json source.png tiles/<i>_in.bin tiles/<i>_out.bin
                      expected.json (tile grid, tile and overlap) sr.png
-    resize/          source.png bilinear_<h>x<w>.bin (float32 results of the image resize)
+    resize/          source.png bilinear[_antialias]_<h>x<w>.bin (float32 image resizes)
                      mask.bin nearest_<h>x<w>.bin (uint8 class masks) cases.json
 
 ``*.bin`` files hold the tensors' raw bytes in NHWC order as the interpreter holds them
@@ -52,15 +52,23 @@ def _save_png(path, array):
     Image.fromarray(np.asarray(array, np.uint8)).save(path)
 
 
-def _model_input(image, height, width):
-    """The resize of the prediction path (``predict_files`` of the classification and
-    segmentation tasks): bilinear with antialiasing, half-pixel centres, skipped when the
-    image already has the model's size."""
+def _antialias(contract):
+    """The contract's ``input.resize.antialias``; without one, the prediction path's resize
+    (``predict_files`` of the classification and segmentation tasks: antialiased)."""
+    resize = (contract or {}).get("input", {}).get("resize")
+    if isinstance(resize, dict) and "antialias" in resize:
+        return bool(resize["antialias"])
+    return True
+
+
+def _model_input(image, height, width, antialias=True):
+    """Bilinear resize with half-pixel centres (``tf.image.resize``), skipped when the image
+    already has the model's size."""
     import tensorflow as tf
 
     if image.shape[:2] == (height, width):
         return image
-    return tf.image.resize(image, (height, width), antialias=True).numpy()
+    return tf.image.resize(image, (height, width), antialias=antialias).numpy()
 
 
 def _calibration(rng, shape, count=8):
@@ -119,11 +127,12 @@ def _classification(folder, rng):
         last.set_weights([w[0] * 8.0] + w[1:])
     task = get_task("classification", num_classes=len(names), class_names=names)
     data = _convert(model, rng, size)
-    _write_contract(folder, data, task, names)
+    contract = _write_contract(folder, data, task, names)
     source = _sample_photo((21, 27))  # smaller than the model: the resize upsamples
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
-    probs = recorder(_model_input(source.astype(np.float32), *size[:2])[None])[0]
+    x = _model_input(source.astype(np.float32), *size[:2], antialias=_antialias(contract))
+    probs = recorder(x[None])[0]
     raw_in, raw_out = recorder.calls[-1]
     raw_in.tofile(os.path.join(folder, "input.bin"))
     raw_out.tofile(os.path.join(folder, "output.bin"))
@@ -162,11 +171,11 @@ def _segmentation(folder, rng):
                         num_classes=len(names))
     task = get_task("segmentation", num_classes=len(names), class_names=names)
     data = _convert(model, rng, size)
-    _write_contract(folder, data, task, names)
+    contract = _write_contract(folder, data, task, names)
     source = _sample_photo((45, 38), "chelsea")  # larger than the model: the resize shrinks
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
-    recorder(_model_input(source.astype(np.float32), *size[:2])[None])
+    recorder(_model_input(source.astype(np.float32), *size[:2], antialias=_antialias(contract))[None])
     raw_in, raw_out = recorder.calls[-1]
     raw_in.tofile(os.path.join(folder, "input.bin"))
     raw_out.tofile(os.path.join(folder, "output.bin"))
@@ -218,15 +227,17 @@ MASK_CASES = ((40, 9), (6, 50), (13, 17))
 
 def _resize(folder, rng):
     """Resize alone, in float32 before any quantization hides a difference: a photo through
-    the prediction path's bilinear resize (up, down, mixed), a class mask through nearest."""
+    bilinear resizes with and without antialiasing (up, down, mixed), a class mask through
+    nearest."""
     import tensorflow as tf
 
     source = _sample_photo((23, 29), "rocket")
     _save_png(os.path.join(folder, "source.png"), source)
     cases = {"bilinear": [], "nearest": []}
     for h, w in RESIZE_CASES:
-        out = _model_input(source.astype(np.float32), h, w).astype("<f4")
-        out.tofile(os.path.join(folder, f"bilinear_{h}x{w}.bin"))
+        for antialias, name in ((True, "bilinear_antialias"), (False, "bilinear")):
+            out = tf.image.resize(source.astype(np.float32), (h, w), antialias=antialias)
+            np.asarray(out, "<f4").tofile(os.path.join(folder, f"{name}_{h}x{w}.bin"))
         cases["bilinear"].append([h, w])
     mask = rng.integers(0, 6, size=(13, 17)).astype(np.uint8)
     mask.tofile(os.path.join(folder, "mask.bin"))

@@ -23,8 +23,10 @@ import java.util.Map;
 public final class Contract {
     public enum Task { CLASSIFICATION, SEGMENTATION, SUPER_RESOLUTION }
 
-    /** The only resize the core implements: TF's {@code tf.image.resize(..., antialias=True)}. */
+    /** {@code tf.image.resize(..., antialias=True)}: bilinear, half-pixel centres, low-pass when shrinking. */
     public static final String RESIZE_BILINEAR_ANTIALIAS = "bilinear_antialias";
+    /** {@code tf.image.resize(..., antialias=False)}: bilinear, half-pixel centres. */
+    public static final String RESIZE_BILINEAR = "bilinear";
 
     public final String source;
     public final Task task;
@@ -264,30 +266,46 @@ public final class Contract {
         throw fail(path, "must be a number or a list of " + dest.length + " numbers (one per channel), got " + v);
     }
 
+    /**
+     * {@code input.resize}: a string ("bilinear_antialias", "bilinear") or an object
+     * {@code {algorithm|method: "bilinear", antialias: bool, half_pixel_centers: true}}; absent
+     * means the prediction path's resize (bilinear with antialiasing).
+     */
     private String resizeMethod(Object v) {
         if (v == null) {
             return RESIZE_BILINEAR_ANTIALIAS;
         }
-        String method;
-        boolean antialias = true;
         if (v instanceof String) {
-            method = (String) v;
-        } else if (v instanceof Map) {
-            Map<?, ?> m = (Map<?, ?>) v;
-            if (!(m.get("method") instanceof String)) {
-                throw fail("input.resize.method", "is missing");
+            String method = (String) v;
+            if (method.equals(RESIZE_BILINEAR_ANTIALIAS) || method.equals(RESIZE_BILINEAR)) {
+                return method;
             }
-            method = (String) m.get("method");
-            if (m.get("antialias") instanceof Boolean) {
-                antialias = (Boolean) m.get("antialias");
-            }
-        } else {
+            throw fail("input.resize", "is '" + method + "'; this core implements '"
+                    + RESIZE_BILINEAR_ANTIALIAS + "' and '" + RESIZE_BILINEAR + "'");
+        }
+        if (!(v instanceof Map)) {
             throw fail("input.resize", "must be a string or an object, got " + v);
         }
-        if ((method.equals("bilinear") && antialias) || method.equals(RESIZE_BILINEAR_ANTIALIAS)) {
-            return RESIZE_BILINEAR_ANTIALIAS;
+        Map<?, ?> m = (Map<?, ?>) v;
+        Object method = m.get("algorithm") != null ? m.get("algorithm") : m.get("method");
+        if (!(method instanceof String)) {
+            throw fail("input.resize.algorithm", "is missing");
         }
-        throw fail("input.resize", "is " + v + "; this core implements bilinear with antialiasing only");
+        if (!method.equals("bilinear")) {
+            throw fail("input.resize.algorithm", "is '" + method + "'; this core implements bilinear only");
+        }
+        if (m.get("half_pixel_centers") != null && !Boolean.TRUE.equals(m.get("half_pixel_centers"))) {
+            throw fail("input.resize.half_pixel_centers", "is " + m.get("half_pixel_centers")
+                    + "; this core implements half-pixel centres (TF2's tf.image.resize) only");
+        }
+        Object antialias = m.get("antialias");
+        if (antialias == null) {
+            throw fail("input.resize.antialias", "is missing: it changes every shrunk pixel");
+        }
+        if (!(antialias instanceof Boolean)) {
+            throw fail("input.resize.antialias", "must be true or false, got " + antialias);
+        }
+        return (Boolean) antialias ? RESIZE_BILINEAR_ANTIALIAS : RESIZE_BILINEAR;
     }
 
     private List<String> labels(Map<String, Object> root) {

@@ -15,6 +15,9 @@ public final class Preprocess {
                 || (image.height == contract.inputHeight() && image.width == contract.inputWidth())) {
             return image;
         }
+        if (contract.resize.equals(Contract.RESIZE_BILINEAR)) {
+            return Resize.bilinear(image, contract.inputHeight(), contract.inputWidth());
+        }
         return Resize.bilinearAntialias(image, contract.inputHeight(), contract.inputWidth());
     }
 

@@ -7,6 +7,9 @@ package org.kerascv.core;
  * i.e. TensorFlow's {@code ScaleAndTranslate} with the triangle kernel: half-pixel centres, the
  * kernel widened by the shrink factor when downsampling (a low-pass filter), weights normalised
  * over the pixels inside the image, rows resized first and columns second.</li>
+ * <li>{@link #bilinear}: {@code tf.image.resize(image, size, antialias=False)}, TensorFlow's
+ * {@code ResizeBilinear} with half-pixel centres: the four nearest input pixels, no low-pass
+ * filter when shrinking (what TF Serving's bytes signature and MediaPipe-style pipelines do).</li>
  * <li>{@link #nearest}: {@code tf.image.resize(mask, size, method="nearest")} for class masks
  * (half-pixel centres, {@code floor}), the only way masks are ever resized.</li>
  * </ul>
@@ -114,6 +117,62 @@ public final class Resize {
             }
         }
         return out;
+    }
+
+    /** {@code tf.image.resize(image, (outHeight, outWidth), antialias=False)}, float32 result. */
+    public static FloatImage bilinear(FloatImage image, int outHeight, int outWidth) {
+        if (outHeight <= 0 || outWidth <= 0) {
+            throw new IllegalArgumentException("resize target must be positive, got " + outHeight + "x" + outWidth);
+        }
+        int c = image.channels;
+        int[][] ys = lerpIndices(outHeight, image.height);
+        float[] yl = lerpWeights(outHeight, image.height);
+        int[][] xs = lerpIndices(outWidth, image.width);
+        float[] xl = lerpWeights(outWidth, image.width);
+        FloatImage out = new FloatImage(outHeight, outWidth, c);
+        float[] in = image.data;
+        for (int y = 0; y < outHeight; y++) {
+            int top = ys[0][y] * image.width;
+            int bottom = ys[1][y] * image.width;
+            for (int x = 0; x < outWidth; x++) {
+                int l = xs[0][x];
+                int r = xs[1][x];
+                for (int ch = 0; ch < c; ch++) {
+                    float tl = in[(top + l) * c + ch];
+                    float tr = in[(top + r) * c + ch];
+                    float bl = in[(bottom + l) * c + ch];
+                    float br = in[(bottom + r) * c + ch];
+                    float t = tl + (tr - tl) * xl[x];
+                    float b = bl + (br - bl) * xl[x];
+                    out.data[(y * outWidth + x) * c + ch] = t + (b - t) * yl[y];
+                }
+            }
+        }
+        return out;
+    }
+
+    private static float halfPixelSource(int i, int outSize, int inSize) {
+        float scale = (float) inSize / (float) outSize;
+        return ((float) i + 0.5f) * scale - 0.5f;
+    }
+
+    private static int[][] lerpIndices(int outSize, int inSize) {
+        int[][] idx = new int[2][outSize];
+        for (int i = 0; i < outSize; i++) {
+            float src = halfPixelSource(i, outSize, inSize);
+            idx[0][i] = (int) Math.max((long) Math.floor(src), 0L);
+            idx[1][i] = (int) Math.min((long) Math.ceil(src), (long) inSize - 1);
+        }
+        return idx;
+    }
+
+    private static float[] lerpWeights(int outSize, int inSize) {
+        float[] w = new float[outSize];
+        for (int i = 0; i < outSize; i++) {
+            float src = halfPixelSource(i, outSize, inSize);
+            w[i] = src - (float) Math.floor(src);
+        }
+        return w;
     }
 
     /** {@code tf.image.resize(mask[..., None], (outHeight, outWidth), method="nearest")}. */

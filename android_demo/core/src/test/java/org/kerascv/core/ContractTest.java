@@ -96,6 +96,21 @@ public class ContractTest {
     }
 
     @Test
+    public void resizeIsReadFromTheContract() {
+        String withResize = CLASSIFIER.replace("\"dtype\": \"uint8\",",
+                "\"dtype\": \"uint8\", \"resize\": {\"algorithm\": \"bilinear\", "
+                        + "\"half_pixel_centers\": true, \"antialias\": ANTIALIAS},");
+        assertEquals(Contract.RESIZE_BILINEAR,
+                Contract.parse(withResize.replace("ANTIALIAS", "false"), "m.json").resize);
+        assertEquals(Contract.RESIZE_BILINEAR_ANTIALIAS,
+                Contract.parse(withResize.replace("ANTIALIAS", "true"), "m.json").resize);
+        assertTrue(expectError(withResize.replace(", \"antialias\": ANTIALIAS", ""))
+                .contains("'input.resize.antialias' is missing"));
+        assertTrue(expectError(withResize.replace("true, \"antialias\"", "false, \"antialias\"")
+                .replace("ANTIALIAS", "true")).contains("'input.resize.half_pixel_centers'"));
+    }
+
+    @Test
     public void superResolutionScaleFromFieldOrShapes() {
         String sr = "{\"task\": \"super_resolution\", \"input_range\": [0, 255],"
                 + " \"input\": {\"shape\": [1, -1, -1, 3], \"dtype\": \"int8\","

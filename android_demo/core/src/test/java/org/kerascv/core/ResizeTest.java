@@ -14,8 +14,17 @@ import org.junit.Test;
 public class ResizeTest {
 
     @Test
-    @SuppressWarnings("unchecked")
     public void bilinearAntialiasMatchesTensorFlowExactly() throws Exception {
+        compareBilinear("bilinear_antialias", true);
+    }
+
+    @Test
+    public void bilinearWithoutAntialiasMatchesTensorFlowExactly() throws Exception {
+        compareBilinear("bilinear", false);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void compareBilinear(String prefix, boolean antialias) throws Exception {
         Path dir = Vectors.dir("resize");
         FloatImage source = Vectors.image(dir.resolve("source.png"));
         Map<String, Object> cases = Vectors.json(dir.resolve("cases.json"));
@@ -25,11 +34,11 @@ public class ResizeTest {
             List<Object> hw = (List<Object>) o;
             int h = (int) (double) (Double) hw.get(0);
             int w = (int) (double) (Double) hw.get(1);
-            ByteBuffer buf = ByteBuffer.wrap(Vectors.bytes(dir.resolve("bilinear_" + h + "x" + w + ".bin")))
+            ByteBuffer buf = ByteBuffer.wrap(Vectors.bytes(dir.resolve(prefix + "_" + h + "x" + w + ".bin")))
                     .order(ByteOrder.LITTLE_ENDIAN);
             float[] expected = new float[buf.remaining() / 4];
             buf.asFloatBuffer().get(expected);
-            FloatImage got = Resize.bilinearAntialias(source, h, w);
+            FloatImage got = antialias ? Resize.bilinearAntialias(source, h, w) : Resize.bilinear(source, h, w);
             int diff = 0;
             float worst = 0f;
             for (int i = 0; i < expected.length; i++) {
@@ -38,7 +47,7 @@ public class ResizeTest {
                     worst = Math.max(worst, Math.abs(expected[i] - got.data[i]));
                 }
             }
-            assertEquals("resize to " + h + "x" + w + ": values differ (largest difference " + worst + ")", 0, diff);
+            assertEquals(prefix + " to " + h + "x" + w + ": values differ (largest difference " + worst + ")", 0, diff);
         }
     }
 
