@@ -14,7 +14,8 @@ Layout of ``out_dir`` (one folder per task)::
                      mask.png (class ids at the source size) colored.png overlay.png
     super_resolution/ contract.json source.png tiles/<i>_in.bin tiles/<i>_out.bin
                      expected.json (tile grid, tile and overlap) sr.png
-    resize/          source.png bilinear[_antialias]_<h>x<w>.bin (float32 image resizes)
+    resize/          source.png {bilinear,bilinear_antialias,bicubic_antialias}_<h>x<w>.bin
+                     (float32 image resizes)
                      mask.bin nearest_<h>x<w>.bin (uint8 class masks) cases.json
 
 ``*.bin`` files hold the tensors' raw bytes in NHWC order as the interpreter holds them
@@ -235,8 +236,10 @@ def _resize(folder, rng):
     _save_png(os.path.join(folder, "source.png"), source)
     cases = {"bilinear": [], "nearest": []}
     for h, w in RESIZE_CASES:
-        for antialias, name in ((True, "bilinear_antialias"), (False, "bilinear")):
-            out = tf.image.resize(source.astype(np.float32), (h, w), antialias=antialias)
+        for method, antialias, name in (("bilinear", True, "bilinear_antialias"),
+                                        ("bilinear", False, "bilinear"),
+                                        ("bicubic", True, "bicubic_antialias")):
+            out = tf.image.resize(source.astype(np.float32), (h, w), method=method, antialias=antialias)
             np.asarray(out, "<f4").tofile(os.path.join(folder, f"{name}_{h}x{w}.bin"))
         cases["bilinear"].append([h, w])
     mask = rng.integers(0, 6, size=(13, 17)).astype(np.uint8)

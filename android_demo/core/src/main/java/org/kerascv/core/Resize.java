@@ -31,12 +31,51 @@ public final class Resize {
         }
     }
 
+    /** A separable sampling kernel of TF's ScaleAndTranslate. */
+    interface Kernel {
+        float radius();
+
+        float weight(float x);
+    }
+
+    static final Kernel TRIANGLE = new Kernel() {
+        public float radius() {
+            return 1.0f;
+        }
+
+        public float weight(float x) {
+            x = Math.abs(x);
+            return x < 1.0f ? 1.0f - x : 0.0f;
+        }
+    };
+
+    /** Keys' cubic convolution kernel (a = -0.5), TF's "keyscubic". */
+    static final Kernel KEYS_CUBIC = new Kernel() {
+        public float radius() {
+            return 2.0f;
+        }
+
+        public float weight(float x) {
+            x = Math.abs(x);
+            if (x >= 2.0f) {
+                return 0.0f;
+            } else if (x >= 1.0f) {
+                return ((-0.5f * x + 2.5f) * x - 4.0f) * x + 2.0f;
+            }
+            return ((1.5f * x - 2.5f) * x) * x + 1.0f;
+        }
+    };
+
     static Spans triangleSpans(int outputSize, int inputSize) {
+        return spans(TRIANGLE, outputSize, inputSize);
+    }
+
+    static Spans spans(Kernel kernel, int outputSize, int inputSize) {
         // tf: scale = float(out) / float(in) in float32; inv_scale = float(1.0 / double(scale))
         float scale = (float) outputSize / (float) inputSize;
         float invScale = (float) (1.0 / (double) scale);
         float kernelScale = Math.max(invScale, 1.0f);
-        float radius = 1.0f;
+        float radius = kernel.radius();
         int spanSize = Math.min(2 * (int) Math.ceil(radius * kernelScale) + 1, inputSize);
         int[] starts = new int[outputSize];
         float[] weights = new float[spanSize * outputSize];
@@ -60,8 +99,7 @@ public final class Resize {
             float total = 0.0f;
             for (int i = 0; i < n; i++) {
                 float kernelPos = (float) (spanStart + i) + 0.5f - sampleF;
-                float t = Math.abs(kernelPos * oneOverKernelScale);
-                float w = t < 1.0f ? 1.0f - t : 0.0f;
+                float w = kernel.weight(Math.abs(kernelPos * oneOverKernelScale));
                 total += w;
                 temp[i] = w;
             }
@@ -78,13 +116,25 @@ public final class Resize {
 
     /** {@code tf.image.resize(image, (outHeight, outWidth), antialias=True)}, float32 result. */
     public static FloatImage bilinearAntialias(FloatImage image, int outHeight, int outWidth) {
+        return scaleAndTranslate(TRIANGLE, image, outHeight, outWidth);
+    }
+
+    /**
+     * {@code tf.image.resize(image, size, method="bicubic", antialias=True)}: Keys' cubic through
+     * the same span machinery (for upscaling, the SR screen's bicubic reference panel).
+     */
+    public static FloatImage bicubicAntialias(FloatImage image, int outHeight, int outWidth) {
+        return scaleAndTranslate(KEYS_CUBIC, image, outHeight, outWidth);
+    }
+
+    static FloatImage scaleAndTranslate(Kernel kernel, FloatImage image, int outHeight, int outWidth) {
         if (outHeight <= 0 || outWidth <= 0) {
             throw new IllegalArgumentException("resize target must be positive, got " + outHeight + "x" + outWidth);
         }
         int c = image.channels;
         int inW = image.width;
-        Spans rows = triangleSpans(outHeight, image.height);
-        Spans cols = triangleSpans(outWidth, inW);
+        Spans rows = spans(kernel, outHeight, image.height);
+        Spans cols = spans(kernel, outWidth, inW);
         // rows first: (outHeight, inWidth, c)
         int rowLen = inW * c;
         float[] mid = new float[outHeight * rowLen];

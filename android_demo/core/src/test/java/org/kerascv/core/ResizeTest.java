@@ -23,6 +23,11 @@ public class ResizeTest {
         compareBilinear("bilinear", false);
     }
 
+    @Test
+    public void bicubicAntialiasMatchesTensorFlowExactly() throws Exception {
+        compareBilinear("bicubic_antialias", true);
+    }
+
     @SuppressWarnings("unchecked")
     private static void compareBilinear(String prefix, boolean antialias) throws Exception {
         Path dir = Vectors.dir("resize");
@@ -38,7 +43,8 @@ public class ResizeTest {
                     .order(ByteOrder.LITTLE_ENDIAN);
             float[] expected = new float[buf.remaining() / 4];
             buf.asFloatBuffer().get(expected);
-            FloatImage got = antialias ? Resize.bilinearAntialias(source, h, w) : Resize.bilinear(source, h, w);
+            FloatImage got = prefix.startsWith("bicubic") ? Resize.bicubicAntialias(source, h, w)
+                    : antialias ? Resize.bilinearAntialias(source, h, w) : Resize.bilinear(source, h, w);
             int diff = 0;
             float worst = 0f;
             for (int i = 0; i < expected.length; i++) {
