@@ -14,7 +14,7 @@ public final class TopK {
         public final String label;
         public final float score;
 
-        Entry(int index, String label, float score) {
+        public Entry(int index, String label, float score) {
             this.index = index;
             this.label = label;
             this.score = score;
