@@ -71,13 +71,15 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
             val ms = (System.nanoTime() - t0) / 1e6
             // rank like the core (score, then class index) so both runtimes show the same order
             val top = result.classificationResult().classifications()[0].categories()
-                .sortedWith(compareBy({ -it.score() }, { it.index() })).take(k)
+                .sortedWith { a, b ->
+                    if (a.score() != b.score()) b.score().compareTo(a.score()) else a.index().compareTo(b.index())
+                }.take(k)
                 .map { TopK.Entry(it.index(), c.labels[it.index()], it.score()) }
             return Outcome.Classes(runtime, ms, top)
         }
         val input = Preprocess.toInputBytes(c, x)
         val t0 = System.nanoTime()
-        val raw = invoke(input, intArrayOf(1, x.height, x.width, x.channels))
+        val raw = runInterpreter(input, intArrayOf(1, x.height, x.width, x.channels))
         val ms = (System.nanoTime() - t0) / 1e6
         return Outcome.Classes(runtime, ms, TopK.decode(c, raw, k))
     }
@@ -106,7 +108,7 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         } else {
             val input = Preprocess.toInputBytes(c, x)
             val t0 = System.nanoTime()
-            val raw = invoke(input, intArrayOf(1, x.height, x.width, x.channels))
+            val raw = runInterpreter(input, intArrayOf(1, x.height, x.width, x.channels))
             ms = (System.nanoTime() - t0) / 1e6
             val outShape = interpreter!!.getOutputTensor(0).shape()
             outH = outShape[1]
@@ -127,7 +129,7 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         val tiling = c.raw["tiling"] as? Map<String, Any?>
         val tile = (tiling?.get("tile") as? Double)?.toInt() ?: SuperResolution.DEFAULT_TILE
         val overlap = (tiling?.get("overlap") as? Double)?.toInt() ?: SuperResolution.DEFAULT_OVERLAP
-        val predictor = SuperResolution.quantizedPredictor(c) { input, shape -> invoke(input, shape) }
+        val predictor = SuperResolution.quantizedPredictor(c) { input, shape -> runInterpreter(input, shape) }
         val t0 = System.nanoTime()
         val sr = SuperResolution.upscaleTiled(predictor, photo, c.scale, tile, overlap)
         val ms = (System.nanoTime() - t0) / 1e6
@@ -136,7 +138,7 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
     }
 
     /** Raw input bytes in, raw output bytes out (the interpreter resized to [shape]). */
-    private fun invoke(input: ByteArray, shape: IntArray): ByteArray {
+    private fun runInterpreter(input: ByteArray, shape: IntArray): ByteArray {
         val interp = interpreter ?: Interpreter(bundle.model, Interpreter.Options().setNumThreads(4))
             .also { interpreter = it }
         if (!interp.getInputTensor(0).shape().contentEquals(shape)) {
