@@ -148,24 +148,13 @@ def _classification(folder, rng):
     return top
 
 
-def overlay(image, mask, num_classes, alpha=SEG_OVERLAY_ALPHA):
-    """The overlay panel of ``save_prediction_png``: every class but 0 tinted with its
-    palette colour, ``alpha`` blend, truncated to uint8."""
-    from kerascv_apps.tasks.segmentation import colorize
-
-    image = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
-    colored = colorize(mask, num_classes)
-    blend = np.where((np.asarray(mask) != 0)[..., None], alpha, 0.0)
-    return (image * (1 - blend) + colored * blend).astype(np.uint8)
-
-
 def _segmentation(folder, rng):
     import keras
     import tensorflow as tf
 
     from kerascv_apps.registry import build_model
     from kerascv_apps.tasks.base import get_task
-    from kerascv_apps.tasks.segmentation import colorize
+    from kerascv_apps.tasks.segmentation import colorize, overlay
 
     names = ["background", "sky", "person", "grass"]
     size = (32, 32, 3)
@@ -185,7 +174,7 @@ def _segmentation(folder, rng):
     mask = tf.image.resize(labels[..., None], source.shape[:2], method="nearest").numpy()[..., 0]
     _save_png(os.path.join(folder, "mask.png"), mask)
     _save_png(os.path.join(folder, "colored.png"), colorize(mask, len(names)))
-    _save_png(os.path.join(folder, "overlay.png"), overlay(source, mask, len(names)))
+    _save_png(os.path.join(folder, "overlay.png"), overlay(source, mask, len(names), SEG_OVERLAY_ALPHA))
     counts = np.bincount(mask.ravel(), minlength=len(names))
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump({"class_pixels": [int(c) for c in counts], "overlay_alpha": SEG_OVERLAY_ALPHA},
