@@ -14,6 +14,9 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	# tfmot 0.8.1 pins absl-py~=1.2 but runs with the absl-py 2 that mediapipe needs; one pip
+	# resolve of both is impossible, so it comes second, without its pins (deps in setup.cfg).
+	$(VENV)/bin/python -m pip install --quiet --no-deps tensorflow-model-optimization==0.8.1
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -64,14 +64,22 @@ def test_tflite_modes_sizes_and_int8_io(trained):
     sizes = {m: len(convert_to_tflite(model, m, representative_data=[rep])) for m in
              ("float32", "float16", "dynamic")}
     int8 = convert_to_tflite(model, "int8", representative_data=[rep])
+    int8_io = convert_to_tflite(model, "int8", representative_data=[rep], integer_io="int8")
     assert sizes["float16"] < 0.6 * sizes["float32"]
     assert sizes["dynamic"] < 0.35 * sizes["float32"]
     assert len(int8) < 0.35 * sizes["float32"]
     runner = TFLiteRunner(int8)
+    assert runner.input_details["dtype"] == np.uint8  # the default: raw uint8 pixels
+    assert runner.output_details[0]["dtype"] == np.uint8
+    scale, zero = runner.input_details["quantization"]
+    assert scale == pytest.approx(1.0, rel=0.01) and zero == 0
+    runner = TFLiteRunner(int8_io)
     assert runner.input_details["dtype"] == np.int8
     assert runner.output_details[0]["dtype"] == np.int8
     scale, zero = runner.input_details["quantization"]
     assert scale == pytest.approx(1.0, rel=0.01) and zero == -128  # int8 = pixel - 128
+    with pytest.raises(ValueError, match="integer_io"):
+        convert_to_tflite(model, "int8", representative_data=[rep], integer_io="int16")
     with pytest.raises(ValueError, match="representative_data"):
         convert_to_tflite(model, "int8")
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -81,8 +89,10 @@ def test_tflite_modes_sizes_and_int8_io(trained):
 def test_export_model_verifies_and_reports(trained, tmp_path):
     model, splits, task = trained
     out = tmp_path / "exports"
+    # gray input kept (rgb_input=False): the RGB phone input is covered in test_phone_export
     report = export_model(model, task, splits, str(out), "lenet5",
-                          formats=("savedmodel", "float32", "int8"), limit=120, latency_runs=5)
+                          formats=("savedmodel", "float32", "int8"), limit=120, latency_runs=5,
+                          rgb_input=False)
     keras_acc = report["keras"]["value"]
     assert report["passed"] and report["metric"] == "accuracy"
     assert report["formats"]["float32"]["value"] == pytest.approx(keras_acc, abs=1e-9)
@@ -93,7 +103,7 @@ def test_export_model_verifies_and_reports(trained, tmp_path):
                 "tflite/lenet5_int8.json", "labels.txt", "export_report.json"):
         assert (out / rel).exists(), rel
     contract = json.loads((out / "tflite/lenet5_int8.json").read_text())
-    assert contract["input"]["dtype"] == "int8" and contract["input"]["shape"] == [1, 32, 32, 1]
+    assert contract["input"]["dtype"] == "uint8" and contract["input"]["shape"] == [1, 32, 32, 1]
     assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
     table = format_export_report(report)
     assert "int8" in table and "savedmodel" in table

@@ -4,8 +4,9 @@ Output layout (``out_dir`` is published only when everything succeeded)::
 
     out_dir/
       savedmodel/<name>/1/            TF Serving layout (serving_default + serving_bytes)
-      tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8
-      tflite/<name>_<mode>.json       phone contract: input/output shapes, dtypes, quantization
+      tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8 (uint8 I/O), int16x8;
+                                      each embeds TFLite metadata + labels.txt + contract.json
+      tflite/<name>_<mode>.json       phone contract (export/contract.py), the same as embedded
       labels.txt                      class names, one per line (when the task has them)
       export_report.json
 """
@@ -15,8 +16,10 @@ import os
 
 import numpy as np
 
+from kerascv_apps.export.contract import build_contract
+from kerascv_apps.export.metadata import embed_metadata
 from kerascv_apps.export.savedmodel import export_savedmodel
-from kerascv_apps.export.tflite import MODES, TFLiteRunner, convert_to_tflite
+from kerascv_apps.export.tflite import MODES, convert_to_tflite, with_rgb_input
 from kerascv_apps.export.verify import verify_keras, verify_tflite
 from kerascv_apps.io import atomic_dir
 
@@ -27,25 +30,10 @@ class ExportQualityError(RuntimeError):
     """A quantized model lost more quality than allowed; nothing was published."""
 
 
-def tflite_contract(tflite_bytes, task, class_names=None):
-    """What a phone app needs to feed and read the model (see android_demo/README.md)."""
-    runner = TFLiteRunner(tflite_bytes)
-
-    def describe(detail):
-        scale, zero = detail["quantization"]
-        return {"name": detail["name"], "shape": [int(s) for s in detail["shape_signature"]],
-                "dtype": np.dtype(detail["dtype"]).name,
-                "quantization": {"scale": float(scale), "zero_point": int(zero)}}
-
-    return {"task": task.name, "input": describe(runner.input_details),
-            "outputs": [describe(d) for d in runner.output_details],
-            "input_range": [0.0, 255.0], "input_layout": "NHWC, raw RGB/gray pixel values",
-            "labels": class_names}
-
-
 def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
                  max_quality_drop=0.01, tflite_input_shape=None, limit=None,
-                 num_calibration=200, overwrite=False, latency_runs=50, progress=print):
+                 num_calibration=200, overwrite=False, latency_runs=50, progress=print,
+                 integer_io="uint8", version="1", description=None, rgb_input=True):
     """Exports ``model`` and verifies every TFLite file on ``splits.test`` with ``task.score``.
 
     Args:
@@ -60,6 +48,11 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         tflite_input_shape: TFLite input shape; default ``(1,) + model input shape``.
         limit: verify on at most this many test examples.
         num_calibration: representative images for int8 calibration.
+        integer_io: input/output type of the full-integer file, ``"uint8"`` (default, what
+            MediaPipe Tasks and Android bitmaps take) or ``"int8"``.
+        version, description: written into the contract and the embedded metadata.
+        rgb_input: the TFLite files of a grayscale model take RGB images (``with_rgb_input``),
+            as MediaPipe Tasks require; verification feeds the gray test images as RGB.
 
     Returns:
         The report dict (also written to ``export_report.json``).
@@ -88,19 +81,28 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
                 "size_bytes": _dir_size(path),
                 "signatures": ["serving_default", "serving_bytes"]}
         tflite_dir = os.path.join(stage, "tflite")
+        phone_model = with_rgb_input(model) if rgb_input else model
+        if tflite_input_shape is not None and phone_model is not model:
+            tflite_input_shape = tuple(tflite_input_shape[:-1]) + (3,)
         calibration = None
         for mode in (f for f in formats if f in MODES):
             progress(f"[export] TFLite {mode}: converting")
-            if mode == "int8" and calibration is None:
+            calibrated = mode in ("int8", "int16x8")
+            if calibrated and calibration is None:
                 calibration = task.calibration_images(splits, num_calibration)
-            data = convert_to_tflite(model, mode, representative_data=[calibration] if mode == "int8" else None,
-                                     input_shape=tflite_input_shape)
+                if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
+                    calibration = np.repeat(calibration, 3, axis=-1)
+            data = convert_to_tflite(phone_model, mode, representative_data=[calibration] if calibrated else None,
+                                     input_shape=tflite_input_shape, integer_io=integer_io)
             os.makedirs(tflite_dir, exist_ok=True)
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
+            contract = build_contract(task, data, name, mode, model=model, version=version,
+                                      description=description, file_name=os.path.basename(file))
+            data = embed_metadata(data, contract)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
-                json.dump(tflite_contract(data, task, task.class_names), f, indent=2)
+                json.dump(contract, f, indent=2)
             progress(f"[export] TFLite {mode}: verifying on the test split")
             figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs)
             figures["path"] = os.path.relpath(file, stage)

@@ -1,4 +1,4 @@
-"""TFLite / LiteRT conversion (float32, float16, dynamic-range, full-integer int8) and running.
+"""TFLite / LiteRT conversion (float32, float16, dynamic-range, full-integer int8, 16x8) and running.
 
 Conversion goes through a SavedModel written by ``keras.export.ExportArchive`` so that the input
 signature (batch 1 for phones, or ``None`` spatial dims for fully convolutional models) is chosen
@@ -11,11 +11,34 @@ import tempfile
 
 import numpy as np
 
-MODES = ("float32", "float16", "dynamic", "int8")
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+# Full-integer I/O types: uint8 (default) is what MediaPipe Tasks and Android bitmaps take as
+# they are (MediaPipe's ImageClassifier refuses int8 inputs); int8 on request.
+INTEGER_IO = ("uint8", "int8")
 
 
 class TFLiteConversionError(RuntimeError):
     pass
+
+
+def with_rgb_input(model):
+    """A grayscale model behind an RGB input, for runtimes that feed RGB only.
+
+    MediaPipe Tasks refuses models whose input is not RGB ("Only RGB color space is supported"),
+    and Android bitmaps are RGB. The first layer is a frozen 1x1 convolution with the ITU-R
+    BT.601 luma weights (what PIL's ``convert("L")`` uses), so a gray image given as three
+    equal channels reaches the model unchanged. Models with 3 input channels are returned as is.
+    """
+    import keras
+
+    if model.inputs[0].shape[-1] != 1:
+        return model
+    shape = tuple(model.inputs[0].shape[1:-1]) + (3,)
+    inputs = keras.Input(shape, name="rgb_image")
+    luma = keras.layers.Conv2D(1, 1, use_bias=False, trainable=False, name="rgb_to_gray")
+    gray = luma(inputs)
+    luma.set_weights([np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 1, 3, 1)])
+    return keras.Model(inputs, model(gray), name=model.name)
 
 
 def _serving_input_shape(model, input_shape):
@@ -26,26 +49,31 @@ def _serving_input_shape(model, input_shape):
 
 
 def convert_to_tflite(model, mode="float32", representative_data=None, input_shape=None,
-                      num_calibration_batches=100):
+                      num_calibration_batches=100, integer_io="uint8"):
     """Converts a single-input Keras model to a TFLite flatbuffer and returns its bytes.
 
     Args:
         model: a Keras model taking float images (pixel values, as the pipelines yield them).
-        mode: one of ``MODES``. ``int8`` quantizes weights and activations and makes the
-            input and output tensors int8 (read their scale and zero point to (de)quantize).
-        representative_data: for ``int8``, an iterable of float image batches (numpy or
+        mode: one of ``MODES``. ``int8`` quantizes weights and activations to int8 and makes
+            the input and output tensors ``integer_io`` (read their scale and zero point to
+            (de)quantize; with uint8 I/O the input takes raw uint8 pixels: scale 1, zero 0).
+            ``int16x8``: int16 activations, int8 weights, float32 I/O (more accurate, slower).
+        representative_data: for ``int8``/``int16x8``, an iterable of float image batches (numpy or
             tensors) drawn from the training split; each is fed one image at a time.
         input_shape: the TFLite input shape including batch; default ``(1,) + model input``.
             ``None`` entries stay dynamic (resized with ``resize_tensor_input`` at run time).
         num_calibration_batches: at most this many images are used for calibration.
+        integer_io: ``"uint8"`` (default) or ``"int8"`` input/output tensors for ``int8``.
     """
     import keras
     import tensorflow as tf
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode == "int8" and representative_data is None:
-        raise ValueError("int8 conversion needs representative_data (images from the training split)")
+    if integer_io not in INTEGER_IO:
+        raise ValueError(f"integer_io must be one of {INTEGER_IO}, got {integer_io!r}")
+    if mode in ("int8", "int16x8") and representative_data is None:
+        raise ValueError(f"{mode} conversion needs representative_data (images from the training split)")
     shape = _serving_input_shape(model, input_shape)
     with tempfile.TemporaryDirectory(prefix="kcv_tflite_") as tmp:
         archive = keras.export.ExportArchive()
@@ -65,8 +93,15 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
         elif mode == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            io_type = tf.uint8 if integer_io == "uint8" else tf.int8
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+            converter.representative_dataset = _calibration_feed(
+                representative_data, shape, num_calibration_batches)
+        elif mode == "int16x8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
             converter.representative_dataset = _calibration_feed(
                 representative_data, shape, num_calibration_batches)
         try:
@@ -104,7 +139,8 @@ class TFLiteRunner:
 
     Quantized (int8/uint8) inputs are quantized with the tensor's scale and zero point, and
     quantized outputs are dequantized, so callers always see float arrays. Dynamic input
-    dims are resized per call.
+    dims are resized per call. Gray images given to an RGB-input file (``with_rgb_input``) are
+    repeated to three channels.
     """
 
     def __init__(self, model, num_threads=None):
@@ -154,6 +190,8 @@ class TFLiteRunner:
 
     def _prepare(self, images):
         images = np.asarray(images, dtype=np.float32)
+        if images.shape[-1] == 1 and self._input["shape"][-1] == 3:
+            images = np.repeat(images, 3, axis=-1)  # gray images into an RGB-input model
         if tuple(images.shape) != self._shape:
             self._allocate(images.shape)
             self._input = self.interpreter.get_input_details()[0]

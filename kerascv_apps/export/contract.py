@@ -1,0 +1,115 @@
+"""The phone contract: everything an app needs to feed a ``.tflite`` file and read its output.
+
+One function, :func:`build_contract`, builds it from the task, the Keras model and the converted
+flatbuffer (shapes, dtypes and quantization are read from the file, never typed by hand). The
+same dict is written as ``<file>.json`` next to every ``.tflite`` and embedded in the file as
+TFLite metadata (:mod:`kerascv_apps.export.metadata`), so the JSON and the metadata cannot
+disagree.
+
+Fields (``format_version`` 1)::
+
+    format_version   1
+    task             "classification" | "segmentation" | "super_resolution"
+    model            {name, version, description}
+    file             the .tflite file name; mode: float32 | float16 | dynamic | int8 | int16x8 | ...
+    input            {name, shape (batch first, -1 = resizable), dtype, layout "NHWC",
+                      color_space "RGB" | "GRAYSCALE", channels,
+                      pixel_range [0, 255]: raw pixel values, the model rescales inside itself,
+                      normalization {mean, std}: per channel, (pixel - mean) / std before a float
+                          input; always 0 / 1 here because of the in-model rescaling,
+                      quantization {scale, zero_point} or null: for integer inputs,
+                          q = round(pixel / scale) + zero_point (uint8 I/O: scale 1, zero 0,
+                          so the uint8 pixels go in unchanged),
+                      resize {algorithm "bilinear", half_pixel_centers true, antialias false}:
+                          how the Python side resizes images to the input size}
+    outputs          [{name, shape, dtype, quantization (real = scale * (q - zero_point)),
+                       meaning "probabilities" | "logits" | "class_probabilities_per_pixel" |
+                           "class_logits_per_pixel" | "image",
+                       range [lo, hi] of the real values (null for logits),
+                       postprocess: e.g. "argmax over the last axis = class id"}]
+    labels           class names in class-id order (classification, segmentation) or null
+    labels_file      "labels.txt" (embedded in the .tflite as an associated file) or null
+"""
+
+import numpy as np
+
+FORMAT_VERSION = 1
+RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": False}
+
+
+def output_activation(model):
+    """The activation of the layer producing the model's (first) output, e.g. ``"softmax"``.
+
+    Follows Rescaling/Activation layers back is not needed for the families here: the output
+    layer is the classifier (Dense/Conv with an activation) or SR's ``Rescaling(255)``.
+    """
+    layer = model.outputs[0]._keras_history[0] if model is not None else None
+    if layer is None:
+        return None
+    config = layer.get_config()
+    if type(layer).__name__ == "Rescaling":
+        return f"rescale:{config.get('scale')}"
+    return config.get("activation")
+
+
+def _describe(detail):
+    scale, zero = detail["quantization"]
+    dtype = np.dtype(detail["dtype"]).name
+    quant = {"scale": float(scale), "zero_point": int(zero)} if dtype in ("uint8", "int8", "int16") else None
+    return {"name": detail["name"], "shape": [int(s) for s in detail["shape_signature"]],
+            "dtype": dtype, "quantization": quant}
+
+
+def _output_meaning(task_name, activation, channels):
+    probabilities = activation in ("softmax", "sigmoid")
+    if task_name == "classification":
+        return {"meaning": "probabilities" if probabilities else "logits",
+                "range": [0.0, 1.0] if probabilities else None,
+                "postprocess": "argmax over the last axis = class id"}
+    if task_name == "segmentation":
+        return {"meaning": ("class_probabilities_per_pixel" if probabilities
+                            else "class_logits_per_pixel"),
+                "range": [0.0, 1.0] if probabilities else None,
+                "postprocess": "argmax over the last axis = class-id mask (H, W)"}
+    if task_name == "super_resolution":
+        return {"meaning": "image", "range": [0.0, 255.0],
+                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
+                "postprocess": "round and clip to [0, 255] for uint8 pixels"}
+    return {"meaning": "raw", "range": None, "postprocess": None}
+
+
+def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
+                   version="1", description=None, file_name=None):
+    """The contract dict for one converted file (see the module docstring for the fields).
+
+    Args:
+        task: the Task (its ``name``; ``class_names`` unless given).
+        tflite_bytes: the converted flatbuffer; I/O shapes, dtypes and quantization come from it.
+        name: model name; mode: the conversion mode; model: the Keras model (its output
+            activation decides probabilities vs logits).
+    """
+    from kerascv_apps.export.tflite import TFLiteRunner
+
+    runner = TFLiteRunner(tflite_bytes)
+    inp = _describe(runner.input_details)
+    channels = inp["shape"][-1]
+    inp.update({
+        "layout": "NHWC", "channels": channels,
+        "color_space": "RGB" if channels == 3 else "GRAYSCALE",
+        "pixel_range": [0.0, 255.0],
+        "normalization": {"mean": [0.0] * channels, "std": [1.0] * channels},
+        "resize": dict(RESIZE)})
+    labels = list(class_names if class_names is not None else (task.class_names or [])) or None
+    activation = output_activation(model)
+    outputs = []
+    for detail in runner.output_details:
+        out = _describe(detail)
+        out.update(_output_meaning(task.name, activation, out["shape"][-1]))
+        outputs.append(out)
+    if description is None:
+        description = f"{name}: {task.name} model exported by kerascv_apps ({mode})"
+    return {"format_version": FORMAT_VERSION, "task": task.name,
+            "model": {"name": name, "version": str(version), "description": description},
+            "file": file_name or f"{name}_{mode}.tflite", "mode": mode,
+            "input": inp, "outputs": outputs, "labels": labels,
+            "labels_file": "labels.txt" if labels else None}
