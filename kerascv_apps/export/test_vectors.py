@@ -10,8 +10,10 @@ palette, tiling) shows up as a failing JVM test.
 Layout of ``out_dir`` (one folder per task)::
 
     classification/  contract.json source.png input.bin output.bin expected.json
+                     mediapipe.json (MediaPipe Tasks' categories for the same image)
     segmentation/    contract.json source.png input.bin output.bin expected.json
                      mask.png (class ids at the source size) colored.png overlay.png
+                     mediapipe_confidence.bin (MediaPipe Tasks' confidence masks, H x W x classes)
     super_resolution/ contract.json source.png tiles/<i>_in.bin tiles/<i>_out.bin
                      expected.json (tile grid, tile and overlap) sr.png
     resize/          source.png {bilinear,bilinear_antialias,bicubic_antialias}_<h>x<w>.bin
@@ -72,15 +74,31 @@ def _model_input(image, height, width, antialias=True):
     return tf.image.resize(image, (height, width), antialias=antialias).numpy()
 
 
-def _calibration(rng, shape, count=8):
-    return rng.uniform(0, 255, size=(count,) + tuple(shape)).astype(np.float32)
+def _calibration(rng, shape, count=8, full_range=True):
+    """Random pixels; with ``full_range`` they include 0 and 255, as photos do, so the uint8
+    input's scale is exactly 1 (the bitmap is the tensor). Without it the scale is a little
+    under 1 and the vector exercises the quantization's division and rounding."""
+    images = rng.uniform(0, 255, size=(count,) + tuple(shape)).astype(np.float32)
+    if full_range:
+        images.reshape(-1)[:2] = (0.0, 255.0)
+    return images
 
 
-def _convert(model, rng, calibration_shape, input_shape=None):
+def _convert(model, rng, calibration_shape, input_shape=None, full_range=True):
     from kerascv_apps.export.tflite import convert_to_tflite
 
-    return convert_to_tflite(model, "int8", representative_data=[_calibration(rng, calibration_shape)],
+    calibration = _calibration(rng, calibration_shape, full_range=full_range)
+    return convert_to_tflite(model, "int8", representative_data=[calibration],
                              input_shape=input_shape, num_calibration_batches=8)
+
+
+def _mediapipe_image(x):
+    """What the app hands MediaPipe Tasks: the resized image as an 8-bit RGB bitmap."""
+    import mediapipe as mp
+
+    from kerascv_apps.inference.tiling import _to_uint8
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(_to_uint8(x)))
 
 
 class _Recorder:
@@ -101,14 +119,17 @@ class _Recorder:
         return out
 
 
-def _write_contract(folder, tflite_bytes, task, class_names=None, extra=None):
-    from kerascv_apps.export.pipeline import tflite_contract
+def _export(folder, model, task, name, data):
+    """The exporter's phone steps for one file: contract (``build_contract``) written as
+    ``contract.json`` and embedded as metadata; returns (flatbuffer, contract)."""
+    from kerascv_apps.export.contract import build_contract
+    from kerascv_apps.export.metadata import embed_metadata
 
-    contract = tflite_contract(tflite_bytes, task, class_names)
-    contract.update(extra or {})
+    contract = build_contract(task, data, name, "int8", model=model)
+    data = embed_metadata(data, contract)
     with open(os.path.join(folder, "contract.json"), "w") as f:
         json.dump(contract, f, indent=2)
-    return contract
+    return data, contract
 
 
 def _classification(folder, rng):
@@ -128,8 +149,7 @@ def _classification(folder, rng):
     dense.set_weights([kernel, np.linspace(-1.5, 1.5, len(names))[::-1][rng.permutation(len(names))]
                        .astype(np.float32)])
     task = get_task("classification", num_classes=len(names), class_names=names)
-    data = _convert(model, rng, size)
-    contract = _write_contract(folder, data, task, names)
+    data, contract = _export(folder, model, task, "classifier", _convert(model, rng, size))
     source = _sample_photo((21, 27))  # smaller than the model: the resize upsamples
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
@@ -144,6 +164,14 @@ def _classification(folder, rng):
     top = [{"index": int(i), "label": names[i], "score": float(probs[i])} for i in order]
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump({"top_k": top, "score_step": scale}, f, indent=2)
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_buffer=data))
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        categories = classifier.classify(_mediapipe_image(x)).classifications[0].categories
+    with open(os.path.join(folder, "mediapipe.json"), "w") as f:
+        json.dump({"categories": [{"index": c.index, "score": c.score, "name": c.category_name}
+                                  for c in categories]}, f, indent=2)
     keras.backend.clear_session()
     return top
 
@@ -161,12 +189,12 @@ def _segmentation(folder, rng):
     model = build_model("unet", variant="same", base_filters=4, depth=2, input_shape=size,
                         num_classes=len(names))
     task = get_task("segmentation", num_classes=len(names), class_names=names)
-    data = _convert(model, rng, size)
-    contract = _write_contract(folder, data, task, names)
+    data, contract = _export(folder, model, task, "segmenter", _convert(model, rng, size))
     source = _sample_photo((45, 38), "chelsea")  # larger than the model: the resize shrinks
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
-    recorder(_model_input(source.astype(np.float32), *size[:2], antialias=_antialias(contract))[None])
+    x = _model_input(source.astype(np.float32), *size[:2], antialias=_antialias(contract))
+    recorder(x[None])
     raw_in, raw_out = recorder.calls[-1]
     raw_in.tofile(os.path.join(folder, "input.bin"))
     raw_out.tofile(os.path.join(folder, "output.bin"))
@@ -175,6 +203,14 @@ def _segmentation(folder, rng):
     _save_png(os.path.join(folder, "mask.png"), mask)
     _save_png(os.path.join(folder, "colored.png"), colorize(mask, len(names)))
     _save_png(os.path.join(folder, "overlay.png"), overlay(source, mask, len(names), SEG_OVERLAY_ALPHA))
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_buffer=data),
+                                           output_category_mask=False, output_confidence_masks=True)
+    with vision.ImageSegmenter.create_from_options(options) as segmenter:
+        masks = segmenter.segment(_mediapipe_image(x)).confidence_masks
+        confidence = np.stack([m.numpy_view().reshape(labels.shape) for m in masks], axis=-1)
+    confidence.astype("<f4").tofile(os.path.join(folder, "mediapipe_confidence.bin"))
     counts = np.bincount(mask.ravel(), minlength=len(names))
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump({"class_pixels": [int(c) for c in counts], "overlay_alpha": SEG_OVERLAY_ALPHA},
@@ -193,8 +229,9 @@ def _super_resolution(folder, rng):
     scale = 2
     model = build_model("espcn_x2", stackwise_num_filters=(8, 4), anchor_skip=True)
     task = get_task("super_resolution", scale=scale)
-    data = _convert(model, rng, (16, 16, 3), input_shape=(1, None, None, 3))
-    _write_contract(folder, data, task, extra={"scale": scale})
+    data, _ = _export(folder, model, task, "upscaler",
+                      _convert(model, rng, (16, 16, 3), input_shape=(1, None, None, 3),
+                               full_range=False))
     source = _sample_photo((27, 37), "coffee")
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)

@@ -88,7 +88,7 @@ class MainActivity : AppCompatActivity() {
                 runner?.close()
                 bundle = loaded
                 runner = ModelRunner(this@MainActivity, loaded)
-                modelInfo.text = "${loaded.name} — ${runner!!.runtime}\n" + ModelRunner.describe(loaded.contract)
+                modelInfo.text = "${loaded.name}\n" + ModelRunner.describe(loaded.contract)
                 photo?.let { predict(it) }
             } catch (e: IllegalArgumentException) {  // ContractException included: names file + field
                 modelInfo.text = "Cannot use ${candidate.name}: ${e.message}"

@@ -30,9 +30,13 @@ sealed class Outcome(val runtime: String, val millis: Double) {
 
 /**
  * Runs one model on one photo. The core does the resize, (de)quantization and decoding exactly
- * as the Python side; MediaPipe Tasks run classifiers and segmenters when the bitmap it is given
- * IS the input tensor (uint8 input, scale 1, zero point 0, identity normalization, output at the
- * input's size), otherwise, and for super-resolution, LiteRT's Interpreter runs the core's bytes.
+ * as the Python side. MediaPipe Tasks run classifiers and segmenters whenever the 8-bit bitmap
+ * they are handed carries exactly the core's input bytes (uint8 input with scale 1, zero point 0
+ * and identity normalization: checked per image with `Preprocess.bitmapIsTensor`); otherwise,
+ * and for super-resolution, LiteRT's Interpreter runs the core's bytes. Segmentation reads
+ * MediaPipe's confidence masks (the dequantized output) and takes the argmax in the core: the
+ * category mask of MediaPipe Tasks 0.10 was seen to hold non-class values on a few pixels of a
+ * uint8 model.
  */
 class ModelRunner(private val context: Context, private val bundle: ModelBundle) : Closeable {
     private val c: Contract = bundle.contract
@@ -40,16 +44,16 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
     private var classifier: ImageClassifier? = null
     private var segmenter: ImageSegmenter? = null
 
-    val runtime: String
-        get() = if (mediaPipeIsExact()) "MediaPipe Tasks" else "LiteRT Interpreter"
+    /** The runtime the last run used. */
+    var runtime: String = if (mediaPipeApplies()) "MediaPipe Tasks" else "LiteRT Interpreter"
+        private set
 
-    fun mediaPipeIsExact(): Boolean {
-        if (c.task == Contract.Task.SUPER_RESOLUTION || c.dynamicSize()) return false
-        val rawPixels = c.input.dtype == "uint8" && c.input.scale == 1f && c.input.zeroPoint == 0 &&
-            c.mean.all { it == 0f } && c.std.all { it == 1f } && c.inputChannels() == 3
-        val sameSize = c.task == Contract.Task.CLASSIFICATION ||
+    /** MediaPipe Tasks can run this model (same-size segmenter output, 3-channel uint8 input). */
+    private fun mediaPipeApplies(): Boolean {
+        if (c.task == Contract.Task.SUPER_RESOLUTION || c.dynamicSize() || c.inputChannels() != 3) return false
+        if (c.input.dtype != "uint8") return false
+        return c.task == Contract.Task.CLASSIFICATION ||
             (c.output.dim(1) == c.inputHeight() && c.output.dim(2) == c.inputWidth())
-        return rawPixels && sameSize
     }
 
     fun run(photo: FloatImage, topK: Int): Outcome = when (c.task) {
@@ -58,18 +62,21 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         Contract.Task.SUPER_RESOLUTION -> upscale(photo)
     }
 
+    private fun baseOptions() = BaseOptions.builder().setModelAssetBuffer(bundle.model).build()
+
     private fun classify(photo: FloatImage, k: Int): Outcome {
         val x = Preprocess.resizeForModel(c, photo)
-        if (mediaPipeIsExact()) {
+        val input = Preprocess.toInputBytes(c, x)
+        if (mediaPipeApplies() && Preprocess.bitmapIsTensor(c, x, input)) {
+            runtime = "MediaPipe Tasks"
             val mp = classifier ?: ImageClassifier.createFromOptions(context,
-                ImageClassifier.ImageClassifierOptions.builder()
-                    .setBaseOptions(BaseOptions.builder().setModelAssetBuffer(bundle.model).build())
+                ImageClassifier.ImageClassifierOptions.builder().setBaseOptions(baseOptions())
                     .setRunningMode(RunningMode.IMAGE).setMaxResults(-1).build()).also { classifier = it }
             val image = BitmapImageBuilder(Bitmaps.fromFloatImage(x)).build()
             val t0 = System.nanoTime()
             val result = mp.classify(image)
             val ms = (System.nanoTime() - t0) / 1e6
-            // rank like the core (score, then class index) so both runtimes show the same order
+            // rank like the core (score, then class id) so both runtimes show the same order
             val top = result.classificationResult().classifications()[0].categories()
                 .sortedWith { a, b ->
                     if (a.score() != b.score()) b.score().compareTo(a.score()) else a.index().compareTo(b.index())
@@ -77,7 +84,7 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
                 .map { TopK.Entry(it.index(), c.labels[it.index()], it.score()) }
             return Outcome.Classes(runtime, ms, top)
         }
-        val input = Preprocess.toInputBytes(c, x)
+        runtime = "LiteRT Interpreter"
         val t0 = System.nanoTime()
         val raw = runInterpreter(input, intArrayOf(1, x.height, x.width, x.channels))
         val ms = (System.nanoTime() - t0) / 1e6
@@ -86,27 +93,32 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
 
     private fun segment(photo: FloatImage): Outcome {
         val x = Preprocess.resizeForModel(c, photo)
+        val input = Preprocess.toInputBytes(c, x)
         val classes = c.labels.size
         val labels: IntArray
         val outH: Int
         val outW: Int
         val ms: Double
-        if (mediaPipeIsExact()) {
+        if (mediaPipeApplies() && Preprocess.bitmapIsTensor(c, x, input)) {
+            runtime = "MediaPipe Tasks"
             val mp = segmenter ?: ImageSegmenter.createFromOptions(context,
-                ImageSegmenter.ImageSegmenterOptions.builder()
-                    .setBaseOptions(BaseOptions.builder().setModelAssetBuffer(bundle.model).build())
+                ImageSegmenter.ImageSegmenterOptions.builder().setBaseOptions(baseOptions())
                     .setRunningMode(RunningMode.IMAGE)
-                    .setOutputCategoryMask(true).setOutputConfidenceMasks(false).build()).also { segmenter = it }
+                    .setOutputCategoryMask(false).setOutputConfidenceMasks(true).build()).also { segmenter = it }
             val t0 = System.nanoTime()
             val result = mp.segment(BitmapImageBuilder(Bitmaps.fromFloatImage(x)).build())
             ms = (System.nanoTime() - t0) / 1e6
-            val maskImage = result.categoryMask().get()
-            val buf = ByteBufferExtractor.extract(maskImage)
-            outH = maskImage.height
-            outW = maskImage.width
-            labels = IntArray(outH * outW) { buf.get(it).toInt() and 0xff }
+            val masks = result.confidenceMasks().get()
+            outH = masks[0].height
+            outW = masks[0].width
+            val scores = FloatArray(outH * outW * classes)
+            for ((k, m) in masks.withIndex()) {
+                val buf = ByteBufferExtractor.extract(m).order(ByteOrder.nativeOrder()).asFloatBuffer()
+                for (p in 0 until outH * outW) scores[p * classes + k] = buf.get(p)
+            }
+            labels = Segmentation.argmax(scores, classes)
         } else {
-            val input = Preprocess.toInputBytes(c, x)
+            runtime = "LiteRT Interpreter"
             val t0 = System.nanoTime()
             val raw = runInterpreter(input, intArrayOf(1, x.height, x.width, x.channels))
             ms = (System.nanoTime() - t0) / 1e6
@@ -129,6 +141,7 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         val tiling = c.raw["tiling"] as? Map<String, Any?>
         val tile = (tiling?.get("tile") as? Double)?.toInt() ?: SuperResolution.DEFAULT_TILE
         val overlap = (tiling?.get("overlap") as? Double)?.toInt() ?: SuperResolution.DEFAULT_OVERLAP
+        runtime = "LiteRT Interpreter"
         val predictor = SuperResolution.quantizedPredictor(c) { input, shape -> runInterpreter(input, shape) }
         val t0 = System.nanoTime()
         val sr = SuperResolution.upscaleTiled(predictor, photo, c.scale, tile, overlap)

@@ -44,6 +44,25 @@ public final class Preprocess {
         return toInputBytes(contract, resizeForModel(contract, image));
     }
 
+    /**
+     * True when {@code tensor} (the model's input bytes for {@code resized}) holds exactly the
+     * image's pixels rounded to 8 bits, i.e. a runtime that copies an 8-bit bitmap into the
+     * input tensor (MediaPipe Tasks with a uint8 model) feeds the same bytes as the core.
+     */
+    public static boolean bitmapIsTensor(Contract contract, FloatImage resized, byte[] tensor) {
+        if (!contract.input.dtype.equals("uint8") || tensor.length != resized.data.length) {
+            return false;
+        }
+        for (int i = 0; i < tensor.length; i++) {
+            double p = Math.rint(resized.data[i]);
+            int pixel = p < 0 ? 0 : (p > 255 ? 255 : (int) p);
+            if ((tensor[i] & 0xff) != pixel) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static void checkChannels(Contract contract, FloatImage image) {
         if (image.channels != contract.inputChannels()) {
             throw new IllegalArgumentException("the model (" + contract.source + ") takes "

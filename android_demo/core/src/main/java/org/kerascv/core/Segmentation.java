@@ -14,7 +14,14 @@ public final class Segmentation {
 
     /** (H, W) class ids from a raw [1, H, W, classes] output; ties go to the lower class id. */
     public static int[] argmax(byte[] rawOutput, TensorSpec spec, int classes) {
-        float[] v = Quantization.orderable(rawOutput, spec);
+        return argmax(Quantization.orderable(rawOutput, spec), classes);
+    }
+
+    /**
+     * (H, W) class ids from interleaved (H, W, classes) scores, e.g. MediaPipe's confidence masks
+     * (its dequantized output); ties go to the lower class id.
+     */
+    public static int[] argmax(float[] v, int classes) {
         if (v.length % classes != 0) {
             throw new IllegalArgumentException("output of " + v.length + " values is not a multiple of "
                     + classes + " classes");

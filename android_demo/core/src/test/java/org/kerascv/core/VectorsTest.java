@@ -63,6 +63,51 @@ public class VectorsTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    public void mediaPipeClassifierRanksLikeTheCore() throws Exception {
+        Path dir = Vectors.dir("classification");
+        Contract contract = Vectors.contract(dir);
+        FloatImage resized = Preprocess.resizeForModel(contract, Vectors.image(dir.resolve("source.png")));
+        // the 8-bit bitmap MediaPipe is given carries exactly the core's input bytes
+        assertTrue(Preprocess.bitmapIsTensor(contract, resized, Vectors.bytes(dir.resolve("input.bin"))));
+        List<Object> categories = (List<Object>) Vectors.json(dir.resolve("mediapipe.json")).get("categories");
+        assertEquals(contract.labels.size(), categories.size());
+        List<Map<String, Object>> sorted = new ArrayList<>();
+        for (Object o : categories) {
+            sorted.add((Map<String, Object>) o);
+        }
+        // the app orders MediaPipe's categories by (score desc, class id asc)
+        sorted.sort((a, b) -> {
+            int byScore = Double.compare((Double) b.get("score"), (Double) a.get("score"));
+            return byScore != 0 ? byScore : Double.compare((Double) a.get("index"), (Double) b.get("index"));
+        });
+        List<TopK.Entry> core = TopK.decode(contract, Vectors.bytes(dir.resolve("output.bin")), sorted.size());
+        for (int i = 0; i < sorted.size(); i++) {
+            assertEquals("rank " + i, core.get(i).index, (int) (double) (Double) sorted.get(i).get("index"));
+            assertEquals("rank " + i + " score", core.get(i).score, (Double) sorted.get(i).get("score"), 1e-7);
+            assertEquals("rank " + i + " name", core.get(i).label, sorted.get(i).get("name"));
+        }
+    }
+
+    @Test
+    public void mediaPipeSegmenterConfidenceArgmaxIsTheCoreMask() throws Exception {
+        Path dir = Vectors.dir("segmentation");
+        Contract contract = Vectors.contract(dir);
+        FloatImage resized = Preprocess.resizeForModel(contract, Vectors.image(dir.resolve("source.png")));
+        assertTrue(Preprocess.bitmapIsTensor(contract, resized, Vectors.bytes(dir.resolve("input.bin"))));
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(Vectors.bytes(dir.resolve("mediapipe_confidence.bin")))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        float[] confidence = new float[buf.remaining() / 4];
+        buf.asFloatBuffer().get(confidence);
+        int classes = contract.labels.size();
+        byte[] raw = Vectors.bytes(dir.resolve("output.bin"));
+        assertArrayEquals("MediaPipe's confidence masks are the dequantized output",
+                Quantization.dequantize(raw, contract.output), confidence, 0f);
+        assertArrayEquals(Segmentation.argmax(raw, contract.output, classes),
+                Segmentation.argmax(confidence, classes));
+    }
+
+    @Test
     public void segmentationInputTensorMatchesBytes() throws Exception {
         Path dir = Vectors.dir("segmentation");
         Contract contract = Vectors.contract(dir);
