@@ -145,9 +145,8 @@ def _classification(folder, rng):
     # an untrained net gives near-uniform probabilities; distinct class biases spread them so
     # the ranking is not decided by ties alone (ties still occur after quantization)
     dense = model.get_layer("predictions_dense")
-    kernel, bias = dense.get_weights()
-    dense.set_weights([kernel, np.linspace(-1.5, 1.5, len(names))[::-1][rng.permutation(len(names))]
-                       .astype(np.float32)])
+    biases = np.linspace(-1.5, 1.5, len(names))[rng.permutation(len(names))].astype(np.float32)
+    dense.set_weights([dense.get_weights()[0], biases])
     task = get_task("classification", num_classes=len(names), class_names=names)
     data, contract = _export(folder, model, task, "classifier", _convert(model, rng, size))
     source = _sample_photo((21, 27))  # smaller than the model: the resize upsamples
