@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test venv clean-runs
+.PHONY: demo test venv clean-runs junit4 android-model
 
 venv: $(STAMP)
 
@@ -22,8 +22,22 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/python recipes/demo.py
 
-test: $(STAMP)
+test: $(STAMP) junit4
 	$(VENV)/bin/python -m pytest -q --durations=15
 
 clean-runs:
 	rm -rf runs/
+
+# JUnit 4 for the JVM tests of android_demo/core (driven by tests/test_android_core.py):
+# Debian's junit4 package, installed when missing (CI runs as root).
+junit4:
+	@test -f /usr/share/java/junit4.jar || (apt-get update -qq && apt-get install -y -qq --no-install-recommends junit4 >/dev/null)
+
+# Bundle the newest `make demo` int8 export of one stage into the Android app's assets
+# (ANDROID_STAGE = quickstart | segmentation_demo | sr_demo); see android_demo/README.md.
+ANDROID_STAGE ?= quickstart
+android-model:
+	@json=$$(find runs -path "runs/demo-*/$(ANDROID_STAGE)/*" -name '*_int8.json' 2>/dev/null | sort | tail -1); \
+	test -n "$$json" || { echo "no int8 export of $(ANDROID_STAGE) under runs/demo-*: run make demo first"; exit 1; }; \
+	dest=android_demo/app/src/main/assets/model; rm -f $$dest/*.tflite $$dest/*.json; \
+	cp "$$json" "$${json%.json}.tflite" $$dest/ && echo "bundled $${json%.json}.tflite into $$dest"

@@ -28,6 +28,7 @@ Fields (``format_version`` 1)::
                        range [lo, hi] of the real values (null for logits),
                        postprocess: e.g. "argmax over the last axis = class id"}]
     labels           class names in class-id order (classification, segmentation) or null
+    scale            super-resolution upscaling factor, measured on the file; null otherwise
     labels_file      "labels.txt" (embedded in the .tflite as an associated file) or null
 """
 
@@ -78,6 +79,15 @@ def _output_meaning(task_name, activation, channels):
     return {"meaning": "raw", "range": None, "postprocess": None}
 
 
+def _upscaling_factor(runner, input_shape):
+    """Output size / input size of an SR file: from static shapes, else an 8x8 probe."""
+    out_h = int(runner.output_details[0]["shape_signature"][1])
+    if input_shape[1] > 0 and out_h > 0:
+        return out_h // input_shape[1]
+    probe = np.zeros((1, 8, 8, input_shape[-1]), np.float32)
+    return int(np.asarray(runner(probe)).shape[1]) // 8
+
+
 def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
                    version="1", description=None, file_name=None):
     """The contract dict for one converted file (see the module docstring for the fields).
@@ -112,4 +122,6 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
             "model": {"name": name, "version": str(version), "description": description},
             "file": file_name or f"{name}_{mode}.tflite", "mode": mode,
             "input": inp, "outputs": outputs, "labels": labels,
-            "labels_file": "labels.txt" if labels else None}
+            "labels_file": "labels.txt" if labels else None,
+            "scale": (_upscaling_factor(runner, inp["shape"]) if task.name == "super_resolution"
+                      else None)}

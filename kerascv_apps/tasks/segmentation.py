@@ -37,6 +37,15 @@ def colorize(mask, num_classes, ignore_color=(255, 255, 255)):
     return out
 
 
+def overlay(image, mask, num_classes, alpha=0.5):
+    """The image with every class but 0 (background in every bundled dataset) blended with its
+    palette colour: ``uint8(image * (1 - alpha) + colour * alpha)`` (the phone app's overlay
+    reproduces this exactly)."""
+    image = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+    blend = np.where((np.asarray(mask) != 0)[..., None], alpha, 0.0)
+    return (image * (1 - blend) + colorize(mask, num_classes) * blend).astype(np.uint8)
+
+
 def save_prediction_png(image, mask, path, class_names, alpha=0.5):
     """Writes one PNG with three panels (image, coloured mask, overlay) and a class legend.
     The overlay tints every class but 0 (background) with ``alpha``."""
@@ -54,11 +63,9 @@ def save_prediction_png(image, mask, path, class_names, alpha=0.5):
         dh, dw = image.shape[0] - mask.shape[0], image.shape[1] - mask.shape[1]
         image = image[dh // 2:dh // 2 + mask.shape[0], dw // 2:dw // 2 + mask.shape[1]]
     colored = colorize(mask, len(class_names))
-    # class 0 (background in every bundled dataset) stays untinted in the overlay
-    blend = np.where((mask != 0)[..., None], alpha, 0.0)
-    overlay = (image * (1 - blend) + colored * blend).astype(np.uint8)
+    blended = overlay(image, mask, len(class_names), alpha)
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
-    for ax, img, title in zip(axes, (image, colored, overlay), ("image", "prediction", "overlay")):
+    for ax, img, title in zip(axes, (image, colored, blended), ("image", "prediction", "overlay")):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title)
         ax.axis("off")
