@@ -35,7 +35,8 @@ Fields (``format_version`` 1)::
 import numpy as np
 
 FORMAT_VERSION = 1
-RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": False}
+# what training, prediction and serving_bytes do (kerascv_apps.data.decode.resize_image)
+RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": True}
 
 
 def output_activation(model):
