@@ -221,7 +221,7 @@ def _segmentation(folder, rng):
 def _super_resolution(folder, rng):
     import keras
 
-    from kerascv_apps.inference.tiling import _to_uint8, upscale_tiled
+    from kerascv_apps.inference.tiling import _to_uint8, predict_tiled
     from kerascv_apps.registry import build_model
     from kerascv_apps.tasks.base import get_task
 
@@ -234,7 +234,8 @@ def _super_resolution(folder, rng):
     source = _sample_photo((27, 37), "coffee")
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
-    sr = upscale_tiled(recorder, source.astype(np.float32), scale, tile=SR_TILE, overlap=SR_OVERLAP)
+    sr = predict_tiled(recorder, source.astype(np.float32), tile=SR_TILE, context=SR_OVERLAP,
+                       scale=scale)
     os.makedirs(os.path.join(folder, "tiles"))
     tiles = []
     for i, (raw_in, raw_out) in enumerate(recorder.calls):

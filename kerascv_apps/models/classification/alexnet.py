@@ -95,7 +95,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
     return keras.Model(inputs, x, name=name)
 
 
-def _create_alexnet(variant, arch_args, **kwargs):
+def _create_alexnet(variant, arch_args, /, **kwargs):
     return create_variant(AlexNet, variant, arch_args, kwargs)
 
 

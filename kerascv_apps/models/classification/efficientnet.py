@@ -194,7 +194,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     return model
 
 
-def _create_efficientnet(variant, arch_args, **kwargs):
+def _create_efficientnet(variant, arch_args, /, **kwargs):
     return create_variant(EfficientNet, variant, arch_args, kwargs)
 
 

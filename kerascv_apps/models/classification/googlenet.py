@@ -157,7 +157,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create_googlenet(variant, arch_args, **kwargs):
+def _create_googlenet(variant, arch_args, /, **kwargs):
     return create_variant(GoogLeNet, variant, arch_args, kwargs)
 
 

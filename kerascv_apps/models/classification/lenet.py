@@ -51,7 +51,7 @@ def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampli
     return keras.Model(inputs, x, name=name)
 
 
-def _create_lenet(variant, arch_args, **kwargs):
+def _create_lenet(variant, arch_args, /, **kwargs):
     return create_variant(LeNet5, variant, arch_args, kwargs)
 
 

@@ -37,7 +37,7 @@ def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation
     return keras.Model(inputs, x, name=name)
 
 
-def _create_mlp(variant, arch_args, **kwargs):
+def _create_mlp(variant, arch_args, /, **kwargs):
     return create_variant(MLP, variant, arch_args, kwargs)
 
 

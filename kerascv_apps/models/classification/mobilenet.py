@@ -172,11 +172,11 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
     return set_feature_taps(keras.Model(inputs, x, name=name), taps + ["out_relu"])
 
 
-def _create_mobilenet_v1(variant, arch_args, **kwargs):
+def _create_mobilenet_v1(variant, arch_args, /, **kwargs):
     return create_variant(MobileNetV1, variant, arch_args, kwargs, weights_preprocessing="tf")
 
 
-def _create_mobilenet_v2(variant, arch_args, **kwargs):
+def _create_mobilenet_v2(variant, arch_args, /, **kwargs):
     return create_variant(MobileNetV2, variant, arch_args, kwargs, weights_preprocessing="tf")
 
 

@@ -162,7 +162,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _create_resnet(variant, arch_args, **kwargs):
+def _create_resnet(variant, arch_args, /, **kwargs):
     return create_variant(ResNet, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 

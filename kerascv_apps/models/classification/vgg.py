@@ -119,7 +119,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _create_vgg(variant, arch_args, **kwargs):
+def _create_vgg(variant, arch_args, /, **kwargs):
     return create_variant(VGG, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 

@@ -105,7 +105,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
     return keras.Model(inputs, x, name=name)
 
 
-def _create_vit(variant, arch_args, **kwargs):
+def _create_vit(variant, arch_args, /, **kwargs):
     return create_variant(ViT, variant, arch_args, kwargs)
 
 

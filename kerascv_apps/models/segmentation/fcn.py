@@ -120,7 +120,7 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
     return keras.Model(image, outputs, name=name)
 
 
-def _create_fcn(variant, arch_args, **kwargs):
+def _create_fcn(variant, arch_args, /, **kwargs):
     return FCN(**variant_arguments(variant, arch_args, kwargs))
 
 

@@ -100,7 +100,7 @@ def PSPNet(input_shape=(None, None, 3), num_classes=21, backbone="resnet50", out
     return keras.Model(image, [outputs, aux], name=name)
 
 
-def _create_pspnet(variant, arch_args, **kwargs):
+def _create_pspnet(variant, arch_args, /, **kwargs):
     return PSPNet(**variant_arguments(variant, arch_args, kwargs))
 
 

@@ -79,7 +79,7 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create_segnet(variant, arch_args, **kwargs):
+def _create_segnet(variant, arch_args, /, **kwargs):
     return SegNet(**variant_arguments(variant, arch_args, kwargs))
 
 

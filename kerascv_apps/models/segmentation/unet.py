@@ -268,7 +268,7 @@ def BackboneUNet(input_shape=(None, None, 3), num_classes=2, backbone="resnet50"
     return keras.Model(image, outputs, name=name)
 
 
-def _create_unet(variant, arch_args, **kwargs):
+def _create_unet(variant, arch_args, /, **kwargs):
     if "backbone" in kwargs or arch_args.get("backbone"):
         if arch_args.get("variant", "same") != "same":
             raise ValueError(f"{variant.__name__}: a backbone encoder needs same padding; use "

@@ -58,7 +58,7 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
     return keras.Model(inputs, outputs, name=name or f"espcn_x{scale}")
 
 
-def _create_espcn(variant, arch_args, **kwargs):
+def _create_espcn(variant, arch_args, /, **kwargs):
     return ESPCN(**variant_arguments(variant, arch_args, kwargs))
 
 

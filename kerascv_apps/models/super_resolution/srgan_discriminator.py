@@ -48,7 +48,7 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
     return keras.Model(inputs, outputs, name=name)
 
 
-def _create_srgan_discriminator(variant, arch_args, **kwargs):
+def _create_srgan_discriminator(variant, arch_args, /, **kwargs):
     return SRGANDiscriminator(**variant_arguments(variant, arch_args, kwargs))
 
 

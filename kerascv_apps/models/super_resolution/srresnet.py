@@ -94,7 +94,7 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
     return keras.Model(inputs, outputs, name=name or f"srresnet_x{scale}")
 
 
-def _create_srresnet(variant, arch_args, **kwargs):
+def _create_srresnet(variant, arch_args, /, **kwargs):
     return SRResNet(**variant_arguments(variant, arch_args, kwargs))
 
 

@@ -2,7 +2,7 @@ package org.kerascv.core;
 
 /**
  * Super-resolution: the overlapping-tile upscale of {@code kerascv_apps.inference.tiling
- * .upscale_tiled} and the output's clamping/rounding to 8-bit pixels.
+ * .predict_tiled} and the output's clamping/rounding to 8-bit pixels.
  *
  * <p>Each LR tile core of {@code tile} pixels is run with {@code overlap} pixels of real context on
  * every side (clamped at the image border) and only its core is pasted into the output; with an
