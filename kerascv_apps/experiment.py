@@ -22,6 +22,8 @@ from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args
 from kerascv_apps.training.device import configure_precision, resolve_policy
+from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
+                                              make_strategy, shard)
 
 
 @dataclasses.dataclass
@@ -127,8 +129,12 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
-                evaluate=False):
+                evaluate=False, strategy=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+
+    ``strategy``: ``default``, ``mirrored``, ``multiworker``, ``tpu`` or a
+    ``tf.distribute.Strategy`` (see ``training.distribute``); ``batch_size`` is per replica.
+    Only the chief writes ``run_dir`` and evaluates.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
@@ -142,6 +148,14 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     check_model_kwargs(model_name, model_kwargs)
     if splits is None:
         check_dataset_kwargs(dataset, dataset_kwargs)
+    if strategy is not None:
+        strategy = make_strategy(strategy)  # first: multiworker must start before other TF work
+    if not is_chief(strategy):
+        return _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
+                             optimizer, learning_rate, weight_decay, momentum, schedule,
+                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
+                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
+                             callbacks, splits, steps_per_epoch, divergence_factor, strategy)
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
@@ -149,7 +163,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                             optimizer, learning_rate, weight_decay, momentum, schedule,
                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
-                            callbacks, splits, steps_per_epoch, divergence_factor)
+                            callbacks, splits, steps_per_epoch, divergence_factor, strategy)
         if evaluate:
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
@@ -159,7 +173,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
 def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, optimizer,
                   learning_rate, weight_decay, momentum, schedule, warmup_epochs, seed, precision,
                   jit_compile, early_stopping_patience, model_kwargs, dataset_kwargs, task_kwargs,
-                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor):
+                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor,
+                  strategy=None):
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -170,14 +185,19 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
     policy = resolve_policy(jit_compile, precision)
     configure_precision(policy.precision)
     try:
-        model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
     finally:
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
     task.validate_model(model, splits)
     names, loss_weights = _targets_for(model)
     steps_per_epoch = steps_per_epoch or task.steps_per_epoch
-    train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed, output_names=names,
+    train_ds, val_ds, _ = pipelines(task, splits, global_batch_size(batch_size, strategy),
+                                    augment, seed, output_names=names,
                                     repeat=bool(steps_per_epoch))
+    if strategy is not None:
+        file_based = bool(getattr(splits, "file_based", False))
+        train_ds, val_ds = shard(train_ds, file_based), shard(val_ds, file_based)
     loss = task.loss(model)
     metrics = task.metrics(model)
     if names:
@@ -187,12 +207,14 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
     # every check passed: only now is anything written into the run directory
-    check_run_dir(run_dir, overwrite, expect={"model": model_name, "dataset": splits.name})
-    atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
-        "model": model_name, "dataset": splits.name, "task": task.name,
-        "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
-        "batch_size": batch_size, "augment": augment, "seed": seed,
-        "device_policy": policy.as_dict(), "data": splits.summary()}, indent=2, default=str))
+    if is_chief(strategy):
+        check_run_dir(run_dir, overwrite, expect={"model": model_name, "dataset": splits.name})
+        atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
+            "model": model_name, "dataset": splits.name, "task": task.name,
+            "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+            "batch_size": batch_size, "augment": augment, "seed": seed,
+            "device_policy": policy.as_dict(), "data": splits.summary(),
+            "distribute": describe(strategy)}, indent=2, default=str))
     result = train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, loss=loss,
                    metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
                    learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
@@ -200,7 +222,7 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
                    monitor_mode=mode, early_stopping_patience=early_stopping_patience,
                    jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
                    overwrite=overwrite, steps_per_epoch=steps_per_epoch,
-                   divergence_factor=divergence_factor)
+                   divergence_factor=divergence_factor, strategy=strategy)
     return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
 
 

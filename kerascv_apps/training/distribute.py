@@ -1,0 +1,193 @@
+"""``tf.distribute`` for training and evaluation: which strategy, which process writes.
+
+Strategies (``--strategy``):
+
+- ``default``: one device (``tf.distribute.get_strategy()``).
+- ``mirrored``: every local GPU (or the listed devices) of this machine, synchronous.
+- ``multiworker``: ``MultiWorkerMirroredStrategy`` over the processes described by the
+  ``TF_CONFIG`` environment variable (one process per machine, all started with the same
+  command). It must be created before TensorFlow runs anything else in the process.
+- ``tpu``: ``TPUStrategy`` on the TPU found by ``TPUClusterResolver`` (wired, not tested here).
+
+Batch size: the ``--batch-size`` given is **per replica**; the pipelines are batched with the
+global batch ``per_replica x replicas`` and ``tf.distribute`` splits every global batch among
+the replicas, so the gradient of one step is that of the whole global batch. Keep the
+learning rate when you keep the global batch; when the global batch grows ``k`` times, scale
+the learning rate ``k`` times (linear scaling rule, Goyal et al. 2017) with a few warm-up
+epochs.
+
+Writes: only the chief (``task_type`` chief, or worker 0 when the cluster has no chief)
+writes the run directory: checkpoints, history, backup, model.keras, exports. The other
+workers write their callbacks' files into a private scratch folder that is removed at the
+end, and restore from the chief's backup, so all processes resume from the same epoch.
+"""
+
+import contextlib
+import json
+import os
+import re
+
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
+class DistributeError(RuntimeError):
+    """A distributed run cannot start or lost one of its workers."""
+
+
+def make_strategy(name="default", devices=None):
+    """The ``tf.distribute.Strategy`` named ``name`` (see the module docstring).
+
+    ``devices``: for ``mirrored``, e.g. ``["/cpu:0", "/cpu:1"]`` (default: all local GPUs, or
+    the CPU when there is none). A strategy object is returned unchanged.
+    """
+    import tensorflow as tf
+
+    if isinstance(name, tf.distribute.Strategy):
+        return name
+    if name in (None, "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        config = tf_config()
+        if not config.get("cluster"):
+            raise DistributeError("--strategy multiworker needs the TF_CONFIG environment "
+                                  "variable ({'cluster': {'worker': [host:port, ...]}, 'task': "
+                                  "{'type': 'worker', 'index': i}}) in every process")
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=None)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+
+
+def tf_config():
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DistributeError(f"TF_CONFIG is not valid JSON ({e}): {text[:200]!r}") from None
+
+
+def task_of(strategy=None):
+    """``(task_type, task_id)`` of this process; ``(None, None)`` outside a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and getattr(resolver, "task_type", None):
+        return resolver.task_type, int(resolver.task_id or 0)
+    task = tf_config().get("task") or {}
+    if not task or strategy is None or replicas_of_cluster(strategy) is None:
+        return None, None
+    return task.get("type"), int(task.get("index", 0))
+
+
+def replicas_of_cluster(strategy):
+    return getattr(getattr(strategy, "extended", None), "_num_workers", None)
+
+
+def is_chief(strategy=None):
+    """True for the one process that writes: single-process runs, the chief, or worker 0 of
+    a cluster without a chief."""
+    task_type, task_id = task_of(strategy)
+    if task_type is None:
+        return True
+    if task_type == "chief":
+        return True
+    cluster = tf_config().get("cluster", {})
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def worker_name(strategy=None):
+    task_type, task_id = task_of(strategy)
+    return "chief" if task_type is None else f"{task_type} {task_id}"
+
+
+def replicas(strategy=None):
+    return int(strategy.num_replicas_in_sync) if strategy is not None else 1
+
+
+def global_batch_size(per_replica_batch, strategy=None):
+    """``per_replica_batch x replicas in sync``: what the pipelines are batched with."""
+    return int(per_replica_batch) * replicas(strategy)
+
+
+def shard(dataset, file_based=False):
+    """Sets how a multi-worker run splits ``dataset`` among workers: by file when the source
+    reads files (each worker opens its own files), else by data (every worker runs the whole
+    pipeline and keeps its part of each global batch)."""
+    import tensorflow as tf
+
+    policy = (tf.data.experimental.AutoShardPolicy.FILE if file_based
+              else tf.data.experimental.AutoShardPolicy.DATA)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return dataset.with_options(options)
+
+
+def describe(strategy=None):
+    """A one-line description for logs and run.json."""
+    if strategy is None:
+        return {"strategy": "default", "replicas": 1}
+    return {"strategy": type(strategy).__name__, "replicas": replicas(strategy),
+            "worker": worker_name(strategy), "chief": is_chief(strategy)}
+
+
+def check_in_scope(model, strategy):
+    """Refuses a model whose variables were created outside ``strategy.scope()``."""
+    import tensorflow as tf
+
+    if strategy is None or not model.weights:
+        return
+    variable = model.weights[0]
+    variable = getattr(variable, "value", variable)
+    if not tf.distribute.get_strategy().extended.variable_created_in_scope(variable):
+        raise ValueError(f"model {model.name!r} was built outside the scope of the "
+                         f"{type(strategy).__name__}: build it inside strategy.scope() or pass "
+                         f"a function that builds it")
+
+
+def _backup_class():
+    import keras
+
+    class ReadOnlyBackup(keras.callbacks.BackupAndRestore):
+        """Restores from the chief's backup folder and never writes it (non-chief workers)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+        def on_train_end(self, logs=None):
+            pass
+
+    return ReadOnlyBackup
+
+
+def ReadOnlyBackup(backup_dir):  # noqa: N802  (a class built on first use: keras imports late)
+    return _backup_class()(backup_dir)
+
+
+@contextlib.contextmanager
+def lost_worker_errors(strategy=None):
+    """Turns TensorFlow's errors about an unreachable peer into a ``DistributeError`` that says
+    which process lost whom and what to do (nothing is lost: the backup holds the last epoch)."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError) as e:
+        if replicas_of_cluster(strategy) in (None, 1) and task_of(strategy)[0] is None:
+            raise
+        message = str(e).strip().splitlines()[0][:400]
+        peers = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))))
+        named = ", ".join(f"{job} {task}" for job, task in peers) or "another worker"
+        raise DistributeError(
+            f"{worker_name(strategy)}: lost contact with {named} during training ({message}). "
+            f"Start every worker again with the same command: they resume from the last epoch "
+            f"backed up in the run directory.") from e
