@@ -32,13 +32,30 @@ def _result(output):
     return [json.loads(line[len("RESULT "):]) for line in lines]
 
 
+def _run_all(commands, timeout=300):
+    """Runs the commands ``[(args, env)]`` at the same time; their RESULT dicts in order."""
+    procs = [subprocess.Popen([sys.executable, RUNNER, *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for args, env in commands]
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err[-3000:]
+            results.append(_result(out)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
+
+
 @pytest.fixture(scope="module")
 def single_and_mirrored(tmp_path_factory):
+    """Each in its own process (a second model in one process starts from other weights)."""
     run_dir = tmp_path_factory.mktemp("mirrored")
-    proc = subprocess.run([sys.executable, RUNNER, str(run_dir), "default,mirrored", "2"],
-                          env=ENV, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    single, mirrored = _result(proc.stdout)
+    single, mirrored = _run_all([((str(run_dir), "default", "2"), ENV),
+                                 ((str(run_dir), "mirrored", "2"), ENV)])
     return run_dir, single, mirrored
 
 
@@ -71,23 +88,11 @@ def _free_ports(n):
 def test_multiworker_two_processes_match_single_device(single_and_mirrored, tmp_path):
     _, single, _ = single_and_mirrored
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    for index in range(2):
-        env = dict(ENV, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
-                                              "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, RUNNER, str(tmp_path), "multiworker"],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    outputs = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=300)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0, err[-3000:]
-        outputs.append(_result(out)[0])
-    chief, other = outputs
+    chief, other = _run_all([
+        ((str(tmp_path), "multiworker"),
+         dict(ENV, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                         "task": {"type": "worker", "index": index}})))
+        for index in range(2)])
     assert chief["chief"] and not other["chief"]
     assert chief["replicas"] == other["replicas"] == 2
     _close(chief, single)

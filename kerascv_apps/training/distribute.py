@@ -18,8 +18,10 @@ epochs.
 
 Writes: only the chief (``task_type`` chief, or worker 0 when the cluster has no chief)
 writes the run directory: checkpoints, history, backup, model.keras, exports. The other
-workers write their callbacks' files into a private scratch folder that is removed at the
-end, and restore from the chief's backup, so all processes resume from the same epoch.
+workers save the same files (saving reads the variables, a collective operation every worker
+must join) into a private scratch folder that is removed at the end, and restore from the
+chief's backup, so all processes resume from the same epoch (the run directory must be on a
+file system every worker sees).
 """
 
 import contextlib
@@ -153,23 +155,33 @@ def check_in_scope(model, strategy):
 def _backup_class():
     import keras
 
-    class ReadOnlyBackup(keras.callbacks.BackupAndRestore):
-        """Restores from the chief's backup folder and never writes it (non-chief workers)."""
+    class WorkerBackup(keras.callbacks.BackupAndRestore):
+        """A non-chief worker's backup: restores from the chief's folder, writes its own copy
+        into its scratch folder. Writing is not optional: saving reads the variables, which is
+        a collective operation every worker must take part in."""
 
-        def on_epoch_end(self, epoch, logs=None):
-            pass
+        def __init__(self, chief_backup_dir, own_backup_dir):
+            super().__init__(own_backup_dir, double_checkpoint=True)
+            self.chief_backup_dir = chief_backup_dir
 
-        def on_train_batch_end(self, batch, logs=None):
-            pass
+        def on_train_begin(self, logs=None):
+            own = self.__dict__.copy()
+            chief = keras.callbacks.BackupAndRestore(self.chief_backup_dir, double_checkpoint=True)
+            for key in ("_weights_path", "_training_metadata_path", "_prev_weights_path",
+                        "_prev_training_metadata_path"):
+                setattr(self, key, getattr(chief, key))
+            try:
+                super().on_train_begin(logs)
+            finally:
+                for key in ("_weights_path", "_training_metadata_path", "_prev_weights_path",
+                            "_prev_training_metadata_path"):
+                    setattr(self, key, own[key])
 
-        def on_train_end(self, logs=None):
-            pass
-
-    return ReadOnlyBackup
+    return WorkerBackup
 
 
-def ReadOnlyBackup(backup_dir):  # noqa: N802  (a class built on first use: keras imports late)
-    return _backup_class()(backup_dir)
+def WorkerBackup(chief_backup_dir, own_backup_dir):  # noqa: N802  (keras is imported late)
+    return _backup_class()(chief_backup_dir, own_backup_dir)
 
 
 @contextlib.contextmanager
@@ -191,3 +203,40 @@ def lost_worker_errors(strategy=None):
             f"{worker_name(strategy)}: lost contact with {named} during training ({message}). "
             f"Start every worker again with the same command: they resume from the last epoch "
             f"backed up in the run directory.") from e
+
+
+@contextlib.contextmanager
+def keras_multiworker_fixes(model, dataset, strategy):
+    """Works around two failures of Keras 3.15 (TensorFlow backend) in ``fit`` under
+    ``MultiWorkerMirroredStrategy``, for the duration of the block:
+
+    1. its symbolic build reduces a batch of ``PerReplica`` values eagerly ("Attempt to convert
+       a value (PerReplica...) to a Tensor"). The build only needs shapes: the model, loss,
+       metrics and optimizer are built here from the dataset's element spec instead;
+    2. it averages the scalar step results across workers along axis 0 ("Invalid reduction
+       dimension 0 for input with 0 dimensions"): scalars are averaged with ``axis=None``.
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return tf.nest.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
+                values)
+        return original(values, strategy, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original

@@ -28,8 +28,9 @@ from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, Good
                                              backup_epoch,
                                              standard_callbacks, trim_history)
 from kerascv_apps.training.device import resolve_jit_compile
-from kerascv_apps.training.distribute import (ReadOnlyBackup, check_in_scope, describe, is_chief,
-                                              lost_worker_errors, worker_name)
+from kerascv_apps.training.distribute import (WorkerBackup, check_in_scope, describe, is_chief,
+                                              keras_multiworker_fixes, lost_worker_errors,
+                                              worker_name)
 from kerascv_apps.training.optimizers import build_optimizer, build_schedule
 
 
@@ -250,8 +251,8 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
     cbs = standard_callbacks(write_dir, monitor, monitor_mode, early_stopping_patience,
                              tensorboard=tensorboard, divergence_factor=divergence_factor)
     if not chief:  # restore from the chief's backup, like the chief, so all resume together
-        cbs = [ReadOnlyBackup(os.path.join(run_dir, "backup")) if isinstance(c, GoodEpochBackup)
-               else c for c in cbs]
+        cbs = [WorkerBackup(os.path.join(run_dir, "backup"), c.backup_dir)
+               if isinstance(c, GoodEpochBackup) else c for c in cbs]
     cbs = cbs + [counter] + list(callbacks)
     atomic_write_text(os.path.join(write_dir, "train_config.json"), json.dumps({
         "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
@@ -261,7 +262,7 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         **describe(strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
-    with lost_worker_errors(strategy):
+    with lost_worker_errors(strategy), keras_multiworker_fixes(model, train_data, strategy):
         history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
                             steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
                             shuffle=False)
@@ -277,8 +278,8 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         raise TrainingDivergedError(
             f"training diverged: {at['reason']} {where}. Try a lower learning rate (was "
             f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
-    if chief:
-        save_model_atomic(model, final_path)
+    # every worker saves (a collective read of the variables); only the chief's copy is kept
+    save_model_atomic(model, final_path if chief else os.path.join(write_dir, "model.keras"))
     best = os.path.join(run_dir, "checkpoints", "best.keras")
     return TrainResult(model=model, run_dir=run_dir,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
