@@ -118,6 +118,10 @@ def args_train(p):
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished (or another model's unfinished) run in --run-dir")
+    p.add_argument("--strategy", default="default",
+                   choices=["default", "mirrored", "multiworker", "tpu"],
+                   help="tf.distribute strategy; --batch-size is per replica (multiworker: "
+                        "start the same command in every process with TF_CONFIG set)")
 
 
 def args_evaluate(p):
@@ -154,7 +158,10 @@ def args_tune(p):
     p.add_argument("--model", required=True)
     _add_data_args(p)
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
-    p.add_argument("--max-trials", type=_positive_int, default=8)
+    p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"],
+                   help="distributed: set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
+    p.add_argument("--max-trials", type=_positive_int, default=8,
+                   help="trials of random/bayesian (hyperband: --epochs decides)")
     p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per trial")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
@@ -226,8 +233,12 @@ def cmd_train(args):
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
         overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True)
+        divergence_factor=args.divergence_factor, evaluate=True,
+        strategy=None if args.strategy == "default" else args.strategy)
     results = run.evaluation
+    if results is None:  # a non-chief worker of a multi-worker run
+        print(f"worker done; the chief writes {run.run_dir}")
+        return 0
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
           f"model: {run.result.model_path}")
     return 0
@@ -337,9 +348,13 @@ def cmd_tune(args):
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
-                  model_kwargs=dict(args.model_arg))
+                  model_kwargs=dict(args.model_arg), tuner=args.tuner, dataset=args.dataset)
+    if "worker" in result:
+        print(f"tuning worker {result['worker']} done")
+        return 0
     print(json.dumps({k: result[k] for k in ("objective", "best_score", "best_hyperparameters",
                                              "trials")}, indent=2))
+    print(f"results: {os.path.join(args.run_dir, 'results.md')}; best:\n{result['train_command']}")
     return 0
 
 
@@ -385,7 +400,7 @@ COMMANDS = {
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
-    "tune": ("random hyperparameter search (KerasTuner)",
+    "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
                 args_summary, cmd_summary),

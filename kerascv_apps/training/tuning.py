@@ -19,12 +19,42 @@ DEFAULT_SPACE = {
 }
 
 
-def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, augment="none",
-         seed=0, space=None, model_kwargs=None, verbose=1):
-    """Random search; returns ``{"best_hyperparameters": ..., "best_score": ..., "trials": n}``.
+TUNERS = ("random", "hyperband", "bayesian")
 
-    Results (KerasTuner's trial folders and ``best_hyperparameters.json``) go to ``run_dir``;
-    re-running with the same ``run_dir`` continues the search instead of starting over.
+
+def make_tuner(kind, build, objective, max_trials, epochs, seed, directory):
+    """KerasTuner's RandomSearch, Hyperband (``epochs`` is its ``max_epochs``; ``max_trials``
+    is ignored: Hyperband's brackets decide how many models it trains) or
+    BayesianOptimization.
+
+    Distributed search is KerasTuner's own: start the same command in every process with
+    ``KERASTUNER_TUNER_ID`` (``chief`` for the oracle, ``tuner0``, ``tuner1``... for the
+    workers), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set; the chief hands out
+    trials and the workers train them.
+    """
+    import keras_tuner
+
+    common = dict(objective=objective, seed=seed, directory=directory, project_name="search",
+                  overwrite=False)
+    if kind == "random":
+        return keras_tuner.RandomSearch(build, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(build, max_trials=max_trials, **common)
+    if kind == "hyperband":
+        return keras_tuner.Hyperband(build, max_epochs=max(2, int(epochs)), factor=3, **common)
+    raise ValueError(f"--tuner must be one of {', '.join(TUNERS)}, got {kind!r}")
+
+
+def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, augment="none",
+         seed=0, space=None, model_kwargs=None, verbose=1, tuner="random", dataset=None):
+    """Hyperparameter search; returns ``{"best_hyperparameters": ..., "best_score": ...,
+    "trials": n, "all": [...], "train_command": ...}``.
+
+    ``tuner``: ``random``, ``hyperband`` or ``bayesian`` (see ``make_tuner``). Results go to
+    ``run_dir``: KerasTuner's trial folders, ``best_hyperparameters.json``, ``results.csv`` and
+    ``results.md`` (one row per finished trial, best first) and ``best_train_command.txt``
+    (``dataset``: the dataset spec to write into it, default the splits' name). Re-running with
+    the same ``run_dir`` continues the search instead of starting over.
     """
     import keras
     import keras_tuner
@@ -50,19 +80,76 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         return model
 
     keras.utils.set_random_seed(seed)
-    tuner = keras_tuner.RandomSearch(
-        build, objective=keras_tuner.Objective(monitor, direction=mode), max_trials=max_trials,
-        seed=seed, directory=os.path.abspath(run_dir), project_name="search", overwrite=False)
+    tuner = make_tuner(tuner, build, keras_tuner.Objective(monitor, direction=mode), max_trials,
+                       epochs, seed, os.path.abspath(run_dir))
     tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
                  shuffle=False)  # the pipeline shuffles; fit would warn that it ignores this
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return {"model": model_name, "worker": os.environ["KERASTUNER_TUNER_ID"]}
     best = tuner.get_best_hyperparameters(1)[0].values
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     pick = max if mode == "max" else min
+    rows = sorted(({"trial": t.trial_id, "score": float(t.score), **_tuned(t.hyperparameters.values)}
+                   for t in trials), key=lambda r: r["score"], reverse=mode == "max")
+    command = train_command(model_name, dataset or splits.name, best, batch_size, augment,
+                            model_kwargs)
     result = {"model": model_name, "dataset": splits.name, "objective": monitor,
+              "tuner": getattr(tuner, "__class__").__name__,
               "best_hyperparameters": best, "best_score": float(pick(t.score for t in trials)),
-              "trials": len(trials),
+              "trials": len(trials), "train_command": command,
               "all": [{"hyperparameters": t.hyperparameters.values, "score": float(t.score)}
                       for t in trials]}
     atomic_write_text(os.path.join(run_dir, "best_hyperparameters.json"),
                       json.dumps(result, indent=2))
+    write_results_table(rows, os.path.join(run_dir, "results"))
+    atomic_write_text(os.path.join(run_dir, "best_train_command.txt"), command + "\n")
     return result
+
+
+def _tuned(values):
+    """Hyperparameters without Hyperband's bookkeeping (``tuner/epochs``...)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+def write_results_table(rows, stem):
+    """``stem.csv`` and ``stem.md``: one row per trial (best first)."""
+    import csv
+    import io
+
+    columns = sorted({k for r in rows for k in r} - {"trial", "score"})
+    columns = ["trial", "score"] + columns
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(stem + ".csv", out.getvalue())
+
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v if v is not None else "")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    atomic_write_text(stem + ".md", "\n".join(lines) + "\n")
+
+
+# hyperparameter -> train flag; the others become --model-arg KEY=VALUE
+_FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "--weight-decay",
+          "augment": "--augment"}
+
+
+def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
+    """The ``kerascv-apps train`` command line that trains the best configuration."""
+    import shlex
+
+    args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
+            "--batch-size", str(batch_size)]
+    values = {"augment": augment, **_tuned(hyperparameters)}
+    model_args = dict(model_kwargs or {})
+    for key, value in values.items():
+        if key in _FLAGS:
+            args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
+        else:
+            model_args[key] = value
+    for key, value in model_args.items():
+        args += ["--model-arg", f"{key}={json.dumps(value)}"]
+    return " ".join(shlex.quote(a) for a in args)
