@@ -35,10 +35,11 @@ def _number(kind, minimum, strict):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
-                                             f"got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
+            bound = f"{'>' if strict else '>='} {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -76,6 +77,9 @@ def _add_data_args(p, default="digits"):
                         + ("" if default else "; default: the one in the run's run.json"))
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache decoded examples of streamed sources (folders, tfrecord) in DIR "
+                        "(same as --dataset-arg cache=DIR; default: no cache)")
 
 
 def _version():
@@ -117,7 +121,8 @@ def args_train(p):
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished (or another model's unfinished) run in --run-dir")
+                   help="replace a finished run (or an unfinished run of another model or "
+                        "dataset) in --run-dir; an unfinished run of the same model resumes")
     p.add_argument("--strategy", default="default",
                    choices=["default", "mirrored", "multiworker", "tpu"],
                    help="tf.distribute strategy; --batch-size is per replica (multiworker: "
@@ -166,6 +171,14 @@ def args_tune(p):
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
+
+
+def args_prepare(p):
+    _add_data_args(p, default=None)
+    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
+                   help="examples per TFRecord shard")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def args_summary(p):
@@ -268,7 +281,7 @@ def cmd_evaluate(args):
 
 def _read_paths(args, info):
     """Folders and files ``export`` reads: the model, its run directory, a dataset folder."""
-    paths = [args.model_path, run_dir_of(args.model_path)]
+    paths = [run_dir_of(args.model_path), args.model_path]
     spec = args.dataset or info.get("dataset") or ""
     kind, _, arg = spec.partition(":")
     if arg and kind != "tfds":
@@ -376,6 +389,19 @@ def cmd_summary(args):
     return 0
 
 
+def cmd_prepare(args):
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.data.tfrecord import prepare_tfrecords
+
+    if not args.dataset:
+        raise UsageError("prepare needs --dataset")
+    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
+    print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
+    return 0
+
+
 def cmd_clean(args):
     from kerascv_apps.io import clean_stale
 
@@ -402,6 +428,8 @@ COMMANDS = {
                 args_predict, cmd_predict),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
+    "prepare": ("write a dataset as sharded TFRecords + manifest (read back with "
+                "--dataset tfrecord:<out>)", args_prepare, cmd_prepare),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
                 args_summary, cmd_summary),
     "clean": ("remove staging folders, temp folders and lock files of killed processes",
@@ -436,6 +464,8 @@ def main(argv=None):
     """Runs one command; returns the exit code (see the module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if getattr(args, "cache", None):
+        args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()
     try:
         return COMMANDS[args.command][2](args)

@@ -20,7 +20,7 @@ from kerascv_apps.io import atomic_write_text, run_dir_lock
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.training import train
-from kerascv_apps.training.trainer import check_run_dir, check_training_args
+from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
                                               make_strategy, shard)
@@ -208,7 +208,9 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
     # every check passed: only now is anything written into the run directory
     if is_chief(strategy):
-        check_run_dir(run_dir, overwrite, expect={"model": model_name, "dataset": splits.name})
+        expect = {"model": model_name, "dataset": splits.name}
+        if check_run_dir(run_dir, overwrite, expect) == "replace":
+            clear_run_dir(run_dir)
         atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
             "model": model_name, "dataset": splits.name, "task": task.name,
             "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},

@@ -79,7 +79,8 @@ def atomic_dir(dest, overwrite=False, create=True):
     try:
         yield stage
         if os.path.exists(dest):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-{os.getpid()}-", dir=parent)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-{os.getpid()}-",
+                                   dir=parent)
             os.rmdir(old)
             os.replace(dest, old)
             os.replace(stage, dest)
@@ -221,7 +222,8 @@ def check_disjoint(out, read_paths, flag="--out"):
         if not path:
             continue
         real = os.path.realpath(path)
-        if out_real == real or real.startswith(out_real + os.sep) or out_real.startswith(real + os.sep):
+        inside = real.startswith(out_real + os.sep) or out_real.startswith(real + os.sep)
+        if out_real == real or inside:
             raise ValueError(f"{flag} {out} overlaps {path}, which this command reads; writing "
                              f"there could destroy it. Choose a folder outside {path}.")
 

@@ -153,7 +153,8 @@ def test_divergence_keeps_last_good_epoch_and_resume_has_one_row_per_epoch(tmp_p
     with pytest.raises(TrainingDivergedError, match=r"at epoch 2, batch 3.*Epochs 1-1 are kept"):
         train_model("lenet5", "digits", str(run), callbacks=[_Poison()], **kwargs)
     assert backup_epoch(str(run / "backup")) == 1
-    assert _finite(run / "checkpoints" / "last.keras") and _finite(run / "checkpoints" / "best.keras")
+    assert _finite(run / "checkpoints" / "last.keras")
+    assert _finite(run / "checkpoints" / "best.keras")
     assert json.loads((run / "checkpoints" / "best.json").read_text())["epoch"] == 1
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0"]
     assert not (run / "model.keras").exists()

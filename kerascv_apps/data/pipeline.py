@@ -3,6 +3,9 @@
 Determinism: every example gets its own stateless seed from ``Dataset.random(seed)`` zipped
 beside it (rerandomized each epoch, reproducibly), and the parallel map keeps order, so two
 runs with the same seed see identical batches while each epoch sees new augmentations.
+
+Streamed splits (``kerascv_apps.data.streaming``) are shuffled as a list of records before
+decoding and never cached in memory, so a folder larger than RAM trains in bounded memory.
 """
 
 import tensorflow as tf
@@ -21,7 +24,8 @@ def make_pipeline(dataset, batch_size, training=False, augment=None, seed=0, cac
         augment: a callable ``(image, target, seed) -> (image, target)`` where ``seed`` is a
             shape-[2] int64 tensor (see ``kerascv_apps.data.augment``); used only in training.
         seed: seed for shuffling and augmentation.
-        cache: cache decoded examples in memory before augmentation (datasets that fit).
+        cache: cache decoded examples in memory before augmentation (datasets that fit);
+            ignored for streamed splits (they cache to disk with their source's ``cache=DIR``).
         shuffle_buffer: shuffle buffer size.
         drop_remainder: drop the last partial batch.
         repeat: repeat forever (use with ``steps_per_epoch``).
@@ -30,11 +34,17 @@ def make_pipeline(dataset, batch_size, training=False, augment=None, seed=0, cac
     """
     if batch_size is None or int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    ds = dataset
-    if cache:
-        ds = ds.cache()
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    from kerascv_apps.data.streaming import stream_of
+
+    stream = stream_of(dataset)
+    if stream is not None:
+        ds = stream.dataset(shuffle_seed=seed if training else None, shuffle_buffer=shuffle_buffer)
+    else:
+        ds = dataset
+        if cache:
+            ds = ds.cache()
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     if training and augment is not None:

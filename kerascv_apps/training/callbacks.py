@@ -135,20 +135,17 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 class GoodEpochBackup(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that backs up good epochs only and keeps the backup after a
-    divergence, so the next run resumes from the last good epoch instead of from scratch."""
+    """``BackupAndRestore`` that backs up good epochs only and never deletes the backup itself:
+    after a divergence the next run resumes from the last good epoch, and ``train`` removes
+    the backup only once ``model.keras`` is saved (a kill in between loses nothing)."""
 
     def __init__(self, backup_dir, guard=None):
-        super().__init__(backup_dir, double_checkpoint=True)
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False)
         self.guard = guard
 
     def on_epoch_end(self, epoch, logs=None):
         if _good(self.guard):
             super().on_epoch_end(epoch, logs)
-
-    def on_train_end(self, logs=None):
-        if self.guard is None or self.guard.diverged_at is None:
-            super().on_train_end(logs)
 
 
 class GoodEpochCSVLogger(keras.callbacks.CSVLogger):

@@ -3,7 +3,7 @@
 Run directory layout::
 
     run_dir/
-      .lock                                           (one writer: owning PID and host)
+      .lock                                           (one writer: OS lock; owner PID, host)
       checkpoints/last.keras, best.keras, best.json   (atomic; good epochs only)
       checkpoints/guard.json                          (reference loss of the divergence guard)
       backup/                                         (last good epoch: resume after a kill
@@ -75,7 +75,7 @@ def run_dir_state(run_dir):
     of a good epoch) or ``started`` (files of a run that has no good epoch yet)."""
     if not os.path.isdir(run_dir) or not [n for n in os.listdir(run_dir) if n != ".lock"]:
         return "new"
-    if os.path.exists(os.path.join(run_dir, "backup")) and backup_epoch(os.path.join(run_dir, "backup")):
+    if backup_epoch(os.path.join(run_dir, "backup")):
         return "resumable"
     if os.path.exists(os.path.join(run_dir, "model.keras")):
         return "finished"
@@ -87,20 +87,26 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
 
     A finished run is refused unless ``overwrite`` (``--overwrite``). An unfinished run of
     another model or dataset (``expect``: keys of run.json such as ``model`` and ``dataset``)
-    is refused too: resuming it would mix two runs. Returns ``run_dir_state``.
+    is refused too, since resuming it would mix two runs, again unless ``overwrite``. An
+    unfinished run of the same model resumes, also with ``overwrite``: nothing is thrown away
+    that the same command can continue.
+
+    Returns ``run_dir_state``, or ``replace`` when ``overwrite`` lets this run replace the
+    old one (the caller clears it with ``clear_run_dir`` once every check passed).
     """
     state = run_dir_state(run_dir)
-    if overwrite or state == "new":
-        return state
     if state == "finished":
+        if overwrite:
+            return "replace"
         raise RunDirError(f"run directory {run_dir} already holds a finished run (model.keras); "
-                          f"choose another --run-dir or pass --overwrite to "
-                          f"replace it")
+                          f"choose another --run-dir or pass --overwrite to replace it")
     info_path = os.path.join(run_dir, "run.json")
     if expect and state == "resumable" and os.path.exists(info_path):
         with open(info_path) as f:
             info = json.load(f)
         differ = {k: (info.get(k), v) for k, v in expect.items() if k in info and info[k] != v}
+        if differ and overwrite:
+            return "replace"
         if differ:
             what = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
             raise RunDirError(f"run directory {run_dir} holds an unfinished run with {what}; "
@@ -109,10 +115,9 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
     return state
 
 
-def _start_over(run_dir):
-    """With overwrite: remove everything of the old run that would mix with the new one."""
-    import shutil
-
+def clear_run_dir(run_dir):
+    """Removes everything of an old run that would mix with a new one (after ``check_run_dir``
+    returned ``replace``)."""
     for name in ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
                  "evaluation.json"):
         path = os.path.join(run_dir, name)
@@ -154,7 +159,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
           monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
           steps_per_epoch=None, callbacks=(), verbose="auto", overwrite=False, compile=True,
           tensorboard=True, divergence_factor=100.0, strategy=None):
-    """Compiles and fits ``model`` with checkpoints, resume, logs and a NaN guard.
+    """Compiles and fits ``model`` with checkpoints, resume, logs and a divergence guard.
 
     Args:
         model: an uncompiled (or, with ``compile=False``, already compiled) Keras model, or a
@@ -163,7 +168,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         train_data / val_data: batched ``tf.data.Dataset`` (see ``make_pipeline``).
         run_dir: where everything is written. Re-running the same command after a kill
             resumes from the last finished epoch (BackupAndRestore). A run directory that
-            holds a finished run is refused unless ``overwrite``.
+            holds a finished run is refused unless ``overwrite`` (which replaces it).
         epochs: total epochs (including those done before a resume).
         loss / metrics / loss_weights: as for ``compile``.
         optimizer: ``sgd`` (with ``momentum``), ``adam``, ``adamw``, ``rmsprop`` or an instance.
@@ -204,10 +209,9 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         return _fit(model, *args)
     check_run_dir(run_dir, overwrite)
     with run_dir_lock(run_dir):
-        state = check_run_dir(run_dir, overwrite)
+        if check_run_dir(run_dir, overwrite) == "replace":
+            clear_run_dir(run_dir)
         clean_stale([run_dir], temp_dir=False)
-        if overwrite and state != "new":
-            _start_over(run_dir)
         trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
         return _fit(model, *args)
 
@@ -280,6 +284,8 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
             f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
     # every worker saves (a collective read of the variables); only the chief's copy is kept
     save_model_atomic(model, final_path if chief else os.path.join(write_dir, "model.keras"))
+    if chief:
+        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # now a finished run
     best = os.path.join(run_dir, "checkpoints", "best.keras")
     return TrainResult(model=model, run_dir=run_dir,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},

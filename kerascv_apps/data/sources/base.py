@@ -51,14 +51,19 @@ def get_source(name):
 def load_dataset(spec, **kwargs):
     """Loads a dataset by name.
 
-    ``spec`` is a registered name (``digits``, ``mnist``, ...), ``tfds:<name>`` for a tfds
-    dataset registered here, or ``folder:<path>`` / ``<task>-folder:<path>`` for a folder
-    source (the part after the colon becomes the ``root`` argument).
+    ``spec`` is a registered name (``digits``, ``mnist``, ...), ``tfds:<name>`` for any
+    prepared tensorflow_datasets dataset (its own source when one is registered under that
+    name), or ``<source>:<path>`` (``folder:``, ``seg_folder:``, ``tfrecord:``, ...) where the
+    part after the colon becomes the ``root`` argument.
     """
     if ":" in spec:
         kind, arg = spec.split(":", 1)
         if kind == "tfds":
-            return get_source(arg).loader(**kwargs)
+            if arg in SOURCES.names():
+                return get_source(arg).loader(**kwargs)
+            from kerascv_apps.data.sources.tfds_any import load_tfds_any
+
+            return load_tfds_any(arg, **kwargs)
         kwargs.setdefault("root", arg)
         return get_source(kind).loader(**kwargs)
     return get_source(spec).loader(**kwargs)

@@ -1,20 +1,30 @@
-"""Segmentation folder source: images with index or palette PNG masks.
+"""Segmentation folder source: images with index or palette PNG masks, streamed.
 
 Layout: ``root/images/<name>.<png|jpg|...>`` and ``root/masks/<name>.png`` (same stem), or the
 same pair of folders under ``root/train``, ``root/val``, ``root/test``. A mask is either an
 *index* PNG (greyscale or palette mode: the pixel value / palette index is the class id) or an
 RGB *colour* PNG decoded with ``palette`` (a list of RGB triples, class id = position). 255
-means "ignore". Every pair is checked when the source is loaded: a missing mask, a mask whose
-size differs from its image, or a value that is not a valid class id raises ``DataError``
-naming the file.
+means "ignore".
+
+``num_classes`` comes from the argument, ``class_names``, ``palette`` or a labels file
+(``root/labels.txt``, one class name per line); otherwise the load is refused (listing the mask
+values found, with pixel counts) instead of guessing from the largest value. Checked before
+training, every problem naming its file: a missing mask, unreadable or oversized files (image
+headers only, like the ``folder`` source), a mask whose size differs from its image, mask values
+outside 0..num_classes-1 (with per-value pixel counts; 255 = ignore), outside symlinks, too few
+pairs to split. Masks are small and are decoded once in that check; images are only decoded
+while training (``kerascv_apps.data.decode``), resized bilinearly; masks with nearest neighbour.
 """
 
 import os
 
 import numpy as np
 
+from kerascv_apps.data.decode import decode_image, resize_image
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
-from kerascv_apps.data.sources.image_folder import EXTENSIONS, read_image
+from kerascv_apps.data.sources.image_folder import EXTENSIONS
+from kerascv_apps.data.streaming import Stream, cache_key, file_records, read_checked, streamed
+from kerascv_apps.data.validate import MAX_PIXELS, check_headers, choose_image_size, refuse_outside
 
 IGNORE_INDEX = 255
 
@@ -46,7 +56,7 @@ def read_mask(path, palette=None):
         raise DataError(f"{path}: cannot read mask ({e})") from e
 
 
-def scan_pairs(folder):
+def scan_pairs(folder, root=None):
     """(image path, mask path) pairs of ``folder/images`` and ``folder/masks`` by file stem."""
     images_dir, masks_dir = os.path.join(folder, "images"), os.path.join(folder, "masks")
     for d in (images_dir, masks_dir):
@@ -68,95 +78,170 @@ def scan_pairs(folder):
         pairs.append((path, masks[stem]))
     if not pairs:
         raise DataError(f"segmentation folder {images_dir!r} contains no images")
+    refuse_outside([p for pair in pairs for p in pair], root or folder)
     return pairs
 
 
-def load_pairs(pairs, num_classes, channels=3, image_size=None, palette=None):
-    """Reads and validates every pair; returns (images float32, masks int32)."""
+LABEL_FILES = ("labels.txt", "class_names.txt")
+
+
+def _labels_file(root):
+    for name in LABEL_FILES:
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                names = [line.strip() for line in f if line.strip()]
+            if not names:
+                raise DataError(f"{path}: labels file is empty (expected one class name per line)")
+            return names
+    return None
+
+
+def _value_counts(pairs, palette):
+    """{mask path: {value: pixel count}} over every mask (decoded once, one at a time)."""
+    counts = {}
+    for _, mask_path in pairs:
+        values, n = np.unique(read_mask(mask_path, palette), return_counts=True)
+        counts[mask_path] = dict(zip(values.tolist(), n.tolist()))
+    return counts
+
+
+def _check_values(counts, num_classes):
+    bad = []
+    for path, per_value in counts.items():
+        out = {v: n for v, n in per_value.items()
+               if v != IGNORE_INDEX and not 0 <= v < num_classes}
+        if out:
+            bad.append(f"{path}: values {sorted(out)[:10]} are not valid class ids (0.."
+                       f"{num_classes - 1}, or {IGNORE_INDEX} = ignore); pixel counts "
+                       + ", ".join(f"{v}: {n}" for v, n in sorted(out.items())[:10]))
+    if bad:
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise DataError(f"{len(bad)} masks hold values outside the {num_classes} classes:\n  "
+                        + "\n  ".join(bad[:20]) + more)
+
+
+def _totals(counts):
+    total = {}
+    for per_value in counts.values():
+        for v, n in per_value.items():
+            total[v] = total.get(v, 0) + n
+    return ", ".join(f"{v}: {n}" for v, n in sorted(total.items())[:20])
+
+
+def segmentation_stream(pairs, nbytes, image_size, channels, palette, split, cache_dir=None):
+    """A streamed split of (image, mask) pairs: image decoded + resized bilinearly, mask read
+    with ``read_mask`` and resized with nearest neighbour."""
     import tensorflow as tf
 
-    images, masks = [], []
-    for image_path, mask_path in pairs:
-        image = read_image(image_path, channels)
-        mask = read_mask(mask_path, palette)
-        if mask.shape != image.shape[:2]:
-            raise DataError(f"{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from "
-                            f"its image {image_path} ({image.shape[1]}x{image.shape[0]})")
-        bad = np.unique(mask[(mask != IGNORE_INDEX) & ((mask < 0) | (mask >= num_classes))])
-        if bad.size:
-            raise DataError(f"{mask_path}: values {bad.tolist()[:10]} are not valid class ids "
-                            f"(0..{num_classes - 1}, or {IGNORE_INDEX} = ignore)")
-        if image_size is not None and image.shape[:2] != tuple(image_size):
-            image = tf.image.resize(image, image_size, antialias=True).numpy()
-            mask = tf.image.resize(mask[..., None], image_size, method="nearest").numpy()[..., 0]
-        images.append(image)
-        masks.append(mask.astype(np.int32))
-    shapes = {m.shape for m in masks}
-    if len(shapes) > 1:
-        raise DataError(f"images have different sizes {sorted(shapes)[:4]}; pass image_size=(h, w)")
-    return np.stack(images).astype(np.float32), np.stack(masks)
+    size = tuple(image_size)
+
+    def load_mask(path):
+        return read_mask(path.decode() if isinstance(path, bytes) else str(path), palette)
+
+    def decode(image_path, mask_path, n):
+        image = resize_image(decode_image(read_checked(image_path, n), channels), size)
+        mask = tf.numpy_function(load_mask, [mask_path], tf.int32, stateful=False)
+        mask.set_shape((None, None))
+        mask = tf.image.resize(mask[..., None], size, method="nearest")[..., 0]
+        mask.set_shape(size)
+        return image, mask
+
+    columns = (np.asarray([p[0] for p in pairs], str), np.asarray([p[1] for p in pairs], str),
+               np.asarray(nbytes, np.int64))
+    key = cache_key(split, [p for pair in pairs for p in pair],
+                    ("segmentation", size, channels, palette)) if cache_dir else split
+    stream = Stream(lambda seed: file_records(columns, seed), decode, len(pairs), key, cache_dir)
+    stream.files = {"image": [p[0] for p in pairs], "mask": [p[1] for p in pairs]}
+    stream.palette = palette
+    return streamed(stream)
 
 
 @register_source("seg_folder", task="segmentation")
 def load_seg_folder(root, num_classes=None, class_names=None, palette=None, image_size=None,
-                    channels=3, val_fraction=0.15, test_fraction=0.15, seed=0):
+                    channels=3, val_fraction=0.15, test_fraction=0.15, seed=0, cache=None,
+                    max_pixels=MAX_PIXELS):
     """Images + index/palette PNG masks from ``root/images`` and ``root/masks`` (or split
     sub-folders ``root/{train,val,test}/{images,masks}``).
 
     Args:
         root: the folder.
-        num_classes: number of classes; default ``len(class_names)``, ``len(palette)`` or the
-            largest mask value + 1.
+        num_classes: number of classes (at least 2); default ``len(class_names)``,
+            ``len(palette)`` or the line count of ``root/labels.txt``; required otherwise.
         class_names: optional names.
         palette: RGB triples for colour masks (class id = position).
-        image_size: (height, width) to resize to (masks with nearest); default keep sizes.
+        image_size: (height, width) (or one int) to resize to (masks with nearest); default the
+            median height and width, each capped at 512.
         channels: 1 or 3.
         val_fraction / test_fraction: split fractions without split sub-folders.
         seed: split seed.
+        cache: optional folder for a disk cache of decoded examples.
+        max_pixels: larger images are refused (decompression-bomb guard).
     """
-    import tensorflow as tf
-
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels!r}")
     if not os.path.isdir(root):
         raise DataError(f"segmentation folder {root!r} does not exist or is not a directory")
-    image_size = None if image_size is None else tuple(int(s) for s in (
-        (image_size, image_size) if isinstance(image_size, int) else image_size))
     split_dirs = [s for s in ("train", "val", "test") if os.path.isdir(os.path.join(root, s))]
-    parts = {s: scan_pairs(os.path.join(root, s)) for s in split_dirs} if split_dirs else \
+    parts = {s: scan_pairs(os.path.join(root, s), root) for s in split_dirs} if split_dirs else \
         {"all": scan_pairs(root)}
+    all_pairs = [pair for pairs in parts.values() for pair in pairs]
+    images = {h.path: h for h in check_headers([p[0] for p in all_pairs], max_pixels)}
+    masks = {h.path: h for h in check_headers([p[1] for p in all_pairs], max_pixels, "mask")}
+    for image_path, mask_path in all_pairs:
+        image, mask = images[image_path], masks[mask_path]
+        if (mask.width, mask.height) != (image.width, image.height):
+            raise DataError(f"{mask_path}: mask size {mask.width}x{mask.height} differs from "
+                            f"its image {image_path} ({image.width}x{image.height})")
+        if palette is None and mask.mode not in ("P", "L", "I", "I;16"):
+            raise DataError(f"{mask_path}: mask must be an index PNG (mode L or P), got mode "
+                            f"{mask.mode!r}; pass palette=[...] for RGB colour masks")
+    labels_file = None
+    if class_names is None and palette is None and num_classes is None:
+        class_names = labels_file = _labels_file(root)
+    counts = _value_counts(all_pairs, palette)
     if num_classes is None:
         if class_names is not None:
             num_classes = len(class_names)
         elif palette is not None:
             num_classes = len(palette)
         else:
-            top = 0
-            for pairs in parts.values():
-                for _, mask_path in pairs:
-                    m = read_mask(mask_path)
-                    valid = m[m != IGNORE_INDEX]
-                    top = max(top, int(valid.max()) if valid.size else 0)
-            num_classes = top + 1
-    num_classes = max(int(num_classes), 2)
-    arrays = {k: load_pairs(p, num_classes, channels, image_size, palette) for k, p in parts.items()}
-    if "all" in arrays or "val" not in arrays or "test" not in arrays:
-        base = "all" if "all" in arrays else "train"
-        images, masks = arrays.pop(base)
-        order = np.random.default_rng(seed).permutation(len(images))
-        n_val = 0 if "val" in arrays else max(1, int(round(len(order) * val_fraction)))
-        n_test = 0 if "test" in arrays else max(1, int(round(len(order) * test_fraction)))
+            raise DataError(
+                f"segmentation folder {root!r}: num_classes is required (pass --dataset-arg "
+                f"num_classes=N, class_names=[...], or write {os.path.join(root, LABEL_FILES[0])} "
+                f"with one class name per line); the masks hold these values (pixel counts): "
+                f"{_totals(counts)}")
+    num_classes = int(num_classes)
+    if num_classes < 2:
+        raise DataError(f"segmentation folder {root!r}: num_classes={num_classes} is not "
+                        "supported; a foreground/background mask needs num_classes=2 "
+                        "(0 = background, 1 = foreground)")
+    if class_names is not None and len(class_names) != num_classes:
+        raise DataError(f"{root}: {len(class_names)} class names for num_classes={num_classes}")
+    _check_values(counts, num_classes)
+    if "all" in parts or "val" not in parts or "test" not in parts:
+        base = "all" if "all" in parts else "train"
+        pairs = parts.pop(base)
+        order = np.random.default_rng(seed).permutation(len(pairs))
+        n_val = 0 if "val" in parts else max(1, int(round(len(order) * val_fraction)))
+        n_test = 0 if "test" in parts else max(1, int(round(len(order) * test_fraction)))
         if len(order) - n_val - n_test < 1:
-            raise DataError(f"segmentation folder {root!r}: {len(order)} images are too few to "
-                            "split into train/val/test")
+            folder = os.path.join(root, "train") if base == "train" else root
+            raise DataError(f"segmentation folder {folder!r}: {len(order)} image/mask pairs are "
+                            f"too few to split into train/val/test (needs {n_val + n_test + 1}: "
+                            f"{n_val} val, {n_test} test, 1 train)")
         if n_val:
-            arrays["val"] = (images[order[:n_val]], masks[order[:n_val]])
+            parts["val"] = [pairs[i] for i in sorted(order[:n_val])]
         if n_test:
-            arrays["test"] = (images[order[n_val:n_val + n_test]], masks[order[n_val:n_val + n_test]])
-        rest = order[n_val + n_test:]
-        arrays["train"] = (images[rest], masks[rest])
-    ds = {k: tf.data.Dataset.from_tensor_slices(v) for k, v in arrays.items()}
+            parts["test"] = [pairs[i] for i in sorted(order[n_val:n_val + n_test])]
+        parts["train"] = [pairs[i] for i in sorted(order[n_val + n_test:])]
+    image_size, how = choose_image_size(image_size, list(images.values()))
+    datasets = {k: segmentation_stream(p, [images[a].nbytes for a, _ in p], image_size, channels,
+                                       palette, k, cache) for k, p in parts.items()}
     names = list(class_names) if class_names else [f"class_{i}" for i in range(num_classes)]
     return DatasetSplits(
-        name=f"seg_folder:{root}", task="segmentation", train=ds["train"], val=ds["val"],
-        test=ds["test"], image_shape=tuple(arrays["train"][0].shape[1:]), num_classes=num_classes,
-        class_names=names, sizes={k: len(v[0]) for k, v in arrays.items()},
-        info={"source": os.path.abspath(root), "ignore_index": IGNORE_INDEX})
+        name=f"seg_folder:{root}", task="segmentation", train=datasets["train"],
+        val=datasets["val"], test=datasets["test"], image_shape=image_size + (channels,),
+        num_classes=num_classes, class_names=names, sizes={k: len(v) for k, v in parts.items()},
+        info={"source": os.path.abspath(root), "ignore_index": IGNORE_INDEX, "streaming": True,
+              "image_size_from": how, "labels_file": bool(labels_file)})
