@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 
 from kerascv_apps.data import load_dataset, make_pipeline
+from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
 from kerascv_apps.io import atomic_write_text, run_dir_lock
 from kerascv_apps.registry import get_entry
@@ -196,7 +197,7 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
                                     augment, seed, output_names=names,
                                     repeat=bool(steps_per_epoch))
     if strategy is not None:
-        file_based = bool(getattr(splits, "file_based", False))
+        file_based = stream_of(splits.train) is not None
         train_ds, val_ds = shard(train_ds, file_based), shard(val_ds, file_based)
     loss = task.loss(model)
     metrics = task.metrics(model)

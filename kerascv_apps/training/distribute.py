@@ -118,12 +118,15 @@ def global_batch_size(per_replica_batch, strategy=None):
 
 
 def shard(dataset, file_based=False):
-    """Sets how a multi-worker run splits ``dataset`` among workers: by file when the source
-    reads files (each worker opens its own files), else by data (every worker runs the whole
-    pipeline and keeps its part of each global batch)."""
+    """Sets how a multi-worker run splits ``dataset`` among workers.
+
+    ``file_based`` (streamed sources): ``AUTO``, i.e. by file where the pipeline reads files
+    through a reader dataset (TFRecord shards: each worker opens its own shards), else by data.
+    In-memory sources: by data (every worker runs the whole pipeline and keeps its part of each
+    global batch)."""
     import tensorflow as tf
 
-    policy = (tf.data.experimental.AutoShardPolicy.FILE if file_based
+    policy = (tf.data.experimental.AutoShardPolicy.AUTO if file_based
               else tf.data.experimental.AutoShardPolicy.DATA)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = policy
