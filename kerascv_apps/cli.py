@@ -181,6 +181,20 @@ def args_prepare(p):
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
+def args_benchmark(p):
+    p.add_argument("--models", default="mobilenet_v2", help="comma-separated registered names")
+    p.add_argument("--image-size", type=_positive_int, default=224)
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed steps per measurement")
+    p.add_argument("--xla", default="off", help="comma-separated: off,on")
+    p.add_argument("--precisions", default="float32",
+                   help="comma-separated: float32,mixed_float16,mixed_bfloat16")
+    p.add_argument("--folder", help="JPEG class folder for the input pipeline (default: "
+                                    "generated from scikit-image's photos)")
+    p.add_argument("--skip", default="", help="comma-separated: twins,pipeline,tflite")
+    p.add_argument("--json", help="write the results here")
+
+
 def args_summary(p):
     p.add_argument("model", help="registered model name")
     p.add_argument("--input-shape", type=_shape, help="H,W,C")
@@ -371,6 +385,32 @@ def cmd_tune(args):
     return 0
 
 
+def cmd_benchmark(args):
+    from kerascv_apps.benchmark import format_table, run_benchmark
+    from kerascv_apps.io import atomic_write_text
+    from kerascv_apps.registry import get_entry
+    from kerascv_apps.training.device import PRECISIONS
+
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
+    models, xla, precisions, skip = (split(args.models), split(args.xla),
+                                     split(args.precisions), set(split(args.skip)))
+    for name in models:
+        get_entry(name)  # unknown names are refused (exit 2) before anything runs
+    for flag, values, allowed in (("--xla", xla, ("off", "on")),
+                                  ("--precisions", precisions, PRECISIONS),
+                                  ("--skip", skip, ("twins", "pipeline", "tflite"))):
+        if set(values) - set(allowed) or (flag != "--skip" and not values):
+            raise UsageError(f"{flag} {','.join(values)!r}: choose from {', '.join(allowed)}")
+    result = run_benchmark(models, args.image_size, args.batch_size, args.steps, xla=xla,
+                           precisions=precisions, twins="twins" not in skip,
+                           pipeline="pipeline" not in skip, tflite="tflite" not in skip,
+                           folder=args.folder, log=lambda m: print(m, file=sys.stderr))
+    print(format_table(result))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_summary(args):
     from kerascv_apps.registry import build_model
 
@@ -430,6 +470,8 @@ COMMANDS = {
             args_tune, cmd_tune),
     "prepare": ("write a dataset as sharded TFRecords + manifest (read back with "
                 "--dataset tfrecord:<out>)", args_prepare, cmd_prepare),
+    "benchmark": ("training, input pipeline and TFLite speed on this device, one table",
+                  args_benchmark, cmd_benchmark),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
                 args_summary, cmd_summary),
     "clean": ("remove staging folders, temp folders and lock files of killed processes",
