@@ -51,6 +51,7 @@ def test_hyperband_writes_table_and_train_command(tmp_path):
 
     args = build_parser().parse_args(shlex.split(command)[1:])
     assert args.lr == pytest.approx(best["learning_rate"], rel=1e-5)
+    assert dict(args.model_arg)["dropout"] == best["dropout"] and args.run_dir
 
 
 def test_unknown_tuner_is_refused(tmp_path):

@@ -142,7 +142,7 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
     import shlex
 
     args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
-            "--batch-size", str(batch_size)]
+            "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
     for key, value in values.items():
