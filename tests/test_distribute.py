@@ -114,3 +114,47 @@ def test_strategy_names_and_chief_rules(monkeypatch):
     assert is_chief(None) and task_of(None) == (None, None)
     default = make_strategy("default")
     assert global_batch_size(16, default) == 16
+
+
+def _cluster_env(index, workers, epochs):
+    return dict(ENV, EPOCHS=str(epochs),
+                TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                      "task": {"type": "worker", "index": index}}))
+
+
+def test_killed_worker_stops_the_run_naming_it_and_restart_resumes(tmp_path):
+    """SIGKILL of worker 1 after two epochs: worker 0 stops with a message naming worker 1;
+    starting both again resumes from the chief's backup and finishes with one history row
+    per epoch."""
+    import signal
+    import time
+
+    history = tmp_path / "multiworker" / "history.csv"
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = [subprocess.Popen([sys.executable, RUNNER, str(tmp_path), "multiworker"],
+                              env=_cluster_env(i, workers, 6), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and procs[0].poll() is None:
+            if history.exists() and len(history.read_text().strip().splitlines()) >= 3:
+                break
+            time.sleep(0.3)
+        assert procs[0].poll() is None, "the run ended before worker 1 could be killed"
+        procs[1].send_signal(signal.SIGKILL)
+        _, err = procs[0].communicate(timeout=180)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert procs[0].returncode != 0
+    assert "DistributeError: worker 0: lost contact with worker 1" in err, err[-2000:]
+    assert "resume from the last epoch" in err
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    chief, other = _run_all([((str(tmp_path), "multiworker"), _cluster_env(i, workers, 6))
+                             for i in range(2)])
+    assert chief["epochs_run"] == other["epochs_run"]
+    assert chief["epochs_run"][0] >= 2 and chief["epochs_run"][-1] == 5  # resumed, finished
+    rows = history.read_text().strip().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(6))

@@ -200,7 +200,9 @@ def lost_worker_errors(strategy=None):
         if replicas_of_cluster(strategy) in (None, 1) and task_of(strategy)[0] is None:
             raise
         message = str(e).strip().splitlines()[0][:400]
-        peers = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", str(e))))
+        me = task_of(strategy)
+        peers = sorted({(job, int(task)) for job, task in
+                        re.findall(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)", str(e))} - {me})
         named = ", ".join(f"{job} {task}" for job, task in peers) or "another worker"
         raise DistributeError(
             f"{worker_name(strategy)}: lost contact with {named} during training ({message}). "
