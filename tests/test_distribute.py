@@ -155,6 +155,7 @@ def test_killed_worker_stops_the_run_naming_it_and_restart_resumes(tmp_path):
     chief, other = _run_all([((str(tmp_path), "multiworker"), _cluster_env(i, workers, 6))
                              for i in range(2)])
     assert chief["epochs_run"] == other["epochs_run"]
-    assert chief["epochs_run"][0] >= 2 and chief["epochs_run"][-1] == 5  # resumed, finished
+    # resumed (the backup is written after the history row, so it may be one epoch behind)
+    assert chief["epochs_run"][0] >= 1 and chief["epochs_run"][-1] == 5
     rows = history.read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(6))
