@@ -30,9 +30,13 @@ def test_random_search_records_best_trial(tmp_path):
 def test_hyperband_writes_table_and_train_command(tmp_path):
     splits = load_dataset("digits")
     space = {"optimizer": ["adam"], "learning_rate": (1e-3, 1e-2), "weight_decay": [0.0],
-             "dropout": [0.0, 0.3]}
+             "dropout": [0.0, 0.3], "augment": ["none", "tf"]}
     result = tune("lenet5", splits, str(tmp_path), epochs=2, batch_size=64, space=space,
                   verbose=0, tuner="hyperband")
+    best = result["best_hyperparameters"]
+    # LeNet-5's builder takes dropout but no width multiplier: only what it takes is tuned
+    assert "dropout" in best and "alpha" not in best and "width_multiplier" not in best
+    assert best["augment"] in ("none", "tf")
     assert result["tuner"] == "Hyperband" and result["trials"] >= 2
     assert 0.1 < result["best_score"] <= 1.0
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
@@ -42,7 +46,7 @@ def test_hyperband_writes_table_and_train_command(tmp_path):
     md = (tmp_path / "results.md").read_text().splitlines()
     assert md[0].startswith("| trial | score |") and len(md) == 2 + result["trials"]
     command = (tmp_path / "best_train_command.txt").read_text().strip()
-    best = result["best_hyperparameters"]
+    assert f"--augment {best['augment']}" in command
     assert command.startswith("kerascv-apps train --model lenet5 --dataset digits")
     assert f"--lr {best['learning_rate']:.6g}" in command
     assert f"--model-arg dropout={best['dropout']}" in command

@@ -1,7 +1,8 @@
 """Hyperparameter search with KerasTuner over the registry's builders.
 
 The search space covers what the lectures name as the knobs that matter: optimizer (SGD with
-momentum, Adam, AdamW), learning rate (log scale), weight decay and dropout. Every trial
+momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model what its builder
+takes of dropout and width/depth multipliers, plus optionally the augmentation per trial. Every trial
 trains through the same pipelines as ``train_model``; the objective is the task's monitor
 (validation accuracy for classification).
 """
@@ -16,7 +17,14 @@ DEFAULT_SPACE = {
     "learning_rate": (1e-4, 1e-1),
     "weight_decay": [0.0, 1e-5, 1e-4],
     "dropout": [0.0, 0.2, 0.4],
+    # width / depth multipliers: tuned for the builders that take them (MobileNet's alpha...)
+    "alpha": [0.5, 0.75, 1.0],
+    "width_multiplier": [0.5, 1.0],
+    "depth_multiplier": [1, 2],
+    # augmentation kinds per trial (e.g. ["none", "tf", "albumentations"]); None: --augment
+    "augment": None,
 }
+ARCHITECTURE_KEYS = ("dropout", "alpha", "width_multiplier", "depth_multiplier")
 
 
 TUNERS = ("random", "hyperband", "bayesian")
@@ -62,15 +70,21 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     from kerascv_apps.experiment import build_for_data, pipelines, task_for
     from kerascv_apps.training.optimizers import build_optimizer
 
+    from kerascv_apps.arguments import accepted_arguments
+    from kerascv_apps.registry import get_entry
+
     space = {**DEFAULT_SPACE, **(space or {})}
     task = task_for(model_name, splits)
     monitor, mode = task.monitor()
     train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed)
+    accepted = accepted_arguments(get_entry(model_name).builder) or []
+    architecture = [k for k in ARCHITECTURE_KEYS
+                    if space.get(k) and k in accepted and k not in (model_kwargs or {})]
 
     def build(hp):
         kwargs = dict(model_kwargs or {})
-        if space.get("dropout"):
-            kwargs["dropout"] = hp.Choice("dropout", space["dropout"])
+        for key in architecture:
+            kwargs[key] = hp.Choice(key, space[key])
         model = build_for_data(model_name, splits, task, **kwargs)
         low, high = space["learning_rate"]
         optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
@@ -79,9 +93,22 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         model.compile(optimizer=optimizer, loss=task.loss(model), metrics=task.metrics(model))
         return model
 
+    class HyperModel(keras_tuner.HyperModel):
+        """Per trial: the model (``build``) and, when ``space["augment"]`` lists kinds, the
+        training pipeline with the chosen augmentation."""
+
+        def build(self, hp):
+            return build(hp)
+
+        def fit(self, hp, model, x, *args, **kwargs):
+            if space.get("augment"):
+                x = pipelines(task, splits, batch_size, hp.Choice("augment", space["augment"]),
+                              seed)[0]
+            return model.fit(x, *args, **kwargs)
+
     keras.utils.set_random_seed(seed)
-    tuner = make_tuner(tuner, build, keras_tuner.Objective(monitor, direction=mode), max_trials,
-                       epochs, seed, os.path.abspath(run_dir))
+    tuner = make_tuner(tuner, HyperModel(), keras_tuner.Objective(monitor, direction=mode),
+                       max_trials, epochs, seed, os.path.abspath(run_dir))
     tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
                  shuffle=False)  # the pipeline shuffles; fit would warn that it ignores this
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
