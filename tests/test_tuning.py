@@ -95,3 +95,16 @@ def test_distributed_search_chief_and_one_worker(tmp_path):
     saved = json.loads((tmp_path / "search" / "best_hyperparameters.json").read_text())
     assert saved["trials"] == 2 and 0.1 < saved["best_score"] <= 1.0
     assert (tmp_path / "search" / "results.md").exists()
+
+
+def test_train_command_maps_flags_model_args_and_loss_mix():
+    from kerascv_apps.training.tuning import train_command
+
+    command = train_command("unet", "shapes", {"learning_rate": 0.00123456789, "optimizer": "sgd",
+                                               "dropout": 0.2, "dice_weight": 0.5,
+                                               "tuner/epochs": 3}, 8, "tf")
+    assert command.startswith("kerascv-apps train --model unet --dataset shapes --run-dir "
+                              "runs/unet-tuned --batch-size 8 --augment tf --lr 0.00123457 "
+                              "--optimizer sgd --model-arg dropout=0.2")
+    assert command.endswith("task_kwargs={'loss_spec': 'ce+0.5*dice'})")
+    assert "tuner/" not in command

@@ -21,6 +21,8 @@ DEFAULT_SPACE = {
     "alpha": [0.5, 0.75, 1.0],
     "width_multiplier": [0.5, 1.0],
     "depth_multiplier": [1, 2],
+    # segmentation: the loss mix ce + w * dice
+    "dice_weight": [0.0, 0.5, 1.0],
     # augmentation kinds per trial (e.g. ["none", "tf", "albumentations"]); None: --augment
     "augment": None,
 }
@@ -86,6 +88,8 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         for key in architecture:
             kwargs[key] = hp.Choice(key, space[key])
         model = build_for_data(model_name, splits, task, **kwargs)
+        if task.name == "segmentation" and space.get("dice_weight"):
+            task.loss_spec = loss_mix(hp.Choice("dice_weight", space["dice_weight"]))
         low, high = space["learning_rate"]
         optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
                                     hp.Float("learning_rate", low, high, sampling="log"),
@@ -164,14 +168,26 @@ _FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "
           "augment": "--augment"}
 
 
+def loss_mix(dice_weight):
+    """The segmentation loss spec for ``ce + dice_weight * dice``."""
+    return "ce" if not dice_weight else f"ce+{float(dice_weight):g}*dice"
+
+
 def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
-    """The ``kerascv-apps train`` command line that trains the best configuration."""
+    """The ``kerascv-apps train`` command line that trains the best configuration.
+
+    A tuned segmentation loss mix has no command-line flag: it follows as a comment naming the
+    library call (``train_model(..., task_kwargs={"loss_spec": ...})``)."""
     import shlex
 
     args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
             "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
+    note = ""
+    if "dice_weight" in values:
+        note = (f"  # loss {loss_mix(values.pop('dice_weight'))!r}: train_model(..., "
+                f"task_kwargs={{'loss_spec': {loss_mix(hyperparameters['dice_weight'])!r}}})")
     for key, value in values.items():
         if key in _FLAGS:
             args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
@@ -179,4 +195,4 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
             model_args[key] = value
     for key, value in model_args.items():
         args += ["--model-arg", f"{key}={json.dumps(value)}"]
-    return " ".join(shlex.quote(a) for a in args)
+    return " ".join(shlex.quote(a) for a in args) + note
