@@ -77,18 +77,12 @@ def tf_config():
 
 
 def task_of(strategy=None):
-    """``(task_type, task_id)`` of this process; ``(None, None)`` outside a cluster."""
+    """``(task_type, task_id)`` of this process in its strategy's cluster (multi-worker, from
+    ``TF_CONFIG``); ``(None, None)`` for single-process strategies."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is not None and getattr(resolver, "task_type", None):
         return resolver.task_type, int(resolver.task_id or 0)
-    task = tf_config().get("task") or {}
-    if not task or strategy is None or replicas_of_cluster(strategy) is None:
-        return None, None
-    return task.get("type"), int(task.get("index", 0))
-
-
-def replicas_of_cluster(strategy):
-    return getattr(getattr(strategy, "extended", None), "_num_workers", None)
+    return None, None
 
 
 def is_chief(strategy=None):
@@ -197,7 +191,7 @@ def lost_worker_errors(strategy=None):
         yield
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
             tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.InternalError) as e:
-        if replicas_of_cluster(strategy) in (None, 1) and task_of(strategy)[0] is None:
+        if task_of(strategy)[0] is None:
             raise
         message = str(e).strip().splitlines()[0][:400]
         me = task_of(strategy)
