@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from kerascv_apps.cli import run_info, task_from_run
-from kerascv_apps.experiment import deployable
+from kerascv_apps.models.outputs import inference_model
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.io import load_model
 
@@ -22,7 +22,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
-    model = deployable(load_model(args.model_path, compile=False))
+    model = inference_model(load_model(args.model_path, compile=False))
     print(export_savedmodel(model, args.base_dir, args.name, task, version=args.version))
     return 0
 

@@ -31,6 +31,7 @@ def accepted_arguments(fn, _depth=0):
         if inner is None:
             return None
         names |= set(inner) - fixed
+        names |= set(getattr(callee, "extra_keywords", ()))
     return sorted(names)
 
 
@@ -56,13 +57,44 @@ def _forwarded_to(fn, var_kw):
                 for key, value in zip(k.value.keys, k.value.values):
                     if key is None and isinstance(value, ast.Name) and value.id == var_kw:
                         passes = True
+        callee = _resolve(node.func, scope)
+        if not passes and node.args and getattr(callee, "forwards_keywords_to_first_argument",
+                                                False):
+            # create_variant(Builder, variant, arch_args, kwargs): the keywords go to Builder
+            if any(isinstance(a, ast.Name) and a.id == var_kw for a in node.args):
+                builder = _resolve(node.args[0], scope)
+                if builder is None:
+                    return None
+                out.append((_with_extras(builder, callee), fixed))
+            continue
         if not passes:
             continue
-        callee = _resolve(node.func, scope)
         if callee is None:
             return None
-        out.append((callee, fixed))
+        out.append((callee, fixed | _filled_positionally(callee, len(node.args))))
     return out
+
+
+def _filled_positionally(fn, count):
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in params[:count] if p.kind == p.POSITIONAL_OR_KEYWORD}
+
+
+def _with_extras(builder, forwarder):
+    """``builder`` seen through ``forwarder``: also accepts the forwarder's own keywords."""
+    extras = tuple(getattr(forwarder, "extra_keywords", ()))
+    if not extras:
+        return builder
+
+    def accepts(**kwargs):
+        return builder(**kwargs)
+
+    accepts.__signature__ = inspect.signature(builder)
+    accepts.extra_keywords = extras
+    return accepts
 
 
 def _resolve(node, scope):

@@ -127,6 +127,9 @@ def args_train(p):
                    choices=["default", "mirrored", "multiworker", "tpu"],
                    help="tf.distribute strategy; --batch-size is per replica (multiworker: "
                         "start the same command in every process with TF_CONFIG set)")
+    p.add_argument("--weights", metavar="PATH", default=None,
+                   help="start from a weights file (e.g. keras.applications' ImageNet .h5) with "
+                        "a new class layer; only the head and the last block train")
 
 
 def args_evaluate(p):
@@ -260,7 +263,7 @@ def cmd_train(args):
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
         overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True,
+        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights,
         strategy=None if args.strategy == "default" else args.strategy)
     results = run.evaluation
     if results is None:  # a non-chief worker of a multi-worker run
@@ -343,12 +346,12 @@ def task_from_run(name, info):
 
 
 def cmd_predict(args):
-    from kerascv_apps.experiment import deployable
+    from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
-    model = deployable(load_model(args.model_path, compile=False))
+    model = inference_model(load_model(args.model_path, compile=False))
     failed = 0
     for path in args.images:  # one file at a time: a bad file does not stop the others
         try:
@@ -370,7 +373,7 @@ def cmd_predict(args):
 
 def cmd_tune(args):
     from kerascv_apps.data import load_dataset
-    from kerascv_apps.training.tuning import tune
+    from kerascv_apps.tuning import tune
 
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
@@ -435,6 +438,8 @@ def cmd_prepare(args):
 
     if not args.dataset:
         raise UsageError("prepare needs --dataset")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise UsageError(f"--out {args.out} already exists; choose another --out or pass --overwrite")
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())

@@ -1,9 +1,10 @@
 """Train / evaluate / export workflows: what the CLI and the recipes call.
 
 Everything task-specific comes from the Task (``kerascv_apps.tasks``); everything
-model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) names
-them ``aux*`` and may carry ``aux_loss_weights`` ({output name: weight}); they train with
-the same target and are dropped for evaluation and export (``deployable``).
+model-specific from the registry. A model with auxiliary outputs (GoogLeNet, PSPNet) marks
+them with ``AuxiliaryOutput`` (loss weights: ``models.outputs.output_loss_weights``); they
+train with the same target and are dropped for evaluation and export
+(``models.outputs.inference_model``).
 """
 
 import contextlib
@@ -11,6 +12,7 @@ import dataclasses
 import json
 import os
 import shutil
+import types
 
 import numpy as np
 
@@ -18,13 +20,16 @@ from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
 from kerascv_apps.io import atomic_write_text, run_dir_lock
+from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
+from kerascv_apps.tasks.base import get_task_class
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
                                               make_strategy, shard)
+from kerascv_apps.training.transfer import freeze_for_transfer
 
 
 @dataclasses.dataclass
@@ -38,23 +43,11 @@ class Run:
     evaluation: dict = None  # test-split results when train_model(..., evaluate=True)
 
 
-def deployable(model):
-    """The single-output inference model: the main output of a multi-output training model
-    (weights shared, auxiliary heads dropped)."""
-    import keras
-
-    if len(model.outputs) == 1:
-        return model
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, model.outputs[0], name=f"{model.name}_inference")
-
-
 def _targets_for(model):
     names = list(model.output_names)
     if len(names) == 1:
         return None, None
-    weights = getattr(model, "aux_loss_weights", None) or {}
-    return names, {n: (1.0 if i == 0 else float(weights.get(n, 0.3))) for i, n in enumerate(names)}
+    return names, output_loss_weights(model)
 
 
 def task_for(model_name, splits=None):
@@ -130,12 +123,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
-                evaluate=False, strategy=None):
+                evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
-
-    ``strategy``: ``default``, ``mirrored``, ``multiworker``, ``tpu`` or a
-    ``tf.distribute.Strategy`` (see ``training.distribute``); ``batch_size`` is per replica.
-    Only the chief writes ``run_dir`` and evaluates.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
@@ -143,60 +132,82 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     one process at a time holds ``run_dir`` (see ``kerascv_apps.io.run_dir_lock``). With
     ``evaluate``, the test split is evaluated into ``run_dir`` (plots, evaluation.json) while
     the run directory is still held.
+
+    With ``weights`` (a weights file, e.g. keras.applications' ImageNet ``.h5``) the model
+    starts from those weights with a new class layer, and only the head and the last
+    ``trainable_blocks`` blocks train (transfer learning; the rest stays frozen).
+    ``model``: an already built (e.g. pretrained) Keras model of ``model_name`` to train
+    instead of a new one. The task decides what ``fit`` runs (``Task.training_model``: e.g.
+    the SRGAN adversarial step around an SR generator with ``task_kwargs={"adversarial":
+    True, ...}``); ``Run.model`` is always the model to evaluate and export.
+
+    ``strategy``: ``default``, ``mirrored``, ``multiworker``, ``tpu`` or a
+    ``tf.distribute.Strategy`` (see ``training.distribute``); ``batch_size`` is per replica.
+    Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
+    A ``model`` passed in must have been built in the strategy's scope.
     """
+    settings = dict(locals())
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
+    if weights is not None and not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
+                                f".weights.h5 or .keras weights file)")
     if splits is None:
         check_dataset_kwargs(dataset, dataset_kwargs)
     if strategy is not None:
-        strategy = make_strategy(strategy)  # first: multiworker must start before other TF work
-    if not is_chief(strategy):
-        return _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
-                             optimizer, learning_rate, weight_decay, momentum, schedule,
-                             warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
-                             model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
-                             callbacks, splits, steps_per_epoch, divergence_factor, strategy)
+        # first: multiworker must start before other TensorFlow work
+        settings["strategy"] = make_strategy(strategy)
+    if not is_chief(settings["strategy"]):  # no lock, no writes in run_dir
+        return _train_locked(types.SimpleNamespace(**settings))
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
-        run = _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment,
-                            optimizer, learning_rate, weight_decay, momentum, schedule,
-                            warmup_epochs, seed, precision, jit_compile, early_stopping_patience,
-                            model_kwargs, dataset_kwargs, task_kwargs, overwrite, verbose,
-                            callbacks, splits, steps_per_epoch, divergence_factor, strategy)
+        run = _train_locked(types.SimpleNamespace(**settings))
         if evaluate:
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
         return run
 
 
-def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, optimizer,
-                  learning_rate, weight_decay, momentum, schedule, warmup_epochs, seed, precision,
-                  jit_compile, early_stopping_patience, model_kwargs, dataset_kwargs, task_kwargs,
-                  overwrite, verbose, callbacks, splits, steps_per_epoch, divergence_factor,
-                  strategy=None):
+def _train_locked(s):
+    """``train_model`` once its checks passed and it holds the run directory (``s``: its
+    arguments)."""
     import keras
 
-    keras.utils.set_random_seed(seed)
-    splits = splits or load_dataset(dataset, **(dataset_kwargs or {}))
-    task = task_for(model_name, splits)
-    for key, value in (task_kwargs or {}).items():
+    keras.utils.set_random_seed(s.seed)
+    splits, dataset_kwargs, model = s.splits, s.dataset_kwargs, s.model
+    if splits is None:
+        entry = get_entry(s.model_name)
+        defaults = get_task_class(entry.task).dataset_defaults(s.model_name,
+                                                               s.model_kwargs or {}, model)
+        dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
+        splits = load_dataset(s.dataset, **dataset_kwargs)
+    task = task_for(s.model_name, splits)
+    for key, value in (s.task_kwargs or {}).items():
         setattr(task, key, value)
-    policy = resolve_policy(jit_compile, precision)
+    policy = resolve_policy(s.jit_compile, s.precision)
     configure_precision(policy.precision)
+    scope = s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()
     try:
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model = build_for_data(model_name, splits, task, **(model_kwargs or {}))
+        scope.__enter__()
+        if model is None:
+            transfer = {} if s.weights is None else {"weights": s.weights, "new_head": True}
+            model = build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}),
+                                   **transfer)
+        if s.weights is not None:
+            freeze_for_transfer(model, s.trainable_blocks)
+        task.validate_model(model, splits)
+        names, loss_weights = _targets_for(model)
+        model = task.training_model(model)
     finally:
+        scope.__exit__(None, None, None)
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
-    task.validate_model(model, splits)
-    names, loss_weights = _targets_for(model)
-    steps_per_epoch = steps_per_epoch or task.steps_per_epoch
-    train_ds, val_ds, _ = pipelines(task, splits, global_batch_size(batch_size, strategy),
-                                    augment, seed, output_names=names,
+    steps_per_epoch = s.steps_per_epoch or task.steps_per_epoch
+    train_ds, val_ds, _ = pipelines(task, splits, global_batch_size(s.batch_size, s.strategy),
+                                    s.augment, s.seed, output_names=names,
                                     repeat=bool(steps_per_epoch))
-    if strategy is not None:
+    if s.strategy is not None:  # per-worker shards: by file where files are read, else by data
         file_based = stream_of(splits.train) is not None
         train_ds, val_ds = shard(train_ds, file_based), shard(val_ds, file_based)
     loss = task.loss(model)
@@ -208,30 +219,33 @@ def _train_locked(model_name, dataset, run_dir, epochs, batch_size, augment, opt
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
     # every check passed: only now is anything written into the run directory
-    if is_chief(strategy):
-        expect = {"model": model_name, "dataset": splits.name}
-        if check_run_dir(run_dir, overwrite, expect) == "replace":
-            clear_run_dir(run_dir)
-        atomic_write_text(os.path.join(run_dir, "run.json"), json.dumps({
-            "model": model_name, "dataset": splits.name, "task": task.name,
-            "model_kwargs": model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
-            "batch_size": batch_size, "augment": augment, "seed": seed,
+    if is_chief(s.strategy):
+        expect = {"model": s.model_name, "dataset": splits.name}
+        if check_run_dir(s.run_dir, s.overwrite, expect) == "replace":
+            clear_run_dir(s.run_dir)
+        atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
+            "model": s.model_name, "dataset": splits.name, "task": task.name,
+            "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+            "weights": None if s.weights is None else os.path.abspath(s.weights),
+            "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
             "device_policy": policy.as_dict(), "data": splits.summary(),
-            "distribute": describe(strategy)}, indent=2, default=str))
-    result = train(model, train_ds, val_ds, run_dir=run_dir, epochs=epochs, loss=loss,
-                   metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
-                   learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
-                   schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
-                   monitor_mode=mode, early_stopping_patience=early_stopping_patience,
-                   jit_compile=policy.jit_compile, callbacks=callbacks, verbose=verbose,
-                   overwrite=overwrite, steps_per_epoch=steps_per_epoch,
-                   divergence_factor=divergence_factor, strategy=strategy)
-    return Run(result.model, task, splits, result, os.path.abspath(run_dir), policy.as_dict())
+            "distribute": describe(s.strategy)}, indent=2, default=str))
+    result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
+                   metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
+                   learning_rate=s.learning_rate, weight_decay=s.weight_decay,
+                   momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                   monitor=monitor, monitor_mode=mode,
+                   early_stopping_patience=s.early_stopping_patience,
+                   jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,
+                   overwrite=s.overwrite, steps_per_epoch=steps_per_epoch,
+                   divergence_factor=s.divergence_factor, strategy=s.strategy)
+    return Run(task.trained_model(result.model), task, splits, result,
+               os.path.abspath(s.run_dir), policy.as_dict())
 
 
 def predict_split(model, task, dataset, batch_size=64):
     """(targets, predictions) as numpy over an unbatched split, batched where shapes allow."""
-    model = deployable(model)
+    model = inference_model(model)
     fn = task.pipeline_map_fn()
     static = all(d is not None for d in model.inputs[0].shape[1:])
     if not static:
@@ -273,6 +287,6 @@ def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float
                max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None):
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(deployable(model), task, splits, out_dir, name, formats=formats,
+    return export_model(inference_model(model), task, splits, out_dir, name, formats=formats,
                         max_quality_drop=max_quality_drop, overwrite=overwrite,
                         tflite_input_shape=tflite_input_shape, limit=limit)

@@ -9,7 +9,7 @@ Adding a model variant is one small decorated function whose name is the model n
 
     @register_model(task="classification", family="lenet")
     def lenet5(**kwargs):
-        return _create_lenet(dict(filters=(6, 16)), **kwargs)
+        return _create_lenet(lenet5, dict(filters=(6, 16)), **kwargs)
 """
 
 import dataclasses

@@ -2,23 +2,24 @@
 the embedded `shapes` (segmentation) and a quick edge super-resolution model on the bundled
 photos, each trained, evaluated and exported to TFLite."""
 
-import importlib
+import argparse
 import os
+import runpy
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 STAGES = ["quickstart", "segmentation_demo", "sr_demo"]
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for stage in STAGES:
-        module = importlib.import_module(stage)
+        module = runpy.run_path(os.path.join(HERE, f"{stage}.py"), run_name=stage)
         print(f"\n######## demo stage: {stage}", flush=True)
         start = time.perf_counter()
-        code = module.main(["--run-dir", os.path.join("runs", f"demo-{stamp}", stage)])
+        code = module["main"](["--run-dir", os.path.join("runs", f"demo-{stamp}", stage)])
         print(f"######## {stage} finished in {time.perf_counter() - start:.0f}s", flush=True)
         if isinstance(code, int) and code:  # stages return 0 (or a summary) on success
             return code

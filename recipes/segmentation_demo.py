@@ -10,12 +10,9 @@ The full-budget recipe is recipes/segmentation/unet_shapes.py.
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "segmentation"))
-
-from common import run  # noqa: E402
+from kerascv_apps.recipes import run_segmentation as run
 
 
 def main(argv=None):

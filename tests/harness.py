@@ -8,6 +8,11 @@ checks, on that model:
 4. int8 TFLite conversion with TFLite builtin ops only (no Flex / custom ops);
 5. TFLite float32 output parity with Keras.
 ``check_mixed_precision`` rebuilds through a builder under ``mixed_float16`` and checks dtypes.
+``run_model_test`` does both for a registered model name and builder keyword arguments (as
+keras-hub's ``run_vision_backbone_test``); every model family's tests call it.
+
+Test modules import it one way: ``from tests.harness import ...`` (``tests`` is a package,
+so plain ``pytest`` and ``python -m pytest`` collect the same tests).
 """
 
 import os
@@ -16,6 +21,7 @@ import tempfile
 import keras
 import numpy as np
 
+from kerascv_apps import build_model
 from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_to_tflite
 from kerascv_apps.io import load_model
 
@@ -104,3 +110,28 @@ def check_mixed_precision(builder, batch_x, policy="mixed_float16"):
     for out in _as_list(model(np.asarray(batch_x, np.float32), training=False)):
         assert keras.backend.standardize_dtype(out.dtype) == "float32", f"final output dtype {out.dtype}"
     return model
+
+
+def image_batch(shape, n=4, seed=0, classes=10):
+    """``(images, labels)``: ``n`` random [0, 255] images of ``shape`` and int32 labels."""
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 255, (n,) + tuple(shape)).astype("float32"),
+            rng.integers(0, classes, n).astype("int32"))
+
+
+def run_model_test(name, kwargs, batch_x, batch_y, loss="sparse_categorical_crossentropy", *,
+                   output_shapes=None, mixed_precision=True, **check_kwargs):
+    """Builds registered ``name`` with ``kwargs`` and runs ``check_model`` on it (shapes, a
+    training step, ``.keras`` safe-mode round trip, TFLite float parity and int8 builtin ops);
+    with ``mixed_precision`` rebuilds it under ``mixed_float16`` (``check_mixed_precision``).
+
+    Returns ``check_model``'s report plus ``model`` and, with ``mixed_precision``, ``mixed``.
+    """
+    model = build_model(name, **kwargs)
+    report = check_model(model, batch_x, batch_y, loss, **check_kwargs)
+    if output_shapes is not None:
+        assert report["output_shapes"] == list(output_shapes), report["output_shapes"]
+    report["model"] = model
+    if mixed_precision:
+        report["mixed"] = check_mixed_precision(lambda: build_model(name, **kwargs), batch_x)
+    return report

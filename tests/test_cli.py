@@ -98,10 +98,11 @@ def test_generic_cli_path_for_super_resolution(tmp_path, capsys):
     """train/export through the task seams: scale from the data, whole-image evaluation one
     at a time, repeated random crops with steps per epoch, dataset recalled from run.json."""
     run = tmp_path / "sr"
-    assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--run-dir", str(run),
-                 "--epochs", "1", "--batch-size", "4"]) == 2  # photos default to x4 pairs
+    assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--dataset-arg", "scale=4",
+                 "--run-dir", str(run), "--epochs", "1", "--batch-size", "4"]) == 2
     assert "--dataset-arg scale=2" in capsys.readouterr().err
-    assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--dataset-arg", "scale=2",
+    # without --dataset-arg the pairs follow the model's scale (x2)
+    assert main(["train", "--model", "espcn_x2", "--dataset", "photos",
                  "--run-dir", str(run), "--epochs", "1", "--steps-per-epoch", "5",
                  "--batch-size", "4"]) == 0
     psnr = float(capsys.readouterr().out.split("psnr_y on test: ")[1].split(";")[0])

@@ -137,7 +137,7 @@ def test_segmentation_folder_through_the_cli_prepare(seg_folder, tmp_path):
     assert _rows(back.train) == _rows(splits.train)  # JPEG bytes kept, masks exact
     _, mask = next(back.test.as_numpy_iterator())
     assert mask.dtype == np.int32 and mask[0, 0] == 255 and set(np.unique(mask)) <= {0, 1, 2, 255}
-    assert main(["prepare", "--dataset", "digits", "--out", out]) == 1  # exists: refused
+    assert main(["prepare", "--dataset", "digits", "--out", out]) == 2  # exists: refused
 
 
 def test_tfds_any_name_loads_prepared_data_or_says_how_to_prepare(tmp_path):

@@ -11,7 +11,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from kerascv_apps.data import DataError, load_dataset
 from kerascv_apps.data.sources import photos as photos_module
-from kerascv_apps.data.sources._sr_common import SRAugment, bicubic_downscale, sr_train_pipeline
+from kerascv_apps.data.sources.sr_common import SRAugment, bicubic_downscale, downscale
+from kerascv_apps.experiment import pipelines
 from kerascv_apps.metrics.super_resolution import psnr, rgb_to_y, shave, sr_metrics, ssim
 from kerascv_apps.tasks import get_task
 
@@ -52,11 +53,29 @@ def test_sr_augment_keeps_lr_hr_aligned():
 
 
 def test_train_pipeline_batches(photos_x4):
-    lr, hr = next(iter(sr_train_pipeline(photos_x4, 16, 4)))
+    task = get_task("super_resolution", splits=photos_x4, patch_size=16)
+    train, _, _ = pipelines(task, photos_x4, 4, repeat=True)
+    lr, hr = next(iter(train))
     assert lr.shape == (4, 16, 16, 3) and hr.shape == (4, 64, 64, 3)
-    # each HR crop downscales (approximately: bicubic support crosses the crop edge) to its LR
-    down = bicubic_downscale(hr[0], 4).numpy()
-    assert np.abs(down[2:-2, 2:-2] - lr[0].numpy()[2:-2, 2:-2]).mean() < 3.0
+    # each LR crop is one of the task's downscalers applied to its HR crop (+ a 2-px margin,
+    # so the match is close, not exact, at the rim)
+    for i in range(4):
+        errors = [np.abs(downscale(hr[i], 4, m).numpy()[2:-2, 2:-2]
+                         - lr[i].numpy()[2:-2, 2:-2]).mean() for m in task.degradations]
+        assert min(errors) < 3.0, errors
+
+
+def test_degradations_differ_and_pil_matches_antialiased_tf():
+    hr = photos_module.load_photo("chelsea")[:96, :128].astype("float32")
+    outs = {m: np.asarray(downscale(hr, 2, m)) for m in
+            ("bicubic_antialias", "bicubic", "area", "pil_bicubic")}
+    assert all(o.shape == (48, 64, 3) for o in outs.values())
+    assert np.abs(outs["pil_bicubic"] - outs["bicubic_antialias"]).mean() < 0.5
+    assert np.abs(outs["bicubic"] - outs["bicubic_antialias"]).mean() > 1.0
+    with pytest.raises(ValueError, match="unknown method"):
+        downscale(hr, 2, "lanczos")
+    with pytest.raises(ValueError, match="unknown degradations"):
+        SRAugment(8, 2, degradations=("lanczos",))
 
 
 def test_div2k_with_tfds_mock_data():
@@ -126,3 +145,17 @@ def test_task_reports_bicubic_beside_the_model(photos_x4):
     assert worse["gain_psnr_y"] < -0.5 and 20 < worse["bicubic_psnr_y"] < 40
     assert task.score(list(hrs), nearest) == pytest.approx(worse["psnr_y"])
     assert len(res["per_image"]) == 3 and "bicubic_ssim_rgb" in res["per_image"][0]
+
+
+def test_benchmark_downscalers_scores_bicubic_as_zero_gain():
+    from kerascv_apps.data.sources.sr_common import bicubic_upscale
+    from kerascv_apps.tasks.super_resolution import benchmark_downscalers
+
+    images = [photos_module.load_photo("chelsea")[:64, :96], photos_module.load_photo("camera")[:80, :64]]
+    same = benchmark_downscalers(lambda x: bicubic_upscale(x, 2), images, 2, names=["a", "b"])
+    assert len(same["rows"]) == 6 and set(same["mean_gain"]) == {"bicubic_antialias", "bicubic",
+                                                                  "pil_bicubic"}
+    assert all(abs(r["gain_psnr_y"]) < 1e-9 for r in same["rows"])
+    nearest = benchmark_downscalers(lambda x: np.repeat(np.repeat(x, 2, axis=1), 2, axis=2),
+                                    images, 2)
+    assert nearest["min_gain"] < -0.5 and max(nearest["mean_gain"].values()) < 0

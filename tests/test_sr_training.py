@@ -1,18 +1,20 @@
 """SRGAN's adversarial phase with a VGG19 content loss loaded from a weights file the test
-writes (random init, offline), jit, save/reload; tiled inference; comparison PNGs; TFLite
-export with dynamic sizes and the int8 PSNR drop."""
+writes (random init, offline), jit, save/reload, and through ``train_model``; the steps the
+workflow runs; tiled inference; comparison PNGs; generic export with dynamic sizes."""
 
 import os
+import runpy
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
 from kerascv_apps import build_model
-from kerascv_apps.data.sources._sr_common import from_images
+from kerascv_apps.data.sources.sr_common import from_images
 from kerascv_apps.data.sources.base import DatasetSplits
-from kerascv_apps.inference.export_sr import export_sr_tflite
-from kerascv_apps.inference.tiling import predict, upscale_tiled
+from kerascv_apps.experiment import train_model
+from kerascv_apps.inference.tiling import predict, predict_tiled
 from kerascv_apps.io import load_model
 from kerascv_apps.losses.super_resolution import VGGContentLoss, vgg_preprocess
 from kerascv_apps.metrics.super_resolution import psnr
@@ -94,17 +96,33 @@ def test_gan_step_under_jit_and_reload(vgg_file, tmp_path):
                                atol=1e-4)
 
 
-def test_srgan_recipe_two_phases(vgg_file, tmp_path):
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "recipes", "super_resolution"))
-    from srgan import run
-
+def _tiny_splits():
     photos = [np.asarray(keras.ops.image.resize(
         RNG.uniform(0, 255, (1, 12, 12, 3)).astype("float32"), (48 + 4 * i, 40)))[0] for i in range(3)]
     part = lambda ims: from_images(ims, 2)[0]
-    splits = DatasetSplits("tiny", "super_resolution", part(photos), part(photos[:1]),
-                           part(photos[1:]), (None, None, 3), info={"scale": 2})
+    return DatasetSplits("tiny", "super_resolution", part(photos), part(photos[:1]),
+                         part(photos[1:]), (None, None, 3), info={"scale": 2})
+
+
+def test_train_model_runs_the_steps_it_says(tmp_path):
+    """Repeated random crops: epochs x steps_per_epoch batches, validation on whole images
+    without Keras' "ran out of data" interruption."""
+    batches = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train_model("espcn_x2", run_dir=str(tmp_path / "run"), splits=_tiny_splits(),
+                          epochs=2, steps_per_epoch=3, batch_size=2, verbose=0,
+                          task_kwargs={"patch_size": 8}, callbacks=[counter])
+    assert len(batches) == 6 and run.result.epochs_run == [0, 1]
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    assert np.isfinite(run.result.history["val_psnr"]).all()
+
+
+def test_srgan_recipe_two_phases(vgg_file, tmp_path):
+    run = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "recipes",
+                                      "super_resolution", "srgan.py"), run_name="srgan")["run"]
+    splits = _tiny_splits()
     s = run(str(tmp_path / "run"), vgg_weights=vgg_file, scale=2, num_blocks=1, filters=8,
             pretrain_epochs=1, gan_epochs=1, steps_per_epoch=2, batch_size=2, patch_size=16,
             verbose=0, disc_filters=(8, 16), disc_dense_units=16, splits=splits)
@@ -116,6 +134,9 @@ def test_srgan_recipe_two_phases(vgg_file, tmp_path):
     assert os.path.exists(tmp_path / "run" / "gan" / "checkpoints" / "last.keras")
     gan = load_model(str(tmp_path / "run" / "gan" / "checkpoints" / "last.keras"), compile=False)
     assert isinstance(gan, SRGAN)
+    # phase 2 ran SRGAN's own train step inside train_model (its losses are in the history)
+    history = (tmp_path / "run" / "gan" / "history.csv").read_text().splitlines()[0]
+    assert "d_loss" in history and "adversarial_loss" in history
 
 
 def test_tiled_equals_whole_image():
@@ -123,14 +144,14 @@ def test_tiled_equals_whole_image():
     fn = lambda x: model.predict_on_batch(x)
     image = RNG.uniform(0, 255, (20, 26, 3)).astype("float32")
     whole = fn(image[None])[0]
-    one_tile = upscale_tiled(fn, image, 2, tile=64, overlap=8)
+    one_tile = predict_tiled(fn, image, tile=64, context=8, scale=2)
     hr = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)
     assert abs(psnr(hr, one_tile) - psnr(hr, whole)) < 0.1  # the acceptance bound
     np.testing.assert_allclose(one_tile, whole, atol=1e-3)
     # several tiles: with overlap >= the receptive-field radius (4 LR px) no seams at all
-    tiled = upscale_tiled(fn, image, 2, tile=8, overlap=6)
+    tiled = predict_tiled(fn, image, tile=8, context=6, scale=2)
     assert np.abs(tiled - whole).max() < 1e-2
-    seamed = upscale_tiled(fn, image, 2, tile=8, overlap=0)
+    seamed = predict_tiled(fn, image, tile=8, context=0, scale=2)
     assert np.abs(seamed - whole).max() > 1.0  # without overlap, tile borders differ
 
 
@@ -146,26 +167,6 @@ def test_predict_writes_comparison_pngs(tmp_path):
     assert sr.shape == (24, 20, 3)
     assert cmp.shape == (24, 4 * 20 + 3 * 4, 3)  # LR | bicubic | SR | HR with 4-px gaps
     np.testing.assert_array_equal(cmp[:, 3 * 24:3 * 24 + 20], np.round(hr).astype(np.uint8))
-
-
-def test_tflite_export_reports_int8_drop_at_several_sizes(tmp_path):
-    photos = [RNG.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in ((40, 48), (34, 30))]
-    smooth = [np.asarray(keras.ops.image.resize(p[None].astype("float32"), (64, 56)))[0]
-              for p in photos]
-    train, n = from_images(smooth, 2)
-    test, m = from_images(photos, 2)
-    splits = DatasetSplits("tiny", "super_resolution", train, test, test, (None, None, 3),
-                           info={"scale": 2})
-    model = ESPCN(scale=2, anchor_skip=True)
-    report = export_sr_tflite(model, splits, str(tmp_path), "espcn_x2")
-    assert set(report["tflite"]) == {"float32", "float16", "int8"}
-    f32, i8 = report["tflite"]["float32"], report["tflite"]["int8"]
-    assert abs(f32["psnr_y_drop_vs_keras"]) < 0.01
-    assert np.isfinite(i8["psnr_y_drop_vs_keras"]) and i8["bytes"] < f32["bytes"]
-    assert sorted(map(tuple, i8["input_sizes"])) == [(17, 15), (20, 24)]
-    assert os.path.exists(tmp_path / "espcn_x2_int8.tflite")
-    assert os.path.exists(tmp_path / "espcn_x2_tflite_report.json")
-    assert report["bicubic"]["psnr_y"] > 0
 
 
 def test_generic_export_model_with_the_sr_task(tmp_path):

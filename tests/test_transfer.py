@@ -1,5 +1,6 @@
 """Transfer learning offline: digits 0-4 -> digits 5-9 with a new head, two-phase fine-tuning."""
 
+import json
 import os
 
 import keras
@@ -126,3 +127,24 @@ def test_blocks_per_family():
         freeze(vgg, ["predictions_dense"], 7)
     with pytest.raises(ValueError, match="head_layers"):
         freeze(vgg, ["classifier"], 1)
+
+
+def test_train_cli_weights_flag_starts_from_the_file_with_a_new_head(source_run, tmp_path):
+    """``kerascv-apps train --weights PATH``: backbone from the file, new 5-class head, only the
+    head and the last block (f6) train; c1..c5 stay exactly the file's."""
+    from kerascv_apps.cli import main
+    from kerascv_apps.io import load_model
+
+    run_dir = str(tmp_path / "run")
+    assert main(["train", "--model", "lenet5", "--dataset", "digits", "--dataset-arg",
+                 "classes=[5,6,7,8,9]", "--run-dir", run_dir, "--epochs", "1",
+                 "--weights", source_run.model_path]) == 0
+    trained = load_model(os.path.join(run_dir, "model.keras"), compile=False)
+    source = source_run.model
+    frozen = ["c1", "c3", "c5"]
+    assert all(_same(a, b) for a, b in zip(_weights(trained, frozen).values(),
+                                           _weights(source, frozen).values()))
+    assert not _same(_weights(trained, ["f6"])["f6"], _weights(source, ["f6"])["f6"])
+    assert trained.get_layer("predictions_dense").kernel.shape == (84, 5)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        assert json.load(f)["weights"] == os.path.abspath(source_run.model_path)

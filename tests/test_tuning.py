@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from kerascv_apps.data import load_dataset
-from kerascv_apps.training.tuning import tune
+from kerascv_apps.tuning import tune
 
 
 def test_random_search_records_best_trial(tmp_path):
@@ -98,7 +98,7 @@ def test_distributed_search_chief_and_one_worker(tmp_path):
 
 
 def test_train_command_maps_flags_model_args_and_loss_mix():
-    from kerascv_apps.training.tuning import train_command
+    from kerascv_apps.tuning import train_command
 
     command = train_command("unet", "shapes", {"learning_rate": 0.00123456789, "optimizer": "sgd",
                                                "dropout": 0.2, "dice_weight": 0.5,

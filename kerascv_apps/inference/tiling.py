@@ -1,53 +1,73 @@
-"""Super-resolution of large images by overlapping tiles, and LR | bicubic | SR | HR
-comparison PNGs.
+"""Whole images of any size through fully convolutional models by overlapping tiles
+(:func:`predict_tiled`), and LR | bicubic | SR | HR comparison PNGs."""
 
-Each LR tile is run with ``overlap`` pixels of real context on every side (clamped at the
-image border) and only its core is pasted into the output, so every output pixel comes from a
-tile where it had at least ``overlap`` LR pixels of context: with ``overlap`` at least the
-network's receptive-field radius the result equals whole-image inference, and there are no
-seams to blend.
-"""
-
+import math
 import os
 
 import numpy as np
 
 
-def _starts(length, core):
-    return list(range(0, length, core)) if length > 0 else []
+def predict_tiled(predict_fn, image, tile=128, context=16, scale=1, shrink=0, same_size=False):
+    """Runs a fully convolutional model over one (H, W, C) image tile by tile; the one tiled
+    predictor of the package (super-resolution, and the valid U-Net's overlap-tile strategy).
 
-
-def upscale_tiled(predict_fn, image, scale, tile=128, overlap=16):
-    """Upscales one (H, W, C) LR image by ``scale`` with overlapping tiles.
+    The image is cut into cores of ``tile`` pixels; each core is run with ``context`` pixels of
+    real context on every side (clamped at the image border) and only the core's output is
+    pasted, so with ``context`` at least the receptive-field radius the result equals
+    whole-image inference and there are no seams to blend.
 
     Args:
-        predict_fn: maps a (1, h, w, C) float batch to a (1, h·scale, w·scale, C) batch
-            (a Keras model, ``model.predict_on_batch`` or a ``TFLiteRunner``).
-        image: (H, W, C) LR pixels in [0, 255].
-        scale: the model's upscaling factor.
-        tile: LR size of each tile's core (the part pasted into the output).
-        overlap: LR context pixels added on each side of a core.
+        predict_fn: maps a (1, h, w, C) float batch to (1, (h - 2·shrink)·scale,
+            (w - 2·shrink)·scale, K) (a Keras model, ``model.predict_on_batch``, a
+            ``TFLiteRunner``); a list of outputs uses the first.
+        image: (H, W, C) pixels in [0, 255].
+        tile: core size in input pixels, an int or (height, width).
+        context: input pixels added on each side of a core (at least ``shrink``).
+        scale: output pixels per input pixel (an SR model's factor; 1 for segmentation).
+        shrink: pixels a valid-convolution model loses on each side; the image is mirrored
+            by that much at its border (U-Net, Ronneberger et al. 2015).
+        same_size: give every tile the same input size (models with a fixed input or a
+            restricted set of valid sizes): the image is mirrored at the bottom/right up to a
+            whole number of cores.
+
+    Returns:
+        (H·scale, W·scale, K) float32 numpy array.
     """
     image = np.asarray(image, np.float32)
     if image.ndim != 3:
-        raise ValueError(f"upscale_tiled: image must be (H, W, C), got shape {image.shape}")
-    if int(tile) < 1 or int(overlap) < 0:
-        raise ValueError(f"upscale_tiled: tile must be >= 1 and overlap >= 0, got {tile}, {overlap}")
-    h, w, c = image.shape
-    out = np.zeros((h * scale, w * scale, c), np.float32)
-    for y0 in _starts(h, tile):
-        for x0 in _starts(w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ty0, tx0 = max(0, y0 - overlap), max(0, x0 - overlap)
-            ty1, tx1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            sr = np.asarray(predict_fn(image[None, ty0:ty1, tx0:tx1]))[0]
-            if sr.shape[:2] != ((ty1 - ty0) * scale, (tx1 - tx0) * scale):
-                raise ValueError(f"upscale_tiled: the model returned {sr.shape[:2]} for a "
-                                 f"{ty1 - ty0}x{tx1 - tx0} tile; is scale={scale} right?")
+        raise ValueError(f"predict_tiled: image must be (H, W, C), got shape {image.shape}")
+    th, tw = (int(tile), int(tile)) if np.isscalar(tile) else (int(tile[0]), int(tile[1]))
+    if min(th, tw) < 1 or int(context) < int(shrink) or int(shrink) < 0:
+        raise ValueError(f"predict_tiled: need tile >= 1 and context >= shrink >= 0, got "
+                         f"tile={tile}, context={context}, shrink={shrink}")
+    h, w = image.shape[:2]
+    rows, cols = math.ceil(h / th), math.ceil(w / tw)
+    extra_h, extra_w = (rows * th - h, cols * tw - w) if same_size else (0, 0)
+    pads = ((shrink, shrink + extra_h), (shrink, shrink + extra_w), (0, 0))
+    padded = np.pad(image, pads, mode="reflect") if shrink or extra_h or extra_w else image
+    out = None
+    for r in range(rows):
+        y0 = r * th
+        y1 = y0 + th if same_size else min(y0 + th, h)
+        ty0, ty1 = max(0, y0 + shrink - context), min(padded.shape[0], y1 + shrink + context)
+        for c in range(cols):
+            x0 = c * tw
+            x1 = x0 + tw if same_size else min(x0 + tw, w)
+            tx0, tx1 = max(0, x0 + shrink - context), min(padded.shape[1], x1 + shrink + context)
+            res = predict_fn(padded[None, ty0:ty1, tx0:tx1])
+            res = np.asarray(res[0] if isinstance(res, (list, tuple)) else res)[0]
+            expected = ((ty1 - ty0 - 2 * shrink) * scale, (tx1 - tx0 - 2 * shrink) * scale)
+            if res.shape[:2] != expected:
+                raise ValueError(f"predict_tiled: the model returned {res.shape[:2]} for a "
+                                 f"{ty1 - ty0}x{tx1 - tx0} tile, expected {expected}; are "
+                                 f"scale={scale} and shrink={shrink} right?")
+            if out is None:
+                out = np.zeros(((h + extra_h) * scale, (w + extra_w) * scale, res.shape[-1]),
+                               np.float32)
             oy, ox = (y0 - ty0) * scale, (x0 - tx0) * scale
             out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
-                sr[oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
-    return out
+                res[oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+    return out[:h * scale, :w * scale]
 
 
 def _to_uint8(image):
@@ -56,7 +76,7 @@ def _to_uint8(image):
 
 def comparison_image(lr, sr, scale, hr=None, bicubic=None):
     """LR (nearest-upscaled for display) | bicubic | SR | HR side by side, uint8."""
-    from kerascv_apps.data.sources._sr_common import bicubic_upscale
+    from kerascv_apps.data.sources.sr_common import bicubic_upscale
 
     lr = np.asarray(lr, np.float32)
     panels = [np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1),
@@ -82,7 +102,7 @@ def predict(model_or_fn, lr_images, scale, out_dir, hr_images=None, tile=128, ov
     paths = []
     for i, lr in enumerate(lr_images):
         name = names[i] if names else f"image{i:03d}"
-        sr = upscale_tiled(fn, lr, scale, tile=tile, overlap=overlap)
+        sr = predict_tiled(fn, lr, tile=tile, context=overlap, scale=scale)
         hr = None if hr_images is None else hr_images[i]
         sr_path = os.path.join(out_dir, f"{name}_sr.png")
         cmp_path = os.path.join(out_dir, f"{name}_compare.png")

@@ -5,6 +5,8 @@ lower to TFLite builtin ops (MirrorPad, StridedSlice/Slice, ResizeBilinear, Batc
 import keras
 from keras import ops
 
+from kerascv_apps.layers.alignment import INTERPOLATIONS, interpolation_matrix, resample
+
 
 @keras.saving.register_keras_serializable(package="kerascv_apps")
 class MirrorPadding2D(keras.layers.Layer):
@@ -57,17 +59,31 @@ class CenterCropToMatch(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerascv_apps")
 class ResizeToMatch(keras.layers.Layer):
-    """``[x, reference] -> x`` resized (bilinear by default) to the reference's height and width;
-    works when either size is only known at run time."""
+    """``[x, reference] -> x`` resized to the reference's height and width with half-pixel
+    centres (``tf.image.resize``'s convention: the two maps cover the same extent), bilinear
+    or nearest. Built from interpolation matrices of the run-time sizes, so it works when
+    either size is only known at run time, also in graph mode (``predict`` at a second size,
+    SavedModel, dynamic-shape TFLite), where ``keras.ops.image.resize`` needs a static size.
+    Use :class:`~kerascv_apps.layers.alignment.AlignedResize` when the two grids' pixel
+    centres are known (a backbone level's stride and offset)."""
 
     def __init__(self, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"ResizeToMatch: interpolation must be one of {INTERPOLATIONS}, "
+                             f"got {interpolation!r}")
         self.interpolation = interpolation
 
     def call(self, inputs):
         x, ref = inputs
-        size = ops.shape(ref)[1:3]
-        return ops.cast(ops.image.resize(x, size, interpolation=self.interpolation), x.dtype)
+        xs, rs = ops.shape(x), ops.shape(ref)
+        dtype = x.dtype if "float" in str(x.dtype) else "float32"
+        mats = []
+        for axis in (1, 2):
+            scale = ops.cast(xs[axis], dtype) / ops.cast(rs[axis], dtype)
+            mats.append(interpolation_matrix(rs[axis], xs[axis], scale, 0.5 * scale - 0.5,
+                                             self.interpolation, dtype))
+        return ops.cast(resample(ops.cast(x, dtype), *mats), x.dtype)
 
     def compute_output_shape(self, input_shapes):
         x, ref = input_shapes
@@ -106,9 +122,7 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         shape = ops.shape(inputs)
         rows = _bin_matrix(shape[1], self.bins, inputs.dtype)           # (bins, H)
         cols = _bin_matrix(shape[2], self.bins, inputs.dtype)           # (bins, W)
-        x = ops.transpose(inputs, (0, 3, 1, 2))                          # (B, C, H, W)
-        x = ops.matmul(ops.matmul(rows, x), ops.transpose(cols))         # (B, C, bins, bins)
-        return ops.transpose(x, (0, 2, 3, 1))
+        return resample(inputs, rows, cols)                              # (B, bins, bins, C)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.bins, self.bins, input_shape[3])
@@ -117,20 +131,33 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         return {**super().get_config(), "bins": self.bins}
 
 
-def bilinear_kernel(size):
-    """(size, size) bilinear interpolation filter (FCN's upsampling initialisation)."""
+def bilinear_kernel(size, center=None):
+    """(size, size) bilinear interpolation filter (FCN's upsampling initialisation): the hat
+    ``(1 - |t - center| / factor)`` per axis, ``factor = (size + 1) // 2``, centred on the
+    kernel by default; an off-centre ``center`` shifts the upsampled grid by a fraction of a
+    pixel (the aligned upsampling of ``models/segmentation/fcn.py``)."""
     import numpy as np
 
     factor = (size + 1) // 2
-    center = factor - 1 if size % 2 == 1 else factor - 0.5
-    og = np.ogrid[:size, :size]
-    return ((1 - abs(og[0] - center) / factor) * (1 - abs(og[1] - center) / factor)).astype("float32")
+    if center is None:
+        center = factor - 1 if size % 2 == 1 else factor - 0.5
+    t = np.arange(size, dtype="float64")
+    hat = np.maximum(0.0, 1 - np.abs(t - center) / factor)
+    return np.outer(hat, hat).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package="kerascv_apps")
 class BilinearUpsamplingInitializer(keras.initializers.Initializer):
     """Initialises a ``Conv2DTranspose`` kernel (k, k, out, in) to per-channel bilinear
-    upsampling (channel c -> channel c, zero across channels), as FCN does (Long et al. 2015)."""
+    upsampling (channel c -> channel c, zero across channels), as FCN does (Long et al. 2015).
+
+    Args:
+        center: kernel tap (fractional allowed) where the hat peaks; default the kernel's
+            centre. See :func:`bilinear_kernel`.
+    """
+
+    def __init__(self, center=None):
+        self.center = None if center is None else float(center)
 
     def __call__(self, shape, dtype=None):
         import numpy as np
@@ -139,10 +166,10 @@ class BilinearUpsamplingInitializer(keras.initializers.Initializer):
         if kh != kw:
             raise ValueError(f"BilinearUpsamplingInitializer needs a square kernel, got {shape}")
         kernel = np.zeros(shape, "float32")
-        filt = bilinear_kernel(kh)
+        filt = bilinear_kernel(kh, self.center)
         for c in range(min(out_ch, in_ch)):
             kernel[:, :, c, c] = filt
         return ops.convert_to_tensor(kernel, dtype=dtype or "float32")
 
     def get_config(self):
-        return {}
+        return {"center": self.center}

@@ -1,18 +1,74 @@
 """Pieces every model builder shares: the input stem and the classification head."""
 
+import os
+
 import keras
 from keras import layers
+
+from kerascv_apps.layers.preprocessing import ImagePreprocessing, check_mode
+from kerascv_apps.models.weights import load_weights_file, read_weights
 
 POOLINGS = (None, "avg", "max", "flatten")
 
 
-def image_input(input_shape, rescale=True, name="image"):
-    """Returns ``(inputs, x)``: the Input and, with ``rescale``, pixels mapped to [0, 1]."""
+def image_input(input_shape, preprocessing="unit", name="image", rescale=None):
+    """Returns ``(inputs, x)``: the Input (raw [0, 255] pixels) and the preprocessed pixels.
+
+    ``preprocessing``: ``"unit"`` (x / 255, a ``rescale`` layer), ``"caffe"``, ``"tf"``,
+    ``"torch"`` (see :class:`ImagePreprocessing`) or ``None`` (pixels as they come).
+    ``rescale`` (True / False) is the older spelling of ``"unit"`` / ``None``.
+    """
+    if rescale is not None:
+        preprocessing = "unit" if rescale else None
     if input_shape is None or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if preprocessing is True or preprocessing is False:  # the former ``rescale`` flag
+        preprocessing = "unit" if preprocessing else None
+    check_mode(preprocessing)
     inputs = keras.Input(shape=tuple(input_shape), name=name)
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs) if rescale else inputs
-    return inputs, x
+    if preprocessing is None:
+        return inputs, inputs
+    if preprocessing == "unit":
+        return inputs, layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    return inputs, ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
+
+
+def layer_name(x):
+    """Name of the layer that produced the tensor ``x`` (builders record their taps)."""
+    return x._keras_history[0].name
+
+
+def variant_arguments(variant, arch_args, kwargs):
+    """Builder arguments of a registered variant (one small function per variant, whose name
+    is the model name): its architecture arguments, ``name`` = the variant function's name,
+    then the caller's keyword arguments, which override both."""
+    arguments = dict(arch_args)
+    arguments["name"] = variant.__name__
+    arguments.update(kwargs)
+    return arguments
+
+
+def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="unit"):
+    """Builds a registered variant; ``weights=PATH`` (in ``kwargs``) loads a weights file by
+    layer name (e.g. keras.applications' ImageNet ``.h5``) and, unless ``preprocessing`` is
+    given, switches the in-model preprocessing to the one those weights were trained with.
+    With ``new_head=True`` the class layer is not loaded (transfer learning to new classes)."""
+    weights = kwargs.pop("weights", None)
+    new_head = bool(kwargs.pop("new_head", False))
+    arguments = variant_arguments(variant, arch_args, kwargs)
+    if weights is None:
+        return builder(**arguments)
+    source = read_weights(weights, variant.__name__)  # a bad file fails before the build
+    if "preprocessing" not in kwargs:
+        arguments["preprocessing"] = weights_preprocessing
+    model = builder(**arguments)
+    load_weights_file(model, source, origin=os.fspath(weights), new_head=new_head)
+    return model
+
+
+# read by kerascv_apps.arguments: the caller's keywords go to ``builder`` (the first argument)
+create_variant.forwards_keywords_to_first_argument = True
+create_variant.extra_keywords = ("weights", "new_head")
 
 
 def resize_inside(x, resize_to):

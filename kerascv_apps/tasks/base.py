@@ -12,10 +12,15 @@ def register_task(cls):
     return TASK_REGISTRY.register(cls.name)(cls)
 
 
+def get_task_class(name):
+    """The registered Task class for ``name`` (for its classmethods, without instantiating)."""
+    return TASK_REGISTRY.get(name).obj
+
+
 def get_task(name, splits=None, **kwargs):
     """Returns a Task instance for ``name`` (``classification``, ``segmentation``, ...);
     with ``splits`` its settings follow the data (classes, SR scale) via ``from_splits``."""
-    cls = TASK_REGISTRY.get(name).obj
+    cls = get_task_class(name)
     if splits is not None:
         return cls.from_splits(splits, **kwargs)
     return cls(**kwargs)
@@ -48,7 +53,21 @@ class Task:
             kwargs.setdefault("class_names", splits.class_names)
         return cls(**kwargs)
 
+    @classmethod
+    def dataset_defaults(cls, model_name, model_kwargs, model=None):
+        """Dataset arguments that follow from the model (e.g. the SR scale); {} by default."""
+        return {}
+
     # --- training -------------------------------------------------------------------------
+    def training_model(self, model):
+        """The model ``fit`` runs for ``model`` (default: itself). A task with its own train
+        step (the SRGAN adversarial phase) wraps the model here."""
+        return model
+
+    def trained_model(self, fitted):
+        """The model to evaluate and export from what ``fit`` ran (undoes ``training_model``)."""
+        return fitted
+
     def loss(self, model=None):
         raise NotImplementedError
 

@@ -141,6 +141,12 @@ class SegmentationTask(Task):
     def metrics(self, model=None):
         return [seg_metrics.SegmentationMeanIoU(self.num_classes, self.ignore_index)]
 
+    def serving_outputs(self, outputs):
+        """The class-id mask (int32 [batch, H, W]) a served model answers with."""
+        import keras
+
+        return {"mask": keras.ops.cast(keras.ops.argmax(outputs, axis=-1), "int32")}
+
     def monitor(self):
         return "val_miou", "max"
 
@@ -180,16 +186,6 @@ class SegmentationTask(Task):
 
         return border_weight_target_fn(self.w0, self.sigma, self.class_weights,
                                        self.ignore_index)
-
-    @staticmethod
-    def inference_model(model):
-        """The deployable single-output model (auxiliary outputs dropped, weights shared)."""
-        import keras
-
-        if len(model.outputs) == 1:
-            return model
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        return keras.Model(inputs, model.outputs[0], name=model.name)
 
     def predict_files(self, model, paths, out_dir=None):
         """Predicts each image file; with ``out_dir`` writes ``<stem>_prediction.png`` (image,

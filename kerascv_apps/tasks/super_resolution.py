@@ -9,6 +9,10 @@ from kerascv_apps.losses.super_resolution import PixelLoss
 from kerascv_apps.metrics.super_resolution import mean_sr_metrics, psnr_metric
 from kerascv_apps.tasks.base import Task, register_task
 
+# Training LR crops are made on the fly by one of these, drawn per crop, so that the model
+# does not learn one resize kernel's fingerprint (LR images in the wild come from many).
+DEFAULT_DEGRADATIONS = ("bicubic_antialias", "bicubic", "area")
+
 
 @register_task
 class SuperResolutionTask(Task):
@@ -17,6 +21,15 @@ class SuperResolutionTask(Task):
     Args:
         scale: upscaling factor (also the border cropped before PSNR/SSIM).
         pixel_loss: ``"mse"`` (SRResNet) or ``"l1"``.
+        patch_size: LR size of the training crops.
+        degradations: downscalers the training crops' LR inputs are drawn from (see
+            ``sr_common.DOWNSCALERS``); None keeps each source's own LR images.
+        adversarial: train with SRGAN's adversarial step (Ledig et al. 2017): the generator
+            is wrapped in :class:`~kerascv_apps.training.gan.SRGAN` with a discriminator on
+            HR crops and a VGG19 content loss (``vgg_weights``: a local weights file;
+            ``allow_random_features`` to run without one); evaluation and export get the
+            generator back.
+        discriminator_kwargs: builder arguments of ``srgan_discriminator``.
     """
 
     name = "super_resolution"
@@ -25,19 +38,57 @@ class SuperResolutionTask(Task):
     eval_batch_size = 1  # whole held-out photos differ in size
     steps_per_epoch = 100  # epochs of random crops from a handful of photos
 
-    def __init__(self, scale=4, pixel_loss="mse", patch_size=24, **kwargs):
+    def __init__(self, scale=4, pixel_loss="mse", patch_size=24,
+                 degradations=DEFAULT_DEGRADATIONS, adversarial=False, vgg_weights=None,
+                 content_layer="block5_conv4", allow_random_features=False, pixel_weight=0.0,
+                 discriminator_kwargs=None, **kwargs):
         super().__init__(**kwargs)
         if int(scale) < 2:
             raise ValueError(f"scale must be an int >= 2, got {scale!r}")
         self.scale = int(scale)
         self.pixel_loss = pixel_loss
         self.patch_size = int(patch_size)
+        self.degradations = degradations
+        self.adversarial = adversarial
+        self.vgg_weights = vgg_weights
+        self.content_layer = content_layer
+        self.allow_random_features = allow_random_features
+        self.pixel_weight = pixel_weight
+        self.discriminator_kwargs = dict(discriminator_kwargs or {})
 
     @classmethod
     def from_splits(cls, splits, **kwargs):
         if "scale" in splits.info:
             kwargs.setdefault("scale", splits.info["scale"])
         return super().from_splits(splits, **kwargs)
+
+    @classmethod
+    def dataset_defaults(cls, model_name, model_kwargs, model=None):
+        """The data's scale is the model's (``--model espcn_x2 --dataset photos`` loads x2
+        pairs); measured on the given or a freshly built model."""
+        if model is None:
+            from kerascv_apps.registry import build_model
+
+            model = build_model(model_name, input_shape=(None, None, 3), **model_kwargs)
+        return {"scale": cls.model_scale(model)}
+
+    # --- training -------------------------------------------------------------------------
+    def training_model(self, model):
+        """With ``adversarial``: the SRGAN (generator + discriminator, own train step)."""
+        if not self.adversarial:
+            return model
+        from kerascv_apps.losses.super_resolution import VGGContentLoss
+        from kerascv_apps.registry import build_model
+        from kerascv_apps.training.gan import SRGAN
+
+        content = VGGContentLoss(self.content_layer, self.vgg_weights, self.allow_random_features)
+        hr = self.patch_size * self.scale
+        disc = build_model("srgan_discriminator", input_shape=(hr, hr, 3),
+                           **self.discriminator_kwargs)
+        return SRGAN(model, disc, content_loss=content, pixel_weight=self.pixel_weight)
+
+    def trained_model(self, fitted):
+        return getattr(fitted, "generator", fitted)
 
     def model_kwargs(self, splits):
         return {"input_shape": (None, None, 3)}
@@ -59,9 +110,10 @@ class SuperResolutionTask(Task):
     def augmentation(self, kind, splits):
         """Aligned random LR/HR crops (``patch_size`` LR pixels), flips and 90° rotations;
         needed whatever ``kind`` is, since whole SR images differ in size."""
-        from kerascv_apps.data.sources._sr_common import SRAugment
+        from kerascv_apps.data.sources.sr_common import SRAugment
 
-        return SRAugment(self.patch_size, splits.info.get("scale", self.scale))
+        return SRAugment(self.patch_size, splits.info.get("scale", self.scale),
+                         degradations=self.degradations)
 
     def calibration_images(self, splits, count, size=48):
         """int8 calibration batch: ``size``×``size`` LR crops from the training images (one
@@ -112,6 +164,13 @@ class SuperResolutionTask(Task):
     def metrics(self, model=None):
         return [psnr_metric]
 
+    def serving_outputs(self, outputs):
+        """The upscaled image as uint8 [batch, H, W, C] (rounded, clipped to [0, 255])."""
+        import keras
+
+        return {"image": keras.ops.cast(keras.ops.clip(keras.ops.round(outputs), 0, 255),
+                                        "uint8")}
+
     def monitor(self):
         return "val_psnr", "max"
 
@@ -127,7 +186,7 @@ class SuperResolutionTask(Task):
     def bicubic(self, targets, inputs=None):
         """The bicubic baseline for ``targets``: upscaled ``inputs`` (the LR images) or, if
         not given, the HR images degraded the way every SR source degrades them."""
-        from kerascv_apps.data.sources._sr_common import bicubic_downscale, bicubic_upscale
+        from kerascv_apps.data.sources.sr_common import bicubic_downscale, bicubic_upscale
 
         if inputs is None:
             inputs = [bicubic_downscale(np.asarray(t, np.float32), self.scale).numpy()
@@ -170,10 +229,27 @@ class SuperResolutionTask(Task):
         return [path]
 
 
-def evaluate_sr(predict_fn, dataset, scale, limit=None):
-    """Runs ``predict_fn`` on every whole (LR, HR) pair of ``dataset`` (unbatched) and returns
-    :meth:`SuperResolutionTask.evaluate`'s dict: the model and the bicubic baseline."""
-    task = SuperResolutionTask(scale=scale)
-    fn = predict_fn.predict_on_batch if hasattr(predict_fn, "predict_on_batch") else predict_fn
-    targets, preds = task.predict_batches(fn, dataset, limit=limit)
-    return task.evaluate(targets, preds, inputs=task.last_inputs)
+def benchmark_downscalers(predict_fn, images, scale, downscalers=None, names=None):
+    """PSNR-Y of ``predict_fn`` and of bicubic upscaling on HR ``images`` whose LR inputs were
+    made by each downscaler (default ``BENCHMARK_DOWNSCALERS``: TF bicubic with and without
+    antialias, Pillow's BICUBIC). Returns ``{"rows": [{image, downscaler, psnr_y,
+    bicubic_psnr_y, gain_psnr_y}], "mean_gain": {downscaler: dB}, "min_gain": dB}``."""
+    from kerascv_apps.data.sources.sr_common import (BENCHMARK_DOWNSCALERS, bicubic_upscale,
+                                                     downscale, to_pair)
+    from kerascv_apps.metrics.super_resolution import sr_metrics
+
+    downscalers = downscalers or BENCHMARK_DOWNSCALERS
+    rows = []
+    for i, image in enumerate(images):
+        hr = np.asarray(to_pair(image, scale)[1])
+        for method in downscalers:
+            lr = np.asarray(downscale(hr, scale, method), np.float32)
+            sr = np.asarray(predict_fn(lr[None]))[0]
+            model = sr_metrics(hr, sr, scale)["psnr_y"]
+            base = sr_metrics(hr, bicubic_upscale(lr, scale), scale)["psnr_y"]
+            rows.append({"image": names[i] if names else i, "downscaler": method,
+                         "psnr_y": model, "bicubic_psnr_y": base, "gain_psnr_y": model - base})
+    mean_gain = {m: float(np.mean([r["gain_psnr_y"] for r in rows if r["downscaler"] == m]))
+                 for m in downscalers}
+    return {"rows": rows, "mean_gain": mean_gain,
+            "min_gain": float(min(r["gain_psnr_y"] for r in rows))}

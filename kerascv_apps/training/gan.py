@@ -1,10 +1,12 @@
 """SRGAN's adversarial phase (Ledig et al. 2017): generator + discriminator with two
 optimizers in one custom ``train_step`` (XLA-compatible: ``compile(jit_compile=True)``).
 
-Phase 1 is plain ``fit`` of the generator with a pixel loss (``PixelLoss("mse")``); phase 2
-wraps that generator in :class:`SRGAN` and fits on (LR, HR) crops. ``SRGAN`` is registered and
-serializable (``.keras`` checkpoints reload with ``safe_mode=True``; the VGG content loss is
-rebuilt from its weights path, not stored). The deployable artifact is ``gan.generator``.
+Phase 1 is plain training of the generator with a pixel loss (``PixelLoss("mse")``); phase 2
+wraps that generator in :class:`SRGAN` (``SuperResolutionTask(adversarial=True)`` does it
+inside ``experiment.train_model``) and fits on (LR, HR) crops with SRGAN's own train step.
+``SRGAN`` is registered and serializable (``.keras`` checkpoints reload with
+``safe_mode=True``; the VGG content loss is rebuilt from its weights path, not stored). The
+deployable artifact is ``gan.generator``.
 """
 
 import keras
@@ -57,10 +59,17 @@ class SRGAN(keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
-    def compile(self, generator_optimizer="adam", discriminator_optimizer="adam", **kwargs):
-        """Two optimizers (instances or names); other arguments go to ``Model.compile``."""
+    def compile(self, generator_optimizer=None, discriminator_optimizer=None, optimizer="adam",
+                loss=None, metrics=None, loss_weights=None, **kwargs):
+        """Two optimizers (instances or names). Called like any model's ``compile`` (what the
+        generic trainer does), ``optimizer`` serves the generator and a copy of it (same
+        configuration and schedule, own state) the discriminator; ``loss``/``metrics`` are
+        ignored: the losses are SRGAN's and the metrics its trackers."""
         super().compile(**kwargs)
-        self.generator_optimizer = keras.optimizers.get(generator_optimizer)
+        optimizer = keras.optimizers.get(optimizer)
+        self.generator_optimizer = keras.optimizers.get(generator_optimizer or optimizer)
+        if discriminator_optimizer is None:
+            discriminator_optimizer = optimizer.__class__.from_config(optimizer.get_config())
         self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)

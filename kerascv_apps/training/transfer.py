@@ -22,8 +22,8 @@ from typing import Optional
 
 import keras
 
-# The class layer(s) of every model in the zoo: never copied by default (a new task).
-HEAD_PATTERN = r"^(predictions|aux\d+)(_|$)"
+from kerascv_apps.models.weights import (HEAD_PATTERN, CopyReport, WeightsError, copy_weights,
+                                         model_weights, named_layers, read_weights)
 
 # family -> ordered (regex, block name template); the first match wins.
 BLOCK_PATTERNS = {
@@ -38,78 +38,49 @@ BLOCK_PATTERNS = {
 _FALLBACK = re.compile(r"^([A-Za-z]+\d+[a-z]?)(_|$)")
 
 
-class TransferError(ValueError):
+class TransferError(WeightsError):
     """A transfer source or argument is unusable; the message names it."""
 
 
-@dataclasses.dataclass
-class TransferReport:
-    """What ``load_weights_by_name`` did.
-
-    Attributes:
-        copied: target layers whose weights were copied from the source.
-        mismatched: ``(name, target shapes, source shapes)`` of same-named layers that differ.
-        not_in_source: target layers with weights that the source lacks (left as initialized).
-        excluded: target layers skipped on purpose (the head).
-    """
-
-    copied: list
-    mismatched: list
-    not_in_source: list
-    excluded: list
-
-    @property
-    def new_layers(self):
-        """Layers that were not copied: the new head (and anything the source lacked)."""
-        return self.excluded + self.not_in_source + [m[0] for m in self.mismatched]
+TransferReport = CopyReport  # what ``load_weights_by_name`` did
 
 
-def named_layers(model):
-    """``{name: layer}`` of every layer with weights, nested models flattened."""
-    out = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.update(named_layers(layer))
-        elif layer.weights:
-            out[layer.name] = layer
-    return out
-
-
-def _load_source(source, source_model=None, source_kwargs=None):
+def _source_weights(source, source_model=None, source_kwargs=None):
+    """``{layer name: [arrays]}`` of a model, a ``.keras``/``.h5`` file, or a ``.weights.h5``
+    file read through ``source_model``."""
     if isinstance(source, keras.Model):
-        return source
+        return model_weights(source)
     path = os.fspath(source)
     if not os.path.exists(path):
         raise TransferError(f"transfer source file not found: {path}")
-    if path.endswith(".keras"):
-        from kerascv_apps.io import load_model
-
-        return load_model(path, compile=False)
-    if path.endswith(".weights.h5"):
-        if source_model is None:
-            raise TransferError(
-                f"{path}: a .weights.h5 file stores weights by structure, not by layer name; pass "
-                f"source_model (the registered model name or model that saved it) or use a .keras file")
-        if isinstance(source_model, str):
-            from kerascv_apps.registry import build_model
-
-            source_model = build_model(source_model, **(source_kwargs or {}))
+    if not path.endswith(".weights.h5") or source_model is None:
         try:
-            source_model.load_weights(path)
-        except Exception as e:  # keras raises several types for a structure mismatch
-            raise TransferError(f"{path} does not fit source_model {source_model.name!r}: {e}") from e
-        return source_model
-    raise TransferError(f"transfer source must be a .keras or .weights.h5 file or a keras.Model, "
-                        f"got {path!r}")
+            return read_weights(path)
+        except WeightsError as e:
+            raise TransferError(f"{e}; for a .weights.h5 file written by this package pass "
+                                "source_model (the registered model name or model that saved it)"
+                                if path.endswith(".weights.h5") else str(e)) from e
+    if isinstance(source_model, str):
+        from kerascv_apps.registry import build_model
+
+        source_model = build_model(source_model, **(source_kwargs or {}))
+    try:
+        source_model.load_weights(path)
+    except Exception as e:  # keras raises several types for a structure mismatch
+        raise TransferError(f"{path} does not fit source_model {source_model.name!r}: {e}") from e
+    return model_weights(source_model)
 
 
 def load_weights_by_name(target, source, *, exclude=HEAD_PATTERN, source_model=None,
                          source_kwargs=None):
-    """Copies weights from ``source`` into same-named, same-shaped layers of ``target``.
+    """Copies weights from ``source`` into same-named, same-shaped layers of ``target``
+    (``kerascv_apps.models.weights.copy_weights``, the copy ``build_model(weights=...)`` uses).
 
     Args:
         target: the new model (e.g. built with a new ``num_classes``).
-        source: a ``.keras`` path, a ``.weights.h5`` path (with ``source_model``) or a model.
+        source: a ``.keras`` or ``.h5`` path (keras.applications' files included), a
+            ``.weights.h5`` path (with ``source_model``, or of a keras.applications model) or
+            a model.
         exclude: regex of target layer names never copied (default: the class layer(s));
             ``None`` copies everything that matches.
         source_model: for ``.weights.h5``, the registered model name (built with
@@ -122,30 +93,12 @@ def load_weights_by_name(target, source, *, exclude=HEAD_PATTERN, source_model=N
     Raises:
         TransferError: missing/unsupported file, or no layer at all could be copied.
     """
-    src = _load_source(source, source_model, source_kwargs)
-    src_layers = named_layers(src)
-    report = TransferReport([], [], [], [])
-    pattern = re.compile(exclude) if exclude else None
-    for name, layer in named_layers(target).items():
-        if pattern is not None and pattern.search(name):
-            report.excluded.append(name)
-            continue
-        other = src_layers.get(name)
-        if other is None:
-            report.not_in_source.append(name)
-            continue
-        values = other.get_weights()
-        want = [tuple(w.shape) for w in layer.weights]
-        have = [tuple(v.shape) for v in values]
-        if want != have:
-            report.mismatched.append((name, want, have))
-            continue
-        layer.set_weights(values)
-        report.copied.append(name)
-    if not report.copied:
-        raise TransferError(f"no layer of {target.name!r} matches a layer of the source "
-                            f"{src.name!r} by name and shape (are they the same family?)")
-    return report
+    weights = _source_weights(source, source_model, source_kwargs)
+    origin = getattr(source, "name", None) or os.fspath(source)
+    try:
+        return copy_weights(target, weights, exclude=exclude, origin=repr(origin))
+    except WeightsError as e:
+        raise TransferError(str(e)) from e
 
 
 def model_family(model):
@@ -208,6 +161,13 @@ def freeze(model, head_layers, trainable_blocks=0, family=None):
     for name, layer in layers_by_name.items():
         layer.trainable = name in open_layers
     return open_blocks
+
+
+def freeze_for_transfer(model, trainable_blocks=1, family=None):
+    """Freezes a model loaded for transfer learning except its class layer(s) (``HEAD_PATTERN``)
+    and the last ``trainable_blocks`` blocks; returns the unfrozen blocks."""
+    head = [n for n in named_layers(model) if re.search(HEAD_PATTERN, n)]
+    return freeze(model, head, trainable_blocks, family)
 
 
 @dataclasses.dataclass

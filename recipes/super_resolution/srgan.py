@@ -1,14 +1,16 @@
 """SRGAN recipe (Ledig et al. 2017), two phases:
 
-1. pixel-loss pretraining of the SRResNet generator (plain ``fit`` with MSE; or pass
+1. pixel-loss pretraining of the SRResNet generator (``train_model`` with MSE; or pass
    ``--generator`` to start from a trained SRResNet ``.keras`` file, e.g. the srresnet recipe's);
-2. adversarial training: content loss on VGG19 ``block5_conv4`` features (weights from a local
-   file, ``--vgg-weights``) + 1e-3 × adversarial loss, discriminator on HR crops.
+2. adversarial training, the same ``train_model`` with ``task_kwargs={"adversarial": True}``:
+   the task wraps the generator in SRGAN (its own train step) with content loss on VGG19
+   ``block5_conv4`` features (weights from a local file, ``--vgg-weights``) + 1e-3 ×
+   adversarial loss and a discriminator on HR crops.
 
     python recipes/super_resolution/srgan.py --vgg-weights vgg19_notop.weights.h5
 
-The saved deployable model is the generator (``generator.keras``); the GAN's own checkpoints
-(``checkpoints/*.keras``) also reload with ``safe_mode=True``. SRGAN trades PSNR for
+The deployable model is the generator (``generator.keras``); the GAN's own checkpoints
+(``gan/checkpoints/*.keras``, ``gan/model.keras``) also reload with ``safe_mode=True``. SRGAN trades PSNR for
 perceptual sharpness, so its PSNR is expected below SRResNet's (as in the paper). With
 random VGG features (the only VGG19 weights available offline here) the content term is
 ~1e-6 and the adversarial term dominates: a 40-step run from the SRResNet recipe's model
@@ -18,19 +20,12 @@ fell from 29.11 to 15.91 dB PSNR-Y; that run proves the path, not SRGAN quality.
 import argparse
 import json
 import os
-import time
+import sys
 
-import keras
-
-from kerascv_apps import build_model, load_model
-from kerascv_apps.data import load_dataset
-from kerascv_apps.data.sources._sr_common import sr_eval_pipeline, sr_train_pipeline
+from kerascv_apps import load_model
 from kerascv_apps.io import atomic_write_text, save_model_atomic
-from kerascv_apps.losses.super_resolution import PixelLoss, VGGContentLoss
-from kerascv_apps.metrics.super_resolution import psnr_metric
-from kerascv_apps.tasks.super_resolution import evaluate_sr
-from kerascv_apps.training import train
-from kerascv_apps.training.gan import SRGAN
+from kerascv_apps.losses.super_resolution import VGGContentLoss
+from kerascv_apps.recipes import run_super_resolution
 
 
 def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, generator=None,
@@ -39,37 +34,36 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
         jit_compile=False, verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
         disc_dense_units=1024, filters=64, splits=None, pixel_weight=0.0, seed=0,
         overwrite=False):
-    start = time.time()
-    keras.utils.set_random_seed(seed)
-    # Fail before any training when the content loss cannot be built.
-    content = VGGContentLoss(content_layer, vgg_weights, allow_random_features)
-    splits = splits if splits is not None else load_dataset(dataset, scale=scale)
-    train_ds = sr_train_pipeline(splits, patch_size, batch_size, seed=seed)
-    val_ds = sr_eval_pipeline(splits.val)
+    """Both phases; returns ``{"pretrained_test": ..., "srgan_test": ..., ...}``."""
+    name = f"srresnet_x{scale}"
+    common = dict(steps_per_epoch=steps_per_epoch, batch_size=batch_size, patch_size=patch_size,
+                  dataset=dataset, dataset_kwargs={"scale": scale}, splits=splits, seed=seed,
+                  verbose=verbose, overwrite=overwrite)
+    gan_task = {"adversarial": True, "vgg_weights": vgg_weights, "content_layer": content_layer,
+                "allow_random_features": allow_random_features, "pixel_weight": pixel_weight,
+                "discriminator_kwargs": {"stackwise_num_filters": tuple(disc_filters),
+                                         "dense_units": disc_dense_units}}
+    # fail before any training when the content loss cannot be built
+    VGGContentLoss(content_layer, vgg_weights, allow_random_features)
     if generator is None:
-        gen = build_model(f"srresnet_x{scale}", num_blocks=num_blocks, filters=filters,
-                          anchor_skip=True)
-        gen = train(gen, train_ds, val_ds, run_dir=os.path.join(run_dir, "pretrain"),
-                    epochs=pretrain_epochs, steps_per_epoch=steps_per_epoch, loss=PixelLoss("mse"),
-                    metrics=[psnr_metric], learning_rate=learning_rate * 10, monitor="val_psnr",
-                    monitor_mode="max", jit_compile="off", overwrite=overwrite, verbose=verbose,
-                    tensorboard=False).model
+        pre = run_super_resolution(
+            name, os.path.join(run_dir, "pretrain"), epochs=pretrain_epochs,
+            learning_rate=learning_rate * 10,
+            model_kwargs={"num_blocks": num_blocks, "filters": filters, "anchor_skip": True},
+            **common)
+        generator = pre["model_path"]
+        pretrained = pre["test"]
     else:
-        gen = load_model(generator, compile=False)
-    pretrained = evaluate_sr(gen, splits.test, scale)
-    disc = build_model("srgan_discriminator", input_shape=(patch_size * scale, patch_size * scale, 3),
-                       stackwise_num_filters=disc_filters, dense_units=disc_dense_units)
-    gan = SRGAN(gen, disc, content_loss=content, pixel_weight=pixel_weight)
-    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=0.9),
-                keras.optimizers.Adam(learning_rate, beta_1=0.9), jit_compile=jit_compile)
-    train(gan, train_ds, val_ds, run_dir=os.path.join(run_dir, "gan"), epochs=gan_epochs,
-          steps_per_epoch=steps_per_epoch, loss=None, compile=False, monitor="val_loss",
-          monitor_mode="min", overwrite=overwrite, verbose=verbose, tensorboard=False)
-    save_model_atomic(gan.generator, os.path.join(run_dir, "generator.keras"))
+        pretrained = None
+    gen = load_model(generator, compile=False)
+    gan = run_super_resolution(name, os.path.join(run_dir, "gan"), epochs=gan_epochs,
+                               learning_rate=learning_rate, model=gen, task_kwargs=gan_task,
+                               jit_compile="on" if jit_compile else "off", **common)
+    save_model_atomic(load_model(gan["model_path"], compile=False).generator,
+                      os.path.join(run_dir, "generator.keras"))
     summary = {"scale": scale, "num_blocks": num_blocks, "content_layer": content_layer,
                "vgg_weights": vgg_weights, "random_vgg_features": vgg_weights is None,
-               "train_seconds": round(time.time() - start, 1),
-               "pretrained_test": pretrained, "srgan_test": evaluate_sr(gan.generator, splits.test, scale)}
+               "generator": generator, "pretrained_test": pretrained, "srgan_test": gan["test"]}
     atomic_write_text(os.path.join(run_dir, "summary.json"),
                       json.dumps(summary, indent=2, default=float))
     return summary
@@ -102,9 +96,14 @@ def main(argv=None):
             seed=a.seed, overwrite=a.overwrite)
     for key in ("pretrained_test", "srgan_test"):
         t = s[key]
+        if t is None:
+            continue
         print(f"{key}: PSNR-Y {t['psnr_y']:.2f} dB (bicubic {t['bicubic_psnr_y']:.2f}), "
               f"SSIM-Y {t['ssim_y']:.4f} (bicubic {t['bicubic_ssim_y']:.4f})")
 
 
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

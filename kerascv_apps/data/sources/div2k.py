@@ -1,7 +1,7 @@
 """DIV2K (Agustsson & Timofte 2017) through tensorflow_datasets; LR made here by bicubic
 downscaling of the HR images (the same degradation as the other SR sources)."""
 
-from kerascv_apps.data.sources._sr_common import check_scale, to_pair
+from kerascv_apps.data.sources.sr_common import check_scale, to_pair
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 
 

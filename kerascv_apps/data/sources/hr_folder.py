@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from kerascv_apps.data.sources._sr_common import check_scale, to_pair
+from kerascv_apps.data.sources.sr_common import check_scale, to_pair
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")

@@ -6,7 +6,8 @@ from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
+    create_variant
 from kerascv_apps.registry import register_model
 
 POOLINGS = (None, "adaptive", "flatten", "avg", "max")
@@ -30,7 +31,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
             stackwise_kernel_size=(11, 5, 3, 3, 3), stackwise_padding=(2, 2, 1, 1, 1),
             stem_strides=4, pool_after=(1, 2, 5), lrn=False, fc_units=(4096, 4096),
             include_top=True, pooling="adaptive", pooled_size=6, dropout=0.5,
-            classifier_activation="softmax", rescale=True, resize_to=None, name="alexnet"):
+            classifier_activation="softmax", preprocessing="unit", resize_to=None, name="alexnet"):
     """AlexNet as one tower (the paper split it over two GPUs; one tower is the usual form).
 
     Five convolutions (ReLU; the first with stride 4), overlapping 3x3/2 max pooling after
@@ -58,7 +59,8 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
         pooled_size: output size of the adaptive pooling.
         dropout: dropout rate before each hidden FC layer (0.5 in the paper).
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -68,7 +70,7 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
     if not (len(stackwise_num_filters) == len(stackwise_kernel_size) == len(stackwise_padding)):
         raise ValueError("AlexNet: stackwise_num_filters, stackwise_kernel_size and "
                          "stackwise_padding must have the same length")
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     for i, (filters, kernel, pad) in enumerate(
             zip(stackwise_num_filters, stackwise_kernel_size, stackwise_padding), start=1):
@@ -93,16 +95,18 @@ def AlexNet(input_shape=(224, 224, 3), num_classes=1000,
     return keras.Model(inputs, x, name=name)
 
 
-@register_model("alexnet", task="classification", family="alexnet")
+def _create_alexnet(variant, arch_args, **kwargs):
+    return create_variant(AlexNet, variant, arch_args, kwargs)
+
+
+@register_model(task="classification", family="alexnet")
 def alexnet(**kwargs):
     """AlexNet, torchvision layout (64-192-384-256-256, no LRN), 61.1M parameters."""
-    return AlexNet(**kwargs)
+    return _create_alexnet(alexnet, {}, **kwargs)
 
 
-@register_model("alexnet_paper", task="classification", family="alexnet")
+@register_model(task="classification", family="alexnet")
 def alexnet_paper(**kwargs):
     """AlexNet, the paper's layout (96-256-384-384-256, LRN after conv1/conv2), one tower."""
-    kwargs.setdefault("stackwise_num_filters", (96, 256, 384, 384, 256))
-    kwargs.setdefault("lrn", True)
-    kwargs.setdefault("name", "alexnet_paper")
-    return AlexNet(**kwargs)
+    return _create_alexnet(alexnet_paper, dict(stackwise_num_filters=(96, 256, 384, 384, 256),
+                                               lrn=True), **kwargs)

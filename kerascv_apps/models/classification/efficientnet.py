@@ -11,8 +11,12 @@ import math
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
+from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
+    create_variant
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("efficientnet")
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
@@ -26,17 +30,25 @@ B0_OUTPUT_FILTERS = (16, 24, 40, 80, 112, 192, 320)
 B0_NUM_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 B0_SE_RATIOS = (0.25,) * 7
 
-# The released (width, depth, resolution, dropout) of B0..B7; they follow
+# The released width, depth, resolution and dropout of B0..B7; they follow
 # depth = 1.2**phi, width = 1.1**phi, resolution = 1.15**phi (see compound_scaling), rounded.
 VARIANTS = {
-    "b0": (1.0, 1.0, 224, 0.2),
-    "b1": (1.0, 1.1, 240, 0.2),
-    "b2": (1.1, 1.2, 260, 0.3),
-    "b3": (1.2, 1.4, 300, 0.3),
-    "b4": (1.4, 1.8, 380, 0.4),
-    "b5": (1.6, 2.2, 456, 0.4),
-    "b6": (1.8, 2.6, 528, 0.5),
-    "b7": (2.0, 3.1, 600, 0.5),
+    "b0": dict(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224, 224, 3),
+               dropout=0.2),
+    "b1": dict(width_coefficient=1.0, depth_coefficient=1.1, input_shape=(240, 240, 3),
+               dropout=0.2),
+    "b2": dict(width_coefficient=1.1, depth_coefficient=1.2, input_shape=(260, 260, 3),
+               dropout=0.3),
+    "b3": dict(width_coefficient=1.2, depth_coefficient=1.4, input_shape=(300, 300, 3),
+               dropout=0.3),
+    "b4": dict(width_coefficient=1.4, depth_coefficient=1.8, input_shape=(380, 380, 3),
+               dropout=0.4),
+    "b5": dict(width_coefficient=1.6, depth_coefficient=2.2, input_shape=(456, 456, 3),
+               dropout=0.4),
+    "b6": dict(width_coefficient=1.8, depth_coefficient=2.6, input_shape=(528, 528, 3),
+               dropout=0.5),
+    "b7": dict(width_coefficient=2.0, depth_coefficient=3.1, input_shape=(600, 600, 3),
+               dropout=0.5),
 }
 CONV_INITIALIZER = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")
 
@@ -104,7 +116,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
                  stackwise_output_filters=B0_OUTPUT_FILTERS,
                  stackwise_expansion_ratios=B0_EXPANSION_RATIOS, stackwise_strides=B0_STRIDES,
                  stackwise_squeeze_and_excite_ratios=B0_SE_RATIOS, stem_filters=32,
-                 top_filters=1280, activation="swish", normalize=True, rescale=True,
+                 top_filters=1280, activation="swish", normalize=True, preprocessing="unit",
                  name="efficientnet"):
     """EfficientNet (Tan & Le, 2019) built from the B0 stage table and two coefficients.
 
@@ -129,7 +141,8 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
         top_filters: filters of the final 1x1 conv (before width scaling).
         activation: activation of every block (swish as in the paper).
         normalize: normalize with the ImageNet statistics after rescaling.
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes before ``normalize``: ``'unit'`` (x / 255,
+            keras.applications' layout), another keras.applications mode or None.
         name: model name.
     """
     stages = (stackwise_kernel_sizes, stackwise_num_repeats, stackwise_input_filters,
@@ -143,7 +156,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     if not 0 <= drop_connect_rate < 1:
         raise ValueError(f"drop_connect_rate must be in [0, 1), got {drop_connect_rate!r}")
 
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     normalization = None
     if normalize:
         normalization = layers.Normalization(axis=-1, name="normalization")
@@ -153,6 +166,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
                       name="stem_conv")(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
+    taps = ["stem_activation"]
 
     total = sum(round_repeats(n, depth_coefficient) for n in stackwise_num_repeats)
     index = 0
@@ -163,6 +177,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
             x = mbconv_block(x, filters_out, kernel, strides if j == 0 else 1, expansion,
                              se_ratio, drop_connect_rate * index / total, activation,
                              name=f"block{stage + 1}{chr(ord('a') + j)}_")
+            taps.append(layer_name(x))
             index += 1
 
     x = layers.Conv2D(round_filters(top_filters, width_coefficient), 1, use_bias=False,
@@ -170,7 +185,7 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     x = layers.BatchNormalization(name="top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    model = keras.Model(inputs, x, name=name)
+    model = set_feature_taps(keras.Model(inputs, x, name=name), taps + ["top_activation"])
     if normalization is not None:
         # The Normalization layer's state holds the ImageNet statistics (variance = std**2).
         normalization.adapt_mean.assign(IMAGENET_MEAN_RGB)
@@ -179,61 +194,56 @@ def EfficientNet(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224,
     return model
 
 
-def _variant(key, **kwargs):
-    width, depth, resolution, dropout = VARIANTS[key]
-    config = dict(width_coefficient=width, depth_coefficient=depth,
-                  input_shape=(resolution, resolution, 3), dropout=dropout,
-                  name=f"efficientnet_{key}")
-    config.update(kwargs)
-    return EfficientNet(**config)
+def _create_efficientnet(variant, arch_args, **kwargs):
+    return create_variant(EfficientNet, variant, arch_args, kwargs)
 
 
-@register_model("efficientnet_b0", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b0(**kwargs):
     """EfficientNet-B0 (Tan & Le 2019): width 1.0, depth 1.0, 224x224 input.
 
     5,330,571 parameters at 1000 classes (including the 7 of the Normalization state).
     """
-    return _variant("b0", **kwargs)
+    return _create_efficientnet(efficientnet_b0, VARIANTS["b0"], **kwargs)
 
 
-@register_model("efficientnet_b1", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b1(**kwargs):
     """EfficientNet-B1 (Tan & Le 2019): width 1.0, depth 1.1, 240x240 input."""
-    return _variant("b1", **kwargs)
+    return _create_efficientnet(efficientnet_b1, VARIANTS["b1"], **kwargs)
 
 
-@register_model("efficientnet_b2", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b2(**kwargs):
     """EfficientNet-B2 (Tan & Le 2019): width 1.1, depth 1.2, 260x260 input."""
-    return _variant("b2", **kwargs)
+    return _create_efficientnet(efficientnet_b2, VARIANTS["b2"], **kwargs)
 
 
-@register_model("efficientnet_b3", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b3(**kwargs):
     """EfficientNet-B3 (Tan & Le 2019): width 1.2, depth 1.4, 300x300 input."""
-    return _variant("b3", **kwargs)
+    return _create_efficientnet(efficientnet_b3, VARIANTS["b3"], **kwargs)
 
 
-@register_model("efficientnet_b4", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b4(**kwargs):
     """EfficientNet-B4 (Tan & Le 2019): width 1.4, depth 1.8, 380x380 input."""
-    return _variant("b4", **kwargs)
+    return _create_efficientnet(efficientnet_b4, VARIANTS["b4"], **kwargs)
 
 
-@register_model("efficientnet_b5", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b5(**kwargs):
     """EfficientNet-B5 (Tan & Le 2019): width 1.6, depth 2.2, 456x456 input."""
-    return _variant("b5", **kwargs)
+    return _create_efficientnet(efficientnet_b5, VARIANTS["b5"], **kwargs)
 
 
-@register_model("efficientnet_b6", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b6(**kwargs):
     """EfficientNet-B6 (Tan & Le 2019): width 1.8, depth 2.6, 528x528 input."""
-    return _variant("b6", **kwargs)
+    return _create_efficientnet(efficientnet_b6, VARIANTS["b6"], **kwargs)
 
 
-@register_model("efficientnet_b7", task="classification", family="efficientnet")
+@register_model(task="classification", family="efficientnet")
 def efficientnet_b7(**kwargs):
     """EfficientNet-B7 (Tan & Le 2019): width 2.0, depth 3.1, 600x600 input."""
-    return _variant("b7", **kwargs)
+    return _create_efficientnet(efficientnet_b7, VARIANTS["b7"], **kwargs)

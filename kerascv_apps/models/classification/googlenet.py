@@ -4,8 +4,10 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
+from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D
-from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
+    create_variant
 from kerascv_apps.registry import register_model
 
 # Table 1 of the paper, one list per stage (stages are separated by 3x3/2 max pooling):
@@ -23,7 +25,6 @@ INCEPTION_V1_STAGES = (
 )
 AUX_AFTER = ("inception4a", "inception4d")
 AUX_LOSS_WEIGHT = 0.3
-OUTPUT_NAMES = ("predictions", "aux1", "aux2")
 
 
 
@@ -74,14 +75,15 @@ def auxiliary_classifier(x, num_classes, name, conv_filters=128, fc_units=1024, 
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     x = layers.Dense(num_classes, name=f"{name}_dense")(x)
-    return layers.Activation(classifier_activation, dtype="float32", name=name)(x)
+    x = layers.Activation(classifier_activation, dtype="float32", name=f"{name}_activation")(x)
+    return AuxiliaryOutput(AUX_LOSS_WEIGHT, name=name)(x)
 
 
 def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64, 192),
               stackwise_inception_filters=INCEPTION_V1_STAGES, aux_logits=False,
               aux_after=AUX_AFTER, aux_conv_filters=128, aux_fc_units=1024, lrn=True,
               batch_norm=False, include_top=True, pooling="avg", dropout=0.4,
-              classifier_activation="softmax", rescale=True, resize_to=None, name="googlenet"):
+              classifier_activation="softmax", preprocessing="unit", resize_to=None, name="googlenet"):
     """GoogLeNet (Inception-v1): stem, nine inception modules in three stages, global average
     pooling, dropout 0.4 and the class layer; optionally the two auxiliary classifiers.
 
@@ -90,8 +92,9 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     pooling; every convolution has ReLU and He initialization (measured on digits, 64x64, Adam
     1e-3, 3 epochs: validation accuracy 0.40 with He, 0.10 (no progress) with Glorot). With ``aux_logits=True`` the model is the *training*
     model with three outputs ``[predictions, aux1, aux2]`` (auxiliary classifiers after
-    ``inception4a`` and ``inception4d``, whose losses the paper weights by 0.3: see
-    ``loss_weights()``); ``inference_model(model)`` drops them and shares the weights.
+    ``inception4a`` and ``inception4d``, :class:`AuxiliaryOutput` layers whose losses the paper
+    weights by 0.3: ``kerascv_apps.models.outputs.output_loss_weights``);
+    ``kerascv_apps.models.outputs.inference_model(model)`` drops them and shares the weights.
 
     Args:
         input_shape: (height, width, channels).
@@ -109,7 +112,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
         pooling: ``'avg'`` (the paper), ``'max'`` or ``None`` (feature map, no top).
         dropout: dropout rate before the class layer (0.4 in the paper).
         classifier_activation: activation of the class layers (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model (``'unit'``: x / 255).
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -122,7 +125,7 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     if aux_logits and any(a not in names for a in aux_after):
         raise ValueError(f"GoogLeNet: aux_after {aux_after} must name inception blocks {names}")
     use_lrn = lrn and not batch_norm
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     x = _conv(x, stem_filters[0], 7, "conv1", strides=2, batch_norm=batch_norm)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -154,38 +157,17 @@ def GoogLeNet(input_shape=(224, 224, 3), num_classes=1000, stem_filters=(64, 64,
     return keras.Model(inputs, outputs, name=name)
 
 
-def loss_weights(model):
-    """Loss weights in output order: 1 for ``predictions``, 0.3 for each auxiliary output.
-
-    A list, not a dict: Keras 3.15 maps a ``loss_weights`` dict onto a model with list
-    outputs by sorted key order rather than by output name (measured: a dict
-    ``{"predictions": 1, "aux1": 0.3, "aux2": 0.3}`` weighted ``aux2`` by 1).
-    """
-    return [1.0 if n == "predictions" else AUX_LOSS_WEIGHT for n in model.output_names]
+def _create_googlenet(variant, arch_args, **kwargs):
+    return create_variant(GoogLeNet, variant, arch_args, kwargs)
 
 
-def inference_model(model, name=None):
-    """The single-output model (``predictions``) of a GoogLeNet built with ``aux_logits=True``.
-
-    The returned model shares layers (and therefore weights) with ``model``; train the
-    three-output model, export this one.
-    """
-    try:
-        predictions = model.get_layer("predictions").output
-    except ValueError as e:
-        raise ValueError(f"inference_model: model {model.name!r} has no 'predictions' layer") from e
-    return keras.Model(model.input, predictions, name=name or f"{model.name}_inference")
-
-
-@register_model("googlenet", task="classification", family="googlenet")
+@register_model(task="classification", family="googlenet")
 def googlenet(**kwargs):
     """GoogLeNet / Inception-v1 (LRN stem; ``aux_logits=True`` adds the auxiliary classifiers)."""
-    return GoogLeNet(**kwargs)
+    return _create_googlenet(googlenet, {}, **kwargs)
 
 
-@register_model("googlenet_bn", task="classification", family="googlenet")
+@register_model(task="classification", family="googlenet")
 def googlenet_bn(**kwargs):
     """GoogLeNet with batch normalization after every convolution (torchvision-style)."""
-    kwargs.setdefault("batch_norm", True)
-    kwargs.setdefault("name", "googlenet_bn")
-    return GoogLeNet(**kwargs)
+    return _create_googlenet(googlenet_bn, dict(batch_norm=True), **kwargs)

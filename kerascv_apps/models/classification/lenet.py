@@ -3,13 +3,13 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input, predictions
+from kerascv_apps.models.common import classifier_head, create_variant, image_input, predictions
 from kerascv_apps.registry import register_model
 
 
 def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampling="avg",
            include_top=True, pooling="flatten", dropout=0.0, classifier_activation="softmax",
-           rescale=True, name="lenet5"):
+           preprocessing="unit", name="lenet5"):
     """LeNet-5: C1 conv5x5(6) - S2 pool - C3 conv5x5(16) - S4 pool - C5(120) - F6(84) - output.
 
     The paper's 32x32 field is kept: smaller inputs (MNIST's 28x28) are zero-padded to 32x32
@@ -26,12 +26,13 @@ def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampli
         pooling: how S4's maps become C5's input ('flatten' as in the paper, or 'avg'/'max').
         dropout: dropout before the class layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
     """
     if subsampling not in ("avg", "max"):
         raise ValueError(f"subsampling must be 'avg' or 'max', got {subsampling!r}")
     pool = layers.AveragePooling2D if subsampling == "avg" else layers.MaxPooling2D
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     height, width = input_shape[0], input_shape[1]
     if height is not None and width is not None and (height < 32 or width < 32):
         pad_h, pad_w = max(0, 32 - height), max(0, 32 - width)
@@ -50,7 +51,11 @@ def LeNet5(input_shape=(32, 32, 1), num_classes=10, activation="tanh", subsampli
     return keras.Model(inputs, x, name=name)
 
 
-@register_model("lenet5", task="classification", family="lenet")
+def _create_lenet(variant, arch_args, **kwargs):
+    return create_variant(LeNet5, variant, arch_args, kwargs)
+
+
+@register_model(task="classification", family="lenet")
 def lenet5(**kwargs):
     """LeNet-5 (LeCun 1998), 32x32 grayscale input by default."""
-    return LeNet5(**kwargs)
+    return _create_lenet(lenet5, {}, **kwargs)

@@ -3,12 +3,12 @@
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import image_input, predictions
+from kerascv_apps.models.common import create_variant, image_input, predictions
 from kerascv_apps.registry import register_model
 
 
 def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation="relu",
-        dropout=0.2, include_top=True, classifier_activation="softmax", rescale=True,
+        dropout=0.2, include_top=True, classifier_activation="softmax", preprocessing="unit",
         name="mlp"):
     """Fully connected classifier on flattened pixels.
 
@@ -23,9 +23,10 @@ def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation
         dropout: dropout rate after each hidden layer (0 disables).
         include_top: whether to add the class layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
     """
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(hidden_units, start=1):
         x = layers.Dense(units, activation=activation, name=f"fc{i}")(x)
@@ -36,7 +37,11 @@ def MLP(input_shape=(28, 28, 1), num_classes=10, hidden_units=(128,), activation
     return keras.Model(inputs, x, name=name)
 
 
-@register_model("mlp", task="classification", family="mlp")
+def _create_mlp(variant, arch_args, **kwargs):
+    return create_variant(MLP, variant, arch_args, kwargs)
+
+
+@register_model(task="classification", family="mlp")
 def mlp(**kwargs):
     """MLP baseline: flatten, hidden dense layers, softmax."""
-    return MLP(**kwargs)
+    return _create_mlp(mlp, {}, **kwargs)

@@ -9,8 +9,12 @@ Layer names follow ``keras.applications`` (``conv_dw_1``, ``conv_pw_1``; ``block
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
+from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
+    create_variant
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("mobilenet")
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -48,7 +52,7 @@ MOBILENET_V1_STRIDES = (1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
 def MobileNetV1(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0, depth_multiplier=1,
                 stackwise_num_filters=MOBILENET_V1_FILTERS, stackwise_strides=MOBILENET_V1_STRIDES,
                 stem_filters=32, include_top=True, pooling="avg", dropout=1e-3,
-                classifier_activation="softmax", rescale=True, name="mobilenet_v1"):
+                classifier_activation="softmax", preprocessing="unit", name="mobilenet_v1"):
     """MobileNet v1 (Howard et al., 2017): a 3x3/2 conv then depthwise-separable blocks.
 
     Args:
@@ -63,22 +67,25 @@ def MobileNetV1(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0, depth_mu
         pooling: 'avg', 'max' or None.
         dropout: dropout before the class layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         name: model name.
     """
     _check_alpha(alpha)
     if len(stackwise_num_filters) != len(stackwise_strides):
         raise ValueError("stackwise_num_filters and stackwise_strides must have equal length")
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = layers.Conv2D(int(stem_filters * alpha), 3, strides=2, padding="same", use_bias=False,
                       name="conv1")(x)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.ReLU(6.0, name="conv1_relu")(x)
+    taps = ["conv1_relu"]
     for block_id, (filters, strides) in enumerate(zip(stackwise_num_filters, stackwise_strides), 1):
         x = depthwise_separable_block(x, int(filters * alpha), strides, depth_multiplier,
                                       block_id)
+        taps.append(layer_name(x))
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
 # --------------------------------------------------------------------------- MobileNet v2
@@ -116,7 +123,7 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
                 stackwise_num_blocks=MOBILENET_V2_BLOCKS,
                 stackwise_strides=MOBILENET_V2_STRIDES, stem_filters=32, last_filters=1280,
                 include_top=True, pooling="avg", dropout=0.0, classifier_activation="softmax",
-                rescale=True, name="mobilenet_v2"):
+                preprocessing="unit", name="mobilenet_v2"):
     """MobileNet v2 (Sandler et al., 2018): inverted residual blocks with linear bottlenecks.
 
     Args:
@@ -134,7 +141,8 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
         pooling: 'avg', 'max' or None.
         dropout: dropout before the class layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         name: model name.
     """
     _check_alpha(alpha)
@@ -142,45 +150,55 @@ def MobileNetV2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0,
               stackwise_strides)
     if len({len(s) for s in stages}) != 1:
         raise ValueError("the stackwise_* lists of MobileNetV2 must have equal lengths")
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = layers.Conv2D(make_divisible(stem_filters * alpha), 3, strides=2, padding="same",
                       use_bias=False, name="Conv1")(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=0.999, name="bn_Conv1")(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
+    taps = ["Conv1_relu"]
     block_id = 0
     for expansion, filters, blocks, strides in zip(*stages):
         for i in range(blocks):
             name_ = "expanded_conv" if block_id == 0 else f"block_{block_id}"
             x = inverted_residual_block(x, make_divisible(int(filters * alpha)),
                                         strides if i == 0 else 1, expansion, name_)
+            taps.append(layer_name(x))
             block_id += 1
     last = make_divisible(last_filters * alpha) if alpha > 1.0 else last_filters
     x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=0.999, name="Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps + ["out_relu"])
 
 
-@register_model("mobilenet_v1", task="classification", family="mobilenet")
+def _create_mobilenet_v1(variant, arch_args, **kwargs):
+    return create_variant(MobileNetV1, variant, arch_args, kwargs, weights_preprocessing="tf")
+
+
+def _create_mobilenet_v2(variant, arch_args, **kwargs):
+    return create_variant(MobileNetV2, variant, arch_args, kwargs, weights_preprocessing="tf")
+
+
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v1(**kwargs):
     """MobileNet v1 (Howard 2017), alpha 1.0: 4,253,864 parameters at 1000 classes."""
-    return MobileNetV1(**kwargs)
+    return _create_mobilenet_v1(mobilenet_v1, dict(alpha=1.0), **kwargs)
 
 
-@register_model("mobilenet_v1_050", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v1_050(**kwargs):
     """MobileNet v1 with width multiplier 0.5."""
-    return MobileNetV1(**{"alpha": 0.5, "name": "mobilenet_v1_050", **kwargs})
+    return _create_mobilenet_v1(mobilenet_v1_050, dict(alpha=0.5), **kwargs)
 
 
-@register_model("mobilenet_v2", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v2(**kwargs):
     """MobileNet v2 (Sandler 2018), alpha 1.0: 3,538,984 parameters at 1000 classes."""
-    return MobileNetV2(**kwargs)
+    return _create_mobilenet_v2(mobilenet_v2, dict(alpha=1.0), **kwargs)
 
 
-@register_model("mobilenet_v2_050", task="classification", family="mobilenet")
+@register_model(task="classification", family="mobilenet")
 def mobilenet_v2_050(**kwargs):
     """MobileNet v2 with width multiplier 0.5."""
-    return MobileNetV2(**{"alpha": 0.5, "name": "mobilenet_v2_050", **kwargs})
+    return _create_mobilenet_v2(mobilenet_v2_050, dict(alpha=0.5), **kwargs)

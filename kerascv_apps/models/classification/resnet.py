@@ -10,8 +10,12 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
-from kerascv_apps.models.common import classifier_head, image_input
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
+from kerascv_apps.models.common import classifier_head, image_input, layer_name, \
+    create_variant
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("resnet")
 
 BLOCK_TYPES = ("basic", "bottleneck")
 SHORTCUTS = ("A", "B", "C")
@@ -79,7 +83,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
            block_type="bottleneck", shortcut="B", input_shape=(224, 224, 3), num_classes=1000,
            include_top=True, pooling="avg", dropout=0.0, classifier_activation="softmax",
            stem_filters=64, use_bias=True, width_multiplier=1.0, stride_on_3x3=False,
-           output_stride=32, rescale=True, name="resnet"):
+           output_stride=32, preprocessing="unit", name="resnet"):
     """Residual network (He et al., 2015): y = F(x) + x, BN after each conv, ReLU after the add.
 
     Stem: 7x7/2 conv (64) + 3x3/2 max pool, then one stage per entry of the stackwise lists,
@@ -106,7 +110,8 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
         stride_on_3x3: put a bottleneck's stride on its 3x3 instead of its first 1x1.
         output_stride: 32 (classification), 16 or 8: the last stages keep their resolution
             and dilate their 3x3 convolutions by 2 (then 4) instead (DeepLab/PSPNet).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         name: model name.
 
     Returns:
@@ -127,7 +132,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     if block_type == "basic" and width_multiplier != 1.0:
         raise ValueError("width_multiplier applies to bottleneck blocks only")
 
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(stem_filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
@@ -135,6 +140,7 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
+    taps = ["conv1_relu"]
     current_stride, dilation = 4, 1
     for stage, (blocks, filters) in enumerate(zip(stackwise_num_blocks, stackwise_num_filters)):
         strides = 1 if stage == 0 else 2
@@ -150,60 +156,59 @@ def ResNet(stackwise_num_blocks=(3, 4, 6, 3), stackwise_num_filters=(64, 128, 25
             else:
                 x = bottleneck_block(x, filters, block_strides, dilation, shortcut, use_bias,
                                      width_multiplier, stride_on_3x3, name=block_name)
+        taps.append(layer_name(x))
 
     x = classifier_head(x, num_classes, include_top, pooling, dropout, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _variant(name, blocks, block_type, use_bias, **defaults):
-    def build(**kwargs):
-        config = dict(stackwise_num_blocks=blocks, block_type=block_type, use_bias=use_bias,
-                      name=name)
-        config.update(defaults)
-        config.update(kwargs)
-        return ResNet(**config)
-    return build
+def _create_resnet(variant, arch_args, **kwargs):
+    return create_variant(ResNet, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
-@register_model("resnet18", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet18(**kwargs):
     """ResNet-18 (basic blocks 2-2-2-2, no conv biases as in the paper); 11,689,512 trainable."""
-    return _variant("resnet18", (2, 2, 2, 2), "basic", False)(**kwargs)
+    return _create_resnet(resnet18, dict(stackwise_num_blocks=(2, 2, 2, 2), block_type="basic",
+                                         use_bias=False), **kwargs)
 
 
-@register_model("resnet34", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet34(**kwargs):
     """ResNet-34 (basic blocks 3-4-6-3, no conv biases); 21,797,672 trainable with option B."""
-    return _variant("resnet34", (3, 4, 6, 3), "basic", False)(**kwargs)
+    return _create_resnet(resnet34, dict(stackwise_num_blocks=(3, 4, 6, 3), block_type="basic",
+                                         use_bias=False), **kwargs)
 
 
-@register_model("resnet50", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet50(**kwargs):
     """ResNet-50 (bottlenecks 3-4-6-3, keras.applications layout); 25,636,712 parameters."""
-    return _variant("resnet50", (3, 4, 6, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet50, dict(stackwise_num_blocks=(3, 4, 6, 3)), **kwargs)
 
 
-@register_model("resnet101", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet101(**kwargs):
     """ResNet-101 (bottlenecks 3-4-23-3, keras.applications layout); 44,707,176 parameters."""
-    return _variant("resnet101", (3, 4, 23, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet101, dict(stackwise_num_blocks=(3, 4, 23, 3)), **kwargs)
 
 
-@register_model("resnet152", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def resnet152(**kwargs):
     """ResNet-152 (bottlenecks 3-8-36-3, keras.applications layout); 60,419,944 parameters."""
-    return _variant("resnet152", (3, 8, 36, 3), "bottleneck", True)(**kwargs)
+    return _create_resnet(resnet152, dict(stackwise_num_blocks=(3, 8, 36, 3)), **kwargs)
 
 
-@register_model("wide_resnet50_2", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def wide_resnet50_2(**kwargs):
     """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): bottleneck inner convs twice as wide."""
-    return _variant("wide_resnet50_2", (3, 4, 6, 3), "bottleneck", False, width_multiplier=2.0,
-                    stride_on_3x3=True)(**kwargs)
+    return _create_resnet(wide_resnet50_2, dict(stackwise_num_blocks=(3, 4, 6, 3), use_bias=False,
+                                                width_multiplier=2.0, stride_on_3x3=True),
+                          **kwargs)
 
 
-@register_model("wide_resnet101_2", task="classification", family="resnet")
+@register_model(task="classification", family="resnet")
 def wide_resnet101_2(**kwargs):
     """Wide ResNet-101-2: ResNet-101 with bottleneck inner convs twice as wide."""
-    return _variant("wide_resnet101_2", (3, 4, 23, 3), "bottleneck", False, width_multiplier=2.0,
-                    stride_on_3x3=True)(**kwargs)
+    return _create_resnet(wide_resnet101_2, dict(stackwise_num_blocks=(3, 4, 23, 3),
+                                                 use_bias=False, width_multiplier=2.0,
+                                                 stride_on_3x3=True), **kwargs)

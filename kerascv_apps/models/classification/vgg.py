@@ -5,8 +5,12 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
-from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside
+from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
+    create_variant
+from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
 from kerascv_apps.registry import register_model
+
+declare_feature_taps("vgg")
 
 HEAD_POOLINGS = (None, "flatten", "avg", "max")
 
@@ -18,6 +22,11 @@ CONFIGS = {
     "C": dict(stackwise_num_blocks=(2, 2, 3, 3, 3), stackwise_last_kernel_size=(3, 3, 1, 1, 1)),
     "D": dict(stackwise_num_blocks=(2, 2, 3, 3, 3)),
     "E": dict(stackwise_num_blocks=(2, 2, 4, 4, 4)),
+    # batch-normalized variants (not in the paper)
+    "A-BN": dict(stackwise_num_blocks=(1, 1, 2, 2, 2), batch_norm=True),
+    "B-BN": dict(stackwise_num_blocks=(2, 2, 2, 2, 2), batch_norm=True),
+    "D-BN": dict(stackwise_num_blocks=(2, 2, 3, 3, 3), batch_norm=True),
+    "E-BN": dict(stackwise_num_blocks=(2, 2, 4, 4, 4), batch_norm=True),
 }
 
 
@@ -50,7 +59,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         stackwise_num_filters=(64, 128, 256, 512, 512), stackwise_num_blocks=(2, 2, 3, 3, 3),
         stackwise_last_kernel_size=None, lrn=False, batch_norm=False, fc_units=(4096, 4096),
         include_top=True, pooling=None, dropout=0.5, classifier_activation="softmax",
-        rescale=True, resize_to=None, name="vgg16"):
+        preprocessing="unit", resize_to=None, name="vgg16"):
     """VGG: stages of 3x3 convolutions (stride 1, same padding, ReLU) each closed by 2x2/2 max
     pooling, then FC-4096, FC-4096 (dropout 0.5 after each) and the class layer.
 
@@ -76,7 +85,8 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
             ``'max'``; ``None`` means flatten with ``include_top`` and the feature map without.
         dropout: dropout rate after each hidden FC layer.
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model: ``'unit'`` (x / 255),
+            ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -90,89 +100,84 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     last_kernels = stackwise_last_kernel_size or (3,) * stages
     if len(last_kernels) != stages:
         raise ValueError(f"VGG: stackwise_last_kernel_size needs {stages} entries, got {last_kernels}")
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     for i in range(stages):
         x = _stage(x, i + 1, stackwise_num_filters[i], stackwise_num_blocks[i], last_kernels[i],
                    batch_norm, lrn)
     if include_top and pooling is None:
         pooling = "flatten"
+    taps = [f"block{i + 1}_pool" for i in range(stages)]
     x = global_pool(x, pooling)
     if not include_top:
-        return keras.Model(inputs, x, name=name)
+        return set_feature_taps(keras.Model(inputs, x, name=name), taps)
     for i, units in enumerate(fc_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
     x = predictions(x, num_classes, classifier_activation, model="VGG")
-    return keras.Model(inputs, x, name=name)
+    return set_feature_taps(keras.Model(inputs, x, name=name), taps)
 
 
-def _variant(config, name, batch_norm=False):
-    def build(**kwargs):
-        for key, value in CONFIGS[config].items():
-            kwargs.setdefault(key, value)
-        kwargs.setdefault("batch_norm", batch_norm)
-        kwargs.setdefault("name", name)
-        return VGG(**kwargs)
-    return build
+def _create_vgg(variant, arch_args, **kwargs):
+    return create_variant(VGG, variant, arch_args, kwargs, weights_preprocessing="caffe")
 
 
-@register_model("vgg11", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11(**kwargs):
     """VGG-11, configuration A (8 conv + 3 FC), ~133M parameters."""
-    return _variant("A", "vgg11")(**kwargs)
+    return _create_vgg(vgg11, CONFIGS["A"], **kwargs)
 
 
-@register_model("vgg11_lrn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11_lrn(**kwargs):
     """VGG-11 with LRN after the first convolution, configuration A-LRN."""
-    return _variant("A-LRN", "vgg11_lrn")(**kwargs)
+    return _create_vgg(vgg11_lrn, CONFIGS["A-LRN"], **kwargs)
 
 
-@register_model("vgg13", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg13(**kwargs):
     """VGG-13, configuration B (10 conv + 3 FC)."""
-    return _variant("B", "vgg13")(**kwargs)
+    return _create_vgg(vgg13, CONFIGS["B"], **kwargs)
 
 
-@register_model("vgg16_c", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16_c(**kwargs):
     """VGG-16, configuration C (last conv of stages 3-5 is 1x1)."""
-    return _variant("C", "vgg16_c")(**kwargs)
+    return _create_vgg(vgg16_c, CONFIGS["C"], **kwargs)
 
 
-@register_model("vgg16", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16(**kwargs):
     """VGG-16, configuration D (13 conv + 3 FC), 138,357,544 parameters."""
-    return _variant("D", "vgg16")(**kwargs)
+    return _create_vgg(vgg16, CONFIGS["D"], **kwargs)
 
 
-@register_model("vgg19", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg19(**kwargs):
     """VGG-19, configuration E (16 conv + 3 FC), 143,667,240 parameters."""
-    return _variant("E", "vgg19")(**kwargs)
+    return _create_vgg(vgg19, CONFIGS["E"], **kwargs)
 
 
-@register_model("vgg11_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg11_bn(**kwargs):
     """VGG-11 (A) with batch normalization after every convolution."""
-    return _variant("A", "vgg11_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg11_bn, CONFIGS["A-BN"], **kwargs)
 
 
-@register_model("vgg13_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg13_bn(**kwargs):
     """VGG-13 (B) with batch normalization after every convolution."""
-    return _variant("B", "vgg13_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg13_bn, CONFIGS["B-BN"], **kwargs)
 
 
-@register_model("vgg16_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg16_bn(**kwargs):
     """VGG-16 (D) with batch normalization after every convolution."""
-    return _variant("D", "vgg16_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg16_bn, CONFIGS["D-BN"], **kwargs)
 
 
-@register_model("vgg19_bn", task="classification", family="vgg")
+@register_model(task="classification", family="vgg")
 def vgg19_bn(**kwargs):
     """VGG-19 (E) with batch normalization after every convolution."""
-    return _variant("E", "vgg19_bn", batch_norm=True)(**kwargs)
+    return _create_vgg(vgg19_bn, CONFIGS["E-BN"], **kwargs)

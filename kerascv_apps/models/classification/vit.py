@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
-from kerascv_apps.models.common import image_input, predictions, resize_inside
+from kerascv_apps.models.common import create_variant, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
 
 
@@ -37,7 +37,7 @@ def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, na
 def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=768,
         num_layers=12, num_heads=12, mlp_dim=3072, dropout=0.0, attention_dropout=0.0,
         layer_norm_epsilon=1e-6, include_top=True, pooling="token",
-        classifier_activation="softmax", rescale=True, resize_to=None, name="vit"):
+        classifier_activation="softmax", preprocessing="unit", resize_to=None, name="vit"):
     """Vision Transformer: non-overlapping patches linearly embedded (a patch-size conv with
     stride = patch size), a learned class token prepended, learned position embeddings added,
     ``num_layers`` pre-norm encoder blocks, a final LayerNorm and a linear head on the class
@@ -62,7 +62,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
         pooling: ``'token'`` (the class token, as the paper), ``'avg'`` (mean of the patch
             tokens and class token) or ``None`` (the token sequence; only without top).
         classifier_activation: activation of the class layer (``None`` for logits).
-        rescale: map [0, 255] pixels to [0, 1] inside the model.
+        preprocessing: what raw [0, 255] RGB becomes inside the model (``'unit'``: x / 255).
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
         name: model name.
@@ -80,7 +80,7 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
     if pooling not in (None, "token", "avg"):
         raise ValueError(f"ViT: pooling must be 'token', 'avg' or None, got {pooling!r}")
     num_patches = (height // patch_size) * (width // patch_size)
-    inputs, x = image_input(input_shape, rescale)
+    inputs, x = image_input(input_shape, preprocessing)
     x = resize_inside(x, resize_to)
     x = layers.Conv2D(hidden_dim, patch_size, strides=patch_size, name="patch_embed")(x)
     x = layers.Reshape((num_patches, hidden_dim), name="patch_flatten")(x)
@@ -105,28 +105,26 @@ def ViT(input_shape=(224, 224, 3), num_classes=1000, patch_size=16, hidden_dim=7
     return keras.Model(inputs, x, name=name)
 
 
-def _variant(name, hidden_dim, num_layers, num_heads, mlp_dim, kwargs):
-    kwargs.setdefault("patch_size", 16)
-    kwargs.setdefault("name", f"{name}{kwargs['patch_size']}")
-    for key, value in (("hidden_dim", hidden_dim), ("num_layers", num_layers),
-                       ("num_heads", num_heads), ("mlp_dim", mlp_dim)):
-        kwargs.setdefault(key, value)
-    return ViT(**kwargs)
+def _create_vit(variant, arch_args, **kwargs):
+    return create_variant(ViT, variant, arch_args, kwargs)
 
 
-@register_model("vit_tiny", task="classification", family="vit")
+@register_model(task="classification", family="vit")
 def vit_tiny(**kwargs):
     """ViT-Ti (D=192, 12 layers, 3 heads, MLP 768); ``patch_size`` default 16."""
-    return _variant("vit_ti", 192, 12, 3, 768, kwargs)
+    return _create_vit(vit_tiny, dict(patch_size=16, hidden_dim=192, num_layers=12, num_heads=3,
+                                      mlp_dim=768), **kwargs)
 
 
-@register_model("vit_small", task="classification", family="vit")
+@register_model(task="classification", family="vit")
 def vit_small(**kwargs):
     """ViT-S (D=384, 12 layers, 6 heads, MLP 1536); ``patch_size`` default 16."""
-    return _variant("vit_s", 384, 12, 6, 1536, kwargs)
+    return _create_vit(vit_small, dict(patch_size=16, hidden_dim=384, num_layers=12, num_heads=6,
+                                       mlp_dim=1536), **kwargs)
 
 
-@register_model("vit_base", task="classification", family="vit")
+@register_model(task="classification", family="vit")
 def vit_base(**kwargs):
     """ViT-B (D=768, 12 layers, 12 heads, MLP 3072); ``patch_size`` default 16."""
-    return _variant("vit_b", 768, 12, 12, 3072, kwargs)
+    return _create_vit(vit_base, dict(patch_size=16, hidden_dim=768, num_layers=12, num_heads=12,
+                                      mlp_dim=3072), **kwargs)

@@ -1,55 +1,55 @@
 """FCN (Long, Shelhamer & Darrell 2015, "Fully Convolutional Networks for Semantic
-Segmentation"): FCN-32s, FCN-16s and FCN-8s on a VGG-16 or ResNet backbone."""
+Segmentation"): FCN-32s, FCN-16s and FCN-8s on any backbone of the backbone contract."""
 
-import re
+import math
 
 import keras
 from keras import layers
 
 from kerascv_apps.layers.segmentation import BilinearUpsamplingInitializer
-from kerascv_apps.registry import build_model, register_model
-
-# Feature taps by layer name: stride 32 (final), 16 and 8.
-VGG_TAPS = ("block5_pool", "block4_pool", "block3_pool")
-
-
-def resnet_taps(backbone):
-    """The last block outputs of stages conv5, conv4, conv3 (``conv{s}_block{n}_out``) by name."""
-    taps = []
-    for stage in (5, 4, 3):
-        names = [l.name for l in backbone.layers if re.fullmatch(rf"conv{stage}_block\d+_out", l.name)]
-        if not names:
-            raise ValueError(f"backbone {backbone.name!r} has no conv{stage}_block*_out layer")
-        taps.append(max(names, key=lambda n: int(re.search(r"block(\d+)_out", n).group(1))))
-    return tuple(taps)
+from kerascv_apps.models.backbones import build_backbone
+from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
+                                                    pad_to_stride)
+from kerascv_apps.models.common import variant_arguments
+from kerascv_apps.registry import register_model
 
 
-def load_backbone_weights(model, path):
-    """Copies weights from a saved backbone (``.keras`` or ``.weights.h5`` of the same backbone
-    architecture, local file) into ``model``'s layers of the same name; returns the names."""
-    from kerascv_apps.io import load_model
+def aligned_upsampling(source_stride, source_offset, target_stride, target_offset):
+    """Geometry of a learned x``f`` upsampling (a ``2f x 2f`` transposed convolution with
+    stride ``f``, 'valid', then a crop) from a grid whose pixel ``j`` sits at input coordinate
+    ``source_offset + source_stride * j`` onto the finer grid ``target_offset + target_stride * i``.
 
-    source = load_model(path, compile=False)
-    copied = []
-    for layer in source.layers:
-        try:
-            target = model.get_layer(layer.name)
-        except ValueError:
-            continue
-        if layer.weights and [w.shape for w in layer.weights] == [w.shape for w in target.weights]:
-            target.set_weights(layer.get_weights())
-            copied.append(layer.name)
-    if not copied:
-        raise ValueError(f"no layer of {path} matches a layer of {model.name!r} by name and shape")
-    return copied
+    Source pixel ``j`` lands at target index ``f * j + d`` with ``d = (source_offset -
+    target_offset) / target_stride``; the bilinear kernel peaks at tap ``c = crop + d`` and the
+    first ``crop`` rows/columns of the ``(n + 1) * f`` transposed-conv output are dropped (and
+    ``f - crop`` at the end), which leaves ``n * f`` pixels on the target grid. Returns
+    ``(f, crop, c)``. For VGG's pools (offset ``(stride - 1) / 2``) this is the paper's
+    centred kernel; ResNet's levels (offset 0) need the hat half a pixel earlier.
+    """
+    factor = source_stride / target_stride
+    if factor != int(factor) or factor < 1:
+        raise ValueError(f"aligned upsampling needs an integer factor, got strides "
+                         f"{source_stride} -> {target_stride}")
+    factor = int(factor)
+    d = (source_offset - target_offset) / target_stride
+    crop = math.ceil(factor - 1 - d - 1e-9)
+    if not 0 <= crop <= factor:
+        raise ValueError(f"aligned upsampling: offset {source_offset} at stride {source_stride} "
+                         f"is too far from offset {target_offset} at stride {target_stride}")
+    return factor, crop, crop + d
 
 
-def upsample(x, num_classes, factor, name):
-    """Transposed convolution upsampling by ``factor`` (kernel 2 * factor), initialised to
-    bilinear interpolation and trainable, as in the paper."""
-    return layers.Conv2DTranspose(num_classes, 2 * factor, strides=factor, padding="same",
-                                  use_bias=False, kernel_initializer=BilinearUpsamplingInitializer(),
-                                  name=name)(x)
+def upsample(x, num_classes, source, target, name):
+    """Trainable transposed-conv upsampling initialised to bilinear interpolation (the paper),
+    placed so that pixel centres line up (see :func:`aligned_upsampling`); ``source`` /
+    ``target`` are ``(stride, offset)``."""
+    factor, crop, center = aligned_upsampling(*source, *target)
+    x = layers.Conv2DTranspose(num_classes, 2 * factor, strides=factor, padding="valid",
+                               use_bias=False,
+                               kernel_initializer=BilinearUpsamplingInitializer(center),
+                               name=name)(x)
+    return layers.Cropping2D(((crop, factor - crop), (crop, factor - crop)),
+                             name=f"{name}_crop")(x)
 
 
 def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
@@ -62,16 +62,21 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
     ``pool4`` (x2 then x16); FCN-8s also fuses ``pool3`` (x2, x2, x8). Skip scoring layers start
     at zero, so each finer net starts from its coarser one's function (Long et al. 2015).
 
+    The backbone's levels (``models.backbones``) give the taps: the deepest level and the two
+    above it (VGG: ``block5_pool``, ``block4_pool``, ``block3_pool``). Every upsampling is
+    placed by the levels' strides and offsets, so scores line up with the input pixels for
+    any backbone. Any input size: the input is zero-padded inside to a multiple of the
+    deepest stride and the output cropped back (output size = input size, no shift).
+
     Args:
-        input_shape: (height, width, channels); sizes divisible by 32 (``None`` allowed).
+        input_shape: (height, width, channels); any size, ``None`` allowed.
         num_classes: number of classes.
         skips: 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s).
-        backbone: a registered classification model built with ``include_top=False`` whose
-            layers are tapped by name: VGG (``block5_pool``/``block4_pool``/``block3_pool``) or
-            ResNet (last ``conv{5,4,3}_block*_out``).
+        backbone: a name from ``models.backbones.list_backbones()`` (vgg16, resnet50,
+            mobilenet_v2, ...).
         backbone_kwargs: extra arguments of the backbone builder (e.g. narrower
-            ``stackwise_num_filters`` for small experiments).
-        backbone_weights: optional local file of the backbone's weights (copied by layer name).
+            ``stackwise_num_filters`` for small experiments, ``preprocessing``).
+        backbone_weights: optional weights file of the backbone (e.g. keras.applications').
         fc_filters: channels of fc6/fc7 (4096 in the paper; 0 to score the backbone map
             directly, the usual choice for ResNet).
         fc_kernel_size: kernel of fc6 (7 for VGG-16's 7x7 pool5 field).
@@ -80,15 +85,16 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
     """
     if skips not in (0, 1, 2):
         raise ValueError(f"skips must be 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s), got {skips!r}")
-    for size in input_shape[:2]:
-        if size is not None and size % 32:
-            raise ValueError(f"FCN: input height/width must be divisible by 32, got {input_shape!r}")
-    net = build_model(backbone, include_top=False, pooling=None, input_shape=input_shape,
-                      **(backbone_kwargs or {}))
-    if backbone_weights:
-        load_backbone_weights(net, backbone_weights)
-    taps = VGG_TAPS if any(l.name == "block5_pool" for l in net.layers) else resnet_taps(net)
-    x = net.get_layer(taps[0]).output
+    check_static_size(input_shape, "FCN")
+    bb = build_backbone(backbone, input_shape=input_shape, weights=backbone_weights,
+                        **(backbone_kwargs or {}))
+    levels = sorted(bb.levels.values(), key=lambda level: -level.stride)[:1 + skips]
+    if len(levels) < 1 + skips:
+        raise ValueError(f"FCN with {skips} skips needs {1 + skips} feature levels; backbone "
+                         f"{backbone!r} has {sorted(bb.levels)}")
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    features = apply_on(bb.model(), pad_to_stride(image, levels[0].stride))
+    x = features[levels[0].name]
     if fc_filters:
         x = layers.Conv2D(fc_filters, fc_kernel_size, padding="same", activation="relu",
                           name="fc6")(x)
@@ -98,39 +104,46 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
         if dropout:
             x = layers.Dropout(dropout, name="fc7_dropout")(x)
     x = layers.Conv2D(num_classes, 1, name="score_fr")(x)
-    factor = 32
-    for i, tap in enumerate(taps[1:1 + skips]):
-        pool = tap.split("_")[0] if tap.startswith("block") else tap
-        x = upsample(x, num_classes, 2, name=f"upscore{i + 1}")
+    current = levels[0]
+    for i, level in enumerate(levels[1:]):
+        pool = f"pool{level.name[1:]}"
+        x = upsample(x, num_classes, (current.stride, current.offset),
+                     (level.stride, level.offset), name=f"upscore{i + 1}")
         score = layers.Conv2D(num_classes, 1, kernel_initializer="zeros",
-                              name=f"score_{pool}")(net.get_layer(tap).output)
+                              name=f"score_{pool}")(features[level.name])
         x = layers.Add(name=f"fuse_{pool}")([x, score])
-        factor //= 2
-    x = upsample(x, num_classes, factor, name=f"upscore{factor}")
+        current = level
+    x = upsample(x, num_classes, (current.stride, current.offset), (1, 0.0),
+                 name=f"upscore{current.stride}")
+    x = crop_to_input(x, image)
     outputs = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
-    return keras.Model(net.inputs[0], outputs, name=name)
+    return keras.Model(image, outputs, name=name)
 
 
-@register_model("fcn32s", task="segmentation", family="fcn")
+def _create_fcn(variant, arch_args, **kwargs):
+    return FCN(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="segmentation", family="fcn")
 def fcn32s(**kwargs):
     """FCN-32s on VGG-16 (single x32 upsampling)."""
-    return FCN(**{"skips": 0, "name": "fcn32s", **kwargs})
+    return _create_fcn(fcn32s, dict(skips=0), **kwargs)
 
 
-@register_model("fcn16s", task="segmentation", family="fcn")
+@register_model(task="segmentation", family="fcn")
 def fcn16s(**kwargs):
     """FCN-16s on VGG-16 (pool4 skip)."""
-    return FCN(**{"skips": 1, "name": "fcn16s", **kwargs})
+    return _create_fcn(fcn16s, dict(skips=1), **kwargs)
 
 
-@register_model("fcn8s", task="segmentation", family="fcn")
+@register_model(task="segmentation", family="fcn")
 def fcn8s(**kwargs):
     """FCN-8s on VGG-16 (pool4 and pool3 skips)."""
-    return FCN(**{"skips": 2, "name": "fcn8s", **kwargs})
+    return _create_fcn(fcn8s, dict(skips=2), **kwargs)
 
 
-@register_model("fcn8s_resnet50", task="segmentation", family="fcn")
+@register_model(task="segmentation", family="fcn")
 def fcn8s_resnet50(**kwargs):
     """FCN-8s on ResNet-50 (conv4/conv3 skips, no fc6/fc7)."""
-    return FCN(**{"skips": 2, "backbone": "resnet50", "fc_filters": 0, "name": "fcn8s_resnet50",
-                  **kwargs})
+    return _create_fcn(fcn8s_resnet50, dict(skips=2, backbone="resnet50", fc_filters=0),
+                       **kwargs)

@@ -5,7 +5,8 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pooling_indices import MaxPoolingWithSwitches, MaxUnpoolingWithSwitches
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
+from kerascv_apps.models.segmentation._base import check_static_size, crop_to_input, pad_to_stride
 from kerascv_apps.registry import register_model
 
 
@@ -47,10 +48,11 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
     raster order), so the model trains with ``jit_compile=True`` and converts to TFLite with
     builtin ops only. Encoder layers carry VGG's names (``block1_conv1`` ...,
     ``block1_conv1_bn``), so a VGG-16-BN's weights can be copied by name
-    (``kerascv_apps.models.segmentation.fcn.load_backbone_weights``).
+    (``kerascv_apps.training.transfer.load_weights_by_name``).
 
     Args:
-        input_shape: (height, width, channels); sizes divisible by ``2 ** len(stages)`` (32).
+        input_shape: (height, width, channels); any size (``None`` too): padded inside to a
+            multiple of ``2 ** len(stages)`` (32), the output cropped back to the input size.
         num_classes: number of classes (12 for CamVid in the paper).
         stackwise_num_filters: encoder filters per stage (VGG-16: 64, 128, 256, 512, 512).
         stackwise_num_blocks: convolutions per stage (VGG-16: 2, 2, 3, 3, 3).
@@ -60,12 +62,9 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
     if len(stackwise_num_filters) != len(stackwise_num_blocks) or not stackwise_num_filters:
         raise ValueError("SegNet: stackwise_num_filters and stackwise_num_blocks must be non-empty "
                          f"and of equal length, got {stackwise_num_filters!r}, {stackwise_num_blocks!r}")
-    stride = 2 ** len(stackwise_num_filters)
-    for size in input_shape[:2]:
-        if size is not None and size % stride:
-            raise ValueError(f"SegNet: input height/width must be divisible by {stride}, "
-                             f"got {input_shape!r}")
+    check_static_size(input_shape, "SegNet")
     inputs, x = image_input(input_shape, rescale)
+    x = pad_to_stride(x, 2 ** len(stackwise_num_filters))
     switches = []
     for i, (filters, blocks) in enumerate(zip(stackwise_num_filters, stackwise_num_blocks), 1):
         x, s = encoder_stage(x, i, filters, blocks)
@@ -75,11 +74,17 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
         out_filters = stackwise_num_filters[max(i - 2, 0)]
         x = decoder_stage(x, switches[i - 1], i, filters, out_filters, stackwise_num_blocks[i - 1])
     x = layers.Conv2D(num_classes, 1, name="logits")(x)
+    x = crop_to_input(x, inputs)
     outputs = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("segnet", task="segmentation", family="segnet")
+def _create_segnet(variant, arch_args, **kwargs):
+    return SegNet(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="segmentation", family="segnet")
 def segnet(**kwargs):
     """SegNet with a VGG-16 (13 conv + BN) encoder and index-unpooling decoder."""
-    return SegNet(**kwargs)
+    return _create_segnet(segnet, dict(stackwise_num_filters=(64, 128, 256, 512, 512),
+                                         stackwise_num_blocks=(2, 2, 3, 3, 3)), **kwargs)

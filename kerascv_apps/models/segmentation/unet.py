@@ -8,8 +8,11 @@ import keras
 import numpy as np
 from keras import layers
 
+from kerascv_apps.layers.alignment import AlignedResize, SizeConstraint
 from kerascv_apps.layers.segmentation import CenterCropToMatch, MirrorPadding2D
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
+from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
+                                                    pad_to_stride)
 from kerascv_apps.registry import register_model
 
 VARIANTS = ("paper", "same")
@@ -83,35 +86,20 @@ def unet_tiling(image_size, depth=4, tile_output_size=None):
             "padding": tuple(padding), "margin": margin}
 
 
-def predict_tiled(model, image, depth=4, tile_output_size=None, batch_size=4):
-    """Predicts a whole (H, W, C) image with a valid-variant U-Net: mirror-pads it, runs the
-    overlapping tiles, stitches the outputs. Returns (H, W, num_classes) scores as numpy.
-
-    ``model`` may have a fixed tile input size (it is then used) or ``None`` spatial dims.
-    """
-    image = np.asarray(image, np.float32)
-    if image.ndim != 3:
-        raise ValueError(f"predict_tiled: image must be (height, width, channels), got {image.shape}")
+def unet_tile_args(model, image_size, depth=4, tile_output_size=None):
+    """Arguments of ``kerascv_apps.inference.tiling.predict_tiled`` that run the valid
+    variant over a whole (height, width) image: mirrored border of ``unet_margin``, equal
+    tiles whose outputs lie side by side (see :func:`unet_tiling`). ``model`` may have a fixed
+    tile input size (it is then used) or ``None`` spatial dims."""
     fixed = tuple(model.inputs[0].shape[1:3])
     if None not in fixed:
         tile_output_size = unet_output_size(fixed[0], depth)
         if tile_output_size is None or fixed[0] != fixed[1]:
-            raise ValueError(f"predict_tiled: model input {fixed} is not a square valid size for "
-                             f"depth {depth}")
-    plan = unet_tiling(image.shape[:2], depth, tile_output_size)
-    padded = np.pad(image, plan["padding"] + ((0, 0),), mode="reflect")
-    (th, tw), (oh, ow), (rows, cols) = plan["tile_input"], plan["tile_output"], plan["tiles"]
-    crops = [padded[r * oh:r * oh + th, c * ow:c * ow + tw] for r in range(rows) for c in range(cols)]
-    outs = []
-    for i in range(0, len(crops), batch_size):
-        out = model.predict(np.stack(crops[i:i + batch_size]), verbose=0)
-        outs.append(out[0] if isinstance(out, (list, tuple)) else out)
-    outs = np.concatenate(outs)
-    full = np.zeros((rows * oh, cols * ow, outs.shape[-1]), np.float32)
-    for k, out in enumerate(outs):
-        r, c = divmod(k, cols)
-        full[r * oh:(r + 1) * oh, c * ow:(c + 1) * ow] = out[:oh, :ow]
-    return full[:image.shape[0], :image.shape[1]]
+            raise ValueError(f"unet_tile_args: model input {fixed} is not a square valid size "
+                             f"for depth {depth}")
+    plan = unet_tiling(image_size, depth, tile_output_size)
+    return {"tile": plan["tile_output"], "context": plan["margin"], "shrink": plan["margin"],
+            "same_size": True}
 
 
 # --- blocks -------------------------------------------------------------------------------
@@ -161,10 +149,11 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
 
     ``variant='paper'`` uses valid convolutions: the output is smaller than the input
     (572x572 -> 388x388 for depth 4), see :func:`unet_output_size` / :func:`unet_tiling` /
-    :func:`predict_tiled` for the arithmetic and the overlap-tile prediction with mirrored
+    :func:`unet_tile_args` for the arithmetic and the overlap-tile prediction with mirrored
     borders. With ``pad_input=True`` (static input size) the model mirror-pads its input itself
     and crops the result, so its output is the size of its input. ``variant='same'`` pads every
-    convolution (input sizes divisible by ``2**depth``, output = input size).
+    convolution and takes any input size (padded inside to a multiple of ``2**depth``,
+    output cropped back: output = input size).
 
     Args:
         input_shape: (height, width, channels); ``None`` sizes allowed except with ``pad_input``.
@@ -193,7 +182,7 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
             raise ValueError("pad_input applies to variant='paper' only")
         if height is None or width is None:
             raise ValueError(f"pad_input=True needs a static input_shape, got {input_shape!r}; use "
-                             "predict_tiled for images of any size")
+                             "unet_tile_args + inference.tiling.predict_tiled for images of any size")
         pads, crop = [], []
         margin = unet_margin(depth)
         for size in (height, width):
@@ -204,17 +193,13 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
             crop.append((top - margin, out - size - (top - margin)))
         x = MirrorPadding2D(tuple(pads), name="mirror_pad")(x)
     elif variant == "paper":
-        for size, axis in ((height, "height"), (width, "width")):
-            if size is not None and unet_output_size(size, depth) is None:
-                raise ValueError(
-                    f"input {axis} {size} is not valid for the paper U-Net of depth {depth}: "
-                    f"use e.g. {unet_input_size(max(1, size - 2 * unet_margin(depth)), depth)} "
-                    f"(see unet_input_size / predict_tiled) or pad_input=True")
+        # legal sizes: every map before a pooling even (n = -4 mod 2**depth), none vanishing
+        x = SizeConstraint(2 ** depth, -4, unet_input_size(1, depth),
+                           model_name=f"paper U-Net (depth {depth}, valid convs; pad_input=True "
+                                      "or inference.tiling.predict_tiled for other sizes)",
+                           name="legal_size")(x)
     else:
-        for size, axis in ((height, "height"), (width, "width")):
-            if size is not None and size % 2 ** depth:
-                raise ValueError(f"input {axis} {size} must be divisible by 2**depth = {2 ** depth} "
-                                 f"for the same-padded U-Net")
+        x = pad_to_stride(x, 2 ** depth)
 
     skips = []
     for level in range(depth):
@@ -229,18 +214,85 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
                      name=f"dec{level + 1}")
     if crop is not None:
         x = layers.Cropping2D(tuple(crop), name="crop_to_input")(x)
+    elif variant == "same":
+        x = crop_to_input(x, inputs)
     x = layers.Conv2D(num_classes, 1, name="logits")(x)
     outputs = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("unet", task="segmentation", family="unet")
+def BackboneUNet(input_shape=(None, None, 3), num_classes=2, backbone="resnet50",
+                 backbone_kwargs=None, backbone_weights=None, decoder_filters=16,
+                 batch_norm=True, classifier_activation="softmax", name="unet_backbone"):
+    """U-Net whose contracting path is a classification backbone (the encoder-backbone U-Net
+    of later work, e.g. TernausNet, Iglovikov & Shvets 2018): from the deepest feature level,
+    each decoder step resamples the map onto the next shallower level's pixel grid (aligned
+    bilinear: the levels' strides and offsets put pixel centres on each other), concatenates
+    that level's features and applies two 3x3 conv(-BN)-ReLU; a last step brings the map to
+    the input's pixels, two more convs and the 1x1 class layer. Decoder channels at level
+    ``Pk``: ``decoder_filters * 2**(k - 1)``; ``decoder_filters`` at full resolution.
+
+    Any input size: padded inside to a multiple of the deepest stride, cropped back.
+
+    Args:
+        input_shape: (height, width, channels); any size, ``None`` allowed.
+        num_classes: number of classes.
+        backbone: a name from ``models.backbones.list_backbones()``.
+        backbone_kwargs / backbone_weights: extra backbone arguments / weights file.
+        decoder_filters: channels of the full-resolution decoder step (doubling per level).
+        batch_norm: batch normalization in the decoder.
+        classifier_activation: output activation (``None`` for logits).
+    """
+    from kerascv_apps.models.backbones import build_backbone
+
+    check_static_size(input_shape, "BackboneUNet")
+    bb = build_backbone(backbone, input_shape=input_shape, weights=backbone_weights,
+                        **(backbone_kwargs or {}))
+    levels = sorted(bb.levels.values(), key=lambda level: -level.stride)
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    padded = pad_to_stride(image, levels[0].stride)
+    features = apply_on(bb.model(), padded)
+    x, current = features[levels[0].name], levels[0]
+    for level in levels[1:]:
+        x = AlignedResize(current.stride, current.offset, level.stride, level.offset,
+                          name=f"dec_{level.name}_upsample")([x, features[level.name]])
+        x = layers.Concatenate(name=f"dec_{level.name}_concat")([features[level.name], x])
+        filters = decoder_filters * 2 ** (int(level.name[1:]) - 1)
+        x = conv_pair(x, filters, "same", batch_norm, name=f"dec_{level.name}")
+        current = level
+    x = AlignedResize(current.stride, current.offset, name="dec_full_upsample")([x, padded])
+    x = conv_pair(x, decoder_filters, "same", batch_norm, name="dec_full")
+    x = crop_to_input(x, image)
+    x = layers.Conv2D(num_classes, 1, name="logits")(x)
+    outputs = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
+    return keras.Model(image, outputs, name=name)
+
+
+def _create_unet(variant, arch_args, **kwargs):
+    if "backbone" in kwargs or arch_args.get("backbone"):
+        if arch_args.get("variant", "same") != "same":
+            raise ValueError(f"{variant.__name__}: a backbone encoder needs same padding; use "
+                             "'unet_backbone' (or 'unet_same') with backbone=")
+        args = {k: v for k, v in arch_args.items() if k not in ("variant",)}
+        return BackboneUNet(**variant_arguments(variant, args, kwargs))
+    return UNet(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="segmentation", family="unet")
 def unet(**kwargs):
     """U-Net as in the paper (valid convs, 64 filters, depth 4); output smaller than input."""
-    return UNet(**{"variant": "paper", "name": "unet", **kwargs})
+    return _create_unet(unet, dict(variant="paper"), **kwargs)
 
 
-@register_model("unet_same", task="segmentation", family="unet")
+@register_model(task="segmentation", family="unet")
 def unet_same(**kwargs):
-    """U-Net with same-padded convs and batch norm (output = input size)."""
-    return UNet(**{"variant": "same", "batch_norm": True, "name": "unet_same", **kwargs})
+    """U-Net with same-padded convs and batch norm (output = input size); with ``backbone=``
+    its contracting path is that classification backbone (see ``BackboneUNet``)."""
+    return _create_unet(unet_same, dict(variant="same", batch_norm=True), **kwargs)
+
+
+@register_model(task="segmentation", family="unet")
+def unet_backbone(**kwargs):
+    """U-Net decoder on a classification backbone's feature levels (ResNet-50 by default;
+    ``backbone=`` any of ``list_backbones()``)."""
+    return _create_unet(unet_backbone, dict(backbone="resnet50"), **kwargs)

@@ -4,7 +4,7 @@ Using a Generative Adversarial Network", CVPR)."""
 import keras
 from keras import layers
 
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -36,7 +36,7 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
     """
     if input_shape[0] is None or input_shape[1] is None:
         raise ValueError(f"SRGANDiscriminator needs a fixed input size, got {input_shape!r}")
-    inputs, x = image_input(input_shape, rescale=True, name="hr_image")
+    inputs, x = image_input(input_shape, "unit", name="hr_image")
     for i, filters in enumerate(stackwise_num_filters):
         x = conv_block(x, filters, 1, batch_norm=i > 0, name=f"stage{i + 1}_a")
         x = conv_block(x, filters, 2, batch_norm=True, name=f"stage{i + 1}_b")
@@ -48,7 +48,13 @@ def SRGANDiscriminator(input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("srgan_discriminator", task="super_resolution", family="srgan")
+def _create_srgan_discriminator(variant, arch_args, **kwargs):
+    return SRGANDiscriminator(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="super_resolution", family="srgan")
 def srgan_discriminator(**kwargs):
     """SRGAN discriminator (Ledig et al. 2017) on 96×96 HR crops, returning logits."""
-    return SRGANDiscriminator(**kwargs)
+    return _create_srgan_discriminator(srgan_discriminator, dict(
+        input_shape=(96, 96, 3), stackwise_num_filters=(64, 128, 256, 512), dense_units=1024),
+        **kwargs)

@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
-from kerascv_apps.models.common import image_input
+from kerascv_apps.models.common import image_input, variant_arguments
 from kerascv_apps.registry import register_model
 
 
@@ -75,7 +75,7 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
     steps = upsampling_steps(scale)
     if int(num_blocks) < 1 or int(filters) < 1:
         raise ValueError(f"num_blocks and filters must be positive, got {num_blocks}, {filters}")
-    inputs, x = image_input(input_shape, rescale=True, name="lr_image")
+    inputs, x = image_input(input_shape, "unit", name="lr_image")
     lr = x
     x = layers.Conv2D(filters, 9, padding="same", name="stem_conv")(x)
     x = stem = layers.PReLU(shared_axes=[1, 2], name="stem_prelu")(x)
@@ -94,13 +94,17 @@ def SRResNet(input_shape=(None, None, 3), scale=4, filters=64, num_blocks=16, ba
     return keras.Model(inputs, outputs, name=name or f"srresnet_x{scale}")
 
 
-@register_model("srresnet_x2", task="super_resolution", family="srresnet")
+def _create_srresnet(variant, arch_args, **kwargs):
+    return SRResNet(**variant_arguments(variant, arch_args, kwargs))
+
+
+@register_model(task="super_resolution", family="srresnet")
 def srresnet_x2(**kwargs):
     """SRResNet ×2 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return SRResNet(scale=2, **kwargs)
+    return _create_srresnet(srresnet_x2, dict(scale=2, filters=64, num_blocks=16), **kwargs)
 
 
-@register_model("srresnet_x4", task="super_resolution", family="srresnet")
+@register_model(task="super_resolution", family="srresnet")
 def srresnet_x4(**kwargs):
     """SRResNet ×4 (Ledig et al. 2017), 16 residual blocks, any input size."""
-    return SRResNet(scale=4, **kwargs)
+    return _create_srresnet(srresnet_x4, dict(scale=4, filters=64, num_blocks=16), **kwargs)

@@ -1,15 +1,17 @@
 """Hyperparameter search with KerasTuner over the registry's builders.
 
 The search space covers what the lectures name as the knobs that matter: optimizer (SGD with
-momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model what its builder
-takes of dropout and width/depth multipliers, plus optionally the augmentation per trial. Every trial
-trains through the same pipelines as ``train_model``; the objective is the task's monitor
-(validation accuracy for classification).
+momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model what its
+builder takes of dropout and width/depth multipliers, the loss mix for segmentation, and
+optionally the augmentation per trial. Every trial trains through the same pipelines as ``train_model``; the objective is the task's monitor
+(validation accuracy for classification). A workflow beside ``experiment.py`` (it uses its
+pipelines), not part of ``training/``, so imports keep pointing down.
 """
 
 import json
 import os
 
+from kerascv_apps.experiment import build_for_data, pipelines, task_for
 from kerascv_apps.io import atomic_write_text
 
 DEFAULT_SPACE = {
@@ -69,11 +71,9 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     import keras
     import keras_tuner
 
-    from kerascv_apps.experiment import build_for_data, pipelines, task_for
-    from kerascv_apps.training.optimizers import build_optimizer
-
     from kerascv_apps.arguments import accepted_arguments
     from kerascv_apps.registry import get_entry
+    from kerascv_apps.training.optimizers import build_optimizer
 
     space = {**DEFAULT_SPACE, **(space or {})}
     task = task_for(model_name, splits)

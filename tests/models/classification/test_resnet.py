@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from harness import check_mixed_precision, check_model
 from kerascv_apps import build_model, list_models
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
 from kerascv_apps.models.classification.resnet import ResNet
+from tests.harness import check_mixed_precision, image_batch, run_model_test
 
 TINY = dict(stackwise_num_filters=(8, 8, 16, 16), stem_filters=8)
 
@@ -101,34 +101,26 @@ def test_output_stride_16_dilates_only_the_last_stage():
     assert model.get_layer("conv5_block2_2_conv").dilation_rate == (2, 2)
 
 
-def _batch(n=4, size=32, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.uniform(0, 255, (n, size, size, 3)).astype("float32"),
-            rng.integers(0, classes, n).astype("int32"))
-
-
 def test_harness_resnet18_option_a():
-    x, y = _batch()
-    model = build_model("resnet18", input_shape=(32, 32, 3), num_classes=3, shortcut="A", **TINY)
-    assert any(isinstance(layer, ZeroPadShortcut) for layer in model.layers)
-    report = check_model(model, x, y, "sparse_categorical_crossentropy")
-    assert report["output_shapes"] == [(4, 3)]
+    x, y = image_batch((32, 32, 3), classes=3)
+    report = run_model_test("resnet18", dict(input_shape=(32, 32, 3), num_classes=3, shortcut="A",
+                                             **TINY), x, y, output_shapes=[(4, 3)],
+                            mixed_precision=False)
+    assert any(isinstance(layer, ZeroPadShortcut) for layer in report["model"].layers)
 
 
 def test_harness_wide_bottleneck_option_c_dilated():
-    x, y = _batch(size=40)
-    model = build_model("wide_resnet50_2", input_shape=(None, None, 3), num_classes=3,
-                        shortcut="C", output_stride=16, dropout=0.1,
-                        stackwise_num_blocks=(1, 1, 1, 1), **TINY)
-    assert model.get_layer("conv2_block1_2_conv").filters == 16  # 2 x 8 inner channels
+    x, y = image_batch((40, 40, 3), classes=3)
     # Any-size input through TFLite too (what PSPNet's dilated backbone needs).
-    report = check_model(model, x, y, "sparse_categorical_crossentropy",
-                         tflite_input_shape=(1, None, None, 3))
-    assert report["output_shapes"] == [(4, 3)]
+    report = run_model_test("wide_resnet50_2", dict(
+        input_shape=(None, None, 3), num_classes=3, shortcut="C", output_stride=16, dropout=0.1,
+        stackwise_num_blocks=(1, 1, 1, 1), **TINY), x, y, output_shapes=[(4, 3)],
+        tflite_input_shape=(1, None, None, 3), mixed_precision=False)
+    assert report["model"].get_layer("conv2_block1_2_conv").filters == 16  # 2 x 8 inner
 
 
 def test_mixed_precision_resnet50():
-    x, _ = _batch(n=2)
+    x, _ = image_batch((32, 32, 3), n=2)
     model = check_mixed_precision(
         lambda: build_model("resnet50", input_shape=(32, 32, 3), num_classes=3, **TINY), x)
     assert model.get_layer("conv2_block1_1_conv").compute_dtype == "float16"

@@ -1,0 +1,42 @@
+"""One way to drop auxiliary heads and one way to weight their losses (by output name)."""
+
+import keras
+
+from kerascv_apps.layers.outputs import AuxiliaryOutput
+
+
+def _producer(tensor):
+    return tensor._keras_history[0]
+
+
+def _split_outputs(model):
+    """(main outputs, auxiliary outputs) as lists of (name, tensor, layer)."""
+    main, aux = [], []
+    for name, tensor in zip(model.output_names, model.outputs):
+        layer = _producer(tensor)
+        (aux if isinstance(layer, AuxiliaryOutput) else main).append((name, tensor, layer))
+    return main, aux
+
+
+def inference_model(model, name=None):
+    """The single-output model: the main output of a training model whose other outputs are
+    :class:`AuxiliaryOutput` heads (layers, and so weights, shared). A model without
+    auxiliary outputs is returned as is."""
+    main, aux = _split_outputs(model)
+    if not aux:
+        return model
+    if len(main) != 1:
+        raise ValueError(f"inference_model: model {model.name!r} needs exactly one main output "
+                         f"besides its auxiliary outputs, has {[n for n, _, _ in main]}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, main[0][1], name=name or model.name)
+
+
+def output_loss_weights(model):
+    """{output name: loss weight} in output order: 1.0 for the main output, the
+    ``loss_weight`` of each :class:`AuxiliaryOutput`."""
+    weights = {}
+    for output_name, tensor in zip(model.output_names, model.outputs):
+        layer = _producer(tensor)
+        weights[output_name] = layer.loss_weight if isinstance(layer, AuxiliaryOutput) else 1.0
+    return weights

@@ -1,0 +1,62 @@
+"""What every segmentation head shares: taking any input size (pad to the total stride inside
+the model, crop back) and running a backbone's layers on that padded input."""
+
+from kerascv_apps.layers.alignment import CropToMatch, PadToMultiple
+
+
+def check_static_size(input_shape, model):
+    """Static sizes must be positive ints (``None`` = any size, decided at run time)."""
+    if input_shape is None or len(input_shape) != 3:
+        raise ValueError(f"{model}: input_shape must be (height, width, channels), got "
+                         f"{input_shape!r}")
+    for size in input_shape[:2]:
+        if size is not None and int(size) < 1:
+            raise ValueError(f"{model}: input height/width must be positive or None, got "
+                             f"{input_shape!r}")
+
+
+def pad_to_stride(x, stride, name="pad_to_stride"):
+    """Zero-pads ``x`` at the bottom/right to a multiple of ``stride`` (the model's total
+    stride), so every stride-2 step sees an even map: the output then covers the padded
+    image exactly and the feature offsets the backbones declare hold."""
+    return PadToMultiple(stride, name=name)(x)
+
+
+def crop_to_input(x, image, name="crop_to_input"):
+    """The top-left ``H x W`` of ``x`` for an ``H x W`` ``image`` (undoes :func:`pad_to_stride`)."""
+    return CropToMatch(name=name)([x, image])
+
+
+def apply_on(model, inputs):
+    """Runs a functional ``model``'s own layers on new symbolic ``inputs`` and returns its
+    outputs there, so a head can put a layer (the padding) between the input and a backbone
+    while the backbone's layers stay flat in the new model (same names, same weights) instead
+    of nesting the backbone as one layer."""
+    return model._run_through_graph(inputs, operation_fn=lambda op: op)
+
+
+
+def backbone_taps(name, input_shape, weights=None, **kwargs):
+    """``(inputs, taps)``: the headless backbone ``name`` and every feature tap its family
+    declares (shallow to deep) as ``(FeatureLevel, tensor)`` pairs, levels named after their
+    layer. The levels of ``build_backbone`` keep one map per stride; a dilated ResNet (output
+    stride 8) has conv4 and conv5 both at stride 8 and only conv5 is a level there, while
+    PSPNet's auxiliary head reads conv4, the tap before the deepest."""
+    from kerascv_apps.models.backbones import FeatureLevel, list_backbones, tensor_geometry
+    from kerascv_apps.registry import build_model
+
+    if name not in list_backbones():
+        raise ValueError(f"{name!r} is not a backbone; backbones: {', '.join(list_backbones())}")
+    if weights is not None:
+        kwargs["weights"] = weights
+    model = build_model(name, input_shape=input_shape, include_top=False, pooling=None, **kwargs)
+    taps = []
+    for layer_name in model.feature_taps:
+        tensor = model.get_layer(layer_name).output
+        geometry = tensor_geometry(tensor)
+        if geometry is None:
+            continue
+        (stride, offset), _ = geometry
+        taps.append((FeatureLevel(layer_name, layer_name, int(stride), float(offset),
+                                  int(tensor.shape[-1])), tensor))
+    return model.inputs[0], taps

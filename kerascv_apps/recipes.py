@@ -1,0 +1,156 @@
+"""One model end to end per task, as the recipes in ``recipes/`` and the demo run it:
+``train_model`` -> ``evaluate_model`` (-> figures) -> ``export_run`` -> ``summary.json``.
+
+Every task goes through the same workflow functions (``kerascv_apps.experiment``); these add
+only the task's summary and its one-line report.
+"""
+
+import json
+import os
+import time
+
+from kerascv_apps.experiment import evaluate_model, export_run, train_model
+from kerascv_apps.models.outputs import inference_model
+from kerascv_apps.io import atomic_write_text
+
+
+def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3,
+                     model_kwargs=None, dataset="shapes", dataset_kwargs=None, augment="none",
+                     loss="ce", border_weights=False, export=False,
+                     export_formats=("float32", "int8"), max_quality_drop=0.01, seed=0,
+                     verbose=2, overwrite=False, num_figures=4):
+    """Trains ``model_name`` and returns a summary dict (also written to summary.json)."""
+    start = time.time()
+    dataset_kwargs = dict(dataset_kwargs or {})
+    if border_weights:
+        dataset_kwargs["instances"] = True
+    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
+                          augment=augment, learning_rate=learning_rate, schedule="cosine",
+                          seed=seed, model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
+                          task_kwargs={"loss_spec": loss, "border_weights": border_weights},
+                          overwrite=overwrite, verbose=verbose, jit_compile="auto")
+    train_seconds = time.time() - start
+    model, task, splits = inference_model(trained.model), trained.task, trained.splits
+    results = evaluate_model(model, task, splits, out_dir=run_dir, history=trained.result.history)
+    from kerascv_apps.data.pipeline import take_images
+    from kerascv_apps.tasks.segmentation import format_report
+
+    images = take_images(splits.test, num_figures)
+    figures = task.save_predictions(images, model.predict(images, verbose=0),
+                                    os.path.join(run_dir, "predictions"), limit=num_figures)
+    summary = {"model": model_name, "dataset": splits.name, "epochs": epochs,
+               "batch_size": batch_size, "train_examples": splits.sizes.get("train"),
+               "model_kwargs": model_kwargs or {}, "loss": loss, "border_weights": border_weights,
+               "augment": augment, "params": int(model.count_params()),
+               "train_seconds": round(train_seconds, 1),
+               "test": {k: results[k] for k in ("miou", "pixel_accuracy", "boundary_f1",
+                                                "boundary_tolerance", "per_class")},
+               "figures": figures}
+    if export:
+        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
+                            formats=export_formats, max_quality_drop=max_quality_drop,
+                            overwrite=overwrite)
+        summary["export"] = {"keras_miou": report["keras"]["value"], "passed": report["passed"],
+                             **{m: {"miou": f["value"], "drop": f["quality_drop"],
+                                    "size_bytes": f["size_bytes"]}
+                                for m, f in report["formats"].items() if m != "savedmodel"}}
+    summary["total_seconds"] = round(time.time() - start, 1)
+    atomic_write_text(os.path.join(run_dir, "summary.json"),
+                      json.dumps(summary, indent=2, default=float))
+    atomic_write_text(os.path.join(run_dir, "evaluation.txt"), format_report(results) + "\n")
+    return summary
+
+
+def segmentation_summary_line(s):
+    t = s["test"]
+    line = (f"{s['model']} on {s['dataset']}: test mIoU {t['miou']:.4f}, pixel acc "
+            f"{t['pixel_accuracy']:.4f}, boundary F1 {t['boundary_f1']:.4f} "
+            f"(tol {t['boundary_tolerance']} px); {s['epochs']} epochs, {s['params']:,} params, "
+            f"train {s['train_seconds']:.0f} s")
+    if "export" in s:
+        e = s["export"]
+        parts = [f"{m} {v['miou']:.4f} ({v['drop']:+.4f})" for m, v in e.items()
+                 if isinstance(v, dict)]
+        line += f"; TFLite mIoU (drop vs Keras {e['keras_miou']:.4f}): " + ", ".join(parts)
+    return line
+
+
+def run_super_resolution(model_name, run_dir, *, epochs=10, steps_per_epoch=100, batch_size=16,
+                         patch_size=24, learning_rate=1e-3, dataset="photos", dataset_kwargs=None,
+                         model_kwargs=None, task_kwargs=None, model=None, export=False,
+                         export_formats=("float32", "int8"), max_quality_drop=1.0, seed=0,
+                         verbose=2, overwrite=False, jit_compile="off", splits=None):
+    """Trains an SR model (``task_kwargs={"adversarial": True, ...}``: SRGAN's step; ``model``:
+    start from a built/pretrained generator), scores it and bicubic on the held-out photos,
+    optionally exports TFLite with a dynamic input size; returns the summary dict."""
+    start = time.time()
+    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
+                          steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+                          schedule="cosine", seed=seed, model_kwargs=model_kwargs,
+                          dataset_kwargs=dataset_kwargs,
+                          task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
+                          overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
+                          model=model, splits=splits)
+    train_seconds = time.time() - start
+    model, task, splits = trained.model, trained.task, trained.splits
+    results = evaluate_model(model, task, splits, out_dir=run_dir, history=trained.result.history)
+    summary = {"model": model_name, "dataset": splits.name, "scale": task.scale,
+               "epochs": epochs, "steps": len(trained.result.epochs_run) * steps_per_epoch,
+               "batch_size": batch_size, "patch_size": patch_size,
+               "params": int(model.count_params()), "train_seconds": round(train_seconds, 1),
+               "model_path": trained.result.model_path,
+               "test": {k: v for k, v in results.items() if k not in ("plots",)}}
+    if export:
+        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
+                            formats=export_formats, max_quality_drop=max_quality_drop,
+                            overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
+        summary["export"] = {"keras_psnr_y": report["keras"]["value"], "passed": report["passed"],
+                             **{m: {"psnr_y": f["value"], "drop": f["quality_drop"],
+                                    "size_bytes": f["size_bytes"]}
+                                for m, f in report["formats"].items() if m != "savedmodel"}}
+    summary["total_seconds"] = round(time.time() - start, 1)
+    atomic_write_text(os.path.join(run_dir, "summary.json"),
+                      json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def sr_summary_line(s):
+    t = s["test"]
+    line = (f"{s['model']} x{s['scale']} on {s['dataset']} ({s['steps']} steps): held-out "
+            f"PSNR-Y {t['psnr_y']:.2f} dB vs bicubic {t['bicubic_psnr_y']:.2f} dB "
+            f"({t['gain_psnr_y']:+.2f} dB), SSIM-Y {t['ssim_y']:.4f} vs "
+            f"{t['bicubic_ssim_y']:.4f}; train {s['train_seconds']:.0f} s")
+    if "export" in s:
+        e = s["export"]
+        line += "; TFLite PSNR-Y " + ", ".join(
+            f"{m} {v['psnr_y']:.2f} ({v['drop']:+.3f})" for m, v in e.items() if isinstance(v, dict))
+    return line
+
+
+def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_size, patch_size,
+                     learning_rate):
+    """The command-line options every SR recipe shares, with the recipe's budget as defaults."""
+    parser.add_argument("--run-dir", default=run_dir)
+    parser.add_argument("--scale", type=int, default=scale)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--steps-per-epoch", type=int, default=steps_per_epoch)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--patch-size", type=int, default=patch_size,
+                        help="LR crop size (HR = scale x this)")
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--loss", default="mse", choices=("mse", "l1"))
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
+
+
+def run_sr_recipe(model_name, args, model_kwargs):
+    """Runs an SR recipe from its parsed ``add_sr_arguments`` options; prints the summary line."""
+    s = run_super_resolution(
+        model_name, args.run_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size, patch_size=args.patch_size, learning_rate=args.learning_rate,
+        model_kwargs=model_kwargs, task_kwargs={"pixel_loss": args.loss},
+        export=not args.no_export, export_formats=("float32", "float16", "int8"), seed=args.seed,
+        overwrite=args.overwrite)
+    print(sr_summary_line(s))
+    return s

@@ -1,0 +1,74 @@
+"""PSPNet (models/segmentation/pspnet.py): the harness on three backbones, the auxiliary head
+through AuxiliaryOutput, and any input size in graph mode (predict, SavedModel, dynamic
+TFLite)."""
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+from kerascv_apps import build_model
+from kerascv_apps.losses.segmentation import SegmentationCrossentropy
+from kerascv_apps.models.outputs import inference_model, output_loss_weights
+from tests.harness import check_mixed_precision, check_model
+from tests.models.dynamic_size import check_any_size
+from tests.models.segmentation.seg_common import (BACKBONES, NUM_CLASSES, TINY_BACKBONES, batch,
+                                                  check_segmentation)
+
+TINY_HEADS = dict(head_filters=8, aux_filters=8)
+
+
+def _tiny_psp(input_shape=(None, None, 3), include_aux=False, **kwargs):
+    return build_model("pspnet", input_shape=input_shape, num_classes=NUM_CLASSES,
+                       backbone_kwargs=TINY_BACKBONES["resnet50"], include_aux=include_aux,
+                       **TINY_HEADS, **kwargs)
+
+
+def test_paper_configuration_keeps_its_parameter_count():
+    assert build_model("pspnet", input_shape=(224, 224, 3)).count_params() == 46_677_397
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_pspnet_harness_on_each_backbone(backbone):
+    # VGG and MobileNet have no dilated variant: the pyramid sits on their stride-32 map
+    kwargs = {} if backbone == "resnet50" else dict(output_stride=None)
+    check_segmentation("pspnet", backbone=backbone, backbone_kwargs=TINY_BACKBONES[backbone],
+                       input_shape=(32, 32, 3), harness=dict(int8=backbone == "vgg16"),
+                       **TINY_HEADS, **kwargs)
+
+
+def test_aux_head_is_an_auxiliary_output_dropped_for_inference():
+    model = _tiny_psp((32, 32, 3), include_aux=True)
+    assert output_loss_weights(model) == {"predictions": 1.0, "aux_predictions": 0.4}
+    # the auxiliary head reads conv4 (the tap before conv5, both at stride 8 when dilated)
+    assert model.get_layer("aux_head_conv").input.shape[-1] == 4 * TINY_BACKBONES["resnet50"][
+        "stackwise_num_filters"][2]
+    x, y = batch(32)
+    check_model(model, x, {"predictions": y, "aux_predictions": y},
+                {"predictions": SegmentationCrossentropy(),
+                 "aux_predictions": SegmentationCrossentropy()},
+                loss_weights=output_loss_weights(model), tflite=False)
+    deploy = inference_model(model)
+    assert len(deploy.outputs) == 1
+    np.testing.assert_allclose(deploy.predict(x, verbose=0), model.predict(x, verbose=0)[0],
+                               atol=1e-6)
+    check_mixed_precision(lambda: _tiny_psp(), x)
+
+
+def test_any_input_size_graph_mode_savedmodel_and_dynamic_tflite():
+    import tensorflow as tf
+
+    model = _tiny_psp()
+    sizes = [(32, 32), (44, 60), (37, 29)]  # stride 8: the last two are not multiples
+    rows = check_any_size(model, sizes)
+    assert max(diff for _, _, diff in rows) < 1e-4, rows
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "saved")
+        model.export(path, verbose=False)
+        loaded = tf.saved_model.load(path)
+        for h, w in sizes:
+            x = np.random.default_rng(h).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+            out = loaded.serve(tf.constant(x)).numpy()
+            assert out.shape == (1, h, w, NUM_CLASSES)
+            np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-5)

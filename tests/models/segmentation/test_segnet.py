@@ -1,0 +1,40 @@
+"""SegNet (models/segmentation/segnet.py): VGG-16 encoder, the harness with an XLA training
+step, and any input size (padded to 2**stages inside, cropped back)."""
+
+import keras
+import numpy as np
+
+from kerascv_apps import build_model
+from tests.harness import check_mixed_precision
+from tests.models.dynamic_size import check_any_size
+from tests.models.segmentation.seg_common import NUM_CLASSES, batch, check_segmentation
+
+TINY = dict(stackwise_num_filters=(4, 8, 8), stackwise_num_blocks=(1, 1, 2))
+
+
+def test_encoder_is_vgg16_convs():
+    model = build_model("segnet", input_shape=(224, 224, 3), num_classes=12)
+    assert model.count_params() == 29_488_844
+    convs = [l for l in model.layers if l.name.startswith("block") and l.name[-6:-1] == "_conv"]
+    assert len(convs) == 13
+    # VGG-16's 13 conv kernels (biases replaced by BN): 14,714,688 - 4,224 biases
+    assert sum(int(np.prod(l.kernel.shape)) for l in convs) == 14_710_464
+    assert len([l for l in model.layers if l.name.endswith("_unpool")]) == 5
+
+
+def test_harness_with_jit_training_step():
+    # three stages keep the XLA compile short; the mechanism is the same at five
+    _, report = check_segmentation("segnet", input_shape=(32, 32, 3), harness=dict(jit_compile=True),
+                                   **TINY)
+    assert not [op for op in report["int8_ops"] if op.startswith("Flex")]
+    check_mixed_precision(lambda: build_model("segnet", input_shape=(32, 32, 3),
+                                              num_classes=NUM_CLASSES, **TINY), batch()[0])
+
+
+def test_any_input_size_including_sizes_that_used_to_fail():
+    model = build_model("segnet", input_shape=(None, None, 3), num_classes=NUM_CLASSES, **TINY)
+    rows = check_any_size(model, [(32, 32), (30, 33), (17, 45)])  # stride 8
+    assert max(diff for _, _, diff in rows) < 1e-4, rows
+    keras.utils.clear_session()
+    static = build_model("segnet", input_shape=(30, 33, 3), num_classes=NUM_CLASSES, **TINY)
+    assert tuple(static.output.shape) == (None, 30, 33, NUM_CLASSES)

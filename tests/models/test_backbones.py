@@ -1,0 +1,124 @@
+"""The backbone contract: declared levels, computed strides/offsets, and an impulse test that
+measures where each level's feature pixels sit in the input."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerascv_apps.models.backbones import Backbone, build_backbone, list_backbones
+
+SIZE = 320  # divisible by 32; large enough that no impulse response reaches the border
+# Small widths and one block per stage: strides and offsets do not depend on either.
+TINY = {
+    "vgg16": dict(stackwise_num_filters=(4, 4, 4, 4, 4), stackwise_num_blocks=(1, 2, 1, 1, 1)),
+    "resnet50": dict(stackwise_num_blocks=(1, 1, 1, 1), stackwise_num_filters=(2, 2, 2, 2),
+                     stem_filters=4),
+    "resnet18": dict(stackwise_num_blocks=(1, 1, 1, 1), stackwise_num_filters=(4, 4, 4, 4),
+                     stem_filters=4),
+    "wide_resnet50_2": dict(stackwise_num_blocks=(1, 1, 1, 1), stackwise_num_filters=(2, 2, 2, 2),
+                            stem_filters=4),
+    "mobilenet_v1": dict(alpha=0.125, stackwise_num_filters=(64, 128, 256, 512, 1024),
+                         stackwise_strides=(1, 2, 2, 2, 2)),
+    "mobilenet_v2": dict(alpha=0.35, stackwise_num_blocks=(1, 1, 1, 1, 1, 1, 1), last_filters=8),
+    "efficientnet_b0": dict(width_coefficient=0.25, stackwise_num_repeats=(1,) * 7,
+                            stackwise_kernel_sizes=(3, 3, 5, 3, 3, 3, 3), top_filters=8,
+                            normalize=False),
+}
+
+
+def _uniform_weights(model):
+    """Positive box kernels, zero biases, identity batch norm: with zero background every layer
+    is monotone and the response to one bright pixel is symmetric about the pixel."""
+    for v in model.weights:
+        leaf = v.path.split("/")[-1]
+        shape = tuple(v.shape)
+        if leaf in ("kernel", "depthwise_kernel"):
+            fan_in = np.prod(shape[:-1]) if "depthwise" not in v.path else np.prod(shape[:2])
+            v.assign(np.full(shape, 1.0 / fan_in, "float32"))
+        elif leaf in ("bias", "beta", "moving_mean"):
+            v.assign(np.zeros(shape, "float32"))
+        elif leaf in ("gamma", "moving_variance"):
+            v.assign(np.ones(shape, "float32"))
+
+
+def _impulse_errors(name):
+    """Per level: the measured input position of each impulse (response centroid mapped back
+    through the declared stride/offset) minus its true position, for 32 consecutive positions."""
+    bb = build_backbone(name, input_shape=(SIZE, SIZE, 3), **TINY[name])
+    model = bb.model()
+    _uniform_weights(model)
+    positions = np.arange(SIZE // 2 - 16, SIZE // 2 + 16)
+    images = np.zeros((len(positions), SIZE, SIZE, 3), "float32")
+    images[np.arange(len(positions)), positions, positions, :] = 255.0
+    outputs = model(images, training=False)
+    errors = {}
+    for key, level in bb.levels.items():
+        response = np.abs(np.asarray(outputs[key], "float64")).sum(axis=-1)  # (n, h, w)
+        assert np.all(response.sum(axis=(1, 2)) > 0), f"{name} {key}: impulse lost"
+        level_errors = []
+        for axis in (1, 2):
+            marginal = response.sum(axis=3 - axis)  # (n, size along axis)
+            # the response must (practically) not reach the border: no truncation
+            edge = np.maximum(marginal[:, 0], marginal[:, -1]) / marginal.max(axis=1)
+            assert edge.max() < 1e-4, f"{name} {key}: response reaches the border {edge.max()}"
+            j = np.arange(marginal.shape[1])
+            centroid = (marginal * j).sum(axis=1) / marginal.sum(axis=1)
+            level_errors.append(level.offset + level.stride * centroid - positions)
+        errors[key] = (level, np.stack(level_errors))
+    return bb, errors
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def impulse(request):
+    return request.param, _impulse_errors(request.param)
+
+
+def test_levels_are_declared_for_the_required_backbones():
+    names = set(list_backbones())
+    assert {"vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "mobilenet_v2",
+            "mobilenet_v1", "efficientnet_b0"} <= names
+    assert "lenet5" not in names and "googlenet" not in names
+
+
+def test_impulse_lands_at_the_declared_offset(impulse):
+    name, (bb, errors) = impulse
+    assert isinstance(bb, Backbone)
+    assert sorted(errors) == ["P1", "P2", "P3", "P4", "P5"]
+    for key, (level, err) in errors.items():
+        assert level.stride == 2 ** int(key[1])
+        # Over one full period of positions the sampling error of a symmetric response
+        # averages out: the mean is the offset error itself.
+        assert abs(err[:, :level.stride].mean()) < 0.05, (name, key, level, err.mean())
+        # and every single impulse is found within half a feature pixel
+        assert np.abs(err).max() <= 0.5 * level.stride, (name, key, np.abs(err).max())
+
+
+def test_declared_levels_follow_the_contract():
+    vgg = build_backbone("vgg16", **TINY["vgg16"])
+    assert {k: (v.layer, v.stride, v.offset) for k, v in vgg.levels.items()} == {
+        "P1": ("block1_pool", 2, 0.5), "P2": ("block2_pool", 4, 1.5),
+        "P3": ("block3_pool", 8, 3.5), "P4": ("block4_pool", 16, 7.5),
+        "P5": ("block5_pool", 32, 15.5)}
+    keras.utils.clear_session()
+    resnet = build_backbone("resnet50")
+    assert [v.layer for v in resnet.levels.values()] == [
+        "conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
+        "conv5_block3_out"]
+    assert [v.offset for v in resnet.levels.values()] == [0.0] * 5
+    assert [v.channels for v in resnet.levels.values()] == [64, 256, 512, 1024, 2048]
+    model = resnet.model()
+    out = model(np.zeros((1, 64, 96, 3), "float32"))
+    assert tuple(out["P3"].shape) == (1, 8, 12, 512)
+    keras.utils.clear_session()
+    mnv2 = build_backbone("mobilenet_v2")
+    assert [v.layer for v in mnv2.levels.values()] == [
+        "expanded_conv_project_BN", "block_2_add", "block_5_add", "block_12_add", "out_relu"]
+    assert [v.offset for v in mnv2.levels.values()] == [1.0, 3.0, 7.0, 15.0, 31.0]
+    keras.utils.clear_session()
+    dilated = build_backbone("resnet50", output_stride=8, **TINY["resnet50"])
+    assert dilated.levels["P3"].layer == "conv5_block1_out" and "P4" not in dilated.levels
+
+
+def test_not_a_backbone_is_refused_with_the_list():
+    with pytest.raises(ValueError, match="not a backbone.*resnet50"):
+        build_backbone("lenet5")

@@ -1,0 +1,261 @@
+"""Reload guarantee: ``import kerascv_apps`` alone reloads every saved ``.keras`` (safe_mode=True),
+compiled state included, in a fresh process; and that import stays cheap.
+
+One model per registered family (built small, compiled with its task's loss and metrics and a
+warm-up learning-rate schedule) plus one trained run of each task are saved here; a single
+fresh subprocess that imports only ``kerascv_apps`` and ``keras`` loads them all and continues
+``fit`` on each. (Building every registered name at its own widths costs minutes, and what a
+reload depends on is the set of classes in the file, which one member per family covers.)
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from kerascv_apps import build_model
+from kerascv_apps.registry import MODELS, get_entry
+from kerascv_apps.serializables import SERIALIZABLES
+
+C3 = dict(input_shape=(32, 32, 3), num_classes=3)
+# fit continues in the fresh process on these (custom losses/metrics) and on every trained run;
+# the others are reloaded compiled (a fit per file would cost a traced train step each)
+FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet"}
+# one small member per family; kwargs shrink widths, and pick variants whose custom layers
+# would otherwise go untested (LRN, zero-pad shortcuts, mirrored padding)
+FAMILY_MODELS = {
+    "lenet": ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10)),
+    "mlp": ("mlp", dict(input_shape=(8, 8, 1), num_classes=10)),
+    "alexnet": ("alexnet", dict(C3, resize_to=(64, 64), lrn=True,
+                                stackwise_num_filters=(4, 4, 4, 4, 4), fc_units=(8, 8))),
+    "vgg": ("vgg11_lrn", dict(C3, stackwise_num_filters=(4, 4, 8, 8, 8), fc_units=(8, 8))),
+    "resnet": ("resnet18", dict(C3, stackwise_num_filters=(4, 8, 8, 8), stem_filters=4,
+                                shortcut="A")),
+    "mobilenet": ("mobilenet_v1_050", dict(C3, alpha=0.25)),
+    "efficientnet": ("efficientnet_b0", dict(C3, width_coefficient=0.25, depth_coefficient=0.25)),
+    "googlenet": ("googlenet", dict(C3)),
+    "vit": ("vit_tiny", dict(C3, patch_size=8, hidden_dim=16, num_layers=1, num_heads=2,
+                             mlp_dim=16)),
+    "fcn": ("fcn8s", dict(C3, backbone_kwargs=dict(stackwise_num_filters=(4, 4, 8, 8, 8)),
+                          fc_filters=8)),
+    "pspnet": ("pspnet", dict(C3, backbone_kwargs=dict(stackwise_num_filters=(4, 8, 8, 8),
+                                                       stem_filters=4),
+                              head_filters=8, aux_filters=8)),
+    "segnet": ("segnet", dict(C3, stackwise_num_filters=(4, 4, 8, 8, 8))),
+    "unet": ("unet", dict(input_shape=(44, 44, 3), num_classes=3, base_filters=4, depth=2,
+                          pad_input=True)),
+    "espcn": ("espcn_x2", dict(input_shape=(8, 8, 3))),
+    "srresnet": ("srresnet_x2", dict(input_shape=(8, 8, 3), filters=8, num_blocks=1)),
+    "srgan": ("srgan_discriminator", dict(input_shape=(32, 32, 3),
+                                          stackwise_num_filters=(4, 4, 4, 4), dense_units=8)),
+}
+SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
+
+LOADER = textwrap.dedent("""
+    import json, sys
+    import kerascv_apps  # the only package import: what a user of a saved file writes
+    import keras
+    import numpy as np
+    manifest = json.load(open(sys.argv[1]))
+    out = {}
+    for item in manifest:
+        model = keras.models.load_model(item["path"], safe_mode=True)
+        x = np.random.default_rng(0).uniform(0, 255, item["x_shape"]).astype("float32")
+        if item["y_kind"] == "labels":
+            y = np.arange(item["x_shape"][0]) % item["classes"]
+        elif item["y_kind"] == "mask":
+            y = np.random.default_rng(1).integers(0, item["classes"], item["y_shape"])
+        else:
+            y = np.random.default_rng(1).uniform(0, item["y_high"], item["y_shape"])
+            y = y.astype("float32")
+        iterations = int(model.optimizer.iterations.numpy())
+        out[item["path"]] = r = {
+            "loss": type(model.loss).__name__ if model.loss is not None else None,
+            "schedule": type(model.optimizer._learning_rate).__name__,
+            "iterations_before": iterations,
+        }
+        if item["fit"]:
+            history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+            r["metrics"] = sorted(history.history)
+            r["iterations_after"] = int(model.optimizer.iterations.numpy())
+            r["fit_loss"] = float(history.history["loss"][0])
+    modules = sorted(m for m in sys.modules if m.startswith("kerascv_apps"))
+    print(json.dumps({"results": out, "modules": modules}))
+""")
+
+
+def _compile_for_task(model, name, task_name, num_classes):
+    from kerascv_apps.tasks.base import get_task
+    from kerascv_apps.training.optimizers import WarmupSchedule, build_optimizer
+
+    schedule = WarmupSchedule(keras.optimizers.schedules.CosineDecay(1e-3, 100), 2, 1e-3)
+    if name == "srgan_discriminator":  # the discriminator is trained on real/fake logits
+        loss, metrics = keras.losses.BinaryCrossentropy(from_logits=True), []
+    elif task_name == "super_resolution":
+        task = get_task(task_name, scale=2)
+        loss, metrics = task.loss(), task.metrics()
+    elif task_name == "segmentation":
+        task = get_task(task_name, num_classes=num_classes, loss=SEG_LOSSES[name])
+        loss, metrics = task.loss(), task.metrics()
+    else:
+        task = get_task(task_name, num_classes=num_classes)
+        loss, metrics = task.loss(), task.metrics()
+    model.compile(optimizer=build_optimizer("adam", schedule), loss=loss, metrics=metrics)
+    return type(loss).__name__
+
+
+def _item(path, model, task_name, name, num_classes, batch=2):
+    shape = [batch] + list(model.inputs[0].shape[1:])
+    out_shape = [batch] + list(model.outputs[0].shape[1:])
+    if name == "srgan_discriminator":
+        return dict(path=path, x_shape=shape, y_kind="real", y_shape=out_shape, y_high=1.0)
+    if task_name == "classification":
+        return dict(path=path, x_shape=shape, y_kind="labels", classes=num_classes)
+    if task_name == "segmentation":
+        return dict(path=path, x_shape=shape, y_kind="mask", y_shape=out_shape[:3],
+                    classes=num_classes)
+    return dict(path=path, x_shape=shape, y_kind="real", y_shape=out_shape, y_high=255.0)
+
+
+def _train_runs(tmp):
+    """One tiny trained run per task through the workflow every CLI command and recipe uses."""
+    from kerascv_apps.experiment import train_model
+
+    common = dict(epochs=1, batch_size=8, augment="none", verbose=0, schedule="cosine",
+                  warmup_epochs=1, steps_per_epoch=2)
+    specs = [
+        ("lenet5", "digits", {}, {}),
+        ("unet_same", "shapes", dict(image_size=32, num_train=16, num_val=2, num_test=2),
+         dict(base_filters=4, depth=2)),
+        ("espcn_x2", "photos", dict(scale=2), dict(stackwise_num_filters=(8, 4))),
+    ]
+    items = []
+    for name, dataset, data_kw, model_kw in specs:
+        run = train_model(name, dataset, os.path.join(tmp, f"run_{name}"), dataset_kwargs=data_kw,
+                          model_kwargs=model_kw, **common)
+        path = os.path.join(run.run_dir, "model.keras")
+        model = run.model
+        task = get_entry(name).task
+        shape = list(model.inputs[0].shape[1:])
+        if shape[0] is None:  # dynamic size (SR): feed 8x8 crops
+            shape = [8, 8, shape[2]]
+            items.append(dict(path=path, x_shape=[2] + shape, y_kind="real",
+                              y_shape=[2, 16, 16, shape[2]], y_high=255.0, fit=True))
+        else:
+            items.append(dict(_item(path, model, task, name, model.outputs[0].shape[-1]),
+                              fit=True))
+    return items
+
+
+@pytest.fixture(scope="module")
+def reloaded(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("reload"))
+    manifest, expected_loss = [], {}
+    for family, (name, kwargs) in FAMILY_MODELS.items():
+        task_name = get_entry(name).task
+        model = build_model(name, **kwargs)
+        num_classes = kwargs.get("num_classes")
+        expected_loss[name] = _compile_for_task(model, name, task_name, num_classes)
+        path = os.path.join(tmp, f"{name}.keras")
+        model.save(path)
+        manifest.append(dict(_item(path, model, task_name, name, num_classes),
+                             fit=name in FIT_AFTER_RELOAD))
+    manifest += _train_runs(tmp)
+    with open(os.path.join(tmp, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", LOADER, os.path.join(tmp, "manifest.json")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return manifest, expected_loss, report
+
+
+def test_every_family_is_covered():
+    families = {MODELS.get(n).family for n in MODELS.names()}
+    assert families <= set(FAMILY_MODELS), f"add a member of {families - set(FAMILY_MODELS)}"
+    for family, (name, _) in FAMILY_MODELS.items():
+        assert MODELS.get(name).family == family
+
+
+def test_fresh_process_reloads_compiled_and_fit_continues(reloaded):
+    manifest, expected_loss, report = reloaded
+    results = report["results"]
+    assert len(results) == len(FAMILY_MODELS) + 3
+    for item in manifest:
+        r = results[item["path"]]
+        name = os.path.basename(item["path"]).split(".")[0]
+        if name in expected_loss:
+            assert r["loss"] == expected_loss[name], (name, r)
+            assert r["schedule"] == "WarmupSchedule", (name, r)
+            assert r["iterations_before"] == 0
+        else:  # trained runs: optimizer state restored, the trainer's warm-up schedule kept
+            assert r["iterations_before"] == 2, (item["path"], r)
+            assert r["schedule"] == "WarmupSchedule", (item["path"], r)
+        if item["fit"]:
+            assert r["iterations_after"] == r["iterations_before"] + 1, r
+            assert np.isfinite(r["fit_loss"]), r
+    assert sum(item["fit"] for item in manifest) == len(FIT_AFTER_RELOAD) + 3
+    by_name = {os.path.basename(os.path.dirname(p)): r for p, r in results.items()}
+    assert "miou" in by_name["run_unet_same"]["metrics"]
+    assert "psnr" in by_name["run_espcn_x2"]["metrics"]
+    assert by_name["run_unet_same"]["loss"] == "SegmentationCrossentropy"
+    assert by_name["run_espcn_x2"]["loss"] == "PixelLoss"
+
+
+def test_only_needed_modules_were_imported_lazily(reloaded):
+    """The fresh process imported the loss/layer modules the files named, not the workflows."""
+    modules = set(reloaded[2]["modules"])
+    assert "kerascv_apps.layers.pixel_shuffle" in modules
+    assert "kerascv_apps.losses.segmentation" in modules
+    assert not {"kerascv_apps.experiment", "kerascv_apps.data.pipeline"} & modules
+
+
+def test_table_matches_what_modules_register():
+    """Every ``kerascv_apps>`` object Keras knows is in the lazy table, at the right module."""
+    from kerascv_apps.registry import import_package
+    from kerascv_apps.serializables import register_all
+
+    register_all()
+    for package in ("kerascv_apps.layers", "kerascv_apps.losses", "kerascv_apps.metrics",
+                    "kerascv_apps.training"):
+        import_package(package)
+    registered = {name.split(">", 1)[1]: obj for name, obj in
+                  keras.saving.get_custom_objects().items() if name.startswith("kerascv_apps>")}
+    missing = sorted(set(registered) - set(SERIALIZABLES))
+    assert not missing, f"add to kerascv_apps/serializables.py SERIALIZABLES: {missing}"
+    for name, module in SERIALIZABLES.items():
+        assert name in registered, f"{name} is in the table but {module} does not register it"
+        assert registered[name].__module__ == module, (name, registered[name].__module__)
+
+
+def test_import_stays_light():
+    """``import kerascv_apps`` imports neither Keras nor TensorFlow."""
+    code = ("import sys, kerascv_apps; "
+            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_name_missing_from_the_table_still_resolves(monkeypatch):
+    """A registered object someone forgot to list is found by importing the fallback packages;
+    a listed one imports only its own module."""
+    import kerascv_apps.registry
+    from kerascv_apps import serializables
+
+    calls = []
+    monkeypatch.setattr(kerascv_apps.registry, "import_package", calls.append)
+    serializables.ensure_registered("kerascv_apps>NotInTheTable")
+    assert calls == list(serializables.FALLBACK_PACKAGES)
+    calls.clear()
+    serializables.ensure_registered("kerascv_apps>PixelShuffle")
+    # (kerascv_apps.layers' own __init__ imports its modules; the other packages stay out)
+    assert not set(calls) & {"kerascv_apps.losses", "kerascv_apps.metrics"}
+    assert "kerascv_apps.layers.pixel_shuffle" in sys.modules
