@@ -123,6 +123,10 @@ def args_train(p):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run (or an unfinished run of another model or "
                         "dataset) in --run-dir; an unfinished run of the same model resumes")
+    p.add_argument("--strategy", default="default",
+                   choices=["default", "mirrored", "multiworker", "tpu"],
+                   help="tf.distribute strategy; --batch-size is per replica (multiworker: "
+                        "start the same command in every process with TF_CONFIG set)")
     p.add_argument("--weights", metavar="PATH", default=None,
                    help="start from a weights file (e.g. keras.applications' ImageNet .h5) with "
                         "a new class layer; only the head and the last block train")
@@ -184,7 +188,10 @@ def args_tune(p):
     p.add_argument("--model", required=True)
     _add_data_args(p)
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
-    p.add_argument("--max-trials", type=_positive_int, default=8)
+    p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"],
+                   help="distributed: set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
+    p.add_argument("--max-trials", type=_positive_int, default=8,
+                   help="trials of random/bayesian (hyperband: --epochs decides)")
     p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per trial")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--augment", default="none", choices=["none", "tf", "albumentations"])
@@ -197,6 +204,20 @@ def args_prepare(p):
     p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
                    help="examples per TFRecord shard")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def args_benchmark(p):
+    p.add_argument("--models", default="mobilenet_v2", help="comma-separated registered names")
+    p.add_argument("--image-size", type=_positive_int, default=224)
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed steps per measurement")
+    p.add_argument("--xla", default="off", help="comma-separated: off,on")
+    p.add_argument("--precisions", default="float32",
+                   help="comma-separated: float32,mixed_float16,mixed_bfloat16")
+    p.add_argument("--folder", help="JPEG class folder for the input pipeline (default: "
+                                    "generated from scikit-image's photos)")
+    p.add_argument("--skip", default="", help="comma-separated: twins,pipeline,tflite")
+    p.add_argument("--json", help="write the results here")
 
 
 def args_summary(p):
@@ -264,8 +285,12 @@ def cmd_train(args):
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
         overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights)
+        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights,
+        strategy=None if args.strategy == "default" else args.strategy)
     results = run.evaluation
+    if results is None:  # a non-chief worker of a multi-worker run
+        print(f"worker done; the chief writes {run.run_dir}")
+        return 0
     print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
           f"model: {run.result.model_path}")
     return 0
@@ -393,9 +418,39 @@ def cmd_tune(args):
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
-                  model_kwargs=dict(args.model_arg))
+                  model_kwargs=dict(args.model_arg), tuner=args.tuner, dataset=args.dataset)
+    if "worker" in result:
+        print(f"tuning worker {result['worker']} done")
+        return 0
     print(json.dumps({k: result[k] for k in ("objective", "best_score", "best_hyperparameters",
                                              "trials")}, indent=2))
+    print(f"results: {os.path.join(args.run_dir, 'results.md')}; best:\n{result['train_command']}")
+    return 0
+
+
+def cmd_benchmark(args):
+    from kerascv_apps.benchmark import format_table, run_benchmark
+    from kerascv_apps.io import atomic_write_text
+    from kerascv_apps.registry import get_entry
+    from kerascv_apps.training.device import PRECISIONS
+
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
+    models, xla, precisions, skip = (split(args.models), split(args.xla),
+                                     split(args.precisions), set(split(args.skip)))
+    for name in models:
+        get_entry(name)  # unknown names are refused (exit 2) before anything runs
+    for flag, values, allowed in (("--xla", xla, ("off", "on")),
+                                  ("--precisions", precisions, PRECISIONS),
+                                  ("--skip", skip, ("twins", "pipeline", "tflite"))):
+        if set(values) - set(allowed) or (flag != "--skip" and not values):
+            raise UsageError(f"{flag} {','.join(values)!r}: choose from {', '.join(allowed)}")
+    result = run_benchmark(models, args.image_size, args.batch_size, args.steps, xla=xla,
+                           precisions=precisions, twins="twins" not in skip,
+                           pipeline="pipeline" not in skip, tflite="tflite" not in skip,
+                           folder=args.folder, log=lambda m: print(m, file=sys.stderr))
+    print(format_table(result))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2))
     return 0
 
 
@@ -456,12 +511,14 @@ COMMANDS = {
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
-    "tune": ("random hyperparameter search (KerasTuner)",
+    "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
     "optimize": ("QAT / pruning / weight clustering through tfmot -> verified .tflite",
                  args_optimize, cmd_optimize),
     "prepare": ("write a dataset as sharded TFRecords + manifest (read back with "
                 "--dataset tfrecord:<out>)", args_prepare, cmd_prepare),
+    "benchmark": ("training, input pipeline and TFLite speed on this device, one table",
+                  args_benchmark, cmd_benchmark),
     "summary": ("per-layer table: shapes, params, receptive field, FLOPs",
                 args_summary, cmd_summary),
     "clean": ("remove staging folders, temp folders and lock files of killed processes",

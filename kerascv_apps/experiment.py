@@ -17,6 +17,7 @@ import types
 import numpy as np
 
 from kerascv_apps.data import load_dataset, make_pipeline
+from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
 from kerascv_apps.io import atomic_write_text, run_dir_lock
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
@@ -26,6 +27,8 @@ from kerascv_apps.tasks.base import get_task_class
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
 from kerascv_apps.training.device import configure_precision, resolve_policy
+from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
+                                              make_strategy, shard)
 from kerascv_apps.training.transfer import freeze_for_transfer
 
 
@@ -120,7 +123,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
-                evaluate=False, weights=None, trainable_blocks=1, model=None):
+                evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
     """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
@@ -137,6 +140,11 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     instead of a new one. The task decides what ``fit`` runs (``Task.training_model``: e.g.
     the SRGAN adversarial step around an SR generator with ``task_kwargs={"adversarial":
     True, ...}``); ``Run.model`` is always the model to evaluate and export.
+
+    ``strategy``: ``default``, ``mirrored``, ``multiworker``, ``tpu`` or a
+    ``tf.distribute.Strategy`` (see ``training.distribute``); ``batch_size`` is per replica.
+    Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
+    A ``model`` passed in must have been built in the strategy's scope.
     """
     settings = dict(locals())
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
@@ -147,6 +155,11 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
                                 f".weights.h5 or .keras weights file)")
     if splits is None:
         check_dataset_kwargs(dataset, dataset_kwargs)
+    if strategy is not None:
+        # first: multiworker must start before other TensorFlow work
+        settings["strategy"] = make_strategy(strategy)
+    if not is_chief(settings["strategy"]):  # no lock, no writes in run_dir
+        return _train_locked(types.SimpleNamespace(**settings))
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
@@ -175,21 +188,28 @@ def _train_locked(s):
         setattr(task, key, value)
     policy = resolve_policy(s.jit_compile, s.precision)
     configure_precision(policy.precision)
+    scope = s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()
     try:
+        scope.__enter__()
         if model is None:
             transfer = {} if s.weights is None else {"weights": s.weights, "new_head": True}
             model = build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}),
                                    **transfer)
+        if s.weights is not None:
+            freeze_for_transfer(model, s.trainable_blocks)
+        task.validate_model(model, splits)
+        names, loss_weights = _targets_for(model)
+        model = task.training_model(model)
     finally:
+        scope.__exit__(None, None, None)
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
-    if s.weights is not None:
-        freeze_for_transfer(model, s.trainable_blocks)
-    task.validate_model(model, splits)
-    names, loss_weights = _targets_for(model)
-    model = task.training_model(model)
     steps_per_epoch = s.steps_per_epoch or task.steps_per_epoch
-    train_ds, val_ds, _ = pipelines(task, splits, s.batch_size, s.augment, s.seed,
-                                    output_names=names, repeat=bool(steps_per_epoch))
+    train_ds, val_ds, _ = pipelines(task, splits, global_batch_size(s.batch_size, s.strategy),
+                                    s.augment, s.seed, output_names=names,
+                                    repeat=bool(steps_per_epoch))
+    if s.strategy is not None:  # per-worker shards: by file where files are read, else by data
+        file_based = stream_of(splits.train) is not None
+        train_ds, val_ds = shard(train_ds, file_based), shard(val_ds, file_based)
     loss = task.loss(model)
     metrics = task.metrics(model)
     if names:
@@ -199,15 +219,17 @@ def _train_locked(s):
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
     # every check passed: only now is anything written into the run directory
-    expect = {"model": s.model_name, "dataset": splits.name}
-    if check_run_dir(s.run_dir, s.overwrite, expect) == "replace":
-        clear_run_dir(s.run_dir)
-    atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
-        "model": s.model_name, "dataset": splits.name, "task": task.name,
-        "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
-        "weights": None if s.weights is None else os.path.abspath(s.weights),
-        "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
-        "device_policy": policy.as_dict(), "data": splits.summary()}, indent=2, default=str))
+    if is_chief(s.strategy):
+        expect = {"model": s.model_name, "dataset": splits.name}
+        if check_run_dir(s.run_dir, s.overwrite, expect) == "replace":
+            clear_run_dir(s.run_dir)
+        atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
+            "model": s.model_name, "dataset": splits.name, "task": task.name,
+            "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+            "weights": None if s.weights is None else os.path.abspath(s.weights),
+            "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
+            "device_policy": policy.as_dict(), "data": splits.summary(),
+            "distribute": describe(s.strategy)}, indent=2, default=str))
     result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
                    metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
                    learning_rate=s.learning_rate, weight_decay=s.weight_decay,
@@ -216,7 +238,7 @@ def _train_locked(s):
                    early_stopping_patience=s.early_stopping_patience,
                    jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,
                    overwrite=s.overwrite, steps_per_epoch=steps_per_epoch,
-                   divergence_factor=s.divergence_factor)
+                   divergence_factor=s.divergence_factor, strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
 

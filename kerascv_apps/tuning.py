@@ -1,8 +1,9 @@
 """Hyperparameter search with KerasTuner over the registry's builders.
 
 The search space covers what the lectures name as the knobs that matter: optimizer (SGD with
-momentum, Adam, AdamW), learning rate (log scale), weight decay and dropout. Every trial
-trains through the same pipelines as ``train_model``; the objective is the task's monitor
+momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model what its
+builder takes of dropout and width/depth multipliers, the loss mix for segmentation, and
+optionally the augmentation per trial. Every trial trains through the same pipelines as ``train_model``; the objective is the task's monitor
 (validation accuracy for classification). A workflow beside ``experiment.py`` (it uses its
 pipelines), not part of ``training/``, so imports keep pointing down.
 """
@@ -18,31 +19,77 @@ DEFAULT_SPACE = {
     "learning_rate": (1e-4, 1e-1),
     "weight_decay": [0.0, 1e-5, 1e-4],
     "dropout": [0.0, 0.2, 0.4],
+    # width / depth multipliers: tuned for the builders that take them (MobileNet's alpha...)
+    "alpha": [0.5, 0.75, 1.0],
+    "width_multiplier": [0.5, 1.0],
+    "depth_multiplier": [1, 2],
+    # segmentation: the loss mix ce + w * dice
+    "dice_weight": [0.0, 0.5, 1.0],
+    # augmentation kinds per trial (e.g. ["none", "tf", "albumentations"]); None: --augment
+    "augment": None,
 }
+ARCHITECTURE_KEYS = ("dropout", "alpha", "width_multiplier", "depth_multiplier")
+
+
+TUNERS = ("random", "hyperband", "bayesian")
+
+
+def make_tuner(kind, build, objective, max_trials, epochs, seed, directory):
+    """KerasTuner's RandomSearch, Hyperband (``epochs`` is its ``max_epochs``; ``max_trials``
+    is ignored: Hyperband's brackets decide how many models it trains) or
+    BayesianOptimization.
+
+    Distributed search is KerasTuner's own: start the same command in every process with
+    ``KERASTUNER_TUNER_ID`` (``chief`` for the oracle, ``tuner0``, ``tuner1``... for the
+    workers), ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` set; the chief hands out
+    trials and the workers train them.
+    """
+    import keras_tuner
+
+    common = dict(objective=objective, seed=seed, directory=directory, project_name="search",
+                  overwrite=False)
+    if kind == "random":
+        return keras_tuner.RandomSearch(build, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(build, max_trials=max_trials, **common)
+    if kind == "hyperband":
+        return keras_tuner.Hyperband(build, max_epochs=max(2, int(epochs)), factor=3, **common)
+    raise ValueError(f"--tuner must be one of {', '.join(TUNERS)}, got {kind!r}")
 
 
 def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, augment="none",
-         seed=0, space=None, model_kwargs=None, verbose=1):
-    """Random search; returns ``{"best_hyperparameters": ..., "best_score": ..., "trials": n}``.
+         seed=0, space=None, model_kwargs=None, verbose=1, tuner="random", dataset=None):
+    """Hyperparameter search; returns ``{"best_hyperparameters": ..., "best_score": ...,
+    "trials": n, "all": [...], "train_command": ...}``.
 
-    Results (KerasTuner's trial folders and ``best_hyperparameters.json``) go to ``run_dir``;
-    re-running with the same ``run_dir`` continues the search instead of starting over.
+    ``tuner``: ``random``, ``hyperband`` or ``bayesian`` (see ``make_tuner``). Results go to
+    ``run_dir``: KerasTuner's trial folders, ``best_hyperparameters.json``, ``results.csv`` and
+    ``results.md`` (one row per finished trial, best first) and ``best_train_command.txt``
+    (``dataset``: the dataset spec to write into it, default the splits' name). Re-running with
+    the same ``run_dir`` continues the search instead of starting over.
     """
     import keras
     import keras_tuner
 
+    from kerascv_apps.arguments import accepted_arguments
+    from kerascv_apps.registry import get_entry
     from kerascv_apps.training.optimizers import build_optimizer
 
     space = {**DEFAULT_SPACE, **(space or {})}
     task = task_for(model_name, splits)
     monitor, mode = task.monitor()
     train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed)
+    accepted = accepted_arguments(get_entry(model_name).builder) or []
+    architecture = [k for k in ARCHITECTURE_KEYS
+                    if space.get(k) and k in accepted and k not in (model_kwargs or {})]
 
     def build(hp):
         kwargs = dict(model_kwargs or {})
-        if space.get("dropout"):
-            kwargs["dropout"] = hp.Choice("dropout", space["dropout"])
+        for key in architecture:
+            kwargs[key] = hp.Choice(key, space[key])
         model = build_for_data(model_name, splits, task, **kwargs)
+        if task.name == "segmentation" and space.get("dice_weight"):
+            task.loss_spec = loss_mix(hp.Choice("dice_weight", space["dice_weight"]))
         low, high = space["learning_rate"]
         optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
                                     hp.Float("learning_rate", low, high, sampling="log"),
@@ -50,20 +97,102 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         model.compile(optimizer=optimizer, loss=task.loss(model), metrics=task.metrics(model))
         return model
 
+    class HyperModel(keras_tuner.HyperModel):
+        """Per trial: the model (``build``) and, when ``space["augment"]`` lists kinds, the
+        training pipeline with the chosen augmentation."""
+
+        def build(self, hp):
+            return build(hp)
+
+        def fit(self, hp, model, x, *args, **kwargs):
+            if space.get("augment"):
+                x = pipelines(task, splits, batch_size, hp.Choice("augment", space["augment"]),
+                              seed)[0]
+            return model.fit(x, *args, **kwargs)
+
     keras.utils.set_random_seed(seed)
-    tuner = keras_tuner.RandomSearch(
-        build, objective=keras_tuner.Objective(monitor, direction=mode), max_trials=max_trials,
-        seed=seed, directory=os.path.abspath(run_dir), project_name="search", overwrite=False)
+    tuner = make_tuner(tuner, HyperModel(), keras_tuner.Objective(monitor, direction=mode),
+                       max_trials, epochs, seed, os.path.abspath(run_dir))
     tuner.search(train_ds, validation_data=val_ds, epochs=epochs, verbose=verbose,
                  shuffle=False)  # the pipeline shuffles; fit would warn that it ignores this
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return {"model": model_name, "worker": os.environ["KERASTUNER_TUNER_ID"]}
     best = tuner.get_best_hyperparameters(1)[0].values
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     pick = max if mode == "max" else min
+    rows = sorted(({"trial": t.trial_id, "score": float(t.score), **_tuned(t.hyperparameters.values)}
+                   for t in trials), key=lambda r: r["score"], reverse=mode == "max")
+    command = train_command(model_name, dataset or splits.name, best, batch_size, augment,
+                            model_kwargs)
     result = {"model": model_name, "dataset": splits.name, "objective": monitor,
+              "tuner": getattr(tuner, "__class__").__name__,
               "best_hyperparameters": best, "best_score": float(pick(t.score for t in trials)),
-              "trials": len(trials),
+              "trials": len(trials), "train_command": command,
               "all": [{"hyperparameters": t.hyperparameters.values, "score": float(t.score)}
                       for t in trials]}
     atomic_write_text(os.path.join(run_dir, "best_hyperparameters.json"),
                       json.dumps(result, indent=2))
+    write_results_table(rows, os.path.join(run_dir, "results"))
+    atomic_write_text(os.path.join(run_dir, "best_train_command.txt"), command + "\n")
     return result
+
+
+def _tuned(values):
+    """Hyperparameters without Hyperband's bookkeeping (``tuner/epochs``...)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+def write_results_table(rows, stem):
+    """``stem.csv`` and ``stem.md``: one row per trial (best first)."""
+    import csv
+    import io
+
+    columns = sorted({k for r in rows for k in r} - {"trial", "score"})
+    columns = ["trial", "score"] + columns
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(stem + ".csv", out.getvalue())
+
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v if v is not None else "")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    atomic_write_text(stem + ".md", "\n".join(lines) + "\n")
+
+
+# hyperparameter -> train flag; the others become --model-arg KEY=VALUE
+_FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "--weight-decay",
+          "augment": "--augment"}
+
+
+def loss_mix(dice_weight):
+    """The segmentation loss spec for ``ce + dice_weight * dice``."""
+    return "ce" if not dice_weight else f"ce+{float(dice_weight):g}*dice"
+
+
+def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
+    """The ``kerascv-apps train`` command line that trains the best configuration.
+
+    A tuned segmentation loss mix has no command-line flag: it follows as a comment naming the
+    library call (``train_model(..., task_kwargs={"loss_spec": ...})``)."""
+    import shlex
+
+    args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
+            "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
+    values = {"augment": augment, **_tuned(hyperparameters)}
+    model_args = dict(model_kwargs or {})
+    note = ""
+    if "dice_weight" in values:
+        note = (f"  # loss {loss_mix(values.pop('dice_weight'))!r}: train_model(..., "
+                f"task_kwargs={{'loss_spec': {loss_mix(hyperparameters['dice_weight'])!r}}})")
+    for key, value in values.items():
+        if key in _FLAGS:
+            args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
+        else:
+            model_args[key] = value
+    for key, value in model_args.items():
+        args += ["--model-arg", f"{key}={json.dumps(value)}"]
+    return " ".join(shlex.quote(a) for a in args) + note

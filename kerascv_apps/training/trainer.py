@@ -14,17 +14,23 @@ Run directory layout::
       train_config.json
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import tempfile
 
 import numpy as np
 
 from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock, save_model_atomic
-from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, backup_epoch,
+from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, GoodEpochBackup,
+                                             backup_epoch,
                                              standard_callbacks, trim_history)
 from kerascv_apps.training.device import resolve_jit_compile
+from kerascv_apps.training.distribute import (WorkerBackup, check_in_scope, describe, is_chief,
+                                              keras_multiworker_fixes, lost_worker_errors,
+                                              worker_name)
 from kerascv_apps.training.optimizers import build_optimizer, build_schedule
 
 
@@ -152,11 +158,13 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
           momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
           monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
           steps_per_epoch=None, callbacks=(), verbose="auto", overwrite=False, compile=True,
-          tensorboard=True, divergence_factor=100.0):
+          tensorboard=True, divergence_factor=100.0, strategy=None):
     """Compiles and fits ``model`` with checkpoints, resume, logs and a divergence guard.
 
     Args:
-        model: an uncompiled (or, with ``compile=False``, already compiled) Keras model.
+        model: an uncompiled (or, with ``compile=False``, already compiled) Keras model, or a
+            function without arguments that builds it (called inside ``strategy.scope()``).
+            With a strategy, a model passed as an object must have been built in its scope.
         train_data / val_data: batched ``tf.data.Dataset`` (see ``make_pipeline``).
         run_dir: where everything is written. Re-running the same command after a kill
             resumes from the last finished epoch (BackupAndRestore). A run directory that
@@ -172,6 +180,9 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         callbacks: extra callbacks.
         divergence_factor: an epoch whose loss exceeds this many times the first batch's loss
             counts as diverged (0 = only non-finite losses do).
+        strategy: a ``tf.distribute.Strategy`` (see ``training.distribute``); the datasets are
+            batched with the global batch. Only the chief writes ``run_dir``; the other workers
+            restore from its backup and write nothing there.
 
     Only one process trains into ``run_dir`` at a time (``run_dir/.lock``). Checkpoints, the
     backup and history.csv hold good epochs only: after a divergence the same command (e.g.
@@ -190,23 +201,45 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
     run_dir = os.path.abspath(run_dir)
     final_path = os.path.join(run_dir, "model.keras")
     backup_dir = os.path.join(run_dir, "backup")
+    args = (train_data, val_data, run_dir, final_path, epochs, loss, metrics, loss_weights,
+            optimizer, learning_rate, weight_decay, momentum, schedule, warmup_epochs, monitor,
+            monitor_mode, early_stopping_patience, jit_compile, steps_per_epoch, callbacks,
+            verbose, compile, tensorboard, divergence_factor, strategy)
+    if not is_chief(strategy):  # a non-chief worker: nothing is checked or written in run_dir
+        return _fit(model, *args)
     check_run_dir(run_dir, overwrite)
     with run_dir_lock(run_dir):
         if check_run_dir(run_dir, overwrite) == "replace":
             clear_run_dir(run_dir)
         clean_stale([run_dir], temp_dir=False)
         trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
-        return _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics,
-                    loss_weights, optimizer, learning_rate, weight_decay, momentum, schedule,
-                    warmup_epochs, monitor, monitor_mode, early_stopping_patience, jit_compile,
-                    steps_per_epoch, callbacks, verbose, compile, tensorboard, divergence_factor)
+        return _fit(model, *args)
 
 
-def _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics, loss_weights,
-         optimizer, learning_rate, weight_decay, momentum, schedule, warmup_epochs, monitor,
-         monitor_mode, early_stopping_patience, jit_compile, steps_per_epoch, callbacks, verbose,
-         compile, tensorboard, divergence_factor):
+def _fit(model, *args):
+    strategy = args[-1]
+    with (strategy.scope() if strategy is not None else contextlib.nullcontext()):
+        if callable(model) and not hasattr(model, "fit"):
+            model = model()
+        check_in_scope(model, strategy)
+        if is_chief(strategy):
+            return _fit_in_scope(model, *args)
+        scratch = tempfile.mkdtemp(prefix=f"kerascv-apps-{worker_name(strategy).replace(' ', '')}-")
+        try:
+            return _fit_in_scope(model, *args, write_dir=scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics,
+                  loss_weights, optimizer, learning_rate, weight_decay, momentum, schedule,
+                  warmup_epochs, monitor, monitor_mode, early_stopping_patience, jit_compile,
+                  steps_per_epoch, callbacks, verbose, compile, tensorboard, divergence_factor,
+                  strategy, write_dir=None):
+    """``write_dir``: a non-chief worker's scratch folder (its callbacks write there)."""
     jit = resolve_jit_compile(jit_compile)
+    chief = write_dir is None
+    write_dir = write_dir or run_dir
 
     steps = _steps(train_data, steps_per_epoch)
     if compile:
@@ -219,19 +252,24 @@ def _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics
                       jit_compile=jit)
     monitor = monitor if val_data is not None or not monitor.startswith("val_") else monitor[4:]
     counter = EpochCounter()
-    cbs = standard_callbacks(run_dir, monitor, monitor_mode, early_stopping_patience,
+    cbs = standard_callbacks(write_dir, monitor, monitor_mode, early_stopping_patience,
                              tensorboard=tensorboard, divergence_factor=divergence_factor)
+    if not chief:  # restore from the chief's backup, like the chief, so all resume together
+        cbs = [WorkerBackup(os.path.join(run_dir, "backup"), c.backup_dir)
+               if isinstance(c, GoodEpochBackup) else c for c in cbs]
     cbs = cbs + [counter] + list(callbacks)
-    atomic_write_text(os.path.join(run_dir, "train_config.json"), json.dumps({
+    atomic_write_text(os.path.join(write_dir, "train_config.json"), json.dumps({
         "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
         "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
         "schedule": schedule, "jit_compile": jit, "steps_per_epoch": steps_per_epoch,
-        "monitor": monitor, "dtype_policy": str(model.dtype_policy.name)}, indent=2))
+        "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
+        **describe(strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
-    history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
-                        steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
-                        shuffle=False)
+    with lost_worker_errors(strategy), keras_multiworker_fixes(model, train_data, strategy):
+        history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
+                            steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
+                            shuffle=False)
     guard = next(c for c in cbs if isinstance(c, DivergenceGuard))
     if guard.diverged_at is not None:
         at = guard.diverged_at
@@ -244,8 +282,10 @@ def _fit(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics
         raise TrainingDivergedError(
             f"training diverged: {at['reason']} {where}. Try a lower learning rate (was "
             f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
-    save_model_atomic(model, final_path)
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # now a finished run
+    # every worker saves (a collective read of the variables); only the chief's copy is kept
+    save_model_atomic(model, final_path if chief else os.path.join(write_dir, "model.keras"))
+    if chief:
+        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # now a finished run
     best = os.path.join(run_dir, "checkpoints", "best.keras")
     return TrainResult(model=model, run_dir=run_dir,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
