@@ -50,15 +50,24 @@ def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rat
         report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
                             formats=export_formats, max_quality_drop=max_quality_drop,
                             overwrite=overwrite)
-        summary["export"] = {"keras_miou": report["keras"]["value"], "passed": report["passed"],
-                             **{m: {"miou": f["value"], "drop": f["quality_drop"],
-                                    "size_bytes": f["size_bytes"]}
-                                for m, f in report["formats"].items() if m != "savedmodel"}}
+        summary["export"] = export_summary(report, "miou")
+    _write_summary(run_dir, summary, start)
+    atomic_write_text(os.path.join(run_dir, "evaluation.txt"), format_report(results) + "\n")
+    return summary
+
+
+def export_summary(report, metric):
+    """The export report as a summary entry: the Keras value of ``metric`` and, per TFLite
+    variant, its value, drop and size."""
+    return {f"keras_{metric}": report["keras"]["value"], "passed": report["passed"],
+            **{m: {metric: f["value"], "drop": f["quality_drop"], "size_bytes": f["size_bytes"]}
+               for m, f in report["formats"].items() if m != "savedmodel"}}
+
+
+def _write_summary(run_dir, summary, start):
     summary["total_seconds"] = round(time.time() - start, 1)
     atomic_write_text(os.path.join(run_dir, "summary.json"),
                       json.dumps(summary, indent=2, default=float))
-    atomic_write_text(os.path.join(run_dir, "evaluation.txt"), format_report(results) + "\n")
-    return summary
 
 
 def segmentation_summary_line(s):
@@ -104,13 +113,8 @@ def run_super_resolution(model_name, run_dir, *, epochs=10, steps_per_epoch=100,
         report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
                             formats=export_formats, max_quality_drop=max_quality_drop,
                             overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
-        summary["export"] = {"keras_psnr_y": report["keras"]["value"], "passed": report["passed"],
-                             **{m: {"psnr_y": f["value"], "drop": f["quality_drop"],
-                                    "size_bytes": f["size_bytes"]}
-                                for m, f in report["formats"].items() if m != "savedmodel"}}
-    summary["total_seconds"] = round(time.time() - start, 1)
-    atomic_write_text(os.path.join(run_dir, "summary.json"),
-                      json.dumps(summary, indent=2, default=float))
+        summary["export"] = export_summary(report, "psnr_y")
+    _write_summary(run_dir, summary, start)
     return summary
 
 
