@@ -61,9 +61,7 @@ def load_dataset(spec, **kwargs):
         if kind == "tfds":
             if arg in SOURCES.names():
                 return get_source(arg).loader(**kwargs)
-            from kerascv_apps.data.sources.tfds_any import load_tfds_any
-
-            return load_tfds_any(arg, **kwargs)
+            return get_source("tfds").loader(arg, **kwargs)  # any prepared TFDS dataset
         kwargs.setdefault("root", arg)
         return get_source(kind).loader(**kwargs)
     return get_source(spec).loader(**kwargs)

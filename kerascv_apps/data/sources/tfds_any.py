@@ -11,7 +11,7 @@ Splits: the dataset's ``validation`` split when it has one, else the last ``val_
 train).
 """
 
-from kerascv_apps.data.sources.base import DataError, DatasetSplits
+from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 
 IGNORE_INDEX = 255
 
@@ -28,6 +28,8 @@ def _not_prepared(name, data_dir, error):
                      f"again ({str(error).splitlines()[0][:200]})")
 
 
+@register_source("tfds", description="tfds:<name>: any prepared TFDS dataset (image + label or "
+                                     "image + segmentation_mask)")
 def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_classes=None,
                   val_percent=10, channels=None):
     import tensorflow as tf
