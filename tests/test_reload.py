@@ -210,7 +210,6 @@ def reloaded(tmp_path_factory):
         item.update(fit=name in FIT_AFTER_RELOAD,
                     outputs=_save_outputs(model, path + ".npz", item["x_shape"]))
         manifest.append(item)
-        keras.backend.clear_session()  # keeps the graph small across 50+ builds
     manifest += _train_runs(tmp)
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f)
