@@ -10,7 +10,7 @@ one's output on a fixed input against the saved model's, and continues ``fit`` o
 shrinks cost: small inputs and class counts, narrow widths, and one block per stage where a
 family repeats the same block (ResNet, EfficientNet, MobileNetV2) — building every name at its
 own widths and depths costs minutes. A name registered later is covered through its family's
-arguments below; a new family fails ``test_every_registered_name_is_reloaded`` until added.
+arguments below; a new family fails ``test_small_arguments_keep_each_variant`` until added.
 """
 
 import json
