@@ -1,11 +1,16 @@
 """Reload guarantee: ``import kerascv_apps`` alone reloads every saved ``.keras`` (safe_mode=True),
 compiled state included, in a fresh process; and that import stays cheap.
 
-One model per registered family (built small, compiled with its task's loss and metrics and a
+Every name in ``list_models()`` (built small, compiled with its task's loss and metrics and a
 warm-up learning-rate schedule) plus one trained run of each task are saved here; a single
-fresh subprocess that imports only ``kerascv_apps`` and ``keras`` loads them all and continues
-``fit`` on each. (Building every registered name at its own widths costs minutes, and what a
-reload depends on is the set of classes in the file, which one member per family covers.)
+fresh subprocess that imports only ``kerascv_apps`` and ``keras`` loads them all, checks each
+one's output on a fixed input against the saved model's, and continues ``fit`` on some.
+
+"Small" keeps each builder's layer types and layer configs (what a reload depends on) and
+shrinks cost: small inputs and class counts, narrow widths, and one block per stage where a
+family repeats the same block (ResNet, EfficientNet, MobileNetV2) — building every name at its
+own widths and depths costs minutes. A name registered later is covered through its family's
+arguments below; a new family fails ``test_small_arguments_keep_each_variant`` until added.
 """
 
 import json
@@ -18,7 +23,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerascv_apps import build_model
+from kerascv_apps import build_model, list_models
 from kerascv_apps.registry import MODELS, get_entry
 from kerascv_apps.serializables import SERIALIZABLES
 
@@ -26,35 +31,58 @@ C3 = dict(input_shape=(32, 32, 3), num_classes=3)
 # fit continues in the fresh process on these (custom losses/metrics) and on every trained run;
 # the others are reloaded compiled (a fit per file would cost a traced train step each)
 FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet"}
-# one small member per family; kwargs shrink widths, and pick variants whose custom layers
-# would otherwise go untested (LRN, zero-pad shortcuts, mirrored padding)
-FAMILY_MODELS = {
-    "lenet": ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10)),
-    "mlp": ("mlp", dict(input_shape=(8, 8, 1), num_classes=10)),
-    "alexnet": ("alexnet", dict(C3, resize_to=(64, 64), lrn=True,
-                                stackwise_num_filters=(4, 4, 4, 4, 4), fc_units=(8, 8))),
-    "vgg": ("vgg11_lrn", dict(C3, stackwise_num_filters=(4, 4, 8, 8, 8), fc_units=(8, 8))),
-    "resnet": ("resnet18", dict(C3, stackwise_num_filters=(4, 8, 8, 8), stem_filters=4,
-                                shortcut="A")),
-    "mobilenet": ("mobilenet_v1_050", dict(C3, alpha=0.25)),
-    "efficientnet": ("efficientnet_b0", dict(C3, width_coefficient=0.25, depth_coefficient=0.25)),
-    "googlenet": ("googlenet", dict(C3)),
-    "vit": ("vit_tiny", dict(C3, patch_size=8, hidden_dim=16, num_layers=1, num_heads=2,
-                             mlp_dim=16)),
-    "fcn": ("fcn8s", dict(C3, backbone_kwargs=dict(stackwise_num_filters=(4, 4, 8, 8, 8)),
-                          fc_filters=8)),
-    "pspnet": ("pspnet", dict(C3, backbone_kwargs=dict(stackwise_num_filters=(4, 8, 8, 8),
-                                                       stem_filters=4),
-                              head_filters=8, aux_filters=8)),
-    "segnet": ("segnet", dict(C3, stackwise_num_filters=(4, 4, 8, 8, 8))),
-    "unet": ("unet", dict(input_shape=(44, 44, 3), num_classes=3, base_filters=4, depth=2,
-                          pad_input=True)),
-    "espcn": ("espcn_x2", dict(input_shape=(8, 8, 3))),
-    "srresnet": ("srresnet_x2", dict(input_shape=(8, 8, 3), filters=8, num_blocks=1)),
-    "srgan": ("srgan_discriminator", dict(input_shape=(32, 32, 3),
-                                          stackwise_num_filters=(4, 4, 4, 4), dense_units=8)),
+VGG_SMALL = dict(stackwise_num_filters=(4, 4, 8, 8, 8))
+RESNET_SMALL = dict(stackwise_num_filters=(4, 8, 8, 8), stem_filters=4,
+                    stackwise_num_blocks=(1, 1, 1, 1))
+GOOGLENET_SMALL = dict(stem_filters=(4, 4, 8), aux_conv_filters=4, aux_fc_units=8,
+                       stackwise_inception_filters=tuple(
+                           tuple((f"inception{stage}{block}", (4, 2, 4, 2, 2, 2))
+                                 for block in blocks)
+                           for stage, blocks in ((3, "ab"), (4, "abcde"), (5, "ab"))))
+# builder arguments of every member of a family (the variant's own arguments not named here,
+# e.g. LRN, batch norm, 1x1 last convs, bottleneck blocks, scale, stay the variant's)
+FAMILY_KWARGS = {
+    "lenet": dict(input_shape=(32, 32, 1), num_classes=10),
+    "mlp": dict(input_shape=(8, 8, 1), num_classes=10, hidden_units=(8,)),
+    "alexnet": dict(input_shape=(64, 64, 3), num_classes=3,
+                    stackwise_num_filters=(4, 4, 4, 4, 4), fc_units=(8, 8)),
+    "vgg": dict(C3, fc_units=(8, 8), **VGG_SMALL),
+    "resnet": dict(C3, **RESNET_SMALL),
+    "mobilenet": dict(C3, alpha=0.25),
+    "efficientnet": dict(C3, width_coefficient=0.25, depth_coefficient=0.1, top_filters=16),
+    "googlenet": dict(C3, **GOOGLENET_SMALL),
+    "vit": dict(C3, patch_size=8, hidden_dim=16, num_layers=2, num_heads=2, mlp_dim=16),
+    "fcn": dict(C3, backbone_kwargs=VGG_SMALL, fc_filters=8),
+    "pspnet": dict(C3, backbone_kwargs=RESNET_SMALL, head_filters=8, aux_filters=8),
+    "segnet": dict(C3, **VGG_SMALL),
+    "unet": dict(C3, base_filters=4, depth=2),
+    "espcn": dict(input_shape=(8, 8, 3), stackwise_num_filters=(8, 4)),
+    "srresnet": dict(input_shape=(8, 8, 3), filters=8, num_blocks=2),
+    "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
+}
+# names whose architecture arguments differ from their family's (another backbone)
+NAME_KWARGS = {
+    "fcn8s_resnet50": dict(C3, backbone_kwargs=RESNET_SMALL),
+    "unet_backbone": dict(C3, backbone_kwargs=RESNET_SMALL, decoder_filters=4),
+    "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
+    "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
 }
 SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
+MAX_OUTPUT_DIFF = 1e-5
+
+
+def model_kwargs(name):
+    """Small builder arguments for a registered name (the paper U-Net at a legal size)."""
+    if name in NAME_KWARGS:
+        return dict(NAME_KWARGS[name])
+    kwargs = dict(FAMILY_KWARGS[MODELS.get(name).family])
+    if name == "unet":  # valid convs: the smallest input whose output covers 4x4 pixels
+        from kerascv_apps.models.segmentation.unet import unet_input_size
+
+        size = unet_input_size(4, depth=kwargs["depth"])
+        kwargs["input_shape"] = (size, size, 3)
+    return kwargs
+
 
 LOADER = textwrap.dedent("""
     import json, sys
@@ -65,6 +93,10 @@ LOADER = textwrap.dedent("""
     out = {}
     for item in manifest:
         model = keras.models.load_model(item["path"], safe_mode=True)
+        saved = np.load(item["outputs"])
+        outputs = keras.tree.flatten(model(saved["x"], training=False))
+        diff = max(float(np.max(np.abs(np.asarray(o) - saved[f"y{i}"])))
+                   for i, o in enumerate(outputs))
         x = np.random.default_rng(0).uniform(0, 255, item["x_shape"]).astype("float32")
         if item["y_kind"] == "labels":
             y = np.arange(item["x_shape"][0]) % item["classes"]
@@ -78,6 +110,7 @@ LOADER = textwrap.dedent("""
             "loss": type(model.loss).__name__ if model.loss is not None else None,
             "schedule": type(model.optimizer._learning_rate).__name__,
             "iterations_before": iterations,
+            "output_diff": diff, "num_outputs": len(outputs),
         }
         if item["fit"]:
             history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
@@ -100,7 +133,7 @@ def _compile_for_task(model, name, task_name, num_classes):
         task = get_task(task_name, scale=2)
         loss, metrics = task.loss(), task.metrics()
     elif task_name == "segmentation":
-        task = get_task(task_name, num_classes=num_classes, loss=SEG_LOSSES[name])
+        task = get_task(task_name, num_classes=num_classes, loss=SEG_LOSSES.get(name, "ce"))
         loss, metrics = task.loss(), task.metrics()
     else:
         task = get_task(task_name, num_classes=num_classes)
@@ -120,6 +153,14 @@ def _item(path, model, task_name, name, num_classes, batch=2):
         return dict(path=path, x_shape=shape, y_kind="mask", y_shape=out_shape[:3],
                     classes=num_classes)
     return dict(path=path, x_shape=shape, y_kind="real", y_shape=out_shape, y_high=255.0)
+
+
+def _save_outputs(model, path, x_shape):
+    """The saved model's outputs on a fixed input, beside the file (compared after reload)."""
+    x = np.random.default_rng(2).uniform(0, 255, [1] + list(x_shape[1:])).astype("float32")
+    outputs = keras.tree.flatten(model(x, training=False))
+    np.savez(path, x=x, **{f"y{i}": np.asarray(o) for i, o in enumerate(outputs)})
+    return path
 
 
 def _train_runs(tmp):
@@ -144,11 +185,12 @@ def _train_runs(tmp):
         shape = list(model.inputs[0].shape[1:])
         if shape[0] is None:  # dynamic size (SR): feed 8x8 crops
             shape = [8, 8, shape[2]]
-            items.append(dict(path=path, x_shape=[2] + shape, y_kind="real",
-                              y_shape=[2, 16, 16, shape[2]], y_high=255.0, fit=True))
+            item = dict(path=path, x_shape=[2] + shape, y_kind="real",
+                        y_shape=[2, 16, 16, shape[2]], y_high=255.0)
         else:
-            items.append(dict(_item(path, model, task, name, model.outputs[0].shape[-1]),
-                              fit=True))
+            item = _item(path, model, task, name, model.outputs[0].shape[-1])
+        item.update(fit=True, outputs=_save_outputs(model, path + ".npz", item["x_shape"]))
+        items.append(item)
     return items
 
 
@@ -156,15 +198,18 @@ def _train_runs(tmp):
 def reloaded(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("reload"))
     manifest, expected_loss = [], {}
-    for family, (name, kwargs) in FAMILY_MODELS.items():
+    for name in list_models():
         task_name = get_entry(name).task
+        kwargs = model_kwargs(name)
         model = build_model(name, **kwargs)
         num_classes = kwargs.get("num_classes")
         expected_loss[name] = _compile_for_task(model, name, task_name, num_classes)
         path = os.path.join(tmp, f"{name}.keras")
         model.save(path)
-        manifest.append(dict(_item(path, model, task_name, name, num_classes),
-                             fit=name in FIT_AFTER_RELOAD))
+        item = _item(path, model, task_name, name, num_classes)
+        item.update(fit=name in FIT_AFTER_RELOAD,
+                    outputs=_save_outputs(model, path + ".npz", item["x_shape"]))
+        manifest.append(item)
     manifest += _train_runs(tmp)
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f)
@@ -176,17 +221,37 @@ def reloaded(tmp_path_factory):
     return manifest, expected_loss, report
 
 
-def test_every_family_is_covered():
+def test_every_registered_name_is_reloaded(reloaded):
+    """Every name in ``list_models()`` was saved and reloaded (none left out, none extra),
+    each returning the saved model's outputs on the same input."""
+    manifest, expected_loss, report = reloaded
+    assert sorted(expected_loss) == sorted(list_models())
+    assert len(expected_loss) >= 50
+    results = report["results"]
+    for item in manifest:
+        r = results[item["path"]]
+        assert r["num_outputs"] >= 1, (item["path"], r)
+        assert r["output_diff"] <= MAX_OUTPUT_DIFF, (item["path"], r["output_diff"])
+
+
+def test_small_arguments_keep_each_variant():
+    """The shrinking arguments are builder arguments, not a different model: every family has
+    an entry and a variant's own choices (e.g. batch norm, LRN, 1x1 convs) survive them."""
     families = {MODELS.get(n).family for n in MODELS.names()}
-    assert families <= set(FAMILY_MODELS), f"add a member of {families - set(FAMILY_MODELS)}"
-    for family, (name, _) in FAMILY_MODELS.items():
-        assert MODELS.get(name).family == family
+    assert families <= set(FAMILY_KWARGS), f"add arguments for {families - set(FAMILY_KWARGS)}"
+    layers = {}
+    for name in ("vgg11", "vgg11_bn", "vgg11_lrn", "googlenet", "googlenet_bn"):
+        model = build_model(name, **model_kwargs(name))
+        layers[name] = {type(layer).__name__ for layer in model.layers}
+    assert "BatchNormalization" in layers["vgg11_bn"] - layers["vgg11"]
+    assert layers["vgg11_lrn"] - layers["vgg11"], "LRN layer lost"
+    assert "BatchNormalization" in layers["googlenet_bn"] - layers["googlenet"]
 
 
 def test_fresh_process_reloads_compiled_and_fit_continues(reloaded):
     manifest, expected_loss, report = reloaded
     results = report["results"]
-    assert len(results) == len(FAMILY_MODELS) + 3
+    assert len(results) == len(list_models()) + 3
     for item in manifest:
         r = results[item["path"]]
         name = os.path.basename(item["path"]).split(".")[0]
