@@ -18,12 +18,18 @@ def check_static_size(input_shape, model):
 def pad_to_stride(x, stride, name="pad_to_stride"):
     """Zero-pads ``x`` at the bottom/right to a multiple of ``stride`` (the model's total
     stride), so every stride-2 step sees an even map: the output then covers the padded
-    image exactly and the feature offsets the backbones declare hold."""
+    image exactly and the feature offsets the backbones declare hold. A static size that is
+    already a multiple needs no layer (the model stays plain Keras layers, e.g. for tfmot)."""
+    height, width = x.shape[1], x.shape[2]
+    if height is not None and width is not None and height % stride == 0 and width % stride == 0:
+        return x
     return PadToMultiple(stride, name=name)(x)
 
 
 def crop_to_input(x, image, name="crop_to_input"):
     """The top-left ``H x W`` of ``x`` for an ``H x W`` ``image`` (undoes :func:`pad_to_stride`)."""
+    if None not in x.shape[1:3] and tuple(x.shape[1:3]) == tuple(image.shape[1:3]):
+        return x
     return CropToMatch(name=name)([x, image])
 
 
