@@ -154,7 +154,12 @@ def args_export(p):
                         "Quantizer)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
-    p.add_argument("--limit", type=_positive_int, help="verify on at most N test examples")
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="verify the Keras model and each TFLite file on at most N test examples "
+                        "(batched where the file allows it; a progress bar per run on stderr "
+                        "when it is a terminal)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no verification progress bars (stage lines are still printed)")
     p.add_argument("--calibration-images", type=_positive_int, default=200, metavar="N",
                    help="representative training images for full-integer calibration")
     p.add_argument("--int8-io", action="store_true",
@@ -352,7 +357,8 @@ def cmd_export(args):
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
                             max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
                             limit=args.limit, num_calibration=args.calibration_images,
-                            integer_io="int8" if args.int8_io else "uint8")
+                            integer_io="int8" if args.int8_io else "uint8",
+                            show_progress=False if args.no_progress else None)
     print(format_export_report(report))
     print(f"exported to {args.out}")
     return 0

@@ -60,7 +60,8 @@ def export_summary(report, metric):
     """The export report as a summary entry: the Keras value of ``metric`` and, per TFLite
     variant, its value, drop and size."""
     return {f"keras_{metric}": report["keras"]["value"], "passed": report["passed"],
-            **{m: {metric: f["value"], "drop": f["quality_drop"], "size_bytes": f["size_bytes"]}
+            **{m: ({"refused": f["refused"]} if "refused" in f else
+                   {metric: f["value"], "drop": f["quality_drop"], "size_bytes": f["size_bytes"]})
                for m, f in report["formats"].items() if m != "savedmodel"}}
 
 

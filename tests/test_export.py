@@ -11,7 +11,9 @@ from kerascv_apps import build_model
 from kerascv_apps.data import load_dataset
 from kerascv_apps.export.pipeline import ExportQualityError, export_model, format_export_report
 from kerascv_apps.export.savedmodel import export_savedmodel
-from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+from kerascv_apps.export.tflite import (TFLitePrepareError, TFLiteRunner, check_prepares,
+                                        convert_to_tflite)
+from kerascv_apps.export.verify import predict_split
 from kerascv_apps.io import atomic_dir, atomic_write_bytes
 from kerascv_apps.tasks import get_task
 
@@ -95,6 +97,17 @@ def test_export_model_verifies_and_reports(trained, tmp_path):
                           rgb_input=False)
     keras_acc = report["keras"]["value"]
     assert report["passed"] and report["metric"] == "accuracy"
+    # --limit: every run saw exactly 120 images; the Keras model in batches, the batch-1
+    # LeNet files one at a time (their RESHAPE hard-codes batch 1, so batching is refused)
+    assert report["keras"]["num_images"] == 120 and report["keras"]["batch_size"] == 32
+    for mode in ("float32", "int8"):
+        assert report["formats"][mode]["num_images"] == 120, mode
+        assert report["formats"][mode]["batch_size"] == 1, mode
+    machine = report["machine"]  # what the latency figures were measured on
+    assert machine["cpu"] and machine["logical_cpus"] >= 1
+    if machine["arch"] == "x86_64" and machine["cpu_flags"] is not None:
+        assert {"avx2", "avx512_vnni"} <= set(machine["cpu_flags"])
+    assert "Latency measured on:" in (out / "export_report.md").read_text()
     assert report["formats"]["float32"]["value"] == pytest.approx(keras_acc, abs=1e-9)
     assert abs(report["formats"]["int8"]["quality_drop"]) <= 0.01
     assert report["formats"]["int8"]["size_vs_float32"] < 0.35
@@ -175,3 +188,78 @@ def test_runner_falls_back_to_builtin_kernels_when_xnnpack_refuses(trained, monk
     monkeypatch.setattr(runner.interpreter, "allocate_tensors", refuse)
     np.testing.assert_allclose(runner(x), reference, rtol=1e-5, atol=1e-6)
     assert runner.delegate.startswith("none")
+
+
+def test_batched_verification_counts_and_progress_bar():
+    images = np.arange(37 * 4, dtype=np.float32).reshape(37, 2, 2, 1)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(37)))
+    calls = []
+
+    def predict(batch):
+        calls.append(len(batch))
+        return batch.sum(axis=(1, 2, 3))
+
+    shown = io.StringIO()
+    targets, preds = predict_split(predict, dataset, batch_size=8, progress="[verify] t",
+                                   show_progress=True, stream=shown)
+    assert calls == [8, 8, 8, 8, 5] and targets.tolist() == list(range(37))
+    np.testing.assert_allclose(preds, images.sum(axis=(1, 2, 3)))
+    assert shown.getvalue().endswith("\n") and "] 37/37 images" in shown.getvalue()
+    calls.clear()
+    shown = io.StringIO()
+    targets, _ = predict_split(predict, dataset, limit=10, batch_size=4, progress="[verify] t",
+                               show_progress=True, stream=shown)
+    assert calls == [4, 4, 2] and len(targets) == 10 and "] 10/10 images" in shown.getvalue()
+    quiet = io.StringIO()  # not a terminal: no bar unless asked
+    predict_split(predict, dataset, limit=3, progress="[verify] t", stream=quiet)
+    predict_split(predict, dataset, limit=3, progress="[verify] t", show_progress=False,
+                  stream=quiet)
+    assert quiet.getvalue() == ""
+    # images of different sizes never share a batch (super-resolution test images)
+    mixed = tf.data.Dataset.from_generator(
+        lambda: ((np.zeros((s, s, 1), np.float32), 0) for s in (2, 2, 3, 2)),
+        output_signature=(tf.TensorSpec((None, None, 1), tf.float32), tf.TensorSpec((), tf.int64)))
+    calls.clear()
+    _, preds = predict_split(predict, mixed, batch_size=8)
+    assert calls == [2, 1, 1] and isinstance(preds, np.ndarray) and preds.shape == (4,)
+
+
+def test_export_help_documents_limit_and_progress(capsys):
+    from kerascv_apps.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--limit N" in text and "at most N test examples" in text and "progress bar" in text
+    assert "--no-progress" in text and "--calibration-images N" in text
+
+
+def _vanishing_relu6_model():
+    """A LeNet-sized model whose ReLU6 layer outputs ~1e-12: its int16 output scale is too small
+    for LiteRT to quantize the bound 6.0 (what an untrained MobileNetV2 at 224 does at
+    block_4_depthwise)."""
+    import keras
+
+    inputs = keras.Input((32, 32, 1), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu6", name="faint_conv",
+                            kernel_initializer=keras.initializers.Constant(1e-14))(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="faint")
+
+
+def test_int16x8_refused_with_layer_and_reason(trained, tmp_path):
+    _, splits, task = trained
+    model = _vanishing_relu6_model()
+    rep = np.stack([x for x, _ in splits.train.take(8).as_numpy_iterator()])
+    with pytest.raises(TFLitePrepareError, match="faint_conv.*RELU6.*no_integer_overflow"):
+        convert_to_tflite(model, "int16x8", representative_data=[rep])
+    report = export_model(model, task, splits, str(tmp_path / "e"), "faint",
+                          formats=("float32", "int16x8"), limit=8, latency_runs=1,
+                          rgb_input=False, progress=lambda *_: None)
+    refused = report["formats"]["int16x8"]["refused"]
+    assert "faint_conv" in refused and "vanishing activations" in refused
+    assert report["formats"]["float32"]["num_images"] == 8  # the other variants go on
+    assert "| int16x8 | refused: " in (tmp_path / "e" / "export_report.md").read_text()
+    assert not (tmp_path / "e" / "tflite" / "faint_int16x8.tflite").exists()
+    check_prepares(convert_to_tflite(model, "float32"))  # a file that runs passes quietly

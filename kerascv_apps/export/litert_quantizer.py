@@ -11,8 +11,15 @@ import numpy as np
 RECIPES = ("static_wi8_ai8", "static_wi8_ai16", "dynamic_wi8_afp32")
 
 
-def quantize_tflite(float_tflite, recipe="static_wi8_ai8", calibration_images=None, limit=100):
-    """Returns the quantized flatbuffer (bytes) of a float32 ``convert_to_tflite`` result."""
+def quantize_tflite(float_tflite, recipe="static_wi8_ai8", calibration_images=None, limit=100,
+                    layer_names=()):
+    """Returns the quantized flatbuffer (bytes) of a float32 ``convert_to_tflite`` result.
+
+    Raises ``TFLitePrepareError`` (naming the layer and the reason) when LiteRT cannot prepare
+    the quantized file; ``layer_names``: the Keras model's, for that message.
+    """
+    from kerascv_apps.export.tflite import check_prepares
+
     from ai_edge_quantizer import quantizer
     from ai_edge_quantizer import recipe as recipes
 
@@ -27,4 +34,6 @@ def quantize_tflite(float_tflite, recipe="static_wi8_ai8", calibration_images=No
         images = np.asarray(calibration_images, np.float32)[:limit]
         calibration = qt.calibrate({"serve": [{"images": im[None]} for im in images]})
     result = qt.quantize(calibration, enable_progress_report=False)
-    return bytes(result.quantized_model)
+    data = bytes(result.quantized_model)
+    check_prepares(data, f"LiteRT Quantizer {recipe} file", layer_names)
+    return data

@@ -19,8 +19,10 @@ import numpy as np
 from kerascv_apps.export.contract import build_contract
 from kerascv_apps.export.metadata import embed_metadata
 from kerascv_apps.export.savedmodel import export_savedmodel
-from kerascv_apps.export.tflite import MODES, convert_to_tflite, with_rgb_input
-from kerascv_apps.export.verify import verify_keras, verify_tflite
+from kerascv_apps.export.tflite import (MODES, TFLitePrepareError, convert_to_tflite, layer_names,
+                                        with_rgb_input)
+from kerascv_apps.export.verify import (DEFAULT_BATCH_SIZE, machine_info, verify_keras,
+                                        verify_tflite)
 from kerascv_apps.io import atomic_dir
 
 # LiteRT Quantizer (ai-edge-quantizer) variants, quantized from the float32 file
@@ -36,7 +38,8 @@ class ExportQualityError(RuntimeError):
 def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
                  max_quality_drop=0.01, tflite_input_shape=None, limit=None,
                  num_calibration=200, overwrite=False, latency_runs=50, progress=print,
-                 integer_io="uint8", version="1", description=None, rgb_input=True):
+                 integer_io="uint8", version="1", description=None, rgb_input=True,
+                 show_progress=None, batch_size=DEFAULT_BATCH_SIZE):
     """Exports ``model`` and verifies every TFLite file on ``splits.test`` with ``task.score``.
 
     Args:
@@ -56,6 +59,9 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         version, description: written into the contract and the embedded metadata.
         rgb_input: the TFLite files of a grayscale model take RGB images (``with_rgb_input``),
             as MediaPipe Tasks require; verification feeds the gray test images as RGB.
+        show_progress: progress bars of the verification runs on stderr: ``None`` (default)
+            when stderr is a terminal, or ``True``/``False``. ``progress`` prints stage lines.
+        batch_size: verification batch size (files that accept it; see ``verify.py``).
 
     Returns:
         The report dict (also written to ``export_report.json``).
@@ -73,8 +79,10 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
               "higher_is_better": task.higher_is_better, "max_quality_drop": max_quality_drop,
               "dataset": splits.name, "formats": {}}
     progress(f"[export] evaluating the Keras model on the test split ({task.quality_metric})")
-    keras_figures = verify_keras(model, task, splits.test, limit=limit)
+    keras_figures = verify_keras(model, task, splits.test, limit=limit, batch_size=batch_size,
+                                 label="[verify] keras", show_progress=show_progress)
     report["keras"] = keras_figures
+    report["machine"] = machine_info()
     with atomic_dir(out_dir, overwrite=overwrite) as stage:
         if "savedmodel" in formats:
             progress("[export] SavedModel (TF Serving layout)")
@@ -95,15 +103,16 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
                 calibration = task.calibration_images(splits, num_calibration)
                 if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
                     calibration = np.repeat(calibration, 3, axis=-1)
-            if mode in QUANTIZER_FORMATS:
-                from kerascv_apps.export.litert_quantizer import quantize_tflite
-
-                float_data = convert_to_tflite(phone_model, "float32", input_shape=tflite_input_shape)
-                data = quantize_tflite(float_data, QUANTIZER_FORMATS[mode], calibration)
-            else:
-                data = convert_to_tflite(phone_model, mode,
-                                         representative_data=[calibration] if calibrated else None,
-                                         input_shape=tflite_input_shape, integer_io=integer_io)
+            try:
+                data = _convert(phone_model, mode, calibration if calibrated else None,
+                                tflite_input_shape, integer_io)
+            except TFLitePrepareError as e:
+                if mode == "int8":
+                    raise
+                # a variant LiteRT cannot run is refused with its reason, the others go on
+                progress(f"[export] TFLite {mode}: refused: {e}")
+                report["formats"][mode] = {"refused": str(e)}
+                continue
             os.makedirs(tflite_dir, exist_ok=True)
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
@@ -114,13 +123,15 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
                 json.dump(contract, f, indent=2)
             progress(f"[export] TFLite {mode}: verifying on the test split")
-            figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs)
+            figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs,
+                                    batch_size=batch_size, label=f"[verify] {mode}",
+                                    show_progress=show_progress)
             figures["path"] = os.path.relpath(file, stage)
             figures["quality_drop"] = float(task.quality_drop(keras_figures["value"], figures["value"]))
             report["formats"][mode] = figures
         if "float32" in report["formats"]:
             for mode, figures in report["formats"].items():
-                if mode in TFLITE_FORMATS:
+                if mode in TFLITE_FORMATS and "refused" not in figures:
                     figures["size_vs_float32"] = figures["size_bytes"] / report["formats"]["float32"]["size_bytes"]
         if task.class_names:
             with open(os.path.join(stage, "labels.txt"), "w") as f:
@@ -141,6 +152,18 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
     return report
 
 
+def _convert(model, mode, calibration, input_shape, integer_io):
+    if mode in QUANTIZER_FORMATS:
+        from kerascv_apps.export.litert_quantizer import quantize_tflite
+
+        float_data = convert_to_tflite(model, "float32", input_shape=input_shape)
+        return quantize_tflite(float_data, QUANTIZER_FORMATS[mode], calibration,
+                               layer_names=layer_names(model))
+    return convert_to_tflite(model, mode,
+                             representative_data=None if calibration is None else [calibration],
+                             input_shape=input_shape, integer_io=integer_io)
+
+
 def _dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -156,9 +179,14 @@ def format_export_report(report):
         if mode == "savedmodel":
             lines.append(f"{'savedmodel':<11} {_kb(f['size_bytes']):>10}")
             continue
+        if "refused" in f:
+            lines.append(f"{mode:<11} refused: {f['refused']}")
+            continue
         lines.append(f"{mode:<11} {_kb(f['size_bytes']):>10} {f['value']:>10.4f} "
                      f"{f['quality_drop']:>+8.4f} {f['latency_ms_median']:>11.3f} "
                      f"{f.get('size_vs_float32', 1.0):>8.2f}x")
+    if report.get("machine"):
+        lines.append(format_machine(report["machine"]))
     return "\n".join(lines)
 
 
@@ -176,6 +204,9 @@ def markdown_export_report(report):
         if mode == "savedmodel":
             lines.append(f"| savedmodel | {_kb(f['size_bytes'])} | | | | | | |")
             continue
+        if "refused" in f:
+            lines.append(f"| {mode} | refused: {f['refused']} | | | | | | |")
+            continue
         lat = f.get("latency_threads", {})
         cells = [f"{lat[t]['median_ms']:.3f} / {lat[t]['p90_ms']:.3f}" if t in lat else ""
                  for t in ("1", "2")]
@@ -184,7 +215,26 @@ def markdown_export_report(report):
                      f"{', '.join(f.get('non_builtin_ops', [])) or 'none'} |")
     ops = sorted({op for f in report["formats"].values() for op in f.get("ops", [])})
     lines += ["", f"Ops: {', '.join(ops)}", ""]
+    if report.get("machine"):
+        lines += [format_machine(report["machine"]), ""]
     return "\n".join(lines)
+
+
+def format_machine(machine):
+    """One line for the report: where the latency figures come from."""
+    flags = machine.get("cpu_flags")
+    present = [k for k, v in (flags or {}).items() if v]
+    absent = [k for k, v in (flags or {}).items() if not v]
+    text = (f"Latency measured on: {machine['cpu']} ({machine['arch']}, "
+            f"{machine['logical_cpus']} logical CPUs), LiteRT {machine.get('litert_version')}, "
+            f"XNNPACK.")
+    if flags is not None:
+        text += (f" CPU flags present: {', '.join(present) or 'none'}; absent: "
+                 f"{', '.join(absent) or 'none'}. Int8 runs faster than float32 mainly with "
+                 f"int8 dot-product instructions (avx512_vnni / avx_vnni on x86, asimddp / i8mm "
+                 f"on Arm); without them an int8/float32 latency ratio near or above 1 is "
+                 f"expected and says little about a phone.")
+    return text
 
 
 def _kb(n):

@@ -21,6 +21,10 @@ class TFLiteConversionError(RuntimeError):
     pass
 
 
+class TFLitePrepareError(TFLiteConversionError):
+    """The converted file does not run: LiteRT refused to prepare one of its ops."""
+
+
 def with_rgb_input(model):
     """A grayscale model behind an RGB input, for runtimes that feed RGB only.
 
@@ -111,7 +115,132 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
             raise TFLiteConversionError(
                 f"TFLite {mode} conversion of model {model.name!r} failed (builtin ops only): "
                 f"{str(e)[-2000:]}") from e
-    return raw_pixel_uint8_input(data) if mode == "int8" and integer_io == "uint8" else data
+    if mode == "int8" and integer_io == "uint8":
+        data = raw_pixel_uint8_input(data)
+    if mode in ("int8", "int16x8"):
+        check_prepares(data, f"{mode} file of model {model.name!r}", layer_names(model))
+    return data
+
+
+# fused activations whose bounds LiteRT quantizes at the op's output scale when preparing it
+_BOUNDED_ACTIVATIONS = {1: ("RELU", (0.0,)), 2: ("RELU_N1_TO_1", (-1.0, 1.0)),
+                        3: ("RELU6", (0.0, 6.0))}
+
+
+def _op_table(tflite_bytes):
+    """(op index, op name, fused activation code, output tensor name, output scale) per op."""
+    from ai_edge_litert import schema_py_generated as sc
+
+    names = {v: k for k, v in vars(sc.BuiltinOperator).items() if not k.startswith("_")}
+    model = sc.Model.GetRootAsModel(bytes(tflite_bytes), 0)
+    graph = model.Subgraphs(0)
+    rows = []
+    for n in range(graph.OperatorsLength()):
+        op = graph.Operators(n)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        activation = None
+        options = op.BuiltinOptions()
+        cls = getattr(sc, _options_class(name), None) if _options_class(name) else None
+        if options is not None and cls is not None:
+            opt = cls()
+            opt.Init(options.Bytes, options.Pos)
+            activation = opt.FusedActivationFunction()
+        tensor = graph.Tensors(op.Outputs(0)) if op.OutputsLength() else None
+        q = tensor.Quantization() if tensor is not None else None
+        scale = float(q.ScaleAsNumpy().min()) if q is not None and q.ScaleLength() else None
+        rows.append((n, name, activation, tensor.Name().decode() if tensor is not None else "",
+                     scale, tensor.Type() if tensor is not None else None))
+    return rows
+
+
+def _options_class(op_name):
+    return {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+            "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions",
+            "SUB": "SubOptions", "MUL": "MulOptions", "AVERAGE_POOL_2D": "Pool2DOptions",
+            "MAX_POOL_2D": "Pool2DOptions", "CONCATENATION": "ConcatenationOptions",
+            "TRANSPOSE_CONV": "TransposeConvOptions"}.get(op_name, "")
+
+
+def layer_names(model):
+    """Names of every layer of a Keras model, nested models included."""
+    names = set()
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        names.add(layer.name)
+        stack.extend(getattr(layer, "layers", []) or [])
+    return names
+
+
+def _layer_of(tensor_name, names=()):
+    """The Keras layer a converter tensor name points at: its ``model/layer/op`` part, matched
+    against ``names`` (the converter's name scopes may add a ``_1`` suffix)."""
+    import re
+
+    for last in reversed(tensor_name.split(";")):
+        parts = [p for p in last.split("/") if p]
+        for part in reversed(parts):
+            for candidate in (part, re.sub(r"_\d+$", "", part)):
+                if candidate in names:
+                    return candidate
+    parts = [p for p in tensor_name.split(";")[-1].split("/") if p]
+    return parts[-2] if len(parts) >= 2 else tensor_name
+
+
+def check_prepares(tflite_bytes, what="the .tflite file", names=()):
+    """Raises :class:`TFLitePrepareError` naming the layer and the reason when LiteRT's builtin
+    kernels refuse to prepare the file (instead of an interpreter stack at verification).
+
+    The known case: an op with a fused ReLU/ReLU6 whose output scale is so small that
+    LiteRT's ``CalculateActivationRangeQuantized`` cannot quantize the activation bound
+    (``6.0 / scale`` must fit in int32; ``kernel_util.cc``'s
+    ``no_integer_overflow_from_quantization`` check). 16x8 output scales are ``max|x| / 32767``,
+    so a layer whose calibrated activations are below ~1e-4 (vanishing activations, e.g. an
+    untrained MobileNetV2 at 224x224: 1.4e-05 at ``block_4_depthwise``) fails there; the
+    weights' per-channel or per-tensor scales and the bias type do not enter this check.
+    """
+    from ai_edge_litert import schema_py_generated as sc
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    limit = float(np.iinfo(np.int32).max)
+    for n, name, activation, tensor, scale, kind in _op_table(tflite_bytes):
+        if activation not in _BOUNDED_ACTIVATIONS or not scale:
+            continue
+        act, bounds = _BOUNDED_ACTIVATIONS[activation]
+        bound = max(bounds, key=abs)
+        if abs(bound) / scale > limit:
+            largest = scale * (32767 if kind == sc.TensorType.INT16 else 255)
+            raise TFLitePrepareError(
+                f"{what} does not run in LiteRT: op {n} ({name}, layer "
+                f"{_layer_of(tensor, names)!r}) has a fused {act} whose bound {bound} cannot be "
+                f"quantized at its output scale {scale:.3g} (int32 overflow; LiteRT's "
+                f"no_integer_overflow_from_quantization check). The calibration images give "
+                f"this layer activations of at most {largest:.3g}: vanishing activations (an "
+                f"untrained or collapsed model). Export int8 or float16 instead, or calibrate "
+                f"a trained model.")
+    try:
+        Interpreter(model_content=bytes(tflite_bytes),
+                    experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                    ).allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        raise TFLitePrepareError(
+            f"{what} does not run in LiteRT: {_explain(tflite_bytes, e, names)}") from None
+
+
+def _explain(tflite_bytes, error, names=()):
+    """LiteRT's 'Node number N (OP) failed to prepare' with the layer that op came from."""
+    import re
+
+    text = str(error).strip()
+    found = re.search(r"Node number (\d+) \((\w+)\) failed to prepare", text)
+    if not found:
+        return text.splitlines()[0][:500]
+    n = int(found.group(1))
+    rows = _op_table(tflite_bytes)
+    layer = _layer_of(rows[n][3], names) if n < len(rows) else "?"
+    check = text.split("Node number")[0].strip()
+    return f"op {n} ({found.group(2)}, layer {layer!r}) failed to prepare: {check}"
 
 
 def raw_pixel_uint8_input(tflite_bytes):
@@ -131,7 +260,7 @@ def raw_pixel_uint8_input(tflite_bytes):
     uint8 or is already at scale 1, zero point 0; refuses a uint8 input read by other ops.
     """
     import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as sc
+    from ai_edge_litert import schema_py_generated as sc
 
     data = bytes(tflite_bytes)
     model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(data, 0))
@@ -237,6 +366,7 @@ class TFLiteRunner:
         if images.shape[-1] == 1 and self._input["shape"][-1] == 3:
             images = np.repeat(images, 3, axis=-1)  # gray images into an RGB-input model
         if tuple(images.shape) != self._shape:
+            self._shape = None  # a failed resize must not look like the old allocation
             self._allocate(images.shape)
             self._input = self.interpreter.get_input_details()[0]
             self._outputs = self.interpreter.get_output_details()
