@@ -166,3 +166,62 @@ def test_mediapipe_segmenter_agrees_with_litert(segmenter_export, mode):
     if tied.any():  # MediaPipe's category mask breaks ties like numpy: the first class wins
         assert np.array_equal(masks[tied], litert[tied])
     assert report["formats"][mode]["quality_drop"] < 0.05
+
+
+def test_super_resolution_runs_from_its_embedded_metadata(tmp_path):
+    """No MediaPipe runner for SR: LiteRT's own interpreter, fed and read with nothing but the
+    values in the file's metadata, gives the PSNR the export verification reported."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerascv_apps.data.sources.base import DatasetSplits
+    from kerascv_apps.data.sources.sr_common import from_images
+    from kerascv_apps.models.super_resolution.espcn import ESPCN
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    photos = [np.asarray(keras.ops.image.resize(
+        rng.uniform(0, 255, (1, 10, 12, 3)).astype("float32"), (h, w)))[0]
+        for h, w in ((96, 80), (64, 72))]
+    train, _ = from_images(photos, 2)
+    test, _ = from_images(photos[::-1], 2)
+    splits = DatasetSplits("tiny", "super_resolution", train, test, test, (None, None, 3),
+                           info={"scale": 2})
+    task = get_task("super_resolution", scale=2)
+    report = export_model(ESPCN(scale=2, anchor_skip=True), task, splits, str(tmp_path / "sr"),
+                          "espcn_x2", formats=("float32", "int8"), max_quality_drop=2.0,
+                          tflite_input_shape=(1, None, None, 3), latency_runs=1,
+                          progress=_quiet)
+    pairs = list(test.as_numpy_iterator())
+    for mode, bound in (("float32", 1e-3), ("int8", 1e-3)):
+        data = (tmp_path / "sr" / "tflite" / f"espcn_x2_{mode}.tflite").read_bytes()
+        meta = read_metadata(data)
+        mean, std = np.float32(meta["input_mean"]), np.float32(meta["input_std"])
+        lo, hi = meta["input_range"]
+        out_lo, out_hi = meta["output_ranges"][0]
+        assert (lo, hi, out_lo, out_hi) == (0.0, 255.0, 0.0, 255.0)
+        assert meta["contract"]["scale"] == 2
+        interpreter = Interpreter(model_content=data)
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        predictions = []
+        for lr, _ in pairs:
+            pixels = np.clip(np.round(lr), lo, hi)[None]
+            if inp["dtype"] == np.uint8:  # raw pixels, as MediaPipe feeds a uint8 input
+                assert tuple(inp["quantization"]) == (1.0, 0)
+                x = pixels.astype(np.uint8)
+            else:
+                x = ((pixels - mean) / std).astype(np.float32)
+            interpreter.resize_tensor_input(inp["index"], x.shape, strict=False)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], x)
+            interpreter.invoke()
+            y = interpreter.get_tensor(out["index"])[0].astype(np.float32)
+            if out["dtype"] == np.uint8:
+                scale, zero = out["quantization"]
+                y = (y - zero) * scale
+            predictions.append(np.clip(y, out_lo, out_hi))
+        psnr = task.score([hr for _, hr in pairs], predictions)
+        reported = report["formats"][mode]["value"]
+        print(f"SR {mode}: PSNR-Y from the metadata's values {psnr:.4f} dB, export "
+              f"verification {reported:.4f} dB")
+        assert abs(psnr - reported) <= bound, (mode, psnr, reported)
