@@ -50,7 +50,10 @@ VARIANTS = {
     "b7": dict(width_coefficient=2.0, depth_coefficient=3.1, input_shape=(600, 600, 3),
                dropout=0.5),
 }
-CONV_INITIALIZER = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")
+# A config, not an instance: each layer builds its own initializer. One shared instance carries
+# one seed, so every conv kernel of the same shape started out identical.
+CONV_INITIALIZER = {"class_name": "VarianceScaling",
+                    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}}
 
 
 def compound_scaling(phi, alpha=1.2, beta=1.1, gamma=1.15):
