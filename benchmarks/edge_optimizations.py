@@ -43,7 +43,8 @@ def qat_vs_ptq(name, model_kwargs, splits, seed, train_epochs, finetune_epochs=2
     ``calibration_images`` training images: post-training int8, QAT int8 (``finetune_epochs``
     of Adam at ``lr`` from the trained model, ranges started from the calibration images),
     QAT with tfmot's own [-6, 6] starting ranges (``uncalibrated``), and, for equal effort,
-    the float model fine-tuned for the same epochs/LR/batches and then post-training int8."""
+    the float model fine-tuned for the same epochs/LR/batches and then post-training int8.
+    Returns the row and the trained float model."""
     import time
 
     import keras
@@ -92,7 +93,7 @@ def qat_vs_ptq(name, model_kwargs, splits, seed, train_epochs, finetune_epochs=2
     row["finetuned_ptq_int8"] = acc(convert_to_tflite(tuned, "int8", [rep],
                                                        num_calibration_batches=len(rep)))
     row["seconds"] = round(time.time() - started, 1)
-    return row
+    return row, model
 
 
 QAT_COLUMNS = ("seed", "float", "ptq_int8", "qat_int8", "qat_int8_tfmot_ranges",
@@ -106,26 +107,23 @@ def qat_table(rows):
     for r in rows:
         lines.append("| " + " | ".join(
             str(r[c]) if c == "seed" else f"{r[c]:.4f}" if c in r else "" for c in cols) + " |")
+    if len(rows) > 1:
+        lines.append("| mean | " + " | ".join(
+            f"{np.mean([r[c] for r in rows]):.4f}" for c in cols[1:]) + " |")
     return "\n".join(lines)
 
 
 def lenet(seeds=(0, 1, 2), epochs=20, finetune_epochs=2):
     """LeNet-5/digits: QAT vs PTQ per seed, then pruning and clustering of the first seed's
     model (the dense float32 file is the reference for size)."""
-
-    import keras
-
-    from kerascv_apps import build_model
     from kerascv_apps.data import load_dataset
     from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
     from kerascv_apps.optimize.tfmot_ops import optimize
 
     splits = load_dataset("digits")
-    rows = [qat_vs_ptq("lenet5", {}, splits, seed, epochs, finetune_epochs) for seed in seeds]
-    keras.utils.set_random_seed(seeds[0])
-    model = build_model("lenet5")
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(splits.train.shuffle(4096, seed=seeds[0]).batch(32), epochs=epochs, verbose=0)
+    rows, models = zip(*(qat_vs_ptq("lenet5", {}, splits, seed, epochs, finetune_epochs)
+                         for seed in seeds))
+    rows, model = list(rows), models[0]
     images, labels = _arrays(splits.test)
 
     def acc(data):
@@ -155,7 +153,7 @@ def mobilenet_small(seeds=(0,), size=32, alpha=0.5, epochs=15, finetune_epochs=2
     name = {1.0: "mobilenet_v2", 0.5: "mobilenet_v2_050"}[alpha]
     splits = load_dataset("digits", image_size=size)
     rows = [qat_vs_ptq(name, dict(input_shape=(size, size, 1), num_classes=10), splits, seed,
-                       epochs, finetune_epochs, train_lr=1e-3, batch_size=16, bn_momentum=0.9)
+                       epochs, finetune_epochs, train_lr=1e-3, batch_size=16, bn_momentum=0.9)[0]
             for seed in seeds]
     return {"model": f"{name} {size}x{size}x1", "qat_vs_ptq": rows, "table": qat_table(rows)}
 
