@@ -142,7 +142,8 @@ def lenet(seeds=(0, 1, 2), epochs=20, finetune_epochs=2):
     return {"qat_vs_ptq": rows, "table": qat_table(rows), "prune_cluster_seed0": other}
 
 
-def mobilenet_small(seeds=(0,), size=32, alpha=0.5, epochs=15, finetune_epochs=2):
+def mobilenet_small(seeds=(0,), size=32, alpha=0.5, epochs=15, finetune_epochs=2,
+                    uncalibrated=False):
     """MobileNetV2 (width ``alpha``) on digits at ``size``x``size`` (1 channel), QAT vs PTQ.
 
     BatchNorm momentum 0.9 instead of the builder's 0.999: with ~80 steps an epoch the
@@ -153,7 +154,8 @@ def mobilenet_small(seeds=(0,), size=32, alpha=0.5, epochs=15, finetune_epochs=2
     name = {1.0: "mobilenet_v2", 0.5: "mobilenet_v2_050"}[alpha]
     splits = load_dataset("digits", image_size=size)
     rows = [qat_vs_ptq(name, dict(input_shape=(size, size, 1), num_classes=10), splits, seed,
-                       epochs, finetune_epochs, train_lr=1e-3, batch_size=16, bn_momentum=0.9)[0]
+                       epochs, finetune_epochs, train_lr=1e-3, batch_size=16, bn_momentum=0.9,
+                       uncalibrated=uncalibrated)[0]
             for seed in seeds]
     return {"model": f"{name} {size}x{size}x1", "qat_vs_ptq": rows, "table": qat_table(rows)}
 
@@ -237,6 +239,8 @@ def _main(argv):
     p.add_argument("--size", type=int, default=32, help="mobilenet-small input side")
     p.add_argument("--alpha", type=float, default=0.5, choices=[0.5, 1.0],
                    help="mobilenet-small width multiplier")
+    p.add_argument("--tfmot-ranges", action="store_true",
+                   help="mobilenet-small: also QAT from tfmot's [-6, 6] ranges (lenet always)")
     args = p.parse_args(argv)
     seeds = None if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
     if args.which == "matrix":
@@ -245,7 +249,8 @@ def _main(argv):
     if args.which == "lenet":
         result = lenet(**({"seeds": seeds} if seeds else {}))
     elif args.which == "mobilenet-small":
-        result = mobilenet_small(size=args.size, alpha=args.alpha, **({"seeds": seeds} if seeds else {}))
+        result = mobilenet_small(size=args.size, alpha=args.alpha,
+                                 uncalibrated=args.tfmot_ranges, **({"seeds": seeds} if seeds else {}))
     else:
         result = mobilenet()
     print(json.dumps(result, indent=2))

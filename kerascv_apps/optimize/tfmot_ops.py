@@ -16,7 +16,15 @@ KINDS = ("qat", "prune", "cluster")
 def _quantize(twin):
     """QAT wrappers on every layer tfmot's default 8-bit registry supports; the others (e.g.
     ``Rescaling``) are left in float and listed, so ``quantize_model``'s refusal of the whole
-    model becomes a per-layer skip. The converter still quantizes them after training."""
+    model becomes a per-layer skip. The converter still quantizes them after training.
+
+    A ``BatchNormalization`` right after a (linear) Conv2D/DepthwiseConv2D is annotated too,
+    as ``quantize_model`` does: tfmot's Conv+BN(+ReLU) transforms then put no fake-quant
+    between the convolution and the BN (the kernel is fake-quantized per output channel,
+    which BN's per-channel scale keeps exact when the converter folds BN into the
+    convolution). Left unannotated, the BN gets a fake-quant before it, the converter cannot
+    fold it, and the file has separate int8 MUL/ADD ops per BN (measured on MobileNetV2:
+    327 int8 tensors vs 121 for post-training int8, and lower accuracy)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
@@ -24,10 +32,20 @@ def _quantize(twin):
 
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
     skipped = []
+    conv = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
+    foldable = set()
+    for layer in twin.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            inbound = [l for node in layer._inbound_nodes
+                       for l in (node.inbound_layers if isinstance(
+                           node.inbound_layers, (list, tuple)) else [node.inbound_layers])]
+            if (len(inbound) == 1 and isinstance(inbound[0], conv)
+                    and inbound[0].get_config().get("activation") == "linear"):
+                foldable.add(layer.name)
 
     def annotate(layer):
         clone = layer.__class__.from_config(layer.get_config())
-        if registry.supports(layer):
+        if registry.supports(layer) or layer.name in foldable:
             return tfmot.quantization.keras.quantize_annotate_layer(clone)
         if not isinstance(layer, tf_keras.layers.InputLayer):
             skipped.append(f"{layer.name} ({type(layer).__name__})")
