@@ -173,12 +173,21 @@ def args_optimize(p):
     _add_data_args(p, default=None)
     p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
     kind = p.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--qat", action="store_true", help="quantization-aware training -> int8")
+    kind.add_argument("--qat", action="store_true",
+                      help="quantization-aware training -> full-integer int8 (uint8 I/O); the "
+                           "fake-quant ranges start from --calibration-images, not tfmot's [-6, 6]")
     kind.add_argument("--prune", type=_positive_float, metavar="SPARSITY",
                       help="magnitude pruning to this sparsity, e.g. 0.5")
     kind.add_argument("--cluster", type=_positive_int, metavar="N",
                       help="weight clustering, e.g. 16")
-    p.add_argument("--epochs", type=_positive_int, default=1, help="fine-tuning epochs")
+    p.add_argument("--epochs", type=_positive_int, default=2,
+                   help="fine-tuning epochs from the trained model (default 2)")
+    p.add_argument("--lr", type=_positive_float, default=1e-4,
+                   help="fine-tuning learning rate (Adam, constant; default 1e-4: small, the "
+                        "model is already trained)")
+    p.add_argument("--calibration-images", type=_positive_int, default=200, metavar="N",
+                   help="training images that set the QAT ranges and calibrate the layers QAT "
+                        "leaves in float (e.g. Rescaling)")
     p.add_argument("--limit", type=_positive_int, help="verify on at most N test examples")
 
 
@@ -374,8 +383,9 @@ def cmd_optimize(args):
     name, model, splits, task = _load_for(args)
     kind = "qat" if args.qat else "prune" if args.prune is not None else "cluster"
     info = optimize_to_file(inference_model(model), task, splits, args.out, kind, name=name,
-                            epochs=args.epochs, sparsity=args.prune or 0.5,
-                            clusters=args.cluster or 16, limit=args.limit)
+                            epochs=args.epochs, learning_rate=args.lr,
+                            sparsity=args.prune or 0.5, clusters=args.cluster or 16,
+                            limit=args.limit, num_calibration=args.calibration_images)
     print(json.dumps(info))
     return 0
 

@@ -45,20 +45,62 @@ def lenet():
     return model, splits, images, labels, acc
 
 
+def _calibration(splits, n=64):
+    return np.stack([x for x, _ in splits.train.take(n).as_numpy_iterator()])
+
+
+def test_qat_ranges_start_from_calibration_images(lenet):
+    """tfmot starts every activation range at [-6, 6]; calibrate_ranges sets them to the
+    min/max the float activations reach on the calibration images (what PTQ uses)."""
+    import keras
+
+    from kerascv_apps.optimize.qat_ranges import calibrate_ranges
+    from kerascv_apps.optimize.tfmot_ops import _quantize
+
+    model, splits = lenet[:2]
+    qat, _ = _quantize(tf_keras_twin(model))
+    ranges = lambda: {w.name.split(":")[0]: float(np.asarray(w)) for w in qat.weights  # noqa: E731
+                      if w.name.endswith(("output_min:0", "output_max:0", "activation_max:0"))}
+    assert set(ranges().values()) <= {-6.0, 6.0}
+    rep = _calibration(splits)
+    assert calibrate_ranges(qat, rep) == 7
+    after = ranges()
+    pooled = np.asarray(keras.Model(model.input, model.get_layer("s4").output)(rep))
+    logits = np.asarray(keras.Model(model.input, model.get_layer("predictions_dense").output)(rep))
+    # weights are fake-quantized during calibration (as in QAT), so the ranges are within a
+    # few percent of the float model's
+    assert after["quant_s4/output_min"] == pytest.approx(min(pooled.min(), 0), rel=0.05)
+    assert after["quant_s4/output_max"] == pytest.approx(max(pooled.max(), 0), rel=0.05)
+    assert after["quant_predictions_dense/post_activation_max"] == pytest.approx(
+        logits.max(), rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def ptq_accuracy(lenet):
+    from kerascv_apps.export.tflite import convert_to_tflite
+
+    model, splits, images, labels, _ = lenet
+    data = convert_to_tflite(model, "int8", [_calibration(splits)], num_calibration_batches=64)
+    return float(np.mean(TFLiteRunner(data).predict(images).argmax(-1) == labels))
+
+
 @pytest.mark.parametrize("kind", ["qat", "prune", "cluster"])
-def test_optimize_lenet(lenet, kind):
+def test_optimize_lenet(lenet, ptq_accuracy, kind):
     model, splits, images, labels, keras_acc = lenet
     data, info = optimize(model, kind, splits.train.batch(32).take(6),
                           "sparse_categorical_crossentropy", images[:8], epochs=1,
-                          representative_images=np.stack(
-                              [x for x, _ in splits.train.take(64).as_numpy_iterator()]))
+                          representative_images=_calibration(splits))
     assert info["twin_max_abs_diff"] <= 1e-4
     runner = TFLiteRunner(data)
     acc = float(np.mean(runner.predict(images).argmax(-1) == labels))
     assert acc >= keras_acc - 0.05, (kind, acc, keras_acc)
     if kind == "qat":
+        # same calibration images as post-training int8: QAT starts from its ranges
+        assert acc >= ptq_accuracy - 0.01, (acc, ptq_accuracy)
         assert runner.input_details["dtype"] == np.uint8
+        assert runner.output_details[0]["dtype"] == np.uint8
         assert info["not_quantized"] == ["rescale (Rescaling)"]
+        assert info["calibrated_ranges"] == 7
     elif kind == "prune":
         assert info["sparsity"] == pytest.approx(0.5, abs=0.02)
     else:
@@ -75,7 +117,7 @@ def test_optimize_cli(lenet, tmp_path, capsys):
     path = str(tmp_path / "lenet5.keras")
     model.save(path)
     common = ["optimize", "--model-path", path, "--model-name", "lenet5", "--dataset", "digits",
-              "--limit", "60"]
+              "--limit", "60", "--epochs", "1"]
     out = tmp_path / "pruned.tflite"
     assert main(common + ["--out", str(out), "--prune", "0.5"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -85,3 +127,22 @@ def test_optimize_cli(lenet, tmp_path, capsys):
     assert main(common + ["--out", str(tmp_path / "bad.tflite"), "--prune", "1.5"]) == 2
     assert "sparsity must be in (0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_qat_folds_batchnorm_into_the_convolutions():
+    """Conv+BN(+ReLU6) is annotated as a whole: no layer but Rescaling stays float, and the
+    QAT file has BN folded into the convolutions (no MUL/ADD ops: this MobileNetV2 has no
+    residual add), as post-training int8 has."""
+    from kerascv_apps.export.tflite import builtin_op_names
+
+    model = build_model("mobilenet_v2", input_shape=(16, 16, 3), num_classes=5,
+                        stackwise_expansion_ratios=(1, 6), stackwise_num_filters=(16, 24),
+                        stackwise_num_blocks=(1, 1), stackwise_strides=(1, 2), last_filters=32)
+    rep = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    data, info = optimize(model, "qat", None, "sparse_categorical_crossentropy", rep[:2],
+                          epochs=0, representative_images=rep)
+    assert info["not_quantized"] == ["rescale (Rescaling)"]
+    ops = builtin_op_names(data)
+    assert "CONV_2D" in ops and "DEPTHWISE_CONV_2D" in ops
+    assert not {"MUL", "ADD"} & set(ops), ops
+    assert TFLiteRunner(data).input_details["dtype"] == np.uint8
