@@ -133,7 +133,7 @@ def sr_summary_line(s):
 
 
 def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_size, patch_size,
-                     learning_rate):
+                     learning_rate, loss="mse"):
     """The command-line options every SR recipe shares, with the recipe's budget as defaults."""
     parser.add_argument("--run-dir", default=run_dir)
     parser.add_argument("--scale", type=int, default=scale)
@@ -143,7 +143,7 @@ def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_s
     parser.add_argument("--patch-size", type=int, default=patch_size,
                         help="LR crop size (HR = scale x this)")
     parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--loss", default="mse", choices=("mse", "l1"))
+    parser.add_argument("--loss", default=loss, choices=("mse", "l1"))
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")

@@ -1,5 +1,6 @@
 """SR data sources (embedded photos, DIV2K via tfds mock data, HR folder), the pairing
-augmentation, PSNR/SSIM against scikit-image, and the Task's bicubic baseline."""
+augmentation, PSNR/SSIM against scikit-image, the Task's bicubic baseline and the linear
+ceiling recipe."""
 
 import os
 
@@ -159,3 +160,26 @@ def test_benchmark_downscalers_scores_bicubic_as_zero_gain():
     nearest = benchmark_downscalers(lambda x: np.repeat(np.repeat(x, 2, axis=1), 2, axis=2),
                                     images, 2)
     assert nearest["min_gain"] < -0.5 and max(nearest["mean_gain"].values()) < 0
+
+
+def test_linear_ceiling_recipe_fits_at_least_bicubic():
+    """recipes/super_resolution/linear_ceiling.py: a least-squares 5x5 -> 2x2 filter fitted to
+    one image's LR contains bicubic's 4x4 interpolation, so in sample it is at least as good;
+    the mixed fit sits between the per-kind fits on each kind."""
+    import runpy
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ceiling = runpy.run_path(os.path.join(root, "recipes", "super_resolution",
+                                          "linear_ceiling.py"), run_name="linear_ceiling")
+    hr = np.asarray(photos_module.load_photo("astronaut")[:96, :96], np.float32)
+    gains = {}
+    for methods in (("bicubic_antialias",), ("bicubic",), ("bicubic_antialias", "bicubic")):
+        w = ceiling["fit"]([hr], methods, 2, 5)
+        assert w.shape == (26, 4)
+        gains[methods] = [ceiling["gain"](w, [hr], m, 2, 5) for m in ("bicubic_antialias", "bicubic")]
+    # measured: aa-fit +1.52 dB on aa LR, -1.03 on non-aa LR; non-aa fit +0.40; mixed +1.35 / +0.11
+    assert gains[("bicubic_antialias",)][0] > 1.0 and gains[("bicubic",)][1] > 0.2
+    assert gains[("bicubic_antialias",)][1] < -0.5  # sharpening tuned to aa LR hurts aliased LR
+    mixed = gains[("bicubic_antialias", "bicubic")]
+    assert 0.5 < mixed[0] <= gains[("bicubic_antialias",)][0] + 1e-6
+    assert gains[("bicubic_antialias",)][1] < mixed[1] <= gains[("bicubic",)][1] + 1e-6

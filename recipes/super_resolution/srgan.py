@@ -50,7 +50,7 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
             name, os.path.join(run_dir, "pretrain"), epochs=pretrain_epochs,
             learning_rate=learning_rate * 10,
             model_kwargs={"num_blocks": num_blocks, "filters": filters, "anchor_skip": True},
-            **common)
+            task_kwargs={"pixel_loss": "mse"}, **common)
         generator = pre["model_path"]
         pretrained = pre["test"]
     else:

@@ -1,5 +1,6 @@
-"""ESPCN (models/super_resolution/espcn.py) and its pixel-shuffle layer: parameter count, the
-harness, the anchor skip, and any input size (graph-mode predict, dynamic TFLite)."""
+"""ESPCN (models/super_resolution/espcn.py) and its pixel-shuffle layer: parameter counts (the
+registered edge upscaler and the paper's network), the harness, the anchor skip, and any input
+size (graph-mode predict, dynamic TFLite)."""
 
 import numpy as np
 import pytest
@@ -19,9 +20,24 @@ def _lr(n, h, w):
 
 
 def test_registered_variants():
-    assert {"espcn_x2", "espcn_x3", "espcn_x4"} <= set(list_models(task="super_resolution"))
+    names = {f"espcn{kind}_x{r}" for kind in ("", "_paper") for r in (2, 3, 4)}
+    assert names <= set(list_models(task="super_resolution"))
     assert build_model("espcn_x3").name == "espcn_x3"
     assert build_model("espcn_x4").output.shape[-1] == 3
+    paper = build_model("espcn_paper_x2")
+    assert paper.name == "espcn_paper_x2"
+    # Shi et al. 2016: conv5x5(64) tanh, conv3x3(32) tanh, conv3x3(3*r^2), no anchor skip
+    assert paper.count_params() == 26_796
+    assert [paper.get_layer(n).kernel_size for n in ("conv1", "conv2", "subpixel_conv")] == [
+        (5, 5), (3, 3), (3, 3)]
+    assert paper.get_layer("conv1").get_config()["activation"] == "tanh"
+    assert "anchor_add" not in {layer.name for layer in paper.layers}
+    edge = build_model("espcn_x2")
+    assert [edge.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [64, 64, 32]
+    assert [edge.get_layer(f"conv{i}").kernel_size[0] for i in (1, 2, 3)] == [5, 3, 3]
+    assert edge.get_layer("conv3").get_config()["activation"] == "relu"
+    with pytest.raises(ValueError, match="same length"):
+        build_model("espcn_x2", stackwise_num_filters=(8, 4), stackwise_kernel_sizes=(3,))
 
 
 def test_pixel_shuffle_matches_reference_layout():
@@ -41,7 +57,7 @@ def test_espcn_through_harness(anchor_skip):
                             tflite_input_shape=(1, None, None, 3), parity_atol=0.05,
                             int8=anchor_skip, output_shapes=[(2, 32, 32, 3)])
     assert report["model"].count_params() == (
-        (5 * 5 * 3 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 12 + 12))
+        (5 * 5 * 3 * 64 + 64) + (9 * 64 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 12 + 12))
     if anchor_skip:
         assert "DEPTH_TO_SPACE" in report["int8_ops"]
 
