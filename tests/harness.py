@@ -26,6 +26,12 @@ from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_t
 from kerascv_apps.io import load_model
 
 
+# Plain SGD for the training step of models with many layers: one step proves what Adam's does
+# (a finite loss whose gradients reach the weights), and its traced train step costs a fraction
+# of Adam's (tiny MobileNetV2 U-Net, first train_on_batch: 3.9 s CPU against 16.6 s).
+STEP_OPTIMIZER = "sgd"
+
+
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 

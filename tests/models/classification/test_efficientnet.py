@@ -7,7 +7,7 @@ import pytest
 from kerascv_apps import build_model, list_models
 from kerascv_apps.models.classification.efficientnet import (
     IMAGENET_MEAN_RGB, IMAGENET_STDDEV_RGB, VARIANTS, EfficientNet, compound_scaling)
-from tests.harness import image_batch, run_model_test
+from tests.harness import STEP_OPTIMIZER, image_batch, run_model_test
 
 # A few-layer version (three stages, half width) covering strided/non-strided MBConv blocks,
 # residual adds, squeeze-and-excitation and stochastic depth.
@@ -76,6 +76,7 @@ def test_bad_arguments_name_the_argument():
 def test_harness():
     x, y = image_batch((32, 32, 3), classes=3)
     report = run_model_test("efficientnet_b0", dict(input_shape=(32, 32, 3), num_classes=3,
-                                                    **SMALL), x, y, output_shapes=[(4, 3)])
+                                                    **SMALL), x, y, output_shapes=[(4, 3)],
+                            optimizer=STEP_OPTIMIZER)
     assert report["model"].get_layer("block2b_drop").rate > 0
     assert report["mixed"].get_layer("stem_conv").compute_dtype == "float16"

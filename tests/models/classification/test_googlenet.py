@@ -8,7 +8,8 @@ import pytest
 from kerascv_apps import build_model, list_models
 from kerascv_apps.models.classification import googlenet as gnet
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
-from tests.harness import check_mixed_precision, check_model, image_batch, run_model_test
+from tests.harness import (STEP_OPTIMIZER, check_mixed_precision, check_model, image_batch,
+                           run_model_test)
 
 
 def test_registered_variants():
@@ -101,7 +102,8 @@ def test_googlenet_training_model_through_the_harness():
     x, y = image_batch((64, 64, 3), seed=1)
     report = run_model_test("googlenet", dict(aux_logits=True, **SMALL_GOOGLENET), x, [y, y, y],
                             ["sparse_categorical_crossentropy"] * 3, output_shapes=[(4, 10)] * 3,
-                            loss_weights=[1.0, 0.3, 0.3], tflite=False, mixed_precision=False)
+                            loss_weights=[1.0, 0.3, 0.3], tflite=False, mixed_precision=False,
+                            optimizer=STEP_OPTIMIZER)
     train = report["model"]
     # the deployable model: one output, int8 TFLite with builtin ops (LRN as EXP/LOG)
     report = check_model(inference_model(train), x, y, "sparse_categorical_crossentropy",

@@ -5,7 +5,7 @@ import pytest
 
 from kerascv_apps import build_model, list_models
 from kerascv_apps.models.classification.mobilenet import MobileNetV2
-from tests.harness import image_batch, run_model_test
+from tests.harness import STEP_OPTIMIZER, image_batch, run_model_test
 
 # keras.applications' counts at 224x224 and 1000 classes (alpha 1.0).
 COUNTS = {"mobilenet_v1": 4_253_864, "mobilenet_v2": 3_538_984}
@@ -50,7 +50,8 @@ def test_bad_arguments_name_the_argument():
 def test_harness(name):
     x, y = image_batch((32, 32, 3), classes=3)
     report = run_model_test(name, dict(input_shape=(32, 32, 3), num_classes=3, **SMALL[name]),
-                            x, y, output_shapes=[(4, 3)], mixed_precision=name == "mobilenet_v2")
+                            x, y, output_shapes=[(4, 3)], mixed_precision=name == "mobilenet_v2",
+                            optimizer=STEP_OPTIMIZER)
     assert any(isinstance(layer, keras.layers.DepthwiseConv2D)
                for layer in report["model"].layers)
     if name == "mobilenet_v2":

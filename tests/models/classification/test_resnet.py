@@ -7,7 +7,7 @@ import pytest
 from kerascv_apps import build_model, list_models
 from kerascv_apps.layers.shortcuts import ZeroPadShortcut
 from kerascv_apps.models.classification.resnet import ResNet
-from tests.harness import check_mixed_precision, image_batch, run_model_test
+from tests.harness import STEP_OPTIMIZER, check_mixed_precision, image_batch, run_model_test
 
 TINY = dict(stackwise_num_filters=(8, 8, 16, 16), stem_filters=8)
 
@@ -105,7 +105,7 @@ def test_harness_resnet18_option_a():
     x, y = image_batch((32, 32, 3), classes=3)
     report = run_model_test("resnet18", dict(input_shape=(32, 32, 3), num_classes=3, shortcut="A",
                                              **TINY), x, y, output_shapes=[(4, 3)],
-                            mixed_precision=False)
+                            mixed_precision=False, optimizer=STEP_OPTIMIZER)
     assert any(isinstance(layer, ZeroPadShortcut) for layer in report["model"].layers)
 
 
@@ -115,7 +115,8 @@ def test_harness_wide_bottleneck_option_c_dilated():
     report = run_model_test("wide_resnet50_2", dict(
         input_shape=(None, None, 3), num_classes=3, shortcut="C", output_stride=16, dropout=0.1,
         stackwise_num_blocks=(1, 1, 1, 1), **TINY), x, y, output_shapes=[(4, 3)],
-        tflite_input_shape=(1, None, None, 3), mixed_precision=False)
+        tflite_input_shape=(1, None, None, 3), mixed_precision=False,
+        optimizer=STEP_OPTIMIZER)
     assert report["model"].get_layer("conv2_block1_2_conv").filters == 16  # 2 x 8 inner
 
 

@@ -4,7 +4,7 @@ call with a registered name."""
 import numpy as np
 
 from kerascv_apps.losses.segmentation import SegmentationCrossentropy
-from tests.harness import run_model_test
+from tests.harness import STEP_OPTIMIZER, run_model_test
 
 NUM_CLASSES = 3
 # Small widths and one block per stage (strides and offsets do not depend on either).
@@ -30,7 +30,8 @@ def check_segmentation(name, size=32, harness=None, **kwargs):
     ``num_classes`` = 3 and a ``size`` x ``size`` batch; returns (trained model, report)."""
     x, y = batch(size)
     report = run_model_test(name, {"num_classes": NUM_CLASSES, **kwargs}, x, y,
-                            SegmentationCrossentropy(), mixed_precision=False, **(harness or {}))
+                            SegmentationCrossentropy(), mixed_precision=False,
+                            **{"optimizer": STEP_OPTIMIZER, **(harness or {})})
     assert report["output_shapes"][0][1:] == (size, size, NUM_CLASSES)
     assert abs(report["loss"] - np.log(NUM_CLASSES)) < 1.5  # a sane start for 3 classes
     return report["model"], report
