@@ -19,7 +19,7 @@ import numpy as np
 from kerascv_apps.export.contract import build_contract
 from kerascv_apps.export.metadata import embed_metadata
 from kerascv_apps.export.savedmodel import export_savedmodel
-from kerascv_apps.export.tflite import (MODES, TFLitePrepareError, convert_to_tflite, layer_names,
+from kerascv_apps.export.tflite import (MODES, TFLiteConversionError, convert_to_tflite, layer_names,
                                         with_rgb_input)
 from kerascv_apps.export.verify import (DEFAULT_BATCH_SIZE, machine_info, verify_keras,
                                         verify_tflite)
@@ -106,10 +106,11 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             try:
                 data = _convert(phone_model, mode, calibration if calibrated else None,
                                 tflite_input_shape, integer_io)
-            except TFLitePrepareError as e:
-                if mode == "int8":
+            except TFLiteConversionError as e:
+                if mode in ("int8", "float32"):
                     raise
-                # a variant LiteRT cannot run is refused with its reason, the others go on
+                # a variant the converter cannot make (e.g. an op without a 16x8 kernel) or LiteRT
+                # cannot run is refused with its reason, the others go on
                 progress(f"[export] TFLite {mode}: refused: {e}")
                 report["formats"][mode] = {"refused": str(e)}
                 continue
