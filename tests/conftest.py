@@ -14,3 +14,20 @@ def _fresh_keras_state():
     keras.utils.clear_session()
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def trained_lenet():
+    """LeNet-5 trained briefly on digits with its classification task: one per test process,
+    shared by the export, phone-export and optimization tests (none of them changes it)."""
+    from kerascv_apps import build_model
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.tasks import get_task
+
+    keras.utils.set_random_seed(0)
+    splits = load_dataset("digits")
+    model = build_model("lenet5")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(splits.train.batch(32), epochs=4, verbose=0)
+    task = get_task("classification", num_classes=10, class_names=splits.class_names)
+    return model, splits, task

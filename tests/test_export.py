@@ -7,29 +7,18 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kerascv_apps import build_model
-from kerascv_apps.data import load_dataset
 from kerascv_apps.export.pipeline import ExportQualityError, export_model, format_export_report
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.export.tflite import (TFLitePrepareError, TFLiteRunner, check_prepares,
                                         convert_to_tflite)
 from kerascv_apps.export.verify import predict_split
 from kerascv_apps.io import atomic_dir, atomic_write_bytes
-from kerascv_apps.tasks import get_task
 
 
 @pytest.fixture(scope="module")
-def trained():
+def trained(trained_lenet):
     """A LeNet-5 trained briefly on digits (shared by the export tests)."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    splits = load_dataset("digits")
-    model = build_model("lenet5")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(splits.train.batch(32), epochs=4, verbose=0)
-    task = get_task("classification", num_classes=10, class_names=splits.class_names)
-    return model, splits, task
+    return trained_lenet
 
 
 def _png_bytes(image):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from kerascv_apps import build_model
-from kerascv_apps.data import load_dataset
 from kerascv_apps.export.tflite import TFLiteRunner
 from kerascv_apps.optimize.tfmot_ops import optimize
 from kerascv_apps.optimize.twin import TwinError, check_parity, tf_keras_twin
@@ -31,14 +30,8 @@ def test_twin_refuses_layers_without_tf_keras_class():
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    import keras
-
-    keras.utils.set_random_seed(0)
-    splits = load_dataset("digits")
-    model = build_model("lenet5")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(splits.train.batch(32), epochs=3, verbose=0)
+def lenet(trained_lenet):
+    model, splits, _ = trained_lenet
     images = np.stack([x for x, _ in splits.test.as_numpy_iterator()])
     labels = np.stack([y for _, y in splits.test.as_numpy_iterator()])
     acc = float(np.mean(model.predict(images, verbose=0).argmax(-1) == labels))

@@ -22,15 +22,8 @@ def _quiet(*_):
 
 
 @pytest.fixture(scope="module")
-def classifier_export(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    splits = load_dataset("digits")
-    model = build_model("lenet5")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(splits.train.batch(32), epochs=4, verbose=0)
-    task = get_task("classification", num_classes=10, class_names=splits.class_names)
+def classifier_export(tmp_path_factory, trained_lenet):
+    model, splits, task = trained_lenet
     out = tmp_path_factory.mktemp("phone") / "lenet5"
     report = export_model(model, task, splits, str(out), "lenet5",
                           formats=("float32", "float16", "dynamic", "int8", "int16x8",
