@@ -33,15 +33,20 @@ public class VectorsTest {
                 + actual[first] + ")" : ""), 0, diff);
     }
 
-    @Test
-    public void classificationInputTensorMatchesBytes() throws Exception {
-        Path dir = Vectors.dir("classification");
+    /** The app's preprocessing of the vector's source image gives the input tensor's bytes. */
+    private static void assertInputTensorMatches(String task) throws Exception {
+        Path dir = Vectors.dir(task);
         Contract contract = Vectors.contract(dir);
         FloatImage source = Vectors.image(dir.resolve("source.png"));
         assertTrue("the vector must exercise the resize",
                 source.height != contract.inputHeight() || source.width != contract.inputWidth());
-        assertBytes("classification input", Vectors.bytes(dir.resolve("input.bin")),
+        assertBytes(task + " input", Vectors.bytes(dir.resolve("input.bin")),
                 Preprocess.inputTensor(contract, source));
+    }
+
+    @Test
+    public void classificationInputTensorMatchesBytes() throws Exception {
+        assertInputTensorMatches("classification");
     }
 
     @Test
@@ -109,13 +114,7 @@ public class VectorsTest {
 
     @Test
     public void segmentationInputTensorMatchesBytes() throws Exception {
-        Path dir = Vectors.dir("segmentation");
-        Contract contract = Vectors.contract(dir);
-        FloatImage source = Vectors.image(dir.resolve("source.png"));
-        assertTrue("the vector must exercise the resize",
-                source.height != contract.inputHeight() || source.width != contract.inputWidth());
-        assertBytes("segmentation input", Vectors.bytes(dir.resolve("input.bin")),
-                Preprocess.inputTensor(contract, source));
+        assertInputTensorMatches("segmentation");
     }
 
     @Test
