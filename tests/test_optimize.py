@@ -100,6 +100,17 @@ def test_optimize_lenet(lenet, ptq_accuracy, kind):
         assert info["unique_kernel_values_max"] <= 16
 
 
+def test_qat_file_takes_raw_pixels(lenet):
+    """Calibration images darker than 255 give the converter's uint8 input a scale below 1;
+    the QAT file, like the exporter's int8 files, still takes raw pixels (scale 1, zero 0),
+    which is what MediaPipe writes into a uint8 input."""
+    model, splits, images = lenet[:3]
+    data, _ = optimize(model, "qat", splits.train.batch(32).take(1),
+                       "sparse_categorical_crossentropy", images[:8], epochs=1,
+                       representative_images=0.8 * _calibration(splits))
+    assert TFLiteRunner(data).input_details["quantization"] == (1.0, 0)
+
+
 def test_optimize_cli(lenet, tmp_path, capsys):
     import json
 

@@ -115,10 +115,19 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
             raise TFLiteConversionError(
                 f"TFLite {mode} conversion of model {model.name!r} failed (builtin ops only): "
                 f"{str(e)[-2000:]}") from e
-    if mode == "int8" and integer_io == "uint8":
-        data = raw_pixel_uint8_input(data)
     if mode in ("int8", "int16x8"):
-        check_prepares(data, f"{mode} file of model {model.name!r}", layer_names(model))
+        data = finish_integer_file(data, integer_io if mode == "int8" else None,
+                                   f"{mode} file of model {model.name!r}", layer_names(model))
+    return data
+
+
+def finish_integer_file(data, integer_io, what, names=()):
+    """What every quantized file from the converter gets (this exporter's and the tfmot
+    path's): a uint8 input takes raw pixels (``raw_pixel_uint8_input``), and LiteRT must be
+    able to prepare it (``check_prepares``)."""
+    if integer_io == "uint8":
+        data = raw_pixel_uint8_input(data)
+    check_prepares(data, what, names)
     return data
 
 

@@ -149,7 +149,13 @@ def optimize(model, kind, train_data, loss, parity_images, epochs=2, learning_ra
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     info["model"] = final
-    return converter.convert(), info
+    data = converter.convert()
+    if kind == "qat":
+        from kerascv_apps.export.tflite import finish_integer_file, layer_names
+
+        data = finish_integer_file(data, integer_io, f"QAT file of model {model.name!r}",
+                                   layer_names(model))
+    return data, info
 
 
 def optimize_to_file(model, task, splits, out_path, kind, name=None, epochs=2, batch_size=32,
