@@ -34,7 +34,7 @@ B0_SE_RATIOS = (0.25,) * 7
 # of B0..B7: the table of the authors' release (tensorflow/tpu, models/official/efficientnet,
 # efficientnet_builder.efficientnet_params), which keras.applications copies; the paper's
 # Table 2 gives the resulting parameter counts (5.3M .. 66M). This table is NOT
-# compound_scaling(phi) rounded: the authors hand-picked it. E.g. B7's depth 3.1 = 1.2**6.2
+# compound_scaling(phi) rounded: the released values depart from it. E.g. B7's depth 3.1 = 1.2**6.2
 # would mean width 1.1**6.2 = 1.81 (not 2.0) and resolution 224 * 1.15**6.2 = 533 (not 600).
 # Only the B0 stage table and eq. 3's
 # alpha/beta/gamma come from the paper's search (tests/models/classification/
