@@ -26,6 +26,7 @@ SERIALIZABLES = {
     "PositionEmbedding": "kerascv_apps.layers.vit",
     "LocalResponseNormalization": "kerascv_apps.layers.lrn",
     "PixelShuffle": "kerascv_apps.layers.pixel_shuffle",
+    "ConnectionTableConv2D": "kerascv_apps.layers.connection_table",
     "ZeroPadShortcut": "kerascv_apps.layers.shortcuts",
     "MaxPoolingWithSwitches": "kerascv_apps.layers.pooling_indices",
     "MaxUnpoolingWithSwitches": "kerascv_apps.layers.pooling_indices",
