@@ -46,9 +46,10 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
             neighbour upsampling (the "anchor" of Du et al. 2021, "Anchor-based Plain Net
             for Mobile Image Super-Resolution"); costs one concat + add, int8-friendly, and
             trains much faster. On by default: in the CLI's default budget (1,000 steps)
-            the paper's ESPCN (``anchor_skip=False``) only matched bicubic on held-out
-            photos (+0.01 dB), the anchored one gained +0.92 dB (same data; see
-            ``recipes/super_resolution/benchmark.py``).
+            the paper-sized network on RGB (``color_mode="rgb"``, ``anchor_skip=False``)
+            only matched bicubic on held-out photos (+0.01 dB), the anchored one gained
+            +0.92 dB (same data; see ``recipes/super_resolution/benchmark.py``; measured on
+            RGB, before the paper variant moved to Y).
         color_mode: ``"y"`` (the paper: super-resolve the luminance, chroma bicubic) or
             ``"rgb"`` (all three channels through the network; the registered edge
             upscalers ``espcn_x*``).
