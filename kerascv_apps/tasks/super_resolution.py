@@ -22,6 +22,11 @@ DEFAULT_DEGRADATIONS = ("bicubic_antialias", "bicubic")
 class SuperResolutionTask(Task):
     """Super-resolution: inputs are LR images, targets HR images, both [0, 255] pixels.
 
+    Every model takes and returns RGB (3 channels): data, crops, loss, PSNR/SSIM, prediction
+    and export assume it. A model that super-resolves the luminance only (the paper's ESPCN,
+    ``espcn_paper_x*``) converts to YCbCr, upscales Cb/Cr bicubically and converts back
+    inside itself, in weight-free layers, so it keeps this contract.
+
     Args:
         scale: upscaling factor (also the border cropped before PSNR/SSIM).
         pixel_loss: ``"l1"`` (EDSR, Lim et al. 2017; the default) or ``"mse"`` (SRResNet's
