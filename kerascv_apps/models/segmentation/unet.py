@@ -164,7 +164,7 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
         batch_norm: batch normalization after every conv (not in the paper).
         dropout: rate of the dropout at the end of the contracting path, after the two
             convolutions of the deepest level (before the first up-convolution). The paper
-            puts "drop-out layers at the end of the contracting path" (section 3) without
+            puts "drop-out layers at the end of the contracting path" (section 3.1) without
             naming a rate; 0.5, the usual rate for it, is ours. 0 removes the layer.
         context_dilations: optional dilation rates (e.g. ``(1, 2, 4, 8)``) of a dilated context
             module at the bottleneck.

@@ -101,7 +101,7 @@ def test_backbone_unet_harness_on_each_backbone(backbone):
 
 
 def test_paper_unet_drops_out_at_the_end_of_the_contracting_path():
-    """Ronneberger et al. 2015, section 3: "Drop-out layers at the end of the contracting path
+    """Ronneberger et al. 2015, section 3.1: "Drop-out layers at the end of the contracting path
     perform further implicit data augmentation". The registered ``unet`` has one, right after
     the deepest level's two convolutions and before the first up-convolution; training mode
     draws masks, inference is deterministic; ``unet_same`` has none."""
