@@ -99,7 +99,11 @@ def ESPCN(input_shape=(None, None, 3), scale=2, stackwise_num_filters=(64, 32),
 EDGE_ARGS = dict(stackwise_num_filters=(64, 64, 32), activation="relu", anchor_skip=True,
                  color_mode="rgb")
 # Shi et al. 2016: Y channel, conv5x5(64) - tanh - conv3x3(32) - tanh - conv3x3(r^2) - shuffle;
-# Cb/Cr bicubic. color_mode="rgb" is the same network on RGB (3r^2 outputs).
+# Cb/Cr bicubic. color_mode="rgb" is the same network on RGB (3r^2 outputs). Measured, one seed,
+# 300 steps (kerascv-apps train --model espcn_paper_x2 --dataset photos --epochs 3
+# --steps-per-epoch 100 [--model-arg color_mode=rgb]), 3 held-out photos, gain over bicubic:
+# Y -0.69 dB PSNR-Y / -0.67 dB PSNR-RGB, RGB -1.04 / -1.62 dB: neither beats bicubic at this
+# budget (the anchor skip of the edge upscalers is what does).
 PAPER_ARGS = dict(stackwise_num_filters=(64, 32), activation="tanh", anchor_skip=False,
                   color_mode="y")
 
