@@ -30,7 +30,8 @@ class SuperResolutionTask(Task):
     Args:
         scale: upscaling factor (also the border cropped before PSNR/SSIM).
         pixel_loss: ``"l1"`` (EDSR, Lim et al. 2017; the default) or ``"mse"`` (SRResNet's
-            paper loss; the SRResNet/SRGAN recipes pass it).
+            paper loss; the SRResNet/SRGAN recipes pass it), on RGB; ``"mse_y"`` /
+            ``"l1_y"`` on the luma only (ESPCN's paper trains with MSE on Y).
         patch_size: LR size of the training crops.
         degradations: downscalers the training crops' LR inputs are drawn from (see
             ``sr_common.DOWNSCALERS``); None keeps each source's own LR images.
@@ -169,7 +170,11 @@ class SuperResolutionTask(Task):
         return results
 
     def loss(self, model=None):
-        return PixelLoss(self.pixel_loss)
+        kind, _, channel = str(self.pixel_loss).partition("_")
+        if channel not in ("", "y"):
+            raise ValueError(f"pixel_loss must be one of 'l1', 'mse', 'l1_y', 'mse_y', got "
+                             f"{self.pixel_loss!r}")
+        return PixelLoss(kind, channel or "rgb")
 
     def metrics(self, model=None):
         return [psnr_metric]

@@ -196,3 +196,31 @@ def test_paper_espcn_trains_evaluates_and_exports_through_the_sr_task(tmp_path):
     assert report["metric"] == "psnr_y" and report["passed"], report
     assert abs(report["formats"]["float32"]["quality_drop"]) < 0.01
     assert report["formats"]["int8"]["quality_drop"] < 1.0
+
+
+def test_luma_pixel_loss_ignores_chroma_and_equals_the_psnr_y_error():
+    """``pixel_loss="mse_y"`` (the paper trains ESPCN with MSE on Y): the loss is the mean
+    squared error of the BT.601 luma that PSNR-Y scores, so a change of chroma alone costs
+    nothing, while the RGB loss sees it."""
+    from kerascv_apps.metrics.super_resolution import rgb_to_y
+    from kerascv_apps.tasks import get_task
+
+    hr = _lr(2, 6, 5)
+    loss_y = get_task("super_resolution", scale=2, pixel_loss="mse_y").loss()
+    assert (loss_y.kind, loss_y.channel) == ("mse", "y")
+    sr = np.clip(hr + RNG.normal(0, 20, hr.shape), 0, 255).astype("float32")
+    expected = np.mean(((rgb_to_y(sr) - rgb_to_y(hr)) / 255.0) ** 2)
+    assert float(loss_y(hr, sr)) == pytest.approx(expected, rel=1e-4)
+    # same luma, other chroma: RGB loss > 0, luma loss 0
+    ycc = jfif_ycbcr(hr.astype("float64"))
+    ycc[..., 1:] += 20.0
+    inverse = np.linalg.inv(np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                                      [0.5, -0.418688, -0.081312]]))
+    recoloured = ((ycc - [0, 128, 128]) @ inverse.T).astype("float32")
+    assert float(PixelLoss("mse")(hr, recoloured)) > 1e-3
+    assert float(loss_y(hr, recoloured)) < 1e-9
+    l1_y = PixelLoss.from_config(get_task("super_resolution", pixel_loss="l1_y").loss()
+                                 .get_config())
+    assert (l1_y.kind, l1_y.channel, l1_y.name) == ("l1", "y", "pixel_l1_y")
+    with pytest.raises(ValueError, match="pixel_loss"):
+        get_task("super_resolution", pixel_loss="mse_rgb").loss()
