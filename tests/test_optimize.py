@@ -7,6 +7,7 @@ from kerascv_apps import build_model
 from kerascv_apps.export.tflite import TFLiteRunner
 from kerascv_apps.optimize.tfmot_ops import optimize
 from kerascv_apps.optimize.twin import TwinError, check_parity, tf_keras_twin
+from tests.tree_snapshot import assert_unchanged, snapshot
 
 
 @pytest.mark.parametrize("name,kwargs", [
@@ -202,9 +203,10 @@ def test_optimize_cli(lenet, tmp_path, capsys):
     assert info["sparsity"] == pytest.approx(0.5, abs=0.02) and info["metric"] == "accuracy"
     assert info["value"] >= info["keras_value"] - 0.05
     assert read_metadata(out.read_bytes())["contract"]["mode"] == "prune"
+    before = snapshot(tmp_path)
     assert main(common + ["--out", str(tmp_path / "bad.tflite"), "--prune", "1.5"]) == 2
     assert "sparsity must be in (0, 1)" in capsys.readouterr().err
-    assert not (tmp_path / "bad.tflite").exists()
+    assert_unchanged(tmp_path, before)
 
 
 def test_qat_folds_batchnorm_into_the_convolutions():
