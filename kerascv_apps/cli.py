@@ -243,7 +243,11 @@ def args_summary(p):
 
 
 def args_clean(p):
-    p.add_argument("paths", nargs="*", default=["."], help="folders to search (run or export dirs)")
+    p.add_argument("paths", nargs="*", default=["."],
+                   help="folders to search, 4 levels deep (run or export dirs; never their "
+                        "parents). Only names this package marks as its own (.<name>.kcv-tmp-"
+                        "<pid>-*, .<name>.kcv-old-<pid>-*) whose process is gone, its lock files "
+                        "and kcv_*_<pid>_* temp folders are touched; each line says why")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
 
@@ -350,7 +354,8 @@ def _read_paths(args, info):
 def cmd_export(args):
     from kerascv_apps.experiment import export_run
     from kerascv_apps.export.pipeline import FORMATS, format_export_report
-    from kerascv_apps.io import check_disjoint, clean_stale, destination_lock
+    from kerascv_apps.io import (apply_leftovers, check_disjoint, destination_leftovers,
+                                 destination_lock, find_leftovers)
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
@@ -363,7 +368,9 @@ def cmd_export(args):
         raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
                               f"--overwrite")
     with destination_lock(args.out):
-        clean_stale([os.path.dirname(os.path.abspath(args.out))], max_depth=1)  # beside --out
+        # only what earlier exports of this --out left beside it (nothing else in that
+        # folder), and this package's kcv_*_<pid>_* temp folders of killed processes
+        apply_leftovers(destination_leftovers(args.out) + find_leftovers(()))
         name, model, splits, task = _load_for(args)
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
                             max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
@@ -506,13 +513,17 @@ def cmd_prepare(args):
 
 
 def cmd_clean(args):
-    from kerascv_apps.io import clean_stale
+    from kerascv_apps.io import apply_leftovers, find_leftovers
 
-    found = clean_stale(args.paths, dry_run=args.dry_run)
-    for path in found:
-        print(path)
-    print(f"{'would remove' if args.dry_run else 'removed'} {len(found)} leftover(s) of "
-          f"killed processes", file=sys.stderr)
+    found = find_leftovers(args.paths)
+    if not args.dry_run:
+        found = apply_leftovers(found)
+    for item in found:
+        print(f"{item.action}\t{item.path}\t({item.reason})")
+    restored = sum(item.action == "restore" for item in found)
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(found) - restored} leftover(s) "
+          f"of killed processes" + (f"; {'would restore' if args.dry_run else 'restored'} "
+                                    f"{restored} backup(s)" if restored else ""), file=sys.stderr)
     return 0
 
 
