@@ -353,6 +353,12 @@ def _classify(folder, name, is_dir):
     """The ``Leftover`` for ``folder/name``, or None when it is not ours or its writer lives."""
     path = os.path.join(folder, name)
     m = _MARKED.match(name)
+    if m and _dead(m["pid"]) and m["base"] == "previous-run" and m["kind"] == "old" and is_dir:
+        if _run_has_good_epoch(folder):
+            return Leftover(path, "remove", f"run replaced by --overwrite; the new run in "
+                                            f"{folder} has a good epoch (PID {m['pid']} is gone)")
+        return Leftover(path, "restore", f"run replaced by --overwrite whose new run (PID "
+                                         f"{m['pid']}) was killed before its first good epoch")
     if m and _dead(m["pid"]):
         dest = os.path.join(folder, m["base"])
         if m["kind"] == "old" and not os.path.lexists(dest):
@@ -429,11 +435,40 @@ def destination_leftovers(dest):
     return found
 
 
+def _run_has_good_epoch(run_dir):
+    backup = os.path.join(run_dir, "backup")
+    return (os.path.exists(os.path.join(run_dir, "model.keras"))
+            or (os.path.isdir(backup) and bool(os.listdir(backup))))
+
+
+RUN_FILES = ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
+             "evaluation.json", "run.json", "train_config.json")  # what one training run owns
+
+
+RUN_SET_ASIDE = ".set-aside"  # in a run backup: every file of the old run is in it
+
+
+def restore_run_backup(run_dir, backup):
+    """Puts the files of a run that ``train --overwrite`` set aside (``backup``) back into
+    ``run_dir``, after removing what the replacing run wrote."""
+    complete = os.path.join(backup, RUN_SET_ASIDE)
+    if os.path.exists(complete):  # the new run may have written: its files go
+        for name in RUN_FILES:
+            _rmtree(os.path.join(run_dir, name))
+        os.remove(complete)
+    # else killed while moving: what is still in run_dir is the old run's, and stays
+    for name in sorted(os.listdir(backup)):
+        os.replace(os.path.join(backup, name), os.path.join(run_dir, name))
+    os.rmdir(backup)
+
+
 def apply_leftovers(found):
     """Removes or restores each ``Leftover``; returns those acted on."""
     done = []
     for item in found:
-        if item.action == "restore":
+        if item.action == "restore" and ".previous-run." in os.path.basename(item.path):
+            restore_run_backup(os.path.dirname(item.path), item.path)
+        elif item.action == "restore":
             m = _MARKED.match(os.path.basename(item.path)) or _LEGACY.match(
                 os.path.basename(item.path))
             dest = os.path.join(os.path.dirname(item.path), m["base"])

@@ -23,7 +23,8 @@ import tempfile
 
 import numpy as np
 
-from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock, save_model_atomic
+from kerascv_apps.io import (RUN_FILES, RUN_SET_ASIDE, atomic_write_text, clean_stale, restore_run_backup,
+                            run_dir_lock, save_model_atomic, staging_name, test_hook)
 from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, GoodEpochBackup,
                                              backup_epoch,
                                              standard_callbacks, trim_history)
@@ -117,14 +118,47 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
 
 def clear_run_dir(run_dir):
     """Removes everything of an old run that would mix with a new one (after ``check_run_dir``
-    returned ``replace``)."""
-    for name in ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
-                 "evaluation.json"):
+    returned ``replace``). ``train`` does not call this: it keeps the old run as a backup
+    until the new one finishes (``replacing_run``)."""
+    for name in RUN_FILES:
         path = os.path.join(run_dir, name)
         if os.path.isdir(path):
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+
+
+@contextlib.contextmanager
+def replacing_run(run_dir, replace):
+    """``--overwrite`` without losing the old run before the new one exists.
+
+    With ``replace`` (``check_run_dir`` returned ``replace``, i.e. every check passed) the
+    old run's files move into a named backup inside ``run_dir``
+    (``.previous-run.kcv-old-<pid>-*``); the block then trains the new run. When it finishes
+    the backup is removed; when it fails before its first good epoch, the new run's files
+    are removed and the old run is put back as it was. A kill leaves the backup, which the
+    next ``train`` or ``clean`` restores (no good epoch of the new run) or removes (the new
+    run has one, and resumes).
+    """
+    if not replace:
+        yield
+        return
+    backup = staging_name(os.path.join(run_dir, "previous-run"), "old")
+    os.mkdir(backup)
+    for name in RUN_FILES:
+        if os.path.lexists(os.path.join(run_dir, name)):
+            os.replace(os.path.join(run_dir, name), os.path.join(backup, name))
+            test_hook("train.moved_aside")
+    with open(os.path.join(backup, RUN_SET_ASIDE), "w"):
+        pass
+    test_hook("train.set_aside")
+    try:
+        yield
+    except BaseException:
+        if run_dir_state(run_dir) in ("new", "started"):
+            restore_run_backup(run_dir, backup)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 @dataclasses.dataclass
@@ -209,11 +243,10 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         return _fit(model, *args)
     check_run_dir(run_dir, overwrite)
     with run_dir_lock(run_dir):
-        if check_run_dir(run_dir, overwrite) == "replace":
-            clear_run_dir(run_dir)
         clean_stale([run_dir], temp_dir=False)
-        trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
-        return _fit(model, *args)
+        with replacing_run(run_dir, check_run_dir(run_dir, overwrite) == "replace"):
+            trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
+            return _fit(model, *args)
 
 
 def _fit(model, *args):
