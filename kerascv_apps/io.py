@@ -319,6 +319,31 @@ def check_disjoint(out, read_paths, flag="--out"):
                              f"there could destroy it. Choose a folder outside {path}.")
 
 
+def confined_path(root, relative, what):
+    """``root/relative`` for a path read from a data file (a manifest's shard name), refused
+    (``ValueError`` naming ``what``) unless it stays inside ``root``: no absolute path, no
+    ``..``, no symbolic link on the way, and resolving inside ``root``."""
+    if not isinstance(relative, str) or not relative:
+        raise ValueError(f"{what}: expected a file name inside {root}, got {relative!r}")
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")):
+        raise ValueError(f"{what}: {relative!r} is an absolute path; only names inside "
+                         f"{root} are allowed")
+    parts = relative.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise ValueError(f"{what}: {relative!r} leaves {root} (..); only names inside it are "
+                         f"allowed")
+    root_real = os.path.realpath(root)
+    path = root_real
+    for part in parts:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            raise ValueError(f"{what}: {relative!r} is a symbolic link ({path} -> "
+                             f"{os.readlink(path)}); shards must be files inside {root}")
+    if not os.path.realpath(path).startswith(root_real + os.sep):
+        raise ValueError(f"{what}: {relative!r} resolves outside {root}")
+    return path
+
+
 # --- leftovers of killed processes -----------------------------------------------------------
 _MARKED = re.compile(rf"^\.(?P<base>.+)\.{MARK}-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-z_]+(?:\.\w+)?$")
 # staging names of earlier versions (no marker): trusted only where they cannot be a user's

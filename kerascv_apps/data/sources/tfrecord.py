@@ -68,7 +68,7 @@ def load_tfrecord(root, image_size=None, verify=True, cache=None):
     datasets, sizes = {}, {}
     for split in SPLITS:
         entry = manifest["splits"][split]
-        files = [os.path.join(os.path.abspath(root), s["file"]) for s in entry["shards"]]
+        files = [s["path"] for s in entry["shards"]]  # confined by read_manifest
         sizes[split] = int(entry["count"])
         key = f"tfrecord-{split}-{entry['shards'][0]['sha256'][:16]}-{size[0]}x{size[1]}"
         datasets[split] = streamed(Stream(lambda seed, f=files, n=sizes[split]: _records(f, n, seed),
