@@ -559,6 +559,11 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="kerascv-apps", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--max-pixels", type=_positive_int, metavar="N",
+                        help="pixel budget: images with more pixels (from their headers) are "
+                             "refused before decoding by every command and by an exported "
+                             "SavedModel's serving_bytes (default 89,478,485, PIL's "
+                             "decompression-bomb threshold; also KERASCV_APPS_MAX_PIXELS)")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=functools.partial(argparse.ArgumentParser,
                                                                formatter_class=_Formatter))
@@ -585,6 +590,9 @@ def main(argv=None):
     if getattr(args, "cache", None):
         args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()
+    budget_before = os.environ.get("KERASCV_APPS_MAX_PIXELS")
+    if args.max_pixels:
+        os.environ["KERASCV_APPS_MAX_PIXELS"] = str(args.max_pixels)
     try:
         return COMMANDS[args.command][2](args)
     except refusals as e:
@@ -598,6 +606,12 @@ def main(argv=None):
         if not _expected_failure(e):
             print("(set KERASCV_APPS_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if args.max_pixels:
+            if budget_before is None:
+                os.environ.pop("KERASCV_APPS_MAX_PIXELS", None)
+            else:
+                os.environ["KERASCV_APPS_MAX_PIXELS"] = budget_before
 
 
 def _expected_failure(e):

@@ -12,11 +12,11 @@ import warnings
 
 import numpy as np
 
-from kerascv_apps.data.decode import IMAGE_FORMATS
+from kerascv_apps.data.decode import IMAGE_FORMATS, pixel_budget
 from kerascv_apps.data.sources.base import DataError
 
-# PIL's own decompression-bomb warning threshold (about 89.5 megapixels); configurable per source.
-MAX_PIXELS = 89_478_485
+# the one pixel budget (kerascv_apps.data.decode); configurable per source and globally
+MAX_PIXELS = None  # None: pixel_budget() at the time of the check
 # image_size chosen from the data (median height and width) is capped at this side length.
 MAX_AUTO_SIDE = 512
 _LISTED = 20  # bad files listed in one message
@@ -43,6 +43,8 @@ def probe(path, max_pixels=MAX_PIXELS):
     """The header of one image file; raises ``DataError`` naming it when it cannot be used."""
     from PIL import Image
 
+    # a source may lower the budget, not raise it: the decoder refuses what is above it
+    max_pixels = pixel_budget() if max_pixels is None else min(max_pixels, pixel_budget())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
