@@ -30,6 +30,9 @@ class _Formatter(argparse.HelpFormatter):
         return super()._format_action(action)
 
 
+_INT_MAX = 2 ** 31 - 1  # counts (epochs, steps, batch sizes) end up in 32-bit TF and numpy
+
+
 def _number(kind, minimum, strict):
     def parse(text):
         try:
@@ -40,6 +43,9 @@ def _number(kind, minimum, strict):
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
             bound = f"{'>' if strict else '>='} {minimum}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if kind is int and value > _INT_MAX:
+            raise argparse.ArgumentTypeError(f"must be at most {_INT_MAX} (a 32-bit count), "
+                                             f"got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -615,10 +621,11 @@ def main(argv=None):
 
 
 def _expected_failure(e):
+    from kerascv_apps.experiment import DataCorruptedError
     from kerascv_apps.export.pipeline import ExportQualityError
     from kerascv_apps.training.trainer import TrainingDivergedError
 
-    return isinstance(e, (ExportQualityError, TrainingDivergedError))
+    return isinstance(e, (ExportQualityError, TrainingDivergedError, DataCorruptedError))
 
 
 if __name__ == "__main__":

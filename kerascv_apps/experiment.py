@@ -97,6 +97,34 @@ def locked_run_dir(run_dir):
         raise
 
 
+class DataCorruptedError(RuntimeError):
+    """A data file changed or broke while it was read (exit code 1, the file named)."""
+
+
+@contextlib.contextmanager
+def naming_corrupt_shards(splits):
+    """Turns TensorFlow's "corrupted record at N" during training into an error that names
+    the shards of a prepared folder that no longer match its manifest."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        first = (e.message or str(e)).strip().splitlines()[0][:200]
+        source = splits.info.get("source") if splits.info.get("prepared_from") else None
+        if not source:
+            raise DataCorruptedError(f"{splits.name}: a data file is corrupted ({first})") from e
+        from kerascv_apps.data.tfrecord import read_manifest
+
+        try:
+            read_manifest(source, verify=True)
+            which = "every shard still matches manifest.json, so it changed and changed back"
+        except Exception as check:  # noqa: BLE001  (the manifest check names the shards)
+            which = str(check)
+        raise DataCorruptedError(f"training stopped at a corrupted record ({first}) in "
+                                 f"{source}: {which}") from e
+
+
 def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None,
               repeat=False):
     """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed.
@@ -234,16 +262,17 @@ def _train_locked(s):
                 "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
                 "device_policy": policy.as_dict(), "data": splits.summary(),
                 "distribute": describe(s.strategy)}, indent=2, default=str))
-        result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
-                       metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
-                       learning_rate=s.learning_rate, weight_decay=s.weight_decay,
-                       momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
-                       monitor=monitor, monitor_mode=mode,
-                       early_stopping_patience=s.early_stopping_patience,
-                       jit_compile=policy.jit_compile, callbacks=s.callbacks,
-                       verbose=s.verbose, overwrite=s.overwrite,
-                       steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
-                       strategy=s.strategy)
+        with naming_corrupt_shards(splits):
+            result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
+                           metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
+                           learning_rate=s.learning_rate, weight_decay=s.weight_decay,
+                           momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                           monitor=monitor, monitor_mode=mode,
+                           early_stopping_patience=s.early_stopping_patience,
+                           jit_compile=policy.jit_compile, callbacks=s.callbacks,
+                           verbose=s.verbose, overwrite=s.overwrite,
+                           steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
+                           strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
 

@@ -199,7 +199,60 @@ def load_model(path, compile=True):
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist (expected a .keras file)")
-    return keras.models.load_model(path, safe_mode=True, compile=compile)
+    check_keras_file(path)
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except (TypeError, ValueError, KeyError) as e:
+        text = str(e)
+        missing = re.search(r"Could not (?:locate|deserialize) (?:class|function) '([^']+)'", text)
+        if missing:
+            raise ModelFileError(
+                f"{path}: the model uses {missing.group(1)!r}, which is not a registered Keras "
+                f"or kerascv_apps class (saved by other code, or a Lambda layer, which "
+                f"safe_mode refuses); import the module that registers it first") from None
+        raise ModelFileError(f"{path}: cannot rebuild the model from its config.json "
+                             f"({type(e).__name__}: {text.splitlines()[0][:300] if text else ''})"
+                             ) from None
+
+
+class ModelFileError(ValueError):
+    """A file given as a ``.keras`` model is not one this package can load (bad input)."""
+
+
+# a .keras file is a zip: config.json, metadata.json and model.weights.h5 (stored, not deflated);
+# more unpacked bytes than this many times the file size is a zip bomb, not a model
+MAX_UNPACK_RATIO = 50
+MAX_UNPACK_FLOOR = 256 << 20  # small files may unpack to this much whatever the ratio
+
+
+def check_keras_file(path):
+    """Refuses, before Keras opens it, a ``.keras`` path that is empty, not a zip archive,
+    has no ``config.json``, or would unpack to far more than its size (zip bomb)."""
+    import zipfile
+
+    size = os.path.getsize(path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: a folder, expected a .keras file")
+    if size == 0:
+        raise ModelFileError(f"{path}: the file is empty (0 bytes), expected a .keras model "
+                             f"(a zip archive); was its save interrupted?")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a .keras model (expected a zip archive with "
+                             f"config.json and model.weights.h5); the file is corrupt or of "
+                             f"another kind")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ModelFileError(f"{path}: corrupt .keras archive ({e})") from None
+    names = {i.filename for i in infos}
+    if "config.json" not in names:
+        raise ModelFileError(f"{path}: a zip archive without config.json, so not a .keras "
+                             f"model (it holds {', '.join(sorted(names)[:5]) or 'nothing'})")
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > max(MAX_UNPACK_FLOOR, MAX_UNPACK_RATIO * size):
+        raise ModelFileError(f"{path}: {size:,} bytes that unpack to {unpacked:,} bytes (more "
+                             f"than {MAX_UNPACK_RATIO}x); refused as a zip bomb")
 
 
 # --- one writer per directory ------------------------------------------------------------------

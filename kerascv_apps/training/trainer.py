@@ -47,12 +47,17 @@ def _positive(name, value, kind=float, allow_none=False, allow_zero=False):
     if value is None and allow_none:
         return
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    try:
+        ok = ok and bool(np.isfinite(float(value))) and (value >= 0 if allow_zero else value > 0)
+    except OverflowError:  # an int too large for a float
+        ok = False
     if ok and kind is int:
-        ok = float(value) == int(value)
+        ok = float(value) == int(value) and int(value) <= 2 ** 31 - 1
     if not ok:
         what = "an integer" if kind is int else "a finite number"
-        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        limit = " and at most 2147483647" if kind is int else ""
+        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}{limit}, "
+                         f"got {value!r}")
 
 
 def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_epoch=None,
@@ -95,6 +100,9 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
     Returns ``run_dir_state``, or ``replace`` when ``overwrite`` lets this run replace the
     old one (the caller clears it with ``clear_run_dir`` once every check passed).
     """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunDirError(f"--run-dir {run_dir} is a file, not a folder; choose a folder (new "
+                          f"or holding a run)")
     state = run_dir_state(run_dir)
     if state == "finished":
         if overwrite:
