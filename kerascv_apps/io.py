@@ -140,7 +140,8 @@ def atomic_dir(dest, overwrite=False, create=True):
     With ``create=False`` the yielded path does not exist yet (for writers that create it).
     """
     dest = os.path.abspath(dest)
-    recover_destination(dest)
+    # what killed writers of dest left: its backup put back, their staging copies removed
+    apply_leftovers(destination_leftovers(dest))
     if os.path.exists(dest) and not overwrite:
         raise FileExistsError(f"{dest} already exists; choose another destination or overwrite")
     parent = os.path.dirname(dest)
