@@ -8,6 +8,7 @@ failed in ``predict``, or an unexpected error).
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -337,8 +338,12 @@ def _load_for(args):
 def cmd_evaluate(args):
     from kerascv_apps.experiment import evaluate_model
 
-    name, model, splits, task = _load_for(args)
-    results = evaluate_model(model, task, splits, args.out, split=args.split)
+    from kerascv_apps.io import run_dir_lock
+
+    # --out may be a run directory: refused while a train (or another evaluate) writes there
+    with run_dir_lock(args.out) if args.out else contextlib.nullcontext():
+        name, model, splits, task = _load_for(args)
+        results = evaluate_model(model, task, splits, args.out, split=args.split)
     printable = {k: v for k, v in results.items() if not isinstance(v, (list, dict))}
     print(json.dumps(printable, indent=2))
     return 0
@@ -507,12 +512,18 @@ def cmd_prepare(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.data.tfrecord import prepare_tfrecords
 
+    from kerascv_apps.io import destination_lock
+
     if not args.dataset:
         raise UsageError("prepare needs --dataset")
     if os.path.exists(args.out) and not args.overwrite:
         raise UsageError(f"--out {args.out} already exists; choose another --out or pass --overwrite")
-    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
-    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    with destination_lock(args.out):  # one writer per --out, like train and export
+        if os.path.exists(args.out) and not args.overwrite:  # written meanwhile
+            raise UsageError(f"--out {args.out} already exists; choose another --out or pass "
+                             f"--overwrite")
+        splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+        manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
     print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
     return 0
