@@ -610,8 +610,14 @@ def main(argv=None):
     budget_before = os.environ.get("KERASCV_APPS_MAX_PIXELS")
     if args.max_pixels:
         os.environ["KERASCV_APPS_MAX_PIXELS"] = str(args.max_pixels)
+    from kerascv_apps.io import private_temp_dir
+
+    # every command but clean (which searches the temp directory) works in a temp folder of
+    # its own, removed when it ends: no TensorFlow/AutoGraph files left in $TMPDIR
+    private = private_temp_dir() if args.command != "clean" else contextlib.nullcontext()
     try:
-        return COMMANDS[args.command][2](args)
+        with private:
+            return COMMANDS[args.command][2](args)
     except refusals as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

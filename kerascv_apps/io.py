@@ -466,6 +466,33 @@ def _classify(folder, name, is_dir):
     return None
 
 
+_BASE_TEMP = []  # the temp directory above this process's private one (private_temp_dir)
+
+
+@contextlib.contextmanager
+def private_temp_dir():
+    """Runs the block with a temp directory of its own, ``kcv_proc_<pid>_*`` in the usual
+    one, as ``tempfile.tempdir`` and ``TMPDIR``: what TensorFlow, AutoGraph
+    (``__autograph_generated_file*.py``) and Keras (``tmp*/assets``) put there is removed
+    when the block ends, however it ends, and after a kill the folder carries the PID that
+    ``clean`` needs to know it is ours and its owner is gone."""
+    base = tempfile.gettempdir()
+    path = tempfile.mkdtemp(prefix=f"kcv_proc_{os.getpid()}_", dir=base)
+    saved_dir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = path, path
+    _BASE_TEMP.append(base)
+    try:
+        yield path
+    finally:
+        _BASE_TEMP.pop()
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def find_leftovers(roots=(), temp_dir=None, max_depth=4):
     """What killed processes of this package left under ``roots`` (searched ``max_depth``
     folder levels deep, never above them) and in the temp directory (``temp_dir=False``
@@ -487,7 +514,7 @@ def find_leftovers(roots=(), temp_dir=None, max_depth=4):
             if folder.count(os.sep) - base_depth + 1 >= max_depth:
                 dirs[:] = []
     if temp_dir is not False:
-        temp_dir = temp_dir or tempfile.gettempdir()
+        temp_dir = temp_dir or (_BASE_TEMP[0] if _BASE_TEMP else tempfile.gettempdir())
         with contextlib.suppress(OSError):
             for name in sorted(os.listdir(temp_dir)):
                 m = _TEMP_DIR.match(name)

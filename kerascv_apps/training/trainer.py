@@ -311,6 +311,7 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
                             steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
                             shuffle=False)
+    test_hook("train.fitted")
     guard = next(c for c in cbs if isinstance(c, DivergenceGuard))
     if guard.diverged_at is not None:
         at = guard.diverged_at
