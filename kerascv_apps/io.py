@@ -399,7 +399,8 @@ def confined_path(root, relative, what):
 
 
 # --- leftovers of killed processes -----------------------------------------------------------
-_MARKED = re.compile(rf"^\.(?P<base>.+)\.{MARK}-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-z_]+(?:\.\w+)?$")
+_MARKED = re.compile(
+    rf"^\.(?P<base>.+)\.{MARK}-(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-z_]+(?:\.\w+)?$")
 # staging names of earlier versions (no marker): trusted only where they cannot be a user's
 _LEGACY = re.compile(r"^\.(?P<base>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[^/]*$")
 _TEMP_DIR = re.compile(r"^kcv_[a-z0-9]+_(\d+)_")
@@ -410,7 +411,8 @@ _OWN_FILES = frozenset({"last.keras", "best.keras", "best.json", "guard.json", "
                         "manifest.json"})
 
 Leftover = collections.namedtuple("Leftover", "path action reason")
-Leftover.__doc__ = "A path ``clean`` acts on: ``action`` is ``remove`` or ``restore``; ``reason`` says why."
+Leftover.__doc__ = ("A path ``clean`` acts on: ``action`` is ``remove`` or ``restore``; "
+                    "``reason`` says why.")
 
 
 def _dead(pid_text):

@@ -14,8 +14,9 @@ could abort the server process, and never gets a silent answer):
   GIF (first frame) or BMP files. The name ends in ``_bytes`` so TF Serving's REST API accepts
   ``{"b64": "..."}`` values. Checked: rank 1, batch not empty, every element starts like one of
   those formats, and, from the headers before any pixel is decoded, no image and not the
-  request in all above the pixel budget (``kerascv_apps.data.decode.pixel_budget``). Each image is decoded to the model's channels (1: the decoder's greyscale for
-  PNG/JPEG, ``tf.image.rgb_to_grayscale`` for GIF/BMP; 3: grey expanded, alpha dropped) the way
+  request in all above the pixel budget (``kerascv_apps.data.decode.pixel_budget``). Each
+  image is decoded to the model's channels (1: the decoder's greyscale for PNG/JPEG,
+  ``tf.image.rgb_to_grayscale`` for GIF/BMP; 3: grey expanded, alpha dropped) the way
   training reads files, 16-bit PNGs keeping the high byte (``p8 = p16 >> 8``, what
   ``tf.io.decode_image`` and ``tf.image.convert_image_dtype`` do). Fixed-size models: every image
   is resized to the model size (bilinear, antialiased: the training resize), so one request may

@@ -23,8 +23,9 @@ import tempfile
 
 import numpy as np
 
-from kerascv_apps.io import (RUN_FILES, RUN_SET_ASIDE, atomic_write_text, clean_stale, restore_run_backup,
-                            run_dir_lock, save_model_atomic, staging_name, test_hook)
+from kerascv_apps.io import (RUN_FILES, RUN_SET_ASIDE, atomic_write_text, clean_stale,
+                            restore_run_backup, run_dir_lock, save_model_atomic, staging_name,
+                            test_hook)
 from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, GoodEpochBackup,
                                              backup_epoch,
                                              standard_callbacks, trim_history)
