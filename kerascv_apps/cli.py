@@ -8,6 +8,7 @@ failed in ``predict``, or an unexpected error).
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -30,6 +31,9 @@ class _Formatter(argparse.HelpFormatter):
         return super()._format_action(action)
 
 
+_INT_MAX = 2 ** 31 - 1  # counts (epochs, steps, batch sizes) end up in 32-bit TF and numpy
+
+
 def _number(kind, minimum, strict):
     def parse(text):
         try:
@@ -40,6 +44,9 @@ def _number(kind, minimum, strict):
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
             bound = f"{'>' if strict else '>='} {minimum}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if kind is int and value > _INT_MAX:
+            raise argparse.ArgumentTypeError(f"must be at most {_INT_MAX} (a 32-bit count), "
+                                             f"got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -243,7 +250,11 @@ def args_summary(p):
 
 
 def args_clean(p):
-    p.add_argument("paths", nargs="*", default=["."], help="folders to search (run or export dirs)")
+    p.add_argument("paths", nargs="*", default=["."],
+                   help="folders to search, 4 levels deep (run or export dirs; never their "
+                        "parents). Only names this package marks as its own (.<name>.kcv-tmp-"
+                        "<pid>-*, .<name>.kcv-old-<pid>-*) whose process is gone, its lock files "
+                        "and kcv_*_<pid>_* temp folders are touched; each line says why")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
 
@@ -327,8 +338,12 @@ def _load_for(args):
 def cmd_evaluate(args):
     from kerascv_apps.experiment import evaluate_model
 
-    name, model, splits, task = _load_for(args)
-    results = evaluate_model(model, task, splits, args.out, split=args.split)
+    from kerascv_apps.io import run_dir_lock
+
+    # --out may be a run directory: refused while a train (or another evaluate) writes there
+    with run_dir_lock(args.out) if args.out else contextlib.nullcontext():
+        name, model, splits, task = _load_for(args)
+        results = evaluate_model(model, task, splits, args.out, split=args.split)
     printable = {k: v for k, v in results.items() if not isinstance(v, (list, dict))}
     print(json.dumps(printable, indent=2))
     return 0
@@ -350,7 +365,8 @@ def _read_paths(args, info):
 def cmd_export(args):
     from kerascv_apps.experiment import export_run
     from kerascv_apps.export.pipeline import FORMATS, format_export_report
-    from kerascv_apps.io import check_disjoint, clean_stale, destination_lock
+    from kerascv_apps.io import (apply_leftovers, check_disjoint, destination_leftovers,
+                                 destination_lock, find_leftovers)
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
@@ -363,7 +379,9 @@ def cmd_export(args):
         raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
                               f"--overwrite")
     with destination_lock(args.out):
-        clean_stale([os.path.dirname(os.path.abspath(args.out))], max_depth=1)  # beside --out
+        # only what earlier exports of this --out left beside it (nothing else in that
+        # folder), and this package's kcv_*_<pid>_* temp folders of killed processes
+        apply_leftovers(destination_leftovers(args.out) + find_leftovers(()))
         name, model, splits, task = _load_for(args)
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
                             max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
@@ -494,25 +512,35 @@ def cmd_prepare(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.data.tfrecord import prepare_tfrecords
 
+    from kerascv_apps.io import destination_lock
+
     if not args.dataset:
         raise UsageError("prepare needs --dataset")
     if os.path.exists(args.out) and not args.overwrite:
         raise UsageError(f"--out {args.out} already exists; choose another --out or pass --overwrite")
-    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
-    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    with destination_lock(args.out):  # one writer per --out, like train and export
+        if os.path.exists(args.out) and not args.overwrite:  # written meanwhile
+            raise UsageError(f"--out {args.out} already exists; choose another --out or pass "
+                             f"--overwrite")
+        splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+        manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
     print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
     return 0
 
 
 def cmd_clean(args):
-    from kerascv_apps.io import clean_stale
+    from kerascv_apps.io import apply_leftovers, find_leftovers
 
-    found = clean_stale(args.paths, dry_run=args.dry_run)
-    for path in found:
-        print(path)
-    print(f"{'would remove' if args.dry_run else 'removed'} {len(found)} leftover(s) of "
-          f"killed processes", file=sys.stderr)
+    found = find_leftovers(args.paths)
+    if not args.dry_run:
+        found = apply_leftovers(found)
+    for item in found:
+        print(f"{item.action}\t{item.path}\t({item.reason})")
+    restored = sum(item.action == "restore" for item in found)
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(found) - restored} leftover(s) "
+          f"of killed processes" + (f"; {'would restore' if args.dry_run else 'restored'} "
+                                    f"{restored} backup(s)" if restored else ""), file=sys.stderr)
     return 0
 
 
@@ -548,6 +576,11 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="kerascv-apps", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--max-pixels", type=_positive_int, metavar="N",
+                        help="pixel budget: images with more pixels (from their headers) are "
+                             "refused before decoding by every command and by an exported "
+                             "SavedModel's serving_bytes (default 89,478,485, PIL's "
+                             "decompression-bomb threshold; also KERASCV_APPS_MAX_PIXELS)")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=functools.partial(argparse.ArgumentParser,
                                                                formatter_class=_Formatter))
@@ -574,8 +607,17 @@ def main(argv=None):
     if getattr(args, "cache", None):
         args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()
+    budget_before = os.environ.get("KERASCV_APPS_MAX_PIXELS")
+    if args.max_pixels:
+        os.environ["KERASCV_APPS_MAX_PIXELS"] = str(args.max_pixels)
+    from kerascv_apps.io import private_temp_dir
+
+    # every command but clean (which searches the temp directory) works in a temp folder of
+    # its own, removed when it ends: no TensorFlow/AutoGraph files left in $TMPDIR
+    private = private_temp_dir() if args.command != "clean" else contextlib.nullcontext()
     try:
-        return COMMANDS[args.command][2](args)
+        with private:
+            return COMMANDS[args.command][2](args)
     except refusals as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -587,13 +629,20 @@ def main(argv=None):
         if not _expected_failure(e):
             print("(set KERASCV_APPS_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if args.max_pixels:
+            if budget_before is None:
+                os.environ.pop("KERASCV_APPS_MAX_PIXELS", None)
+            else:
+                os.environ["KERASCV_APPS_MAX_PIXELS"] = budget_before
 
 
 def _expected_failure(e):
+    from kerascv_apps.experiment import DataCorruptedError
     from kerascv_apps.export.pipeline import ExportQualityError
     from kerascv_apps.training.trainer import TrainingDivergedError
 
-    return isinstance(e, (ExportQualityError, TrainingDivergedError))
+    return isinstance(e, (ExportQualityError, TrainingDivergedError, DataCorruptedError))
 
 
 if __name__ == "__main__":

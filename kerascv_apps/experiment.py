@@ -19,13 +19,13 @@ import numpy as np
 from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
-from kerascv_apps.io import atomic_write_text, run_dir_lock
+from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.tasks.base import get_task_class
 from kerascv_apps.training import train
-from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
+from kerascv_apps.training.trainer import check_run_dir, check_training_args, replacing_run
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
                                               make_strategy, shard)
@@ -97,6 +97,34 @@ def locked_run_dir(run_dir):
         raise
 
 
+class DataCorruptedError(RuntimeError):
+    """A data file changed or broke while it was read (exit code 1, the file named)."""
+
+
+@contextlib.contextmanager
+def naming_corrupt_shards(splits):
+    """Turns TensorFlow's "corrupted record at N" during training into an error that names
+    the shards of a prepared folder that no longer match its manifest."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        first = (e.message or str(e)).strip().splitlines()[0][:200]
+        source = splits.info.get("source") if splits.info.get("prepared_from") else None
+        if not source:
+            raise DataCorruptedError(f"{splits.name}: a data file is corrupted ({first})") from e
+        from kerascv_apps.data.tfrecord import read_manifest
+
+        try:
+            read_manifest(source, verify=True)
+            which = "every shard still matches manifest.json, so it changed and changed back"
+        except Exception as check:  # noqa: BLE001  (the manifest check names the shards)
+            which = str(check)
+        raise DataCorruptedError(f"training stopped at a corrupted record ({first}) in "
+                                 f"{source}: {which}") from e
+
+
 def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None,
               repeat=False):
     """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed.
@@ -163,6 +191,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
+        # what a killed run left first: a run replaced by a killed --overwrite comes back
+        clean_stale([run_dir], temp_dir=False)
         run = _train_locked(types.SimpleNamespace(**settings))
         if evaluate:
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
@@ -218,27 +248,31 @@ def _train_locked(s):
     monitor, mode = task.monitor()
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
-    # every check passed: only now is anything written into the run directory
+    # every check passed: only now is anything written into (or moved inside) the run directory
+    replace = False
     if is_chief(s.strategy):
         expect = {"model": s.model_name, "dataset": splits.name}
-        if check_run_dir(s.run_dir, s.overwrite, expect) == "replace":
-            clear_run_dir(s.run_dir)
-        atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
-            "model": s.model_name, "dataset": splits.name, "task": task.name,
-            "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
-            "weights": None if s.weights is None else os.path.abspath(s.weights),
-            "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
-            "device_policy": policy.as_dict(), "data": splits.summary(),
-            "distribute": describe(s.strategy)}, indent=2, default=str))
-    result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
-                   metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
-                   learning_rate=s.learning_rate, weight_decay=s.weight_decay,
-                   momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
-                   monitor=monitor, monitor_mode=mode,
-                   early_stopping_patience=s.early_stopping_patience,
-                   jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,
-                   overwrite=s.overwrite, steps_per_epoch=steps_per_epoch,
-                   divergence_factor=s.divergence_factor, strategy=s.strategy)
+        replace = check_run_dir(s.run_dir, s.overwrite, expect) == "replace"
+    with replacing_run(s.run_dir, replace):  # the old run is kept until the new one finishes
+        if is_chief(s.strategy):
+            atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
+                "model": s.model_name, "dataset": splits.name, "task": task.name,
+                "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+                "weights": None if s.weights is None else os.path.abspath(s.weights),
+                "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
+                "device_policy": policy.as_dict(), "data": splits.summary(),
+                "distribute": describe(s.strategy)}, indent=2, default=str))
+        with naming_corrupt_shards(splits):
+            result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
+                           metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
+                           learning_rate=s.learning_rate, weight_decay=s.weight_decay,
+                           momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                           monitor=monitor, monitor_mode=mode,
+                           early_stopping_patience=s.early_stopping_patience,
+                           jit_compile=policy.jit_compile, callbacks=s.callbacks,
+                           verbose=s.verbose, overwrite=s.overwrite,
+                           steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
+                           strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
 

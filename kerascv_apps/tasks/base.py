@@ -103,7 +103,32 @@ class Task:
         return kwargs
 
     def validate_model(self, model, splits):
-        """Raises a clear error when a built model cannot fit the data (default: no check)."""
+        """Raises a clear error when a built model cannot fit the data: its input shape
+        against the data's model inputs (after ``pipeline_map_fn``), and, for tasks with
+        classes, its class outputs against the data's number of classes. Runs before any
+        file of a run is written or moved, so a mismatch is refused, not found mid-``fit``."""
+        data = splits.train
+        fn = self.pipeline_map_fn()
+        if fn is not None:
+            data = data.map(fn)
+        spec = data.element_spec[0]
+        data_shape = tuple(getattr(spec, "shape", ()) or ())
+        model_shape = tuple(model.inputs[0].shape[1:])
+        fits = len(data_shape) == len(model_shape) and all(
+            d is None or m is None or d == m for d, m in zip(data_shape, model_shape))
+        if not fits:
+            show = lambda shape: "x".join("?" if d is None else str(d) for d in shape)  # noqa: E731
+            raise ValueError(
+                f"model {model.name!r} takes {show(model_shape)} inputs but dataset "
+                f"{splits.name!r} gives {show(data_shape)} images; drop --model-arg "
+                f"input_shape (it follows from the data) or load the data at that size")
+        classes = getattr(self, "num_classes", None) or splits.num_classes
+        if classes and self.name in ("classification", "segmentation"):
+            out = model.outputs[0].shape[-1]
+            if out is not None and out != classes and not (out == 1 and classes == 2):
+                raise ValueError(
+                    f"model {model.name!r} predicts {out} classes but dataset {splits.name!r} "
+                    f"has {classes}; drop --model-arg num_classes (it follows from the data)")
 
     # --- data hooks -----------------------------------------------------------------------
     def augmentation(self, kind, splits):
