@@ -546,8 +546,10 @@ def format_table(rows, markdown=True):
     return "\n".join(lines)
 
 
-def run_matrix(tasks=TASKS, commands=COMMANDS, work=None, fast=False, log=print):
-    """Runs the rows; returns them (each with exit, metric, seconds)."""
+def run_matrix(tasks=TASKS, commands=COMMANDS, work=None, fast=False, log=print,
+               after_row=None):
+    """Runs the rows; returns them (each with exit, metric, seconds). ``after_row(rows)`` is
+    called after each row (e.g. to save the table so far)."""
     work = work or tempfile.mkdtemp(prefix="flag_matrix_")
     rows, setups = rows_for(tasks, commands, work)
     if fast:
@@ -562,6 +564,8 @@ def run_matrix(tasks=TASKS, commands=COMMANDS, work=None, fast=False, log=print)
         log(f"[matrix] {i + 1}/{len(rows)} {row['command']} {row['option']} {row['value']} "
             f"{row['task']}: exit {row['exit']}, metric {row['metric']:.4g}, "
             f"{row['seconds']}s" + (f" {row['error']}" if row.get("error") else ""))
+        if after_row is not None:
+            after_row(rows)
     return rows
 
 
@@ -585,19 +589,25 @@ def main(argv=None):
             print(r["command"], r["option"], r["value"], r["task"],
                   "n/a" if r["changes"] is None else "")
         return 0
+    def save(rows):
+        done = [r for r in rows if "exit" in r or r["changes"] is None]
+        for path, text in ((args.markdown, lambda: format_table(done) + "\n"),
+                           (args.json, lambda: json.dumps(
+                               [{k: v for k, v in r.items() if k != "changes"} for r in done],
+                               indent=1, default=str))):
+            if path:
+                with open(path + ".tmp", "w") as f:
+                    f.write(text())
+                os.replace(path + ".tmp", path)
+
     rows = run_matrix(tasks, commands, args.work, args.fast,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
-    table = format_table(rows)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{k: v for k, v in r.items() if k != "changes"} for r in rows], f,
-                      indent=1, default=str)
+                      log=lambda m: print(m, file=sys.stderr, flush=True), after_row=save)
+    save(rows)
+    print(format_table(rows))
     bad = [r for r in rows if r["changes"] is not None and (r["exit"] != 0 or
                                                              not math.isfinite(r["metric"]))]
+    print(f"{len(bad)} of {sum(r['changes'] is not None for r in rows)} rows failed or gave "
+          f"no finite metric", file=sys.stderr)
     return 1 if bad else 0
 
 
