@@ -89,6 +89,23 @@ def _add_data_args(p, default="digits"):
                         "(same as --dataset-arg cache=DIR; default: no cache)")
 
 
+def _add_task_args(p):
+    from kerascv_apps.tasks.options import options_help
+
+    p.add_argument("--task-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the model's task (repeatable; wins over --task-args-file), "
+                        "e.g. loss=ce+dice, class_weights=median_frequency. Accepted: "
+                        + options_help())
+    p.add_argument("--task-args-file", metavar="FILE.json", default=None,
+                   help="JSON object of task options, e.g. {\"loss\": \"dice\"}")
+
+
+def _task_args(args):
+    from kerascv_apps.tasks.options import merge_task_args
+
+    return merge_task_args(args.task_args_file, args.task_arg)
+
+
 def _version():
     from kerascv_apps import __version__
 
@@ -129,6 +146,7 @@ def args_train(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
+    _add_task_args(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run (or an unfinished run of another model or "
                         "dataset) in --run-dir; an unfinished run of the same model resumes")
@@ -311,7 +329,8 @@ def cmd_train(args):
         warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
         jit_compile=args.xla, early_stopping_patience=args.early_stopping,
         model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
+        task_kwargs=_task_args(args), overwrite=args.overwrite,
+        steps_per_epoch=args.steps_per_epoch,
         divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights,
         strategy=None if args.strategy == "default" else args.strategy)
     results = run.evaluation
@@ -332,7 +351,8 @@ def _load_for(args):
     dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
     splits = load_dataset(args.dataset or info.get("dataset") or "digits", **dataset_kwargs)
-    return name, model, splits, task_for(name, splits)
+    # the options the run trained with (ignore_index, boundary tolerance, ...) also evaluate it
+    return name, model, splits, task_for(name, splits, info.get("task_options"))
 
 
 def cmd_evaluate(args):
@@ -418,7 +438,7 @@ def task_from_run(name, info):
     data = info.get("data", {})
     kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
         if data.get("num_classes") else {}
-    return get_task(get_entry(name).task, **kwargs)
+    return get_task(get_entry(name).task, **kwargs, **info.get("task_options", {}))
 
 
 def cmd_predict(args):

@@ -24,6 +24,7 @@ from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.tasks.base import get_task_class
+from kerascv_apps.tasks.options import jsonable
 from kerascv_apps.training import train
 from kerascv_apps.training.trainer import check_run_dir, check_training_args, replacing_run
 from kerascv_apps.training.device import configure_precision, resolve_policy
@@ -50,12 +51,22 @@ def _targets_for(model):
     return names, output_loss_weights(model)
 
 
-def task_for(model_name, splits=None):
+def task_for(model_name, splits=None, task_kwargs=None):
+    """The Task of ``model_name`` for ``splits``, built with ``task_kwargs`` (its declared
+    options, see ``tasks/options.py``; check them first with ``check_task_kwargs``)."""
     entry = get_entry(model_name)
     if splits is not None and splits.task != entry.task:
         raise ValueError(f"model {model_name!r} is a {entry.task} model but dataset "
                          f"{splits.name!r} is a {splits.task} dataset")
-    return get_task(entry.task, splits=splits)
+    return get_task(entry.task, splits=splits, **(task_kwargs or {}))
+
+
+def check_task_kwargs(model_name, task_kwargs, flag="--task-arg"):
+    """The validated options of ``model_name``'s task; undeclared keys and bad values are a
+    ``ValueError`` naming the accepted ones."""
+    from kerascv_apps.tasks.options import check_task_kwargs as check
+
+    return check(get_entry(model_name).task, task_kwargs, flag)
 
 
 def build_for_data(model_name, splits, task, **model_kwargs):
@@ -178,6 +189,7 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
+    settings["task_kwargs"] = check_task_kwargs(model_name, task_kwargs)
     if weights is not None and not os.path.isfile(weights):
         raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
                                 f".weights.h5 or .keras weights file)")
@@ -213,9 +225,7 @@ def _train_locked(s):
                                                                s.model_kwargs or {}, model)
         dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
         splits = load_dataset(s.dataset, **dataset_kwargs)
-    task = task_for(s.model_name, splits)
-    for key, value in (s.task_kwargs or {}).items():
-        setattr(task, key, value)
+    task = task_for(s.model_name, splits, s.task_kwargs)
     policy = resolve_policy(s.jit_compile, s.precision)
     configure_precision(policy.precision)
     scope = s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()
@@ -259,6 +269,7 @@ def _train_locked(s):
                 "model": s.model_name, "dataset": splits.name, "task": task.name,
                 "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
                 "weights": None if s.weights is None else os.path.abspath(s.weights),
+                "task_kwargs": jsonable(s.task_kwargs), "task_options": task.option_values(),
                 "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
                 "device_policy": policy.as_dict(), "data": splits.summary(),
                 "distribute": describe(s.strategy)}, indent=2, default=str))

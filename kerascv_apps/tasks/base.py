@@ -40,6 +40,9 @@ class Task:
     # training split of random crops is repeated for a fixed number of steps per epoch.
     eval_batch_size = None  # None: the training batch size
     steps_per_epoch = None  # None: one pass over the training split
+    # constructor arguments a user may set are declared in ``tasks/options.py`` under the
+    # task's name; an option kept under another attribute name is mapped here
+    option_attributes = {}
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes
@@ -52,6 +55,20 @@ class Task:
             kwargs.setdefault("num_classes", splits.num_classes)
             kwargs.setdefault("class_names", splits.class_names)
         return cls(**kwargs)
+
+    @classmethod
+    def options(cls):
+        """``{name: Option}`` of the options a user may set (see ``tasks/options.py``)."""
+        from kerascv_apps.tasks.options import task_options
+
+        return task_options(cls.name)
+
+    def option_values(self):
+        """Every declared option's value in this task (JSON-able; run.json records it)."""
+        from kerascv_apps.tasks.options import jsonable
+
+        return {name: jsonable(getattr(self, self.option_attributes.get(name, name)))
+                for name in self.options()}
 
     @classmethod
     def dataset_defaults(cls, model_name, model_kwargs, model=None):
