@@ -152,8 +152,9 @@ def args_export(p):
     p.add_argument("--name", help="artifact name (default: the model name)")
     p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
                    help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
-                        "int8, int16x8, litert_int8, litert_int16x8 (the last two: LiteRT "
-                        "Quantizer)")
+                        "int8, int16x8, litert_int8, litert_int16x8 (LiteRT Quantizer), onnx, "
+                        "onnx_int8 (ONNX float32 / QDQ int8, verified by onnxruntime; needs "
+                        "the 'onnx' extra)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
     p.add_argument("--limit", type=_positive_int, metavar="N",
@@ -525,7 +526,7 @@ COMMANDS = {
               args_train, cmd_train),
     "evaluate": ("evaluate a saved model on a dataset split",
                 args_evaluate, cmd_evaluate),
-    "export": ("export SavedModel + TFLite variants and verify them",
+    "export": ("export SavedModel + TFLite (+ ONNX) variants and verify them",
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
