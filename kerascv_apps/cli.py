@@ -198,6 +198,18 @@ def args_predict(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     p.add_argument("--out", help="folder for output images (segmentation, super-resolution)")
+    p.add_argument("--explain", choices=["gradcam", "saliency"],
+                   help="also write a heat-map overlay <stem>_<method>.png into --out: Grad-CAM "
+                        "on the deepest feature level, or gradient saliency (classification, "
+                        "segmentation)")
+    p.add_argument("--explain-class", type=int, metavar="ID",
+                   help="class to explain (default: top-1; segmentation: the class most pixels "
+                        "of the region are predicted as)")
+    p.add_argument("--explain-layer", metavar="NAME", help="Grad-CAM layer (default: the "
+                   "last declared feature level, else the deepest-stride layer)")
+    p.add_argument("--explain-region", type=_box, metavar="X0,Y0,X1,Y1",
+                   help="segmentation: the box of model-input pixels whose class score is "
+                        "explained (default: the pixels predicted as the class)")
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
 
 
@@ -404,12 +416,27 @@ def task_from_run(name, info):
     return get_task(get_entry(name).task, **kwargs)
 
 
+def _box(text):
+    try:
+        box = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"expected four integers X0,Y0,X1,Y1, got {text!r}")
+    return box
+
+
 def cmd_predict(args):
     from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
+    if args.explain and not args.out:
+        raise UsageError("--explain writes overlay images: pass --out")
+    if args.explain and not task.explainable:
+        raise UsageError(f"--explain: a {task.name} model's outputs are not class scores; "
+                         f"explanations are for classification and segmentation")
     model = inference_model(load_model(args.model_path, compile=False))
     failed = 0
     for path in args.images:  # one file at a time: a bad file does not stop the others
@@ -417,6 +444,13 @@ def cmd_predict(args):
             if not os.path.isfile(path):
                 raise FileNotFoundError("no such file")
             results = task.predict_files(model, [path], args.out)
+            if args.explain:
+                from kerascv_apps.explain.gradcam import explain_file
+
+                results[0].update(explain_file(model, path, args.explain, args.out,
+                                               class_id=args.explain_class,
+                                               layer=args.explain_layer,
+                                               box=args.explain_region))
         except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
             failed += 1
             print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)

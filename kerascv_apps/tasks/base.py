@@ -40,6 +40,8 @@ class Task:
     # training split of random crops is repeated for a fixed number of steps per epoch.
     eval_batch_size = None  # None: the training batch size
     steps_per_epoch = None  # None: one pass over the training split
+    # outputs are class scores that Grad-CAM / saliency can explain (explain/gradcam.py)
+    explainable = False
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes

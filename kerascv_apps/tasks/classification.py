@@ -12,6 +12,7 @@ from kerascv_apps.tasks.base import Task, register_task
 class ClassificationTask(Task):
     name = "classification"
     quality_metric = "accuracy"
+    explainable = True
     higher_is_better = True
 
     def __init__(self, num_classes=None, class_names=None, top_k=5):

@@ -1,0 +1,158 @@
+"""Explanations (explain/gradcam.py): Grad-CAM and saliency look where the prediction comes
+from, change when the top layers are randomized, follow the layer geometry, and the CLI writes
+their overlays."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerascv_apps import build_model
+from kerascv_apps.explain.gradcam import (explanation_target, feature_layer, grad_cam, saliency,
+                                          save_overlay)
+
+# the only pixels the test models below see (rows 4-13, columns 18-29 of a 32x32 image)
+ROWS, COLS = (4, 14), (18, 30)
+
+
+def _region_model(num_classes=3, dense=True):
+    """Sees only the ROWS x COLS window: the rest is cropped away and zero-padded back, and
+    the convolutions have no bias, so nothing outside the window can reach the output."""
+    inputs = keras.Input((32, 32, 1), name="image")
+    x = keras.layers.Cropping2D(((ROWS[0], 32 - ROWS[1]), (COLS[0], 32 - COLS[1])))(inputs)
+    x = keras.layers.ZeroPadding2D(((ROWS[0], 32 - ROWS[1]), (COLS[0], 32 - COLS[1])))(x)
+    x = keras.layers.Rescaling(1 / 255.0)(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, activation="relu")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, activation="relu",
+                            name="features")(x)
+    if dense:
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dense(num_classes)(x)
+    else:
+        x = keras.layers.UpSampling2D(2)(x)
+        x = keras.layers.Conv2D(num_classes, 1)(x)
+    outputs = keras.layers.Activation("softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _mass_inside(heat, rows, cols, halo=0):
+    inside = heat[max(rows[0] - halo, 0):rows[1] + halo, max(cols[0] - halo, 0):cols[1] + halo]
+    return inside.sum() / heat.sum()
+
+
+def test_grad_cam_and_saliency_peak_where_the_model_looks():
+    keras.utils.set_random_seed(0)
+    model = _region_model()
+    image = np.random.default_rng(0).uniform(0, 255, (32, 32, 1)).astype(np.float32)
+    assert feature_layer(model) == "features"  # the deepest (stride 2) 4-D layer
+    cam = grad_cam(model, image)
+    assert cam["heatmap"].shape == (32, 32) and cam["heatmap"].max() == pytest.approx(1.0)
+    assert cam["class_id"] == int(np.argmax(model(image[None])[0]))
+    # a feature pixel (stride 2, receptive field 8) sees 3.5 pixels around its centre, and
+    # bilinear interpolation between feature pixels spreads it by one stride more
+    assert _mass_inside(cam["heatmap"], ROWS, COLS, halo=6) > 0.99
+    peak = np.unravel_index(np.argmax(cam["heatmap"]), (32, 32))
+    assert ROWS[0] - 6 <= peak[0] < ROWS[1] + 6 and COLS[0] - 6 <= peak[1] < COLS[1] + 6
+    sal = saliency(model, image, class_id=1)
+    assert sal["class_id"] == 1
+    assert _mass_inside(sal["heatmap"], ROWS, COLS) == pytest.approx(1.0)  # exact: no halo
+
+
+def test_segmentation_grad_cam_of_a_class_over_a_region():
+    keras.utils.set_random_seed(1)
+    model = _region_model(dense=False)
+    image = np.random.default_rng(1).uniform(0, 255, (32, 32, 1)).astype(np.float32)
+    region = np.zeros((32, 32), bool)
+    region[4:8, 18:22] = True  # the window's top-left corner
+    cam = grad_cam(model, image, class_id=2, region=region)
+    assert cam["class_id"] == 2
+    # Grad-CAM weights channels by the region's gradients and shows them wherever they fire:
+    # inside the window only
+    assert _mass_inside(cam["heatmap"], ROWS, COLS, halo=6) > 0.99
+    with pytest.raises(ValueError, match="region must be"):
+        grad_cam(model, image, class_id=2, region=np.ones((16, 16), bool))
+    with pytest.raises(ValueError, match="out of range"):
+        grad_cam(model, image, class_id=7)
+
+
+def _spearman(a, b):
+    ra, rb = (np.argsort(np.argsort(v.ravel())) for v in (a, b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_grad_cam_changes_when_the_top_layers_are_randomized(trained_lenet):
+    """Adebayo et al. 2018's model randomization test: a map that survives re-initializing
+    the layers above the explained one does not explain the trained model."""
+    model, splits, _ = trained_lenet
+    images = [x for x, _ in splits.test.take(8).as_numpy_iterator()]
+    trained = [grad_cam(model, x) for x in images]
+    assert trained[0]["layer"] == "s4"  # LeNet-5 declares no taps: the deepest pooling
+    randomized = keras.models.clone_model(model)  # fresh initial weights ...
+    randomized.set_weights(model.get_weights())
+    for name in ("c5", "f6", "predictions_dense"):  # ... kept only up to s4
+        layer = randomized.get_layer(name)
+        layer.set_weights([np.random.default_rng(0).normal(0, 0.3, w.shape) for w in
+                           layer.get_weights()])
+    again = [grad_cam(model, x) for x in images]
+    changed = [grad_cam(randomized, x, class_id=t["class_id"]) for x, t in zip(images, trained)]
+    same = np.mean([_spearman(a["heatmap"], b["heatmap"]) for a, b in zip(trained, again)])
+    rand = np.mean([_spearman(a["heatmap"], b["heatmap"]) for a, b in zip(trained, changed)])
+    assert same == pytest.approx(1.0)
+    assert rand < 0.5, rand
+
+
+def test_declared_feature_taps_and_the_graph_rule_agree():
+    model = build_model("resnet18", input_shape=(64, 64, 3), num_classes=3,
+                        stackwise_num_filters=(4, 4, 8, 8))
+    declared = feature_layer(model)
+    assert declared == model.feature_taps[-1]
+    del model.feature_taps  # as read back from a .keras file
+    assert feature_layer(model) == declared
+
+
+def test_explanation_target_rules():
+    assert explanation_target(np.array([[0.1, 2.0, 0.3]]))[0] == 1
+    logits = np.zeros((1, 4, 4, 3))
+    logits[0, :, :3, 2] = 1.0  # class 2 on three columns, class 0 on the last
+    class_id, weights = explanation_target(logits)
+    assert class_id == 2 and weights.sum() == 12
+    with pytest.raises(ValueError, match="covers no pixel"):
+        explanation_target(logits, class_id=1)
+    with pytest.raises(ValueError, match="cannot explain"):
+        explanation_target(np.zeros((1, 4, 3)))
+
+
+def test_overlay_png(tmp_path):
+    image = np.zeros((8, 8, 1), np.float32)
+    heat = np.zeros((8, 8), np.float32)
+    heat[2, 3] = 1.0
+    path = save_overlay(str(tmp_path / "o.png"), image, heat)
+    rgb = np.asarray(Image.open(path))
+    assert rgb.shape == (8, 8, 3)
+    assert rgb[2, 3, 0] > 50 and rgb[0, 0, 0] == 0  # the hot pixel is red, the rest blue
+    assert rgb[0, 0, 2] > 50 and rgb[2, 3, 2] == 0
+
+
+def test_cli_predict_explain_writes_overlays(trained_lenet, tmp_path):
+    from kerascv_apps.cli import main
+    from kerascv_apps.io import save_model_atomic
+
+    model, splits, _ = trained_lenet
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model_atomic(model, str(run / "model.keras"))
+    (run / "run.json").write_text(json.dumps({"model": "lenet5", "task": "classification",
+                                              "dataset": "digits", "model_kwargs": {},
+                                              "data": {"class_names": list(splits.class_names),
+                                                       "num_classes": 10}}))
+    x, _ = next(splits.test.as_numpy_iterator())
+    Image.fromarray(np.clip(x[..., 0], 0, 255).astype(np.uint8)).save(tmp_path / "digit.png")
+    out = tmp_path / "out"
+    code = main(["predict", "--model-path", str(run / "model.keras"), "--out", str(out),
+                 "--explain", "gradcam", str(tmp_path / "digit.png")])
+    assert code == 0
+    assert os.path.exists(out / "digit_gradcam.png")
