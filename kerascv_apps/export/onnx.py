@@ -106,8 +106,15 @@ def nonstandard_ops(model_proto):
 
 def _rename_io(model_proto):
     """The one input is called ``images`` and the one output ``output`` (tf2onnx names them
-    after TF tensors, e.g. ``Identity:0``)."""
+    after TF tensors, e.g. ``Identity:0``); dynamic sizes ``batch``, ``height``, ``width``."""
     graph = model_proto.graph
+    # symbolic sizes get readable names (tf2onnx writes unk__N)
+    for values, names in ((graph.input, ("batch", "height", "width")),
+                          (graph.output, ("batch", "out_height", "out_width"))):
+        for value in values[:1]:
+            for dim, name in zip(value.type.tensor_type.shape.dim, names):
+                if dim.dim_param:
+                    dim.dim_param = name
     renames = {}
     if len(graph.output) == 1 and graph.output[0].name != OUTPUT_NAME:
         renames[graph.output[0].name] = OUTPUT_NAME
