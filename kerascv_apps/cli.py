@@ -213,6 +213,18 @@ def args_predict(p):
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
 
 
+def args_explain(p):
+    p.add_argument("what", choices=["filters"],
+                   help="filters: the first convolution's filters beside their closest "
+                        "Gaussian-derivative fit (filters.png, filters.json), and with "
+                        "--image the activations of one layer")
+    p.add_argument("--model-path", required=True, help=".keras file")
+    p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
+    p.add_argument("--image", help="image file whose activations are drawn")
+    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
+                                   "feature level, as Grad-CAM uses)")
+
+
 def args_tune(p):
     p.add_argument("--model", required=True)
     _add_data_args(p)
@@ -464,6 +476,39 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_explain(args):
+    import tensorflow as tf
+
+    from kerascv_apps.data.sources.image_folder import read_image
+    from kerascv_apps.explain.filters import write_activations, write_filter_report
+    from kerascv_apps.explain.gradcam import feature_layer
+    from kerascv_apps.io import load_model
+    from kerascv_apps.models.outputs import inference_model
+
+    if not os.path.isfile(args.model_path):
+        raise UsageError(f"--model-path {args.model_path}: no such file (expected a .keras model)")
+    if args.image and not os.path.isfile(args.image):
+        raise UsageError(f"--image {args.image}: no such file")
+    model = inference_model(load_model(args.model_path, compile=False))
+    report = write_filter_report(model, args.out)
+    fits = report["filters"]
+    print(f"{report['layer']}: {len(fits)} filters {report['kernel_shape'][:2]}, Gaussian-"
+          f"derivative fit (orders 0-2) r2 mean {report['mean_r2']:.3f}, min "
+          f"{min(f['r2'] for f in fits):.3f}; {os.path.join(args.out, 'filters.png')}")
+    if args.image:
+        height, width, channels = model.inputs[0].shape[1:]
+        image = read_image(args.image, channels)
+        if height is not None and image.shape[:2] != (height, width):
+            image = tf.image.resize(image, (height, width), antialias=True).numpy()
+        layer = args.layer or feature_layer(model)
+        try:
+            model.get_layer(layer)
+        except ValueError:
+            raise UsageError(f"--layer {layer!r}: the model has no such layer") from None
+        print(f"activations of {layer}: {write_activations(model, image, layer, args.out)}")
+    return 0
+
+
 def cmd_tune(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.tuning import tune
@@ -564,6 +609,8 @@ COMMANDS = {
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
+    "explain": ("draw first-layer filters with their Gaussian-derivative fit, and activations",
+                args_explain, cmd_explain),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
     "optimize": ("QAT / pruning / weight clustering through tfmot -> verified .tflite",

@@ -156,3 +156,41 @@ def test_cli_predict_explain_writes_overlays(trained_lenet, tmp_path):
                  "--explain", "gradcam", str(tmp_path / "digit.png")])
     assert code == 0
     assert os.path.exists(out / "digit_gradcam.png")
+
+
+def test_gaussian_derivative_fit_recovers_a_derivative_and_rejects_noise():
+    from kerascv_apps.explain.filters import fit_gaussian_derivatives, gaussian_derivatives
+
+    d = gaussian_derivatives(7, 1.5)
+    edge = 0.8 * d["Gx"] - 0.6 * d["Gy"]  # a first derivative steered to ~37 degrees
+    fit = fit_gaussian_derivatives(edge)
+    assert fit["sigma"] == 1.5 and fit["r2"] > 0.999
+    assert fit["order_energy"][1] > 0.99
+    bar = fit_gaussian_derivatives(d["Gxx"] + 0.01)
+    assert bar["order_energy"][2] > 0.9
+    noise = np.random.default_rng(0).normal(size=(7, 7))
+    assert fit_gaussian_derivatives(noise)["r2"] < 0.5
+    with pytest.raises(ValueError, match="square"):
+        fit_gaussian_derivatives(np.zeros((3, 5)))
+
+
+def test_cli_explain_filters_and_activations(trained_lenet, tmp_path):
+    from kerascv_apps.cli import main
+    from kerascv_apps.io import save_model_atomic
+
+    model, splits, _ = trained_lenet
+    save_model_atomic(model, str(tmp_path / "m.keras"))
+    x, _ = next(splits.test.as_numpy_iterator())
+    Image.fromarray(np.clip(x[..., 0], 0, 255).astype(np.uint8)).save(tmp_path / "d.png")
+    out = tmp_path / "filters"
+    assert main(["explain", "filters", "--model-path", str(tmp_path / "m.keras"), "--out",
+                 str(out), "--image", str(tmp_path / "d.png"), "--layer", "c1"]) == 0
+    report = json.loads((out / "filters.json").read_text())
+    assert report["layer"] == "c1" and report["kernel_shape"] == [5, 5, 1, 6]
+    assert len(report["filters"]) == 6
+    grid = np.asarray(Image.open(out / "filters.png"))
+    assert grid.shape[0] > grid.shape[1] / 6  # two rows: filters above their fits
+    acts = np.asarray(Image.open(out / "activations_c1.png"))
+    assert acts.std() > 0
+    assert main(["explain", "filters", "--model-path", str(tmp_path / "m.keras"), "--out",
+                 str(out), "--image", str(tmp_path / "d.png"), "--layer", "nope"]) == 2
