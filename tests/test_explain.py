@@ -194,3 +194,45 @@ def test_cli_explain_filters_and_activations(trained_lenet, tmp_path):
     assert acts.std() > 0
     assert main(["explain", "filters", "--model-path", str(tmp_path / "m.keras"), "--out",
                  str(out), "--image", str(tmp_path / "d.png"), "--layer", "nope"]) == 2
+
+
+@pytest.fixture(scope="module")
+def digits_batch(trained_lenet):
+    model, splits, _ = trained_lenet
+    data = list(splits.test.take(96).as_numpy_iterator())
+    return model, np.stack([x for x, _ in data]), np.array([y for _, y in data])
+
+
+def _accuracy(model, x, y):
+    return float(np.mean(np.asarray(model(x)).argmax(-1) == y))
+
+
+def test_fgsm_and_pgd_fool_where_random_noise_of_the_same_size_does_not(digits_batch):
+    from kerascv_apps.explain.adversarial import accuracy_vs_eps, fgsm, pgd
+
+    model, x, y = digits_batch
+    eps = 16.0
+    adv = fgsm(model, x, y, eps)
+    assert np.abs(adv - x).max() <= eps + 1e-3 and adv.min() >= 0 and adv.max() <= 255
+    noise = np.clip(x + eps * np.sign(np.random.default_rng(0).normal(size=x.shape)), 0, 255)
+    clean, attacked = _accuracy(model, x, y), _accuracy(model, adv, y)
+    assert clean - attacked > 0.15, (clean, attacked)
+    assert clean - _accuracy(model, noise.astype(np.float32), y) < 0.05
+    stronger = pgd(model, x, y, eps, steps=5)
+    assert np.abs(stronger - x).max() <= eps + 1e-3
+    assert _accuracy(model, stronger, y) <= attacked
+    rows = accuracy_vs_eps(lambda b: np.asarray(model(b)), model, x, y, [0, eps])
+    assert rows[0]["accuracy"] == clean and rows[1]["accuracy"] == attacked
+    with pytest.raises(ValueError, match="pixel units"):
+        fgsm(model, x, y, 300)
+
+
+def test_fooling_images_reach_the_confidence_from_noise(digits_batch):
+    from kerascv_apps.explain.adversarial import fooling_image
+
+    model = digits_batch[0]
+    for c in (3, 7):
+        f = fooling_image(model, c, confidence=0.99, steps=300)
+        assert f["confidence"] >= 0.99 and f["class_id"] == c
+        assert float(np.asarray(model(f["image"][None]))[0, c]) >= 0.99
+        assert f["image"].min() >= 0 and f["image"].max() <= 255
