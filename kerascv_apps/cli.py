@@ -177,8 +177,9 @@ def args_export(p):
     p.add_argument("--name", help="artifact name (default: the model name)")
     p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
                    help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
-                        "int8, int16x8, litert_int8, litert_int16x8 (the last two: LiteRT "
-                        "Quantizer)")
+                        "int8, int16x8, litert_int8, litert_int16x8 (LiteRT Quantizer), onnx, "
+                        "onnx_int8 (ONNX float32 / QDQ int8, verified by onnxruntime; needs "
+                        "the 'onnx' extra)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
     p.add_argument("--limit", type=_positive_int, metavar="N",
@@ -222,7 +223,31 @@ def args_predict(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     p.add_argument("--out", help="folder for output images (segmentation, super-resolution)")
+    p.add_argument("--explain", choices=["gradcam", "saliency"],
+                   help="also write a heat-map overlay <stem>_<method>.png into --out: Grad-CAM "
+                        "on the deepest feature level, or gradient saliency (classification, "
+                        "segmentation)")
+    p.add_argument("--explain-class", type=int, metavar="ID",
+                   help="class to explain (default: top-1; segmentation: the class most pixels "
+                        "of the region are predicted as)")
+    p.add_argument("--explain-layer", metavar="NAME", help="Grad-CAM layer (default: the "
+                   "last declared feature level, else the deepest-stride layer)")
+    p.add_argument("--explain-region", type=_box, metavar="X0,Y0,X1,Y1",
+                   help="segmentation: the box of model-input pixels whose class score is "
+                        "explained (default: the pixels predicted as the class)")
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
+
+
+def args_explain(p):
+    p.add_argument("what", choices=["filters"],
+                   help="filters: the first convolution's filters beside their closest "
+                        "Gaussian-derivative fit (filters.png, filters.json), and with "
+                        "--image the activations of one layer")
+    p.add_argument("--model-path", required=True, help=".keras file")
+    p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
+    p.add_argument("--image", help="image file whose activations are drawn")
+    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
+                                   "feature level, as Grad-CAM uses)")
 
 
 def args_tune(p):
@@ -441,12 +466,27 @@ def task_from_run(name, info):
     return get_task(get_entry(name).task, **kwargs, **info.get("task_options", {}))
 
 
+def _box(text):
+    try:
+        box = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"expected four integers X0,Y0,X1,Y1, got {text!r}")
+    return box
+
+
 def cmd_predict(args):
     from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
+    if args.explain and not args.out:
+        raise UsageError("--explain writes overlay images: pass --out")
+    if args.explain and not task.explainable:
+        raise UsageError(f"--explain: a {task.name} model's outputs are not class scores; "
+                         f"explanations are for classification and segmentation")
     model = inference_model(load_model(args.model_path, compile=False))
     failed = 0
     for path in args.images:  # one file at a time: a bad file does not stop the others
@@ -454,6 +494,13 @@ def cmd_predict(args):
             if not os.path.isfile(path):
                 raise FileNotFoundError("no such file")
             results = task.predict_files(model, [path], args.out)
+            if args.explain:
+                from kerascv_apps.explain.gradcam import explain_file
+
+                results[0].update(explain_file(model, path, args.explain, args.out,
+                                               class_id=args.explain_class,
+                                               layer=args.explain_layer,
+                                               box=args.explain_region))
         except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
             failed += 1
             print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)
@@ -464,6 +511,39 @@ def cmd_predict(args):
     if failed:
         print(f"error: {failed} of {len(args.images)} images failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_explain(args):
+    import tensorflow as tf
+
+    from kerascv_apps.data.sources.image_folder import read_image
+    from kerascv_apps.explain.filters import write_activations, write_filter_report
+    from kerascv_apps.explain.gradcam import feature_layer
+    from kerascv_apps.io import load_model
+    from kerascv_apps.models.outputs import inference_model
+
+    if not os.path.isfile(args.model_path):
+        raise UsageError(f"--model-path {args.model_path}: no such file (expected a .keras model)")
+    if args.image and not os.path.isfile(args.image):
+        raise UsageError(f"--image {args.image}: no such file")
+    model = inference_model(load_model(args.model_path, compile=False))
+    report = write_filter_report(model, args.out)
+    fits = report["filters"]
+    print(f"{report['layer']}: {len(fits)} filters {report['kernel_shape'][:2]}, Gaussian-"
+          f"derivative fit (orders 0-2) r2 mean {report['mean_r2']:.3f}, min "
+          f"{min(f['r2'] for f in fits):.3f}; {os.path.join(args.out, 'filters.png')}")
+    if args.image:
+        height, width, channels = model.inputs[0].shape[1:]
+        image = read_image(args.image, channels)
+        if height is not None and image.shape[:2] != (height, width):
+            image = tf.image.resize(image, (height, width), antialias=True).numpy()
+        layer = args.layer or feature_layer(model)
+        try:
+            model.get_layer(layer)
+        except ValueError:
+            raise UsageError(f"--layer {layer!r}: the model has no such layer") from None
+        print(f"activations of {layer}: {write_activations(model, image, layer, args.out)}")
     return 0
 
 
@@ -573,10 +653,12 @@ COMMANDS = {
               args_train, cmd_train),
     "evaluate": ("evaluate a saved model on a dataset split",
                 args_evaluate, cmd_evaluate),
-    "export": ("export SavedModel + TFLite variants and verify them",
+    "export": ("export SavedModel + TFLite (+ ONNX) variants and verify them",
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
+    "explain": ("draw first-layer filters with their Gaussian-derivative fit, and activations",
+                args_explain, cmd_explain),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
     "optimize": ("QAT / pruning / weight clustering through tfmot -> verified .tflite",

@@ -43,6 +43,8 @@ class Task:
     # constructor arguments a user may set are declared in ``tasks/options.py`` under the
     # task's name; an option kept under another attribute name is mapped here
     option_attributes = {}
+    # outputs are class scores that Grad-CAM / saliency can explain (explain/gradcam.py)
+    explainable = False
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes

@@ -119,6 +119,7 @@ class SegmentationTask(Task):
 
     name = "segmentation"
     quality_metric = "miou"
+    explainable = True
     higher_is_better = True
 
     def __init__(self, num_classes=None, class_names=None, loss="ce", class_weights=None,
