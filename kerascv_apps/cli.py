@@ -71,10 +71,10 @@ def _shape(text):
     return tuple(parts)
 
 
-def _add_data_args(p, default="digits"):
-    p.add_argument("--dataset", default=default,
+def _add_data_args(p, default_help="the one in the run's run.json"):
+    p.add_argument("--dataset", default=None,
                    help="dataset name (see list-models --datasets), tfds:<name> or folder:<path>"
-                        + ("" if default else "; default: the one in the run's run.json"))
+                        f"; default: {default_help}")
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -89,13 +89,14 @@ def _version():
 
 
 def args_list_models(p):
-    p.add_argument("--task", choices=["classification", "segmentation", "super_resolution"])
+    p.add_argument("--task", help="only this task's models (a registered task: classification, "
+                                  "segmentation, super_resolution, ...)")
     p.add_argument("--datasets", action="store_true", help="list datasets instead")
 
 
 def args_train(p):
     p.add_argument("--model", required=True, help="registered model name")
-    _add_data_args(p)
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="output folder (checkpoints, logs, history)")
     p.add_argument("--epochs", type=_positive_int, default=10, help="total epochs")
     p.add_argument("--batch-size", type=_positive_int, default=64)
@@ -137,7 +138,7 @@ def args_train(p):
 def args_evaluate(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="folder for evaluation.json and plots")
 
@@ -145,7 +146,7 @@ def args_evaluate(p):
 def args_export(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True,
                    help="export folder (must not exist; must not contain or lie inside the "
                         "model's run directory)")
@@ -172,7 +173,7 @@ def args_export(p):
 def args_optimize(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--qat", action="store_true",
@@ -202,7 +203,7 @@ def args_predict(p):
 
 def args_tune(p):
     p.add_argument("--model", required=True)
-    _add_data_args(p)
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
     p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"],
                    help="distributed: set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
@@ -215,7 +216,7 @@ def args_tune(p):
 
 
 def args_prepare(p):
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output folder (must not exist)")
     p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
                    help="examples per TFRecord shard")
@@ -316,11 +317,13 @@ def _load_for(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.experiment import task_for
     from kerascv_apps.io import load_model
+    from kerascv_apps.tasks import default_dataset_for
 
     name, info = run_info(args.model_path, args.model_name)
     dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
-    splits = load_dataset(args.dataset or info.get("dataset") or "digits", **dataset_kwargs)
+    splits = load_dataset(args.dataset or info.get("dataset") or default_dataset_for(name),
+                          **dataset_kwargs)
     return name, model, splits, task_for(name, splits)
 
 
@@ -433,6 +436,9 @@ def cmd_tune(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.tuning import tune
 
+    from kerascv_apps.tasks import default_dataset_for
+
+    args.dataset = args.dataset or default_dataset_for(args.model)
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,

@@ -117,14 +117,15 @@ def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, outp
     return out
 
 
-def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, batch_size=64,
+def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batch_size=64,
                 augment="tf", optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
                 evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
-    """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+    """Loads data (``dataset``; default the task's bundled one), builds ``model_name`` for
+    it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
@@ -146,6 +147,8 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
     A ``model`` passed in must have been built in the strategy's scope.
     """
+    if dataset is None and splits is None:
+        dataset = get_task_class(get_entry(model_name).task).default_dataset
     settings = dict(locals())
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)

@@ -17,7 +17,6 @@ import importlib
 import pkgutil
 from typing import Any, Callable, Optional
 
-TASKS = ("classification", "segmentation", "super_resolution")
 
 
 class UnknownNameError(KeyError):
@@ -69,9 +68,10 @@ class Registry:
         self._loaded = False
 
     def register(self, name=None, *, task=None, family=None, description=""):
-        """Decorator; ``name`` defaults to the decorated object's ``__name__``."""
-        if task is not None and task not in TASKS:
-            raise ValueError(f"{self.kind} {name!r}: task must be one of {TASKS}, got {task!r}")
+        """Decorator; ``name`` defaults to the decorated object's ``__name__``; ``task`` must
+        be a registered task."""
+        if task is not None:
+            check_task(task, f"{self.kind} {name!r}: ")
 
         def decorator(obj):
             key = name or obj.__name__
@@ -91,6 +91,10 @@ class Registry:
             for package in self.packages:
                 import_package(package)
 
+    def unregister(self, name):
+        """Removes ``name`` (for tests that register a member of their own)."""
+        self._entries.pop(name, None)
+
     def get(self, name) -> Entry:
         self.load_all()
         if name not in self._entries:
@@ -101,14 +105,23 @@ class Registry:
 
     def names(self, task=None, family=None):
         self.load_all()
-        if task is not None and task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if task is not None:
+            check_task(task)
         return sorted(n for n, e in self._entries.items()
                       if (task is None or e.task == task) and (family is None or e.family == family))
 
     def __contains__(self, name):
         self.load_all()
         return name in self._entries
+
+
+TASKS = Registry("task", ("kerascv_apps.tasks",))
+
+
+def check_task(task, where=""):
+    """Raises ``ValueError`` unless ``task`` is a registered task name."""
+    if task not in TASKS:
+        raise ValueError(f"{where}task must be one of {tuple(TASKS.names())}, got {task!r}")
 
 
 MODELS = Registry("model", ("kerascv_apps.models.classification",
@@ -119,7 +132,7 @@ MODELS = Registry("model", ("kerascv_apps.models.classification",
 def register_model(name=None, task=None, family=None, description=""):
     """Decorator registering a model builder; the model name defaults to the function name."""
     if task is None:
-        raise ValueError(f"register_model({name!r}): task is required, one of {TASKS}")
+        raise ValueError(f"register_model({name!r}): task is required (a registered task name)")
     return MODELS.register(name, task=task, family=family, description=description)
 
 

@@ -126,7 +126,7 @@ def _export(folder, model, task, name, data):
     from kerascv_apps.export.metadata import embed_metadata
 
     contract = build_contract(task, data, name, "int8", model=model)
-    data = embed_metadata(data, contract)
+    data = embed_metadata(data, contract, task.metadata_kind)
     with open(os.path.join(folder, "contract.json"), "w") as f:
         json.dump(contract, f, indent=2)
     return data, contract

@@ -58,8 +58,8 @@ def set_feature_taps(model, taps):
 
 
 def list_backbones():
-    """Registered classification models whose family declares feature levels."""
-    return [n for n in list_models(task="classification") if get_entry(n).family in _TAP_FAMILIES]
+    """Registered models whose family declares feature levels (classification families)."""
+    return [n for n in list_models() if get_entry(n).family in _TAP_FAMILIES]
 
 
 # --------------------------------------------------------------------------- geometry
@@ -155,7 +155,7 @@ def build_backbone(name, input_shape=(None, None, 3), weights=None, preprocessin
     other keyword arguments too (e.g. ``alpha``, ``output_stride``).
     """
     entry = get_entry(name)
-    if entry.task != "classification" or entry.family not in _TAP_FAMILIES:
+    if entry.family not in _TAP_FAMILIES:
         raise ValueError(f"{name!r} is not a backbone; backbones: {', '.join(list_backbones())}")
     if preprocessing is not None:
         kwargs["preprocessing"] = preprocessing
