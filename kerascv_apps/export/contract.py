@@ -45,9 +45,11 @@ def output_activation(model):
     In this package the output layer is the classifier (Dense/Conv/Activation with an
     activation) or super-resolution's ``Rescaling(255)`` (returned as ``"rescale:255.0"``).
     """
-    layer = model.outputs[0]._keras_history[0] if model is not None else None
-    if layer is None:
+    if model is None:
         return None
+    from kerascv_apps.keras_adapter import producing_layer
+
+    layer = producing_layer(model.outputs[0])
     config = layer.get_config()
     if type(layer).__name__ == "Rescaling":
         return f"rescale:{config.get('scale')}"

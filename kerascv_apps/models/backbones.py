@@ -15,6 +15,7 @@ import dataclasses
 
 import keras
 
+from kerascv_apps.keras_adapter import producing_node
 from kerascv_apps.registry import build_model, get_entry, list_models
 
 _TAP_FAMILIES = set()
@@ -106,9 +107,8 @@ def tensor_geometry(tensor):
         key = id(t)
         if key in memo:
             return memo[key]
-        layer, node_index, _ = t._keras_history
-        node = layer._inbound_nodes[node_index]
-        inputs = [x for x in node.input_tensors]
+        layer, _, node = producing_node(t)
+        inputs = list(node.input_tensors)
         if not inputs:  # the Input
             result = ((1, 0.0), (1, 0.0))
         else:

@@ -7,6 +7,7 @@ tf.data of (image, label)) with the given loss; the wrappers are stripped before
 
 import numpy as np
 
+from kerascv_apps.keras_adapter import tf_keras_inbound_layers
 from kerascv_apps.optimize.qat_ranges import calibrate_ranges
 from kerascv_apps.optimize.twin import check_parity, tf_keras_twin
 
@@ -36,9 +37,7 @@ def _quantize(twin):
     foldable = set()
     for layer in twin.layers:
         if isinstance(layer, tf_keras.layers.BatchNormalization):
-            inbound = [l for node in layer._inbound_nodes
-                       for l in (node.inbound_layers if isinstance(
-                           node.inbound_layers, (list, tuple)) else [node.inbound_layers])]
+            inbound = tf_keras_inbound_layers(layer)
             if (len(inbound) == 1 and isinstance(inbound[0], conv)
                     and inbound[0].get_config().get("activation") == "linear"):
                 foldable.add(layer.name)

@@ -38,8 +38,19 @@ def apply_on(model, inputs):
     outputs there, so a head can put a layer (the padding) between the input and a backbone
     while the backbone's layers stay flat in the new model (same names, same weights) instead
     of nesting the backbone as one layer."""
-    return model._run_through_graph(inputs, operation_fn=lambda op: op)
+    from kerascv_apps.keras_adapter import run_graph
 
+    return run_graph(model, inputs)
+
+
+
+def dilates(backbone):
+    """Whether the backbone ``backbone``'s builder takes an ``output_stride`` (dilated last
+    stages, like ResNet's); others keep their own stride."""
+    from kerascv_apps.arguments import accepted_arguments
+    from kerascv_apps.registry import get_entry
+
+    return "output_stride" in (accepted_arguments(get_entry(backbone).builder) or ())
 
 
 def backbone_taps(name, input_shape, weights=None, **kwargs):
