@@ -14,6 +14,8 @@ import math
 import os
 import sys
 
+from kerascv_apps.runs import run_dir_of, run_info, task_from_run
+
 
 class UsageError(ValueError):
     """Bad command-line input found after parsing (exit code 2)."""
@@ -250,32 +252,6 @@ def args_clean(p):
 
 
 
-def run_dir_of(model_path):
-    """The run directory a .keras file belongs to: the folder holding run.json beside it (or one
-    level up, for checkpoints/), else the file's own folder."""
-    folder = os.path.dirname(os.path.abspath(model_path))
-    for candidate in (folder, os.path.dirname(folder)):
-        if os.path.exists(os.path.join(candidate, "run.json")):
-            return candidate
-    return folder
-
-
-def run_info(model_path, model_name):
-    """The registered name and data of the run a .keras file came from (run.json beside it)."""
-    if not os.path.isfile(model_path):
-        raise UsageError(f"--model-path {model_path}: no such file (expected a .keras model)")
-    info = {}
-    path = os.path.join(run_dir_of(model_path), "run.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            info = json.load(f)
-    name = model_name or info.get("model")
-    if not name:
-        raise UsageError(f"cannot tell which model {model_path} is: no run.json beside it; "
-                         f"pass --model-name")
-    return name, info
-
-
 def cmd_list_models(args):
     from kerascv_apps.registry import get_entry, list_models
 
@@ -395,17 +371,6 @@ def cmd_optimize(args):
     return 0
 
 
-def task_from_run(name, info):
-    """The Task of a registered model, with the class names recorded in its run.json."""
-    from kerascv_apps.registry import get_entry
-    from kerascv_apps.tasks import get_task
-
-    data = info.get("data", {})
-    kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
-        if data.get("num_classes") else {}
-    return get_task(get_entry(name).task, **kwargs)
-
-
 def cmd_predict(args):
     from kerascv_apps.models.outputs import inference_model
     from kerascv_apps.io import load_model
@@ -453,7 +418,7 @@ def cmd_tune(args):
 
 
 def cmd_benchmark(args):
-    from kerascv_apps.benchmark import format_table, run_benchmark
+    from kerascv_apps.device_benchmark import format_table, run_benchmark
     from kerascv_apps.io import atomic_write_text
     from kerascv_apps.registry import get_entry
     from kerascv_apps.training.device import PRECISIONS

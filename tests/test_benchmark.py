@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from kerascv_apps.benchmark import format_table, run_benchmark, tflite_latency_ms
+from kerascv_apps.device_benchmark import format_table, run_benchmark, tflite_latency_ms
 from kerascv_apps.cli import main
 
 
