@@ -130,9 +130,11 @@ def test_tfrecords_use_the_task_codec(toy, tmp_path):
     prepare_tfrecords(splits, out, examples_per_shard=4, log=lambda msg: None)
     back = load_dataset(f"tfrecord:{out}", verify=False)
     assert back.task == TOY
-    got = list(back.val.as_numpy_iterator())
-    np.testing.assert_allclose([t for _, t in got], targets, rtol=1e-6)
-    np.testing.assert_array_equal(np.stack([x for x, _ in got]), images)
+    got = list(back.val.as_numpy_iterator())  # shards interleave: order may differ
+    assert len(got) == len(targets)
+    for image, target in got:  # each target came back with its own image
+        np.testing.assert_allclose(target, image.mean(), rtol=1e-5)
+    np.testing.assert_allclose(sorted(t for _, t in got), sorted(targets), rtol=1e-6)
 
 
 def test_a_task_without_a_record_format_is_refused_by_name(tmp_path):
