@@ -10,7 +10,7 @@ from kerascv_apps.cli import main
 def result():
     """LeNet-5 with LeNet-5 standing in for its keras.applications twin: the mechanics of every
     part at a fraction of MobileNetV2's cost (the real pairs are measured by the command)."""
-    from kerascv_apps import benchmark
+    from kerascv_apps import device_benchmark as benchmark
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(benchmark.TWINS, "lenet5", "LeNet5")
