@@ -44,6 +44,8 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    # models: a backbone's feature extractor (its feature levels in its config)
+    "BackboneModel": "kerascv_apps.models.backbones",
     # losses
     "SegmentationCrossentropy": "kerascv_apps.losses.segmentation",
     "FocalLoss": "kerascv_apps.losses.segmentation",
