@@ -6,6 +6,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+pytest_plugins = ("tests.suite_bounds",)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
