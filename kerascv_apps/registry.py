@@ -48,20 +48,25 @@ class Entry:
         return self.obj
 
 
-def import_package(package):
-    """Imports ``package`` and every public module in it (their decorators register members)."""
+def import_package(package, recursive=False):
+    """Imports ``package`` and every public module in it (their decorators register members);
+    ``recursive``: the public modules of its public sub-packages too."""
     module = importlib.import_module(package)
     for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{package}.{info.name}")
+            if info.ispkg and recursive:
+                import_package(f"{package}.{info.name}", recursive=True)
+            else:
+                importlib.import_module(f"{package}.{info.name}")
 
 
 class Registry:
     """Named members of one kind, discovered from ``packages`` on first use."""
 
-    def __init__(self, kind, packages, unknown_error=UnknownNameError, hint=""):
+    def __init__(self, kind, packages, unknown_error=UnknownNameError, hint="", recursive=False):
         self.kind = kind
         self.packages = tuple(packages)
+        self.recursive = recursive
         self.unknown_error = unknown_error
         self.hint = hint
         self._entries = {}
@@ -89,7 +94,7 @@ class Registry:
         if not self._loaded:
             self._loaded = True
             for package in self.packages:
-                import_package(package)
+                import_package(package, recursive=self.recursive)
 
     def unregister(self, name):
         """Removes ``name`` (for tests that register a member of their own)."""
@@ -124,9 +129,8 @@ def check_task(task, where=""):
         raise ValueError(f"{where}task must be one of {tuple(TASKS.names())}, got {task!r}")
 
 
-MODELS = Registry("model", ("kerascv_apps.models.classification",
-                            "kerascv_apps.models.segmentation",
-                            "kerascv_apps.models.super_resolution"))
+# every sub-package of kerascv_apps.models (one per task: a new task's folder is found too)
+MODELS = Registry("model", ("kerascv_apps.models",), recursive=True)
 
 
 def register_model(name=None, task=None, family=None, description=""):
