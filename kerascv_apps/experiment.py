@@ -150,6 +150,7 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     if dataset is None and splits is None:
         dataset = get_task_class(get_entry(model_name).task).default_dataset
     settings = dict(locals())
+    settings["strategy_name"] = strategy if isinstance(strategy, str) else None
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
@@ -232,7 +233,8 @@ def _train_locked(s):
             "weights": None if s.weights is None else os.path.abspath(s.weights),
             "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
             "device_policy": policy.as_dict(), "data": splits.summary(),
-            "distribute": describe(s.strategy)}, indent=2, default=str))
+            "distribute": describe(s.strategy), "config": run_config(s, splits)},
+            indent=2, default=str))
     result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
                    metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
                    learning_rate=s.learning_rate, weight_decay=s.weight_decay,
@@ -244,6 +246,24 @@ def _train_locked(s):
                    divergence_factor=s.divergence_factor, strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
+
+
+def run_config(s, splits):
+    """The run's :class:`~kerascv_apps.config.TrainConfig` as a dict (``run.json``'s
+    ``config``: ``kerascv-apps train --config run.json`` trains the same run again)."""
+    from kerascv_apps.config import TrainConfig
+
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(s, {"model": "model_name", "strategy": "strategy_name"}.get(
+            field.name, field.name))
+        if field.name.endswith("_kwargs"):
+            value = dict(value or {})
+        values[field.name] = value
+    values["dataset"] = s.dataset or splits.name
+    if s.weights is not None:
+        values["weights"] = os.path.abspath(s.weights)
+    return values
 
 
 def predict_split(model, task, dataset, batch_size=64):
