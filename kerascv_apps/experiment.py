@@ -156,14 +156,15 @@ def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, outp
     return out
 
 
-def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, batch_size=64,
+def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batch_size=64,
                 augment="tf", optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
                 evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
-    """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+    """Loads data (``dataset``; default the task's bundled one), builds ``model_name`` for
+    it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
@@ -185,7 +186,10 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
     A ``model`` passed in must have been built in the strategy's scope.
     """
+    if dataset is None and splits is None:
+        dataset = get_task_class(get_entry(model_name).task).default_dataset
     settings = dict(locals())
+    settings["strategy_name"] = strategy if isinstance(strategy, str) else None
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
@@ -272,7 +276,8 @@ def _train_locked(s):
                 "task_kwargs": jsonable(s.task_kwargs), "task_options": task.option_values(),
                 "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
                 "device_policy": policy.as_dict(), "data": splits.summary(),
-                "distribute": describe(s.strategy)}, indent=2, default=str))
+                "distribute": describe(s.strategy), "config": run_config(s, splits)},
+                indent=2, default=str))
         with naming_corrupt_shards(splits):
             result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
                            metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
@@ -286,6 +291,24 @@ def _train_locked(s):
                            strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
+
+
+def run_config(s, splits):
+    """The run's :class:`~kerascv_apps.config.TrainConfig` as a dict (``run.json``'s
+    ``config``: ``kerascv-apps train --config run.json`` trains the same run again)."""
+    from kerascv_apps.config import TrainConfig
+
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(s, {"model": "model_name", "strategy": "strategy_name"}.get(
+            field.name, field.name))
+        if field.name.endswith("_kwargs"):
+            value = dict(value or {})
+        values[field.name] = value
+    values["dataset"] = s.dataset or splits.name
+    if s.weights is not None:
+        values["weights"] = os.path.abspath(s.weights)
+    return values
 
 
 def predict_split(model, task, dataset, batch_size=64):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from kerascv_apps.benchmark import format_table, run_benchmark, tflite_latency_ms
+from kerascv_apps.device_benchmark import format_table, run_benchmark, tflite_latency_ms
 from kerascv_apps.cli import main
 
 
@@ -24,7 +24,7 @@ def result():
 
     import keras
 
-    from kerascv_apps import benchmark
+    from kerascv_apps import device_benchmark as benchmark
 
     clock = {"now": 0.0}
     built = []
@@ -101,7 +101,7 @@ def test_benchmark_measures_every_part(result):
 def test_twin_is_keras_applications():
     """The real twins: keras.applications' class of the published architecture, untrained
     (MobileNetV2's published 3,538,984 parameters with 1000 classes)."""
-    from kerascv_apps import benchmark
+    from kerascv_apps import device_benchmark as benchmark
 
     model = benchmark._twin("mobilenet_v2")((32, 32, 3), 1000)
     assert type(model).__module__.startswith("keras")

@@ -121,7 +121,7 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
-            data = embed_metadata(data, contract)
+            data = embed_metadata(data, contract, task.metadata_kind)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
