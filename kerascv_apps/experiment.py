@@ -10,6 +10,7 @@ train with the same target and are dropped for evaluation and export
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import shutil
 import types
@@ -216,6 +217,26 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
         return run
 
 
+def _measured_cpu_precision(s, splits, task):
+    """``--precision auto`` on a CPU: float32 or mixed_bfloat16, whichever this run's model
+    trains faster on this CPU (``training.precision_choice``)."""
+    from kerascv_apps.training.precision_choice import choose_cpu_precision
+
+    count = int(splits.train.cardinality())
+    per_epoch = s.steps_per_epoch or task.steps_per_epoch or (
+        math.ceil(count / s.batch_size) if count > 0 else None)
+    planned = per_epoch * s.epochs if per_epoch else None
+    shape = tuple(splits.train.element_spec[0].shape)
+
+    def build():
+        return build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}))
+
+    choice = choose_cpu_precision(s.model_name, build, shape, s.batch_size, planned,
+                                  model_kwargs=s.model_kwargs,
+                                  progress=print if s.verbose else (lambda *_: None))
+    return {"precision": choice["precision"], "precision_choice": choice}
+
+
 def _train_locked(s):
     """``train_model`` once its checks passed and it holds the run directory (``s``: its
     arguments)."""
@@ -231,6 +252,8 @@ def _train_locked(s):
         splits = load_dataset(s.dataset, **dataset_kwargs)
     task = task_for(s.model_name, splits, s.task_kwargs)
     policy = resolve_policy(s.jit_compile, s.precision)
+    if s.precision == "auto" and policy.device == "cpu" and model is None:
+        policy = dataclasses.replace(policy, **_measured_cpu_precision(s, splits, task))
     configure_precision(policy.precision)
     scope = s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()
     try:
