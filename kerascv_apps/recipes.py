@@ -27,7 +27,7 @@ def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rat
     trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
                           augment=augment, learning_rate=learning_rate, schedule="cosine",
                           seed=seed, model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
-                          task_kwargs={"loss_spec": loss, "border_weights": border_weights},
+                          task_kwargs={"loss": loss, "border_weights": border_weights},
                           overwrite=overwrite, verbose=verbose, jit_compile="auto")
     train_seconds = time.time() - start
     model, task, splits = inference_model(trained.model), trained.task, trained.splits

@@ -176,18 +176,16 @@ def loss_mix(dice_weight):
 def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
     """The ``kerascv-apps train`` command line that trains the best configuration.
 
-    A tuned segmentation loss mix has no command-line flag: it follows as a comment naming the
-    library call (``train_model(..., task_kwargs={"loss_spec": ...})``)."""
+    A tuned segmentation loss mix becomes ``--task-arg loss=ce+0.5*dice``."""
     import shlex
 
     args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
             "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
-    note = ""
+    task_args = {}
     if "dice_weight" in values:
-        note = (f"  # loss {loss_mix(values.pop('dice_weight'))!r}: train_model(..., "
-                f"task_kwargs={{'loss_spec': {loss_mix(hyperparameters['dice_weight'])!r}}})")
+        task_args["loss"] = loss_mix(values.pop("dice_weight"))
     for key, value in values.items():
         if key in _FLAGS:
             args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
@@ -195,4 +193,6 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
             model_args[key] = value
     for key, value in model_args.items():
         args += ["--model-arg", f"{key}={json.dumps(value)}"]
-    return " ".join(shlex.quote(a) for a in args) + note
+    for key, value in task_args.items():
+        args += ["--task-arg", f"{key}={value}"]
+    return " ".join(shlex.quote(a) for a in args)

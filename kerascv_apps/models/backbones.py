@@ -80,6 +80,9 @@ def _layer_geometry(layer, geometry):
     if name == "ZeroPadding2D":
         pads = layer.padding  # ((top, bottom), (left, right))
         return tuple((s, o - s * p[0]) for (s, o), p in zip(geometry, pads))
+    if name == "Cropping2D":
+        crops = layer.cropping  # ((top, bottom), (left, right))
+        return tuple((s, o + s * c[0]) for (s, o), c in zip(geometry, crops))
     if name == "ZeroPadShortcut":  # x[:, ::s, ::s]: pixel j is input pixel s * j
         return tuple((s * layer.strides, o) for s, o in geometry)
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)

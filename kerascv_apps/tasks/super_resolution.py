@@ -111,6 +111,7 @@ class SuperResolutionTask(Task):
         return int(np.asarray(model(probe, training=False)).shape[1]) // 8
 
     def validate_model(self, model, splits):
+        super().validate_model(model, splits)
         factor = self.model_scale(model)
         if factor != self.scale:
             raise ValueError(f"model {model.name!r} upscales x{factor} but dataset "
