@@ -225,4 +225,8 @@ def test_luma_pixel_loss_ignores_chroma_and_equals_the_psnr_y_error():
                                  .get_config())
     assert (l1_y.kind, l1_y.channel, l1_y.name) == ("l1", "y", "pixel_l1_y")
     with pytest.raises(ValueError, match="pixel_loss"):
-        get_task("super_resolution", pixel_loss="mse_rgb").loss()
+        get_task("super_resolution", pixel_loss="mse_y2").loss()
+    from kerascv_apps.tasks.options import check_task_kwargs  # what --task-arg accepts
+
+    assert check_task_kwargs("super_resolution", {"pixel_loss": "mse_y"}) == {
+        "pixel_loss": "mse_y"}
