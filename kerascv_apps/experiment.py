@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 import types
 
 import numpy as np
@@ -41,6 +42,7 @@ class Run:
     run_dir: str
     policy: dict
     evaluation: dict = None  # test-split results when train_model(..., evaluate=True)
+    evaluation_seconds: float = None  # how long that evaluation took
 
 
 def _targets_for(model):
@@ -169,8 +171,10 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     with locked_run_dir(run_dir):
         run = _train_locked(types.SimpleNamespace(**settings))
         if evaluate:
+            start = time.perf_counter()
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
+            run.evaluation_seconds = time.perf_counter() - start
         return run
 
 
