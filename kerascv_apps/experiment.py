@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import time
 import types
 
 import numpy as np
@@ -43,6 +44,7 @@ class Run:
     run_dir: str
     policy: dict
     evaluation: dict = None  # test-split results when train_model(..., evaluate=True)
+    evaluation_seconds: float = None  # how long that evaluation took
 
 
 def _targets_for(model):
@@ -212,8 +214,10 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
         clean_stale([run_dir], temp_dir=False)
         run = _train_locked(types.SimpleNamespace(**settings))
         if evaluate:
+            start = time.perf_counter()
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
+            run.evaluation_seconds = time.perf_counter() - start
         return run
 
 
