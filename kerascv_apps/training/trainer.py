@@ -304,7 +304,9 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
         "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
         "schedule": schedule, "jit_compile": jit, "steps_per_epoch": steps_per_epoch,
-        "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
+        "momentum": float(momentum), "warmup_epochs": float(warmup_epochs),
+        "early_stopping_patience": early_stopping_patience,
+        "divergence_factor": float(divergence_factor), "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
         **describe(strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
