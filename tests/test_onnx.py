@@ -134,3 +134,24 @@ def test_a_model_with_an_op_onnx_lacks_is_refused_naming_it():
     model = keras.Model(inputs, _InverseErf(name="inverse_erf")(x), name="odd")
     with pytest.raises(OnnxConversionError, match=r"Erfinv.*inverse_erf"):
         convert_to_onnx(model)
+
+
+def test_cli_export_formats_onnx(trained_lenet, tmp_path, capsys):
+    from kerascv_apps.cli import main
+    from kerascv_apps.io import save_model_atomic
+
+    model, splits, _ = trained_lenet
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model_atomic(model, str(run / "model.keras"))
+    (run / "run.json").write_text(json.dumps({
+        "model": "lenet5", "task": "classification", "dataset": "digits", "model_kwargs": {},
+        "data": {"class_names": list(splits.class_names), "num_classes": 10}}))
+    out = tmp_path / "export"
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(out),
+                 "--formats", "onnx", "--limit", "64", "--no-progress"]) == 0
+    assert (out / "onnx" / "lenet5.onnx").exists()
+    assert not (out / "tflite").exists()
+    assert "onnx " in capsys.readouterr().out
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out",
+                 str(tmp_path / "x"), "--formats", "onnx_fp16"]) == 2
