@@ -532,7 +532,9 @@ def cmd_predict(args):
         except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
             failed += 1
             print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)
-            print(f"error: {path}: {e}", file=sys.stderr)
+            text = str(e)
+            print(f"error: {text}" if text.startswith(str(path)) else f"error: {path}: {text}",
+                  file=sys.stderr)
             continue
         for result in results:
             print(json.dumps(result), flush=True)

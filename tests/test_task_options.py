@@ -38,7 +38,7 @@ def test_declared_options_are_exactly_the_constructor_arguments():
     ("segmentation", {"class_weights": "median"}, "median_frequency"),
     ("segmentation", {"ignore_index": 256}, "INT 0..255"),
     ("segmentation", {"border_weights": "maybe"}, "true|false"),
-    ("super_resolution", {"pixel_loss": "l2"}, "l1|mse"),
+    ("super_resolution", {"pixel_loss": "l2"}, "l1|mse|l1_y|mse_y"),
     ("super_resolution", {"adversarial": 1}, "true|false"),
     ("super_resolution", {"content_layer": "block6_conv1"}, "VGG19"),
     ("super_resolution", {"degradations": ["lanczos"]}, "lanczos"),

@@ -162,7 +162,8 @@ OPTIONS = {
         Option("sigma", _float(0.0, strict=True), "FLOAT > 0", "border weight map sigma (px)"),
     ),
     "super_resolution": (
-        Option("pixel_loss", _choice("l1", "mse"), "l1|mse", "pixel loss"),
+        Option("pixel_loss", _choice("l1", "mse", "l1_y", "mse_y"), "l1|mse|l1_y|mse_y",
+               "pixel loss on RGB, or on the luma only (_y; ESPCN's paper: mse_y)"),
         Option("patch_size", _int(4), "INT >= 4", "LR size of the training crops"),
         Option("degradations", _degradations, "[bicubic_antialias,bicubic,area]|null",
                "downscalers drawn for training LR inputs"),
