@@ -162,7 +162,7 @@ def write_activations(model, image, layer, out_dir, scale=4, max_channels=64):
     (scaled per channel to [0, 1]); returns its path."""
     import keras
 
-    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
     out = np.asarray(probe(np.asarray(image, np.float32)[None], training=False))[0]
     if out.ndim != 3:
         raise ValueError(f"layer {layer!r} has output shape {out.shape}, not a feature map")
