@@ -101,7 +101,8 @@ def _tile(maps, columns, pad=1):
     grid = np.ones(shape, np.float32)
     for i, m in enumerate(maps):
         r, c = divmod(i, columns)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = m
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = m
     return grid
 
 
