@@ -141,7 +141,8 @@ class Setup:
                              "class_weights=median_frequency", "class_weights=[1,2,2,2]",
                              "ignore_index=254", "boundary_tolerance=1", "w0=5", "sigma=3",
                              "border_weights=false"],
-            "super_resolution": ["pixel_loss=mse", "pixel_loss=l1", "patch_size=16",
+            "super_resolution": ["pixel_loss=mse", "pixel_loss=l1", "pixel_loss=mse_y",
+                                 "pixel_loss=l1_y", "patch_size=16",
                                  "degradations=[\"area\"]", "adversarial=false",
                                  "content_layer=block2_conv2", "allow_random_features=true",
                                  "pixel_weight=0.5", "discriminator_kwargs={}",
@@ -173,6 +174,17 @@ def _values(command, option, action, setup, work):
 
     A value of ``None`` means the row does not apply to the task (the label says why)."""
     s = setup
+    explain = s.task != "super_resolution"  # SR outputs are not class scores
+    if command == "predict" and option.startswith("--explain"):
+        if not explain or (option == "--explain-region" and s.task != "segmentation"):
+            return [("n/a: " + ("SR outputs are not class scores" if not explain else
+                                "a region is for segmentation"), None)]
+        base = {"--explain": ["gradcam"], "--out": [os.path.join(work, s.task, "explain")]}
+        if option == "--explain":
+            return [(c, {**base, "--explain": [c]}) for c in action.choices]
+        value = {"--explain-class": "1", "--explain-layer": LAST_CONV,
+                 "--explain-region": "0,0,16,16"}[option]
+        return [(value, {**base, option: [value]})]
     if action.choices and option not in ("--model",):
         return [(c, {option: [c]}) for c in action.choices]
     if action.nargs == 0:  # store_true flags
@@ -241,6 +253,22 @@ def _values(command, option, action, setup, work):
         return [("on", {"--int8-io": [], "--formats": ["int8"]})]
     raise KeyError(f"no flag-matrix value for {command} {option}: add one to "
                    f"benchmarks/flag_matrix.py")
+
+
+LAST_CONV = "(the model's last Conv2D)"
+
+
+def _resolve(argv, setup):
+    """Fills placeholders that need the base run's model (a layer name)."""
+    if LAST_CONV not in argv:
+        return argv
+    import keras
+
+    from kerascv_apps.io import load_model
+
+    model = load_model(setup.model_path, compile=False)
+    layer = [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)][-1]
+    return [layer if a == LAST_CONV else a for a in argv]
 
 
 def _split_task_args(text):
@@ -405,7 +433,7 @@ def run_row(row, setups, work, env=None):
     os.makedirs(os.path.dirname(row_dir), exist_ok=True)
     options = _base(row["command"], setup, work, row_dir)
     options.update(row["changes"])  # a row's values replace the base's (full lists)
-    argv = _argv(row["command"], options)
+    argv = _resolve(_argv(row["command"], options), setup)
     row["argv"] = argv
     start = time.perf_counter()
     strategy = options.get("--strategy", ["default"])[0]

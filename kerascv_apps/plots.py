@@ -106,8 +106,9 @@ def plot_reliability(rows, ece, path, bins=15):
     lows = [r["low"] for r in rows]
     ax.bar(lows, [r["accuracy"] for r in rows], width=width, align="edge", edgecolor="k",
            alpha=0.8, label="accuracy")
-    ax.bar(lows, [r["confidence"] - r["accuracy"] for r in rows], width=width, align="edge",
-           bottom=[r["accuracy"] for r in rows], color="tab:red", alpha=0.3, label="gap")
+    ax.bar(lows, [abs(r["confidence"] - r["accuracy"]) for r in rows], width=width,
+           align="edge", bottom=[min(r["accuracy"], r["confidence"]) for r in rows],
+           color="tab:red", alpha=0.3, label="|confidence - accuracy|")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)

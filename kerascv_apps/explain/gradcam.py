@@ -4,7 +4,7 @@ Grad-CAM (Selvaraju et al. 2017): the feature maps ``A^k`` of one layer, weighte
 spatial mean of the gradient of the class score ``y^c`` (the pre-softmax logit) with respect to
 them, summed and rectified: ``ReLU(sum_k alpha_k^c A^k)``. The map is brought to the input's
 size with the layer's geometry (feature pixel ``j`` sits at input pixel ``offset + stride * j``,
-``models/backbones.tensor_geometry``) and scaled to [0, 1].
+``models/backbones.layer_geometries``) and scaled to [0, 1].
 
 The layer is the last feature level the backbone contract declares (``model.feature_taps``)
 when the model carries it; a model read back from a ``.keras`` file does not (the taps are a
@@ -47,14 +47,10 @@ def score_tensor(model):
     return output
 
 
-def _stride(tensor):
-    from kerascv_apps.models.backbones import tensor_geometry
+def _geometries(model):
+    from kerascv_apps.models.backbones import layer_geometries
 
-    try:
-        geometry = tensor_geometry(tensor)
-    except (ValueError, AttributeError, KeyError):  # resampling layers, nested models
-        return None
-    return None if geometry is None else geometry[0][0]
+    return layer_geometries(model, strict=False)
 
 
 def feature_layer(model):
@@ -64,31 +60,29 @@ def feature_layer(model):
     if taps:
         return taps[-1]
     best, best_stride = None, 0
-    for layer in model.layers[1:]:
-        try:
-            output = layer.output
-        except (AttributeError, ValueError):  # a layer used more than once
+    for name, geometry in _geometries(model).items():
+        if not isinstance(geometry, tuple) or name == model.layers[0].name:
             continue
-        if len(getattr(output, "shape", ())) != 4:
+        if len(model.get_layer(name).output.shape) != 4:
             continue
-        stride = _stride(output)
-        if stride is not None and stride >= best_stride:
-            best, best_stride = layer.name, stride
+        stride = geometry[0][0]
+        if stride >= best_stride:
+            best, best_stride = name, stride
     if best is None:
         raise ValueError(f"model {model.name!r} has no spatial feature layer to explain; pass "
                          f"a layer name")
     return best
 
 
-def _upsample(cam, tensor, out_shape):
-    """``cam`` (h, w) onto the input grid (H, W) with the layer's stride and offset."""
+def _upsample(cam, model, layer, out_shape):
+    """``cam`` (h, w) onto the input grid (H, W) with the layer's stride and offset (or, when
+    the geometry is unknown, spread evenly over the image)."""
     from scipy.ndimage import map_coordinates
 
-    from kerascv_apps.models.backbones import tensor_geometry
-
-    try:
-        (sy, oy), (sx, ox) = tensor_geometry(tensor)
-    except (ValueError, AttributeError, KeyError, TypeError):
+    geometry = _geometries(model).get(layer)
+    if isinstance(geometry, tuple):
+        (sy, oy), (sx, ox) = geometry
+    else:
         sy, sx = out_shape[0] / cam.shape[0], out_shape[1] / cam.shape[1]
         oy, ox = (sy - 1) / 2.0, (sx - 1) / 2.0  # cell centres
     rows = (np.arange(out_shape[0]) - oy) / sy
@@ -169,7 +163,7 @@ def grad_cam(model, image, class_id=None, layer=None, region=None):
         raise ValueError(f"the class score does not depend on layer {layer!r}")
     alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(alpha * feats, axis=-1))[0].numpy()
-    heat = _upsample(cam, feature, x.shape[1:3])
+    heat = _upsample(cam, model, layer, x.shape[1:3])
     top = heat.max()
     heat = heat / top if top > 0 else heat
     return {"heatmap": np.clip(heat, 0, 1).astype(np.float32), "class_id": class_id,
