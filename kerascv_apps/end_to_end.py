@@ -30,7 +30,7 @@ def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rat
     trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
                           augment=augment, learning_rate=learning_rate, schedule="cosine",
                           seed=seed, model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
-                          task_kwargs={"loss_spec": loss, "border_weights": border_weights},
+                          task_kwargs={"loss": loss, "border_weights": border_weights},
                           overwrite=overwrite, verbose=verbose, jit_compile="auto",
                           evaluate=True)
     train_seconds = time.time() - start - trained.evaluation_seconds
@@ -147,7 +147,8 @@ def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_s
     parser.add_argument("--patch-size", type=int, default=patch_size,
                         help="LR crop size (HR = scale x this)")
     parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--loss", default=loss, choices=("mse", "l1"))
+    parser.add_argument("--loss", default=loss, choices=("mse", "l1", "mse_y", "l1_y"),
+                        help="pixel loss on RGB, or on the luma only (_y)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")

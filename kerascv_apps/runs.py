@@ -37,11 +37,12 @@ def run_info(model_path, model_name):
 
 
 def task_from_run(name, info):
-    """The Task of a registered model, with the class names recorded in its run.json."""
+    """The Task of a registered model, with the class names and the task options recorded in
+    its run.json."""
     from kerascv_apps.registry import get_entry
     from kerascv_apps.tasks import get_task
 
     data = info.get("data", {})
     kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
         if data.get("num_classes") else {}
-    return get_task(get_entry(name).task, **kwargs)
+    return get_task(get_entry(name).task, **kwargs, **info.get("task_options", {}))

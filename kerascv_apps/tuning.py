@@ -169,8 +169,7 @@ _FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "
 def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
     """The ``kerascv-apps train`` command line that trains the best configuration.
 
-    Tuned task options (segmentation's loss mix) have no command-line flag: they follow as a
-    comment naming the library call (``train_model(..., task_kwargs={"loss_spec": ...})``)."""
+    Tuned task options (a segmentation loss mix) become ``--task-arg`` (``loss=ce+0.5*dice``)."""
     import shlex
 
     from kerascv_apps.registry import get_entry
@@ -180,11 +179,7 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
             "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
-    note = ""
-    task_kwargs = get_task_class(get_entry(model_name).task).tuned_task_kwargs(values)
-    if task_kwargs:
-        described = ", ".join(f"{k} {v!r}" for k, v in task_kwargs.items())
-        note = f"  # {described}: train_model(..., task_kwargs={task_kwargs!r})"
+    task_args = get_task_class(get_entry(model_name).task).tuned_task_kwargs(values)
     for key, value in values.items():
         if key in _FLAGS:
             args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
@@ -192,4 +187,6 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
             model_args[key] = value
     for key, value in model_args.items():
         args += ["--model-arg", f"{key}={json.dumps(value)}"]
-    return " ".join(shlex.quote(a) for a in args) + note
+    for key, value in task_args.items():
+        args += ["--task-arg", f"{key}={value}"]
+    return " ".join(shlex.quote(a) for a in args)

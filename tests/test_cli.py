@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from kerascv_apps.cli import build_parser, main
+from tests.tree_snapshot import assert_unchanged, snapshot
 
 
 def test_every_subcommand_has_help():
@@ -27,10 +28,12 @@ def test_console_script_entry_point_runs():
 
 
 def test_unknown_model_exits_2_listing_known_names(capsys, tmp_path):
+    before = snapshot(tmp_path)
     code = main(["train", "--model", "lenet7", "--run-dir", str(tmp_path / "r"), "--epochs", "1"])
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown model 'lenet7'" in err and "lenet5" in err
+    assert_unchanged(tmp_path, before)
 
 
 def test_bad_model_arg_format_is_rejected():
@@ -57,9 +60,11 @@ def test_train_evaluate_export_predict(tmp_path, capsys):
                  "--formats", "float32,int8", "--max-int8-drop", "0.03", "--limit", "150",
                  "--calibration-images", "100"]) == 0
     assert (exports / "tflite" / "lenet5_int8.tflite").exists()
+    before = snapshot(tmp_path)  # the exports, the run and everything beside them
     assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(exports),
                  "--formats", "float32"]) == 2  # refuses to overwrite (bad argument)
-    capsys.readouterr()
+    assert "--overwrite" in capsys.readouterr().err
+    assert_unchanged(tmp_path, before)
 
     from kerascv_apps.data import load_dataset
 
@@ -91,17 +96,21 @@ def test_predict_needs_a_known_model(tmp_path, capsys):
 
     path = tmp_path / "m.keras"
     build_model("mlp", input_shape=(8, 8, 1)).save(path)
+    before = snapshot(tmp_path)
     assert main(["predict", "--model-path", str(path), "x.png"]) == 2
     assert "pass --model-name" in capsys.readouterr().err
+    assert_unchanged(tmp_path, before)
 
 
 def test_generic_cli_path_for_super_resolution(tmp_path, capsys):
     """train/export through the task seams: scale from the data, whole-image evaluation one
     at a time, repeated random crops with steps per epoch, dataset recalled from run.json."""
     run = tmp_path / "sr"
+    before = snapshot(tmp_path)
     assert main(["train", "--model", "espcn_x2", "--dataset", "photos", "--dataset-arg", "scale=4",
                  "--run-dir", str(run), "--epochs", "1", "--batch-size", "4"]) == 2
     assert "--dataset-arg scale=2" in capsys.readouterr().err
+    assert_unchanged(tmp_path, before)
     # without --dataset-arg the pairs follow the model's scale (x2)
     assert main(["train", "--model", "espcn_x2", "--dataset", "photos",
                  "--run-dir", str(run), "--epochs", "1", "--steps-per-epoch", "5",

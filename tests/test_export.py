@@ -13,6 +13,7 @@ from kerascv_apps.export.tflite import (TFLitePrepareError, TFLiteRunner, check_
                                         convert_to_tflite)
 from kerascv_apps.export.verify import predict_split
 from kerascv_apps.io import atomic_dir, atomic_write_bytes
+from tests.tree_snapshot import assert_unchanged, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,10 @@ def test_savedmodel_layout_and_both_signatures(trained, tmp_path):
     np.testing.assert_allclose(out_bytes["probabilities"].numpy(), expected, atol=1e-4)
     # versions are never overwritten: the next export is version 2
     assert export_savedmodel(model, tmp_path, "digits", task).endswith(os.path.join("digits", "2"))
+    before = snapshot(tmp_path)
     with pytest.raises(FileExistsError, match="immutable"):
         export_savedmodel(model, tmp_path, "digits", task, version=1)
+    assert_unchanged(tmp_path, before)  # versions 1 and 2 byte for byte, nothing beside them
 
 
 def test_tflite_modes_sizes_and_int8_io(trained):
@@ -109,19 +112,29 @@ def test_export_model_verifies_and_reports(trained, tmp_path):
     assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
     table = format_export_report(report)
     assert "int8" in table and "savedmodel" in table
-    with pytest.raises(FileExistsError):
+    # which of its files is fastest here: measured, not assumed to be int8
+    latencies = {m: report["formats"][m]["latency_ms_median"] for m in ("float32", "int8")}
+    fastest = report["fastest_on_this_machine"]
+    assert fastest["format"] == min(latencies, key=latencies.get)
+    assert fastest["latency_ms_median"] == min(latencies.values())
+    assert f"Fastest file on this machine: {fastest['format']}" in table
+    assert "Fastest file on this machine" in (out / "export_report.md").read_text()
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match="already exists"):
         export_model(model, task, splits, str(out), "lenet5", formats=("float32",), limit=10)
+    assert_unchanged(tmp_path, before)
 
 
 def test_failed_quality_check_publishes_nothing(trained, tmp_path):
     model, splits, task = trained
     out = tmp_path / "exports"
+    (tmp_path / "notes.txt").write_text("a user's file beside the destination")
+    before = snapshot(tmp_path)
     # an impossible bound (int8 must be better than float by 5 points) forces the failure path
     with pytest.raises(ExportQualityError, match="int8 accuracy dropped"):
         export_model(model, task, splits, str(out), "lenet5", formats=("savedmodel", "int8"),
                      max_quality_drop=-0.05, limit=60, latency_runs=2)
-    assert not out.exists()
-    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # staging removed
+    assert_unchanged(tmp_path, before)  # no destination, no staging, no lock left
 
 
 def test_atomic_helpers_leave_nothing_on_failure(tmp_path):
@@ -136,9 +149,11 @@ def test_atomic_helpers_leave_nothing_on_failure(tmp_path):
     with atomic_dir(str(target)) as stage:
         open(os.path.join(stage, "ok"), "w").write("x")
     assert (target / "ok").exists()
+    before = snapshot(tmp_path)
     with pytest.raises(FileExistsError):
         with atomic_dir(str(target)):
             pass
+    assert_unchanged(tmp_path, before)
 
 
 def test_serving_client_request_matches_bytes_signature(trained, tmp_path):
@@ -250,5 +265,5 @@ def test_int16x8_refused_with_layer_and_reason(trained, tmp_path):
     assert "faint_conv" in refused and "vanishing activations" in refused
     assert report["formats"]["float32"]["num_images"] == 8  # the other variants go on
     assert "| int16x8 | refused: " in (tmp_path / "e" / "export_report.md").read_text()
-    assert not (tmp_path / "e" / "tflite" / "faint_int16x8.tflite").exists()
+    assert [p for p in snapshot(tmp_path) if "int16x8" in p] == []  # no file of the refused row
     check_prepares(convert_to_tflite(model, "float32"))  # a file that runs passes quietly

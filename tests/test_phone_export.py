@@ -13,8 +13,16 @@ from kerascv_apps.export.pipeline import export_model
 from kerascv_apps.export.tflite import TFLiteRunner
 from kerascv_apps.tasks import get_task
 
-mp = pytest.importorskip("mediapipe")  # a declared dependency; skipped only on a broken install
-from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402
+
+
+def _mediapipe():
+    """mediapipe is a declared dependency (setup.cfg): imported by the tests that run MediaPipe
+    Tasks only, never skipped, so a broken install fails them (and only them) by name while
+    the PTQ-matrix and super-resolution metadata tests still run."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    return mp, BaseOptions, vision
 
 
 def _quiet(*_):
@@ -47,11 +55,12 @@ def segmenter_export(tmp_path_factory):
     model.fit(splits.train.batch(8), epochs=6, verbose=0)
     out = tmp_path_factory.mktemp("phone") / "unet"
     report = export_model(model, task, splits, str(out), "unet_same", formats=("float32", "int8"),
-                          max_quality_drop=1.0, latency_runs=3, progress=_quiet)
+                          max_quality_drop=0.01, latency_runs=3, progress=_quiet)
     return out, splits, report
 
 
 def _rgb_uint8(image):
+    mp = _mediapipe()[0]
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
@@ -99,6 +108,7 @@ def test_ptq_matrix_is_verified_and_reported(classifier_export):
 
 def test_mediapipe_classifier_agrees_with_litert(classifier_export):
     out, splits, _ = classifier_export
+    _, BaseOptions, vision = _mediapipe()
     images = np.round(np.stack([x for x, _ in splits.test.as_numpy_iterator()]))  # uint8 pixels
     path = str(out / "tflite" / "lenet5_int8.tflite")
     litert = TFLiteRunner(path).predict(images).argmax(-1)
@@ -122,6 +132,7 @@ def test_mediapipe_classifier_agrees_with_litert(classifier_export):
 @pytest.mark.parametrize("mode", ["float32", "int8"])
 def test_mediapipe_segmenter_agrees_with_litert(segmenter_export, mode):
     out, splits, report = segmenter_export
+    _, BaseOptions, vision = _mediapipe()
     images = np.round(np.stack([x for x, _ in splits.test.as_numpy_iterator()]))  # uint8 pixels
     path = str(out / "tflite" / f"unet_same_{mode}.tflite")
     contract = json.loads((out / "tflite" / f"unet_same_{mode}.json").read_text())
@@ -158,7 +169,8 @@ def test_mediapipe_segmenter_agrees_with_litert(segmenter_export, mode):
     assert agreement >= 0.99, agreement
     if tied.any():  # MediaPipe's category mask breaks ties like numpy: the first class wins
         assert np.array_equal(masks[tied], litert[tied])
-    assert report["formats"][mode]["quality_drop"] < 0.05
+    # the README's int8 gate (--max-int8-drop 0.01 of mIoU) held in the export above
+    assert report["passed"] and report["formats"][mode]["quality_drop"] <= 0.01
 
 
 def test_super_resolution_runs_from_its_embedded_metadata(tmp_path):
@@ -182,9 +194,12 @@ def test_super_resolution_runs_from_its_embedded_metadata(tmp_path):
                            info={"scale": 2})
     task = get_task("super_resolution", scale=2)
     report = export_model(ESPCN(scale=2, anchor_skip=True), task, splits, str(tmp_path / "sr"),
-                          "espcn_x2", formats=("float32", "int8", "int16x8"), max_quality_drop=2.0,
+                          "espcn_x2", formats=("float32", "int8", "int16x8"), max_quality_drop=0.01,
                           tflite_input_shape=(1, None, None, 3), latency_runs=1,
                           progress=_quiet)
+    # the README's int8 gate (0.01 dB of PSNR-Y) held: the export raises otherwise
+    print(f"SR int8 PSNR-Y drop: {report['formats']['int8']['quality_drop']:.4f} dB")
+    assert report["passed"] and report["formats"]["int8"]["quality_drop"] <= 0.01
     # the converter has no 16x8 kernel for DEPTH_TO_SPACE: a refused row, the others go on
     assert "DEPTH_TO_SPACE" in report["formats"]["int16x8"]["refused"]
     assert not (tmp_path / "sr" / "tflite" / "espcn_x2_int16x8.tflite").exists()

@@ -16,20 +16,10 @@ from PIL import Image
 
 from kerascv_apps.cli import build_parser, main
 from kerascv_apps.io import clean_stale, run_dir_lock
+from tests.tree_snapshot import assert_unchanged, snapshot
 
 TRAIN = ["train", "--model", "lenet5", "--epochs", "1", "--steps-per-epoch", "4",
          "--batch-size", "16", "--augment", "none"]
-
-
-def _snapshot(folder):
-    """Every file under ``folder`` with its bytes (what "unchanged" means below)."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, folder)] = f.read()
-    return out
 
 
 def _dead_pid():
@@ -57,26 +47,29 @@ def test_no_shuffle_warning_and_no_lock_left(finished):
 
 def test_finished_run_is_refused_before_anything_is_written(finished, tmp_path, capsys):
     run, _ = finished
-    before, mtime = _snapshot(run), os.stat(run).st_mtime_ns
+    # the whole folder the run lives in: nothing added beside the run either
+    before, mtime = snapshot(run.parent), os.stat(run).st_mtime_ns
     # another dataset into the finished run: refused, run.json and every other byte unchanged
     code = main(TRAIN + ["--run-dir", str(run), "--dataset-arg", "image_size=16"])
     assert code == 2
     err = capsys.readouterr().err
     assert "already holds a finished run" in err and "--overwrite" in err
     assert "overwrite=True" not in err
-    assert _snapshot(run) == before
+    assert_unchanged(run.parent, before)
 
     # export into the run directory itself, with --overwrite: refused, nothing touched
     for out in (run, run / "exports", run.parent):
         assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(out),
                      "--overwrite", "--formats", "float32"]) == 2
         assert "overlaps" in capsys.readouterr().err
-    assert _snapshot(run) == before
+        assert_unchanged(run.parent, before)
     assert os.stat(run).st_mtime_ns == mtime  # not even a lock file came and went
 
 
 def test_bad_arguments_refused_up_front_naming_the_flag(tmp_path, capsys):
     new = tmp_path / "new"
+    (tmp_path / "other.txt").write_text("a user's file beside the run directory")
+    before = snapshot(tmp_path)
     assert main(TRAIN + ["--run-dir", str(new), "--model-arg", "bogus=1"]) == 2
     err = capsys.readouterr().err
     assert "--model-arg bogus: not accepted by lenet5" in err and "dropout" in err
@@ -93,7 +86,7 @@ def test_bad_arguments_refused_up_front_naming_the_flag(tmp_path, capsys):
 
     with pytest.raises(ValueError, match=r"--lr must be a finite number > 0, got -0.01"):
         train_model("lenet5", "digits", str(new), learning_rate=-0.01)
-    assert not new.exists()  # nothing was created by any refusal
+    assert_unchanged(tmp_path, before)  # nothing was created or touched by any refusal
 
 
 def test_second_writer_refused_and_dead_owner_taken_over(finished, tmp_path, capsys):
@@ -106,14 +99,17 @@ def test_second_writer_refused_and_dead_owner_taken_over(finished, tmp_path, cap
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
         assert holder.stdout.readline().strip() == "held"
+        before, run_before = snapshot(tmp_path), snapshot(finished[0])
+        assert sorted(before) == [".exported.lock", "locked", "locked/.lock"], before
         assert main(TRAIN + ["--run-dir", str(run)]) == 2
         err = capsys.readouterr().err
         assert f"in use by process {holder.pid} on host" in err and ".lock" in err
-        assert os.listdir(run) == [".lock"]
+        assert_unchanged(tmp_path, before)  # the holder's lock file too, byte for byte
         assert main(["export", "--model-path", str(finished[0] / "model.keras"), "--out",
                      str(out), "--formats", "float32"]) == 2
         assert f"destination {out} is in use by process {holder.pid}" in capsys.readouterr().err
-        assert not out.exists()
+        assert_unchanged(tmp_path, before)
+        assert_unchanged(finished[0], run_before)
     finally:
         holder.kill()
         holder.wait()
@@ -158,10 +154,10 @@ def test_divergence_keeps_last_good_epoch_and_resume_has_one_row_per_epoch(tmp_p
     assert json.loads((run / "checkpoints" / "best.json").read_text())["epoch"] == 1
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0"]
     assert not (run / "model.keras").exists()
-    run_json = (run / "run.json").read_bytes()
+    before = snapshot(tmp_path)
     with pytest.raises(RunDirError, match=r"unfinished run with model 'lenet5' \(now 'mlp'\)"):
         train_model("mlp", "digits", str(run), **kwargs)  # would mix two runs
-    assert (run / "run.json").read_bytes() == run_json
+    assert_unchanged(tmp_path, before)  # run.json, checkpoints, backup, history
 
     # a SIGKILL just after epoch 2's history row (before its backup) leaves a row and a
     # staging file of the dead process; the resumed run keeps one row per epoch
@@ -201,8 +197,10 @@ def test_predict_reports_each_file_and_fails_if_any_failed(finished, tmp_path, c
     assert [line["file"] for line in lines] == [str(bad), str(good), str(tmp_path / "missing.png")]
     assert "error" in lines[0] and "top" in lines[1] and "no such file" in lines[2]["error"]
     assert "2 of 3 images failed" in err
+    before = snapshot(tmp_path)
     assert main(["predict", "--model-path", str(tmp_path / "nope.keras"), str(good)]) == 2
     assert "--model-path" in capsys.readouterr().err
+    assert_unchanged(tmp_path, before)
 
 
 def test_help_shows_defaults_and_version(capsys):

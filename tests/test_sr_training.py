@@ -184,8 +184,9 @@ def test_generic_export_model_with_the_sr_task(tmp_path):
     assert task.calibration_images(splits, 5).shape == (5, 48, 48, 3)
     report = export_model(ESPCN(scale=2, anchor_skip=True), task, splits, str(tmp_path / "out"),
                           "espcn_x2", formats=("savedmodel", "float32", "int8"),
-                          max_quality_drop=1.0, tflite_input_shape=(1, None, None, 3),
+                          max_quality_drop=0.01, tflite_input_shape=(1, None, None, 3),
                           latency_runs=2)
     assert report["metric"] == "psnr_y" and report["passed"]
     assert abs(report["formats"]["float32"]["quality_drop"]) < 0.01
-    assert report["formats"]["int8"]["quality_drop"] < 1.0
+    print(f"SR int8 PSNR-Y drop {report['formats']['int8']['quality_drop']:.4f} dB")
+    assert report["formats"]["int8"]["quality_drop"] <= 0.01  # the README's --max-int8-drop

@@ -29,6 +29,7 @@ import numpy as np
 
 from kerascv_apps.data.sources.base import DataError
 from kerascv_apps.data.streaming import stream_of
+from kerascv_apps.io import confined_path
 
 FORMAT = "kerascv_apps.tfrecord"
 VERSION = 1
@@ -167,8 +168,18 @@ def read_manifest(root, verify=True):
     for split in SPLITS:
         if split not in manifest.get("splits", {}):
             raise DataError(f"{path}: split {split!r} is missing")
-        for shard in manifest["splits"][split]["shards"]:
-            file = os.path.join(root, shard["file"])
+        for i, shard in enumerate(manifest["splits"][split].get("shards") or []):
+            where = f"{path}: splits.{split}.shards[{i}]"
+            missing = [k for k in ("file", "bytes", "sha256")
+                       if not isinstance(shard, dict) or k not in shard]
+            if missing:
+                raise DataError(f"{where}: no {', '.join(missing)} (expected file, count, "
+                                f"bytes, sha256)")
+            try:  # names from the file: confined to the folder
+                file = confined_path(root, shard["file"], f"{where}.file")
+            except ValueError as e:
+                raise DataError(str(e)) from None
+            shard["path"] = file
             if not os.path.isfile(file):
                 bad.append(f"{file}: missing")
             elif os.path.getsize(file) != shard["bytes"]:

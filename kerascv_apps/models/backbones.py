@@ -119,6 +119,9 @@ def _layer_geometry(layer, geometry):
     if name == "ZeroPadding2D":
         pads = layer.padding  # ((top, bottom), (left, right))
         return tuple((s, o - s * p[0]) for (s, o), p in zip(geometry, pads))
+    if name == "Cropping2D":
+        crops = layer.cropping  # ((top, bottom), (left, right))
+        return tuple((s, o + s * c[0]) for (s, o), c in zip(geometry, crops))
     if name == "ZeroPadShortcut":  # x[:, ::s, ::s]: pixel j is input pixel s * j
         return tuple((s * layer.strides, o) for s, o in geometry)
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
@@ -150,9 +153,16 @@ def _tensor_refs(call):
             yield from _tensor_refs(value)
 
 
-def layer_geometries(model):
+UNKNOWN = "unknown"  # layer_geometries(strict=False): no geometry (resampled, reused layer)
+
+
+def layer_geometries(model, strict=True):
     """``{layer name: per-axis (stride, offset)}`` of each layer's output in ``model`` (None
-    for spatially pooled tensors), from its serialized graph (``get_config``: public API)."""
+    for spatially pooled tensors), from its serialized graph (``get_config``: public API).
+
+    ``strict=False``: a layer whose geometry cannot be told (it resamples, is called more than
+    once, or merges misaligned inputs), and every layer after it, maps to ``UNKNOWN`` instead
+    of raising (explanations look for the deepest level of any model, decoders included)."""
     table = {}
     for layer_config in model.get_config()["layers"]:
         name = layer_config["name"]
@@ -160,22 +170,30 @@ def layer_geometries(model):
         if not calls:  # an Input
             table[name] = ((1, 0.0), (1, 0.0))
             continue
-        if len(calls) > 1:
-            raise ValueError(f"feature geometry: layer {name!r} is called {len(calls)} times")
-        spatial = []
-        for (parent, _, _), shape in _tensor_refs(calls[0]):
-            if parent not in table:
-                raise ValueError(f"feature geometry: layer {name!r} reads {parent!r}, which "
-                                 "comes later in the model's config")
-            if shape is not None and len(shape) == 4 and table[parent] is not None:
-                spatial.append(table[parent])
-        if not spatial:
-            table[name] = None
-            continue
-        if any(g != spatial[0] for g in spatial):
-            raise ValueError(f"feature geometry: inputs of layer {name!r} are not aligned: "
-                             f"{spatial}")
-        table[name] = _layer_geometry(model.get_layer(name), spatial[0])
+        try:
+            if len(calls) > 1:
+                raise ValueError(f"feature geometry: layer {name!r} is called {len(calls)} times")
+            spatial = []
+            for (parent, _, _), shape in _tensor_refs(calls[0]):
+                if parent not in table:
+                    raise ValueError(f"feature geometry: layer {name!r} reads {parent!r}, which "
+                                     "comes later in the model's config")
+                if table[parent] == UNKNOWN:
+                    raise ValueError(f"feature geometry: layer {name!r} reads {parent!r}, whose "
+                                     "geometry is unknown")
+                if shape is not None and len(shape) == 4 and table[parent] is not None:
+                    spatial.append(table[parent])
+            if not spatial:
+                table[name] = None
+                continue
+            if any(g != spatial[0] for g in spatial):
+                raise ValueError(f"feature geometry: inputs of layer {name!r} are not aligned: "
+                                 f"{spatial}")
+            table[name] = _layer_geometry(model.get_layer(name), spatial[0])
+        except ValueError:
+            if strict:
+                raise
+            table[name] = UNKNOWN
     return table
 
 

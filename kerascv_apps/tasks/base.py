@@ -45,6 +45,11 @@ class Task:
     # training split of random crops is repeated for a fixed number of steps per epoch.
     eval_batch_size = None  # None: the training batch size
     steps_per_epoch = None  # None: one pass over the training split
+    # constructor arguments a user may set are declared in ``tasks/options.py`` under the
+    # task's name; an option kept under another attribute name is mapped here
+    option_attributes = {}
+    # outputs are class scores that Grad-CAM / saliency can explain (explain/gradcam.py)
+    explainable = False
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes
@@ -57,6 +62,20 @@ class Task:
             kwargs.setdefault("num_classes", splits.num_classes)
             kwargs.setdefault("class_names", splits.class_names)
         return cls(**kwargs)
+
+    @classmethod
+    def options(cls):
+        """``{name: Option}`` of the options a user may set (see ``tasks/options.py``)."""
+        from kerascv_apps.tasks.options import task_options
+
+        return task_options(cls.name)
+
+    def option_values(self):
+        """Every declared option's value in this task (JSON-able; run.json records it)."""
+        from kerascv_apps.tasks.options import jsonable
+
+        return {name: jsonable(getattr(self, self.option_attributes.get(name, name)))
+                for name in self.options()}
 
     @classmethod
     def dataset_defaults(cls, model_name, model_kwargs, model=None):
@@ -108,7 +127,32 @@ class Task:
         return kwargs
 
     def validate_model(self, model, splits):
-        """Raises a clear error when a built model cannot fit the data (default: no check)."""
+        """Raises a clear error when a built model cannot fit the data: its input shape
+        against the data's model inputs (after ``pipeline_map_fn``), and, for tasks with
+        classes, its class outputs against the data's number of classes. Runs before any
+        file of a run is written or moved, so a mismatch is refused, not found mid-``fit``."""
+        data = splits.train
+        fn = self.pipeline_map_fn()
+        if fn is not None:
+            data = data.map(fn)
+        spec = data.element_spec[0]
+        data_shape = tuple(getattr(spec, "shape", ()) or ())
+        model_shape = tuple(model.inputs[0].shape[1:])
+        fits = len(data_shape) == len(model_shape) and all(
+            d is None or m is None or d == m for d, m in zip(data_shape, model_shape))
+        if not fits:
+            show = lambda shape: "x".join("?" if d is None else str(d) for d in shape)  # noqa: E731
+            raise ValueError(
+                f"model {model.name!r} takes {show(model_shape)} inputs but dataset "
+                f"{splits.name!r} gives {show(data_shape)} images; drop --model-arg "
+                f"input_shape (it follows from the data) or load the data at that size")
+        classes = getattr(self, "num_classes", None) or splits.num_classes
+        if classes and self.name in ("classification", "segmentation"):
+            out = model.outputs[0].shape[-1]
+            if out is not None and out != classes and not (out == 1 and classes == 2):
+                raise ValueError(
+                    f"model {model.name!r} predicts {out} classes but dataset {splits.name!r} "
+                    f"has {classes}; drop --model-arg num_classes (it follows from the data)")
 
     # --- data hooks -----------------------------------------------------------------------
     def augmentation(self, kind, splits):
@@ -175,6 +219,8 @@ class Task:
     # TFRecord examples (``kerascv-apps prepare`` writes them, the ``tfrecord:`` source reads
     # them): the target is stored as the feature ``record_target``; None: no TFRecord format.
     record_target = None
+    # the stored target is one class id per record (checked against num_classes at load)
+    record_holds_class_ids = False
 
     @classmethod
     def file_target(cls, files, index, stream):

@@ -119,6 +119,7 @@ class SegmentationTask(Task):
 
     name = "segmentation"
     quality_metric = "miou"
+    explainable = True
     higher_is_better = True
 
     def __init__(self, num_classes=None, class_names=None, loss="ce", class_weights=None,
@@ -132,11 +133,38 @@ class SegmentationTask(Task):
             class_names = [f"class_{i}" for i in range(num_classes)]
         super().__init__(int(num_classes), class_names)
         self.loss_spec = loss
+        if isinstance(class_weights, str):
+            raise ValueError(f"class_weights {class_weights!r}: a list of weights here; "
+                             f"'median_frequency' is computed from the training masks by "
+                             f"SegmentationTask.from_splits (train_model / --task-arg)")
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        if self.class_weights is not None and len(self.class_weights) != self.num_classes:
+            raise ValueError(f"class_weights has {len(self.class_weights)} weights for "
+                             f"{self.num_classes} classes ({', '.join(class_names)}); give one "
+                             f"weight per class")
         self.ignore_index = ignore_index
         self.boundary_tolerance = boundary_tolerance
         self.border_weights = bool(border_weights)
         self.w0, self.sigma = float(w0), float(sigma)
+
+    option_attributes = {"loss": "loss_spec"}
+
+    @classmethod
+    def from_splits(cls, splits, **kwargs):
+        """With ``class_weights="median_frequency"`` the weights are computed from the training
+        masks (``losses.segmentation.median_frequency_weights``; classes never seen get 0)."""
+        from kerascv_apps.tasks.options import MEDIAN_FREQUENCY
+
+        if isinstance(kwargs.get("class_weights"), str):
+            if kwargs["class_weights"] != MEDIAN_FREQUENCY:
+                raise ValueError(f"class_weights {kwargs['class_weights']!r}: expected a list of "
+                                 f"weights or {MEDIAN_FREQUENCY!r}")
+            from kerascv_apps.losses.segmentation import median_frequency_weights
+
+            num_classes = kwargs.get("num_classes") or splits.num_classes
+            kwargs["class_weights"] = median_frequency_weights(
+                splits.train, num_classes, kwargs.get("ignore_index", IGNORE_INDEX)).tolist()
+        return super().from_splits(splits, **kwargs)
 
     # --- training -------------------------------------------------------------------------
     def loss(self, model=None):
@@ -361,7 +389,7 @@ class SegmentationTask(Task):
     def tuned_task_kwargs(cls, values):
         if "dice_weight" not in values:
             return {}
-        return {"loss_spec": loss_mix(values.pop("dice_weight"))}
+        return {"loss": loss_mix(values.pop("dice_weight"))}
 
 
 def loss_mix(dice_weight):

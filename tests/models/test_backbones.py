@@ -41,34 +41,59 @@ def _uniform_weights(model):
             v.assign(np.ones(shape, "float32"))
 
 
-def _impulse_errors(name):
-    """Per level: the measured input position of each impulse (response centroid mapped back
-    through the declared stride/offset) minus its true position, for 32 consecutive positions."""
-    bb = build_backbone(name, input_shape=(SIZE, SIZE, 3), **TINY[name])
-    model = bb.model()
+# Dilated variants: their conv4/conv5 taps (stride 8 or 16, dilated 3x3 convolutions) are
+# measured like every other tap.
+DILATED = {"resnet50_os8": ("resnet50", 8), "resnet50_os16": ("resnet50", 16),
+           "resnet18_os8": ("resnet18", 8)}
+CASES = sorted(TINY) + sorted(DILATED)
+# One period of positions for the deepest stride (32): the sampling error of each impulse
+# averages out over a period, so the mean is the offset error itself; a declared offset off
+# by half a stride (or by one input pixel) shows there.
+POSITIONS = np.arange(SIZE // 2 - 16, SIZE // 2 + 16)
+
+
+def _impulse_errors(case):
+    """Per feature tap of the backbone (every declared tap: the levels, and the taps a dilated
+    ResNet keeps at the same stride): the measured input position of each impulse (response
+    centroid mapped back through the tap's computed stride/offset) minus its true position,
+    for 32 consecutive positions along both axes."""
+    from kerascv_apps.models.segmentation._base import backbone_taps
+
+    name, stride = DILATED.get(case, (case, None))
+    kwargs = dict(TINY[name], **({"output_stride": stride} if stride else {}))
+    bb = build_backbone(name, input_shape=(SIZE, SIZE, 3), **kwargs)
+    inputs, taps = backbone_taps(name, (SIZE, SIZE, 3), **kwargs)
+    model = keras.Model(inputs, [tensor for _, tensor in taps])
     _uniform_weights(model)
-    positions = np.arange(SIZE // 2 - 16, SIZE // 2 + 16)
-    images = np.zeros((len(positions), SIZE, SIZE, 3), "float32")
-    images[np.arange(len(positions)), positions, positions, :] = 255.0
+    images = np.zeros((len(POSITIONS), SIZE, SIZE, 3), "float32")
+    images[np.arange(len(POSITIONS)), POSITIONS, POSITIONS, :] = 255.0
     outputs = model(images, training=False)
     errors = {}
-    for key, level in bb.levels.items():
-        response = np.abs(np.asarray(outputs[key], "float64")).sum(axis=-1)  # (n, h, w)
-        assert np.all(response.sum(axis=(1, 2)) > 0), f"{name} {key}: impulse lost"
-        level_errors = []
-        for axis in (1, 2):
-            marginal = response.sum(axis=3 - axis)  # (n, size along axis)
-            # the response must (practically) not reach the border: no truncation
-            edge = np.maximum(marginal[:, 0], marginal[:, -1]) / marginal.max(axis=1)
-            assert edge.max() < 1e-4, f"{name} {key}: response reaches the border {edge.max()}"
-            j = np.arange(marginal.shape[1])
-            centroid = (marginal * j).sum(axis=1) / marginal.sum(axis=1)
-            level_errors.append(level.offset + level.stride * centroid - positions)
-        errors[key] = (level, np.stack(level_errors))
+    for (level, _), out in zip(taps, outputs):
+        errors[level.layer] = (level, _centroid_errors(np.asarray(out, "float64"), level.stride,
+                                                       level.offset, f"{case} {level.layer}"))
     return bb, errors
 
 
-@pytest.fixture(scope="module", params=sorted(TINY))
+def _centroid_errors(out, stride, offset, what, positions=POSITIONS):
+    """(2, n): per axis, the centroid of each impulse's response mapped to input pixels
+    (``offset + stride * index``) minus the impulse's position (impulse i at
+    ``(positions[i], positions[i])``)."""
+    response = np.abs(out).sum(axis=-1)  # (n, h, w)
+    assert np.all(response.sum(axis=(1, 2)) > 0), f"{what}: impulse lost"
+    errors = []
+    for axis in (1, 2):
+        marginal = response.sum(axis=3 - axis)  # (n, size along axis)
+        # the response must (practically) not reach the border: no truncation
+        edge = np.maximum(marginal[:, 0], marginal[:, -1]) / marginal.max(axis=1)
+        assert edge.max() < 1e-4, f"{what}: response reaches the border {edge.max()}"
+        j = np.arange(marginal.shape[1])
+        centroid = (marginal * j).sum(axis=1) / marginal.sum(axis=1)
+        errors.append(offset + stride * centroid - positions)
+    return np.stack(errors)
+
+
+@pytest.fixture(scope="module", params=CASES)
 def impulse(request):
     return request.param, _impulse_errors(request.param)
 
@@ -83,14 +108,25 @@ def test_levels_are_declared_for_the_required_backbones():
 def test_impulse_lands_at_the_declared_offset(impulse):
     name, (bb, errors) = impulse
     assert isinstance(bb, Backbone)
-    assert sorted(errors) == ["P1", "P2", "P3", "P4", "P5"]
-    for key, (level, err) in errors.items():
+    # every level is one of the measured taps, with the tap's stride and offset
+    assert {l.layer: (l.stride, l.offset) for l in bb.levels.values()} == {
+        k: (v[0].stride, v[0].offset) for k, v in errors.items()
+        if k in {l.layer for l in bb.levels.values()}}
+    expected = ["P1", "P2", "P3"] + (["P4"] if DILATED.get(name, (0, 32))[1] >= 16 else []) + (
+        ["P5"] if name not in DILATED else [])
+    assert sorted(bb.levels) == expected, (name, sorted(bb.levels))
+    for key, level in bb.levels.items():
         assert level.stride == 2 ** int(key[1])
+    if name in DILATED:  # conv4 and conv5 share the output stride; both are measured
+        strides = [level.stride for level, _ in errors.values()]
+        assert strides[-2:] == [DILATED[name][1]] * 2, strides
+    for layer, (level, err) in errors.items():
         # Over one full period of positions the sampling error of a symmetric response
         # averages out: the mean is the offset error itself.
-        assert abs(err[:, :level.stride].mean()) < 0.05, (name, key, level, err.mean())
+        period = err[:, :level.stride]
+        assert np.abs(period.mean(axis=1)).max() < 0.05, (name, layer, level, period.mean(1))
         # and every single impulse is found within half a feature pixel
-        assert np.abs(err).max() <= 0.5 * level.stride, (name, key, np.abs(err).max())
+        assert np.abs(err).max() <= 0.5 * level.stride, (name, layer, np.abs(err).max())
 
 
 def test_declared_levels_follow_the_contract():

@@ -25,8 +25,34 @@ def _tiny_psp(input_shape=(None, None, 3), include_aux=False, **kwargs):
                        **TINY_HEADS, **kwargs)
 
 
+def _conv(k, m, n, bias=True):
+    """A k x k convolution from m to n channels: (k*k*m + 1) * n with bias, k*k*m*n without."""
+    return k * k * m * n + (n if bias else 0)
+
+
+def _bn(n):
+    return 4 * n  # gamma, beta, moving mean, moving variance
+
+
 def test_paper_configuration_keeps_its_parameter_count():
-    assert build_model("pspnet", input_shape=(224, 224, 3)).count_params() == 46_677_397
+    """Counted from the paper's layers, not from the code: ResNet-50 without its classifier
+    (keras.applications' layout: convolutions with biases, each followed by BN), the pyramid
+    module (four 1x1 conv-BN from 2048 to 2048/4 channels), the 3x3 conv-BN on the 4096
+    concatenated channels to 512, and the 1x1 classifier (21 classes, with bias)."""
+    resnet50, channels = _conv(7, 3, 64) + _bn(64), 64
+    for filters, blocks in zip((64, 128, 256, 512), (3, 4, 6, 3)):
+        for i in range(blocks):
+            resnet50 += (_conv(1, channels, filters) + _bn(filters)
+                         + _conv(3, filters, filters) + _bn(filters)
+                         + _conv(1, filters, 4 * filters) + _bn(4 * filters))
+            if i == 0:  # projection shortcut
+                resnet50 += _conv(1, channels, 4 * filters) + _bn(4 * filters)
+            channels = 4 * filters
+    assert resnet50 + _conv(1, 2048, 1000) == 25_636_712  # the published ResNet-50
+    pyramid = 4 * (_conv(1, 2048, 512, bias=False) + _bn(512))
+    head = _conv(3, 2048 + 4 * 512, 512, bias=False) + _bn(512) + _conv(1, 512, 21)
+    model = build_model("pspnet", input_shape=(224, 224, 3))
+    assert model.count_params() == resnet50 + pyramid + head
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

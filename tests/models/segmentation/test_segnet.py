@@ -14,7 +14,15 @@ TINY = dict(stackwise_num_filters=(4, 8, 8), stackwise_num_blocks=(1, 1, 2))
 
 def test_encoder_is_vgg16_convs():
     model = build_model("segnet", input_shape=(224, 224, 3), num_classes=12)
-    assert model.count_params() == 29_488_844
+    # counted from the paper's layers: 13 encoder and 13 mirrored decoder 3x3 convolutions
+    # without bias ((3*3*m) * n), each followed by BN (4n), then a 1x1 classifier with bias
+    # ((1*1*64 + 1) * 12); the decoder of stage i ends at stage i-1's width
+    encoder = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),
+               (256, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
+    decoder = [(512, 512), (512, 512), (512, 512), (512, 512), (512, 512), (512, 256),
+               (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64), (64, 64)]
+    expected = sum(3 * 3 * m * n + 4 * n for m, n in encoder + decoder) + (64 + 1) * 12
+    assert model.count_params() == expected
     convs = [l for l in model.layers if l.name.startswith("block") and l.name[-6:-1] == "_conv"]
     assert len(convs) == 13
     # VGG-16's 13 conv kernels (biases replaced by BN): 14,714,688 - 4,224 biases
