@@ -38,8 +38,10 @@ def score_tensor(model):
     ``Activation`` layer (the logits), else the model's output."""
     import keras
 
+    from kerascv_apps.keras_adapter import producing_layer
+
     output = _first(model.outputs)
-    layer = output._keras_history[0]
+    layer = producing_layer(output)
     if isinstance(layer, keras.layers.Activation):
         name = getattr(layer.activation, "__name__", "")
         if name in ("softmax", "sigmoid"):
