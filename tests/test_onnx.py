@@ -75,6 +75,8 @@ def _tiny(name):
                            backbone_kwargs=TINY_BACKBONES["resnet50"], head_filters=8)
     if name == "unet":  # the paper's valid convolutions: centre-cropped skips
         return build_model("unet", num_classes=NUM_CLASSES, base_filters=4, depth=2)
+    if name == "espcn_paper_x2":  # on Y: colour conversion and chroma bicubic inside
+        return build_model("espcn_paper_x2", stackwise_num_filters=(8, 4))
     return build_model("espcn_x2", stackwise_num_filters=(8, 4))
 
 
@@ -84,6 +86,8 @@ CUSTOM_LAYER_MODELS = {
     "pspnet": ("AlignedResize, PadToMultiple, CropToMatch", [(32, 32), (44, 60), (37, 29)]),
     "unet": ("CenterCropToMatch", [(92, 92), (108, 124), (140, 108)]),
     "espcn_x2": ("PixelShuffle", [(16, 16), (9, 11), (24, 17)]),
+    "espcn_paper_x2": ("RGBToYCbCr, BicubicUpsampling, YCbCrToRGB, PixelShuffle",
+                       [(16, 16), (9, 11), (24, 17)]),
 }
 
 
@@ -95,7 +99,7 @@ def test_custom_layers_convert_to_standard_ops_at_three_sizes(name):
     assert nonstandard_ops(proto) == []
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", "height", "width", 3]  # N, H, W dynamic
-    if name == "espcn_x2":
+    if name.startswith("espcn"):
         assert "DepthToSpace" in _ops(data)
     runner = OnnxRunner(data)
     rng = np.random.default_rng(0)
@@ -104,7 +108,7 @@ def test_custom_layers_convert_to_standard_ops_at_three_sizes(name):
         ref = np.asarray(model.predict(x, verbose=0))
         got = runner(x)
         assert got.shape == ref.shape, (name, (h, w))
-        tol = 1e-3 if name == "espcn_x2" else 1e-5  # ESPCN outputs pixel values (0-255)
+        tol = 1e-3 if name.startswith("espcn") else 1e-5  # ESPCN outputs pixels (0-255)
         np.testing.assert_allclose(got, ref, atol=tol, err_msg=f"{name} at {h}x{w}")
 
 
