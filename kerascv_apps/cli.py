@@ -261,8 +261,9 @@ def args_explain(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
     p.add_argument("--image", help="image file whose activations are drawn")
-    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
-                                   "feature level, as Grad-CAM uses)")
+    p.add_argument("--layer", help="layer (or level Pk of a model that declares feature taps) "
+                                   "whose activations are drawn (default: the deepest feature "
+                                   "level, as Grad-CAM uses)")
 
 
 def args_tune(p):
@@ -572,6 +573,13 @@ def cmd_explain(args):
         if height is not None and image.shape[:2] != (height, width):
             image = tf.image.resize(image, (height, width), antialias=True).numpy()
         layer = args.layer or feature_layer(model)
+        if layer[:1] == "P" and layer[1:].isdigit() and getattr(model, "feature_taps", None):
+            from kerascv_apps.models.backbones import feature_levels
+
+            levels = feature_levels(model)
+            if layer not in levels:
+                raise UsageError(f"--layer {layer}: the model's levels are {sorted(levels)}")
+            layer = levels[layer].layer
         try:
             model.get_layer(layer)
         except ValueError:

@@ -68,6 +68,16 @@ def _none_if_nan(x):
     return None if x is None or np.isnan(x) else float(x)
 
 
+def _iou_by_distance(result, class_names):
+    """``metrics.segmentation.iou_by_boundary_distance`` for the evaluation JSON: bins as
+    ``[low, high)`` pixel distances, IoU per class per bin (None where the class is absent)."""
+    edges = result["edges"]
+    return {"bins": [[lo, None if hi == float("inf") else hi] for lo, hi in zip(edges, edges[1:])],
+            "pixels": result["pixels"],
+            "iou": {n: [_none_if_nan(v) for v in result["iou"][:, i]]
+                    for i, n in enumerate(class_names)}}
+
+
 @register_task
 class SegmentationTask(Task):
     """Semantic segmentation: int masks with ``ignore_index`` (255) pixels left out.
@@ -239,6 +249,10 @@ class SegmentationTask(Task):
                            "boundary_f1": _none_if_nan(bf[i]), "pixels": int(cm[i].sum())}
                           for i, n in enumerate(self.class_names)],
             "confusion_matrix": cm.tolist(),
+            "iou_vs_boundary_distance": _iou_by_distance(
+                seg_metrics.iou_by_boundary_distance(targets, predictions, self.num_classes,
+                                                     ignore_index=self.ignore_index),
+                self.class_names),
         }
 
     def plots(self, results, out_dir):
@@ -261,10 +275,18 @@ class SegmentationTask(Task):
         path = os.path.join(out_dir, "per_class_iou.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)
+        paths = [path]
+        if results.get("iou_vs_boundary_distance"):
+            from kerascv_apps.plots import plot_iou_vs_boundary_distance
+
+            paths.append(plot_iou_vs_boundary_distance(
+                results["iou_vs_boundary_distance"],
+                os.path.join(out_dir, "iou_vs_boundary_distance.png"),
+                colors=palette(len(names)) / 255.0))
         table = os.path.join(out_dir, "evaluation.txt")
         with open(table, "w") as f:
             f.write(format_report(results) + "\n")
-        return [path, table]
+        return paths + [table]
 
     def save_predictions(self, images, predictions, out_dir, limit=8):
         """Coloured mask + overlay + legend PNGs for the first ``limit`` images."""
