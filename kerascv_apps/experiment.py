@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import time
 import types
@@ -118,11 +119,29 @@ class DataCorruptedError(RuntimeError):
 @contextlib.contextmanager
 def naming_corrupt_shards(splits):
     """Turns TensorFlow's "corrupted record at N" during training into an error that names
-    the shards of a prepared folder that no longer match its manifest."""
+    the shards of a prepared folder that no longer match its manifest, and a decoding error
+    of a folder source into one that names the files the training decoder cannot read."""
     import tensorflow as tf
 
     try:
         yield
+    except tf.errors.InvalidArgumentError as e:
+        first = (e.message or str(e)).strip().splitlines()
+        if not any(re.search(r"decod|jpeg|png|gif|bmp|Uncompress|pixel budget", line, re.I)
+                   for line in first):
+            raise
+        files = [p for split in (splits.train, splits.val)
+                 for p in getattr(stream_of(split), "files", {}).get("image", [])]
+        if not files:
+            raise
+        from kerascv_apps.data.validate import undecodable
+
+        bad = undecodable(files, int(splits.image_shape[-1]))
+        if not bad:
+            raise
+        raise DataCorruptedError("training stopped: an image could not be decoded; files "
+                                 "that fail now (changed since the folder was checked?):\n  "
+                                 + "\n  ".join(bad)) from e
     except tf.errors.DataLossError as e:
         first = (e.message or str(e)).strip().splitlines()[0][:200]
         source = splits.info.get("source") if splits.info.get("prepared_from") else None
