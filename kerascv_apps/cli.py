@@ -137,9 +137,12 @@ def args_train(p):
                         "(default: the task's choice; one pass for classification; 100 for "
                         "super-resolution, whose epochs are random crops: 24x24 LR, L1 loss, LR "
                         "from TF bicubic with or without antialias)")
-    p.add_argument("--optimizer", default=D["optimizer"], choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"], help="peak learning rate")
-    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"], help="SGD momentum")
+    p.add_argument("--optimizer", default=D["optimizer"],
+                   choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"],
+                   help="peak learning rate")
+    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"],
+                   help="SGD momentum")
     p.add_argument("--weight-decay", type=_non_negative_float, default=D["weight_decay"])
     p.add_argument("--schedule", default=D["schedule"],
                    choices=["constant", "cosine", "step", "exponential"])

@@ -210,8 +210,17 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     """
     if dataset is None and splits is None:
         dataset = get_task_class(get_entry(model_name).task).default_dataset
-    settings = dict(locals())
-    settings["strategy_name"] = strategy if isinstance(strategy, str) else None
+    settings = dict(  # what _train_locked reads (every argument, named)
+        model_name=model_name, dataset=dataset, run_dir=run_dir, epochs=epochs,
+        batch_size=batch_size, augment=augment, optimizer=optimizer,
+        learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
+        schedule=schedule, warmup_epochs=warmup_epochs, seed=seed, precision=precision,
+        jit_compile=jit_compile, early_stopping_patience=early_stopping_patience,
+        model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs, task_kwargs=task_kwargs,
+        overwrite=overwrite, verbose=verbose, callbacks=callbacks, splits=splits,
+        steps_per_epoch=steps_per_epoch, divergence_factor=divergence_factor,
+        evaluate=evaluate, weights=weights, trainable_blocks=trainable_blocks, model=model,
+        strategy=strategy, strategy_name=strategy if isinstance(strategy, str) else None)
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
