@@ -405,8 +405,11 @@ def _recorded(option, value, row_dir):
         assert record.lower().replace("_", "").startswith(value), (option, value, record)
     elif option in ("--augment", "--schedule"):
         assert record == value, (option, value, record)
-    elif option == "--strategy":
-        assert record == value, (option, value, record)
+    elif option == "--strategy":  # run.json names the tf.distribute class
+        names = {"default": ("default",), "mirrored": ("MirroredStrategy",),
+                 "multiworker": ("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy"),
+                 "tpu": ("TPUStrategy",)}
+        assert record in names[value], (option, value, record)
     elif option == "--task-arg":
         for pair in _split_task_args(value):
             key_, _, raw = pair.partition("=")
