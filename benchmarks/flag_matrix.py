@@ -214,6 +214,8 @@ def _values(command, option, action, setup, work):
                                         "--model-arg", []) or ["activation=\"relu\""]})],
         ("train", "--task-arg"): [(v, {"--task-arg": _split_task_args(v)})
                                   for v in s.task_arg_values()],
+        ("train", "--config"): [("base run's run.json", {"--config": [os.path.join(
+            os.path.dirname(s.model_path), "run.json")]})],
         ("train", "--task-args-file"): [("loss file", {"--task-args-file": [_task_file(s, work)]})],
         ("train", "--weights"): [("base run's model.keras", {"--weights": [s.model_path]})
                                  if s.task == "classification" else

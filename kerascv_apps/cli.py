@@ -15,6 +15,8 @@ import math
 import os
 import sys
 
+from kerascv_apps.runs import run_dir_of, run_info, task_from_run
+
 
 class UsageError(ValueError):
     """Bad command-line input found after parsing (exit code 2)."""
@@ -78,10 +80,10 @@ def _shape(text):
     return tuple(parts)
 
 
-def _add_data_args(p, default="digits"):
-    p.add_argument("--dataset", default=default,
+def _add_data_args(p, default_help="the one in the run's run.json"):
+    p.add_argument("--dataset", default=None,
                    help="dataset name (see list-models --datasets), tfds:<name> or folder:<path>"
-                        + ("" if default else "; default: the one in the run's run.json"))
+                        f"; default: {default_help}")
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
     p.add_argument("--cache", metavar="DIR", default=None,
@@ -113,37 +115,50 @@ def _version():
 
 
 def args_list_models(p):
-    p.add_argument("--task", choices=["classification", "segmentation", "super_resolution"])
+    p.add_argument("--task", help="only this task's models (a registered task: classification, "
+                                  "segmentation, super_resolution, ...)")
     p.add_argument("--datasets", action="store_true", help="list datasets instead")
 
 
 def args_train(p):
-    p.add_argument("--model", required=True, help="registered model name")
-    _add_data_args(p)
+    from kerascv_apps.config import DEFAULTS as D
+
+    p.add_argument("--config", metavar="FILE",
+                   help="train this config: a JSON/YAML file of TrainConfig keys or a finished "
+                        "run's run.json (reproduces that run); flags given beside it override "
+                        "the file")
+    p.add_argument("--model", help="registered model name (required unless --config)")
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="output folder (checkpoints, logs, history)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="total epochs")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--steps-per-epoch", type=_positive_int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=D["epochs"], help="total epochs")
+    p.add_argument("--batch-size", type=_positive_int, default=D["batch_size"])
+    p.add_argument("--steps-per-epoch", type=_positive_int, default=D["steps_per_epoch"],
                    help="repeat the training split and run this many steps per epoch "
                         "(default: the task's choice; one pass for classification; 100 for "
                         "super-resolution, whose epochs are random crops: 24x24 LR, L1 loss, LR "
                         "from TF bicubic with or without antialias)")
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate")
-    p.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
-    p.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step", "exponential"])
-    p.add_argument("--warmup-epochs", type=_non_negative_float, default=0)
-    p.add_argument("--augment", default="tf", choices=["none", "tf", "albumentations"])
-    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+    p.add_argument("--optimizer", default=D["optimizer"],
+                   choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"],
+                   help="peak learning rate")
+    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"],
+                   help="SGD momentum")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=D["weight_decay"])
+    p.add_argument("--schedule", default=D["schedule"],
+                   choices=["constant", "cosine", "step", "exponential"])
+    p.add_argument("--warmup-epochs", type=_non_negative_float, default=D["warmup_epochs"])
+    p.add_argument("--augment", default=D["augment"], choices=["none", "tf", "albumentations"])
+    p.add_argument("--early-stopping", type=_positive_int, default=D["early_stopping_patience"],
+                   metavar="PATIENCE",
                    help="stop after this many epochs without improvement (default: off)")
-    p.add_argument("--divergence-factor", type=_non_negative_float, default=100.0,
+    p.add_argument("--divergence-factor", type=_non_negative_float,
+                   default=D["divergence_factor"],
                    help="stop when an epoch's loss exceeds this many times the first batch's "
                         "loss (0: stop on NaN/inf only)")
-    p.add_argument("--xla", default="auto", choices=["auto", "on", "off"])
-    p.add_argument("--precision", default="auto",
+    p.add_argument("--xla", default=D["jit_compile"], choices=["auto", "on", "off"])
+    p.add_argument("--precision", default=D["precision"],
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=D["seed"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
     _add_task_args(p)
@@ -162,7 +177,7 @@ def args_train(p):
 def args_evaluate(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="folder for evaluation.json and plots")
 
@@ -170,7 +185,7 @@ def args_evaluate(p):
 def args_export(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True,
                    help="export folder (must not exist; must not contain or lie inside the "
                         "model's run directory)")
@@ -198,7 +213,7 @@ def args_export(p):
 def args_optimize(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--qat", action="store_true",
@@ -246,13 +261,14 @@ def args_explain(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
     p.add_argument("--image", help="image file whose activations are drawn")
-    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
-                                   "feature level, as Grad-CAM uses)")
+    p.add_argument("--layer", help="layer (or level Pk of a model that declares feature taps) "
+                                   "whose activations are drawn (default: the deepest feature "
+                                   "level, as Grad-CAM uses)")
 
 
 def args_tune(p):
     p.add_argument("--model", required=True)
-    _add_data_args(p)
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
     p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"],
                    help="distributed: set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
@@ -265,7 +281,7 @@ def args_tune(p):
 
 
 def args_prepare(p):
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output folder (must not exist)")
     p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
                    help="examples per TFRecord shard")
@@ -303,32 +319,6 @@ def args_clean(p):
 
 
 
-def run_dir_of(model_path):
-    """The run directory a .keras file belongs to: the folder holding run.json beside it (or one
-    level up, for checkpoints/), else the file's own folder."""
-    folder = os.path.dirname(os.path.abspath(model_path))
-    for candidate in (folder, os.path.dirname(folder)):
-        if os.path.exists(os.path.join(candidate, "run.json")):
-            return candidate
-    return folder
-
-
-def run_info(model_path, model_name):
-    """The registered name and data of the run a .keras file came from (run.json beside it)."""
-    if not os.path.isfile(model_path):
-        raise UsageError(f"--model-path {model_path}: no such file (expected a .keras model)")
-    info = {}
-    path = os.path.join(run_dir_of(model_path), "run.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            info = json.load(f)
-    name = model_name or info.get("model")
-    if not name:
-        raise UsageError(f"cannot tell which model {model_path} is: no run.json beside it; "
-                         f"pass --model-name")
-    return name, info
-
-
 def cmd_list_models(args):
     from kerascv_apps.registry import get_entry, list_models
 
@@ -344,20 +334,71 @@ def cmd_list_models(args):
     return 0
 
 
+# train flag (argparse dest) -> TrainConfig key
+TRAIN_FLAGS = {"model": "model", "dataset": "dataset", "dataset_arg": "dataset_kwargs",
+               "model_arg": "model_kwargs", "epochs": "epochs", "batch_size": "batch_size",
+               "steps_per_epoch": "steps_per_epoch", "optimizer": "optimizer",
+               "lr": "learning_rate", "momentum": "momentum", "weight_decay": "weight_decay",
+               "schedule": "schedule", "warmup_epochs": "warmup_epochs", "augment": "augment",
+               "early_stopping": "early_stopping_patience",
+               "divergence_factor": "divergence_factor", "xla": "jit_compile",
+               "precision": "precision", "seed": "seed", "strategy": "strategy",
+               "weights": "weights"}
+
+
+class _GivenOnly(argparse.ArgumentParser):
+    """A command's parser that keeps only the flags given (no defaults, nothing required)."""
+
+    def add_argument(self, *names, **kwargs):
+        kwargs.pop("default", None)
+        kwargs.pop("required", None)
+        return super().add_argument(*names, **kwargs)
+
+
+def given_flags(add_args, argv):
+    """``{dest: value}`` of the flags given in ``argv`` (a command's own arguments)."""
+    parser = _GivenOnly(argument_default=argparse.SUPPRESS, add_help=False)
+    add_args(parser)
+    return vars(parser.parse_args(argv))
+
+
+def train_config(args):
+    """The run's TrainConfig, built once: ``--config`` (a file or a run.json) with the flags
+    given beside it on top, or the flags alone."""
+    from kerascv_apps.config import TrainConfig, load_config
+
+    flags = vars(args)
+    if args.config:
+        rest = args.argv[args.argv.index(args.command) + 1:]
+        flags = given_flags(args_train, rest)
+        if "cache" in flags:
+            flags.setdefault("dataset_arg", []).append(("cache", flags["cache"]))
+    values = {key: flags[dest] for dest, key in TRAIN_FLAGS.items() if dest in flags}
+    if flags.get("task_arg") or flags.get("task_args_file"):
+        values["task_kwargs"] = _task_args(argparse.Namespace(
+            task_args_file=flags.get("task_args_file"), task_arg=flags.get("task_arg") or []))
+    for key in ("dataset_kwargs", "model_kwargs"):
+        if key in values:
+            values[key] = dict(values[key])
+    if values.get("strategy") == "default":
+        values["strategy"] = None
+    if args.config:
+        base = load_config(args.config)
+        for key in ("dataset_kwargs", "model_kwargs", "task_kwargs"):
+            if key in values:
+                values[key] = {**getattr(base, key), **values[key]}
+        return base.replace(**values)
+    if not values.get("model"):
+        raise UsageError("train needs --model NAME (or --config FILE)")
+    return TrainConfig.from_dict(values, source="the command line")
+
+
 def cmd_train(args):
     from kerascv_apps.experiment import train_model
 
-    run = train_model(
-        args.model, args.dataset, args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
-        augment=args.augment, optimizer=args.optimizer, learning_rate=args.lr,
-        weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
-        jit_compile=args.xla, early_stopping_patience=args.early_stopping,
-        model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        task_kwargs=_task_args(args), overwrite=args.overwrite,
-        steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights,
-        strategy=None if args.strategy == "default" else args.strategy)
+    config = train_config(args)
+    run = train_model(**config.train_kwargs(), run_dir=args.run_dir, overwrite=args.overwrite,
+                      evaluate=True)
     results = run.evaluation
     if results is None:  # a non-chief worker of a multi-worker run
         print(f"worker done; the chief writes {run.run_dir}")
@@ -371,11 +412,13 @@ def _load_for(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.experiment import task_for
     from kerascv_apps.io import load_model
+    from kerascv_apps.tasks import default_dataset_for
 
     name, info = run_info(args.model_path, args.model_name)
     dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
-    splits = load_dataset(args.dataset or info.get("dataset") or "digits", **dataset_kwargs)
+    splits = load_dataset(args.dataset or info.get("dataset") or default_dataset_for(name),
+                          **dataset_kwargs)
     # the options the run trained with (ignore_index, boundary tolerance, ...) also evaluate it
     return name, model, splits, task_for(name, splits, info.get("task_options"))
 
@@ -455,17 +498,6 @@ def cmd_optimize(args):
     return 0
 
 
-def task_from_run(name, info):
-    """The Task of a registered model, with the class names recorded in its run.json."""
-    from kerascv_apps.registry import get_entry
-    from kerascv_apps.tasks import get_task
-
-    data = info.get("data", {})
-    kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
-        if data.get("num_classes") else {}
-    return get_task(get_entry(name).task, **kwargs, **info.get("task_options", {}))
-
-
 def _box(text):
     try:
         box = tuple(int(v) for v in text.split(","))
@@ -504,7 +536,9 @@ def cmd_predict(args):
         except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
             failed += 1
             print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)
-            print(f"error: {path}: {e}", file=sys.stderr)
+            text = str(e)
+            print(f"error: {text}" if text.startswith(str(path)) else f"error: {path}: {text}",
+                  file=sys.stderr)
             continue
         for result in results:
             print(json.dumps(result), flush=True)
@@ -539,6 +573,13 @@ def cmd_explain(args):
         if height is not None and image.shape[:2] != (height, width):
             image = tf.image.resize(image, (height, width), antialias=True).numpy()
         layer = args.layer or feature_layer(model)
+        if layer[:1] == "P" and layer[1:].isdigit() and getattr(model, "feature_taps", None):
+            from kerascv_apps.models.backbones import feature_levels
+
+            levels = feature_levels(model)
+            if layer not in levels:
+                raise UsageError(f"--layer {layer}: the model's levels are {sorted(levels)}")
+            layer = levels[layer].layer
         try:
             model.get_layer(layer)
         except ValueError:
@@ -551,6 +592,9 @@ def cmd_tune(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.tuning import tune
 
+    from kerascv_apps.tasks import default_dataset_for
+
+    args.dataset = args.dataset or default_dataset_for(args.model)
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
@@ -565,7 +609,7 @@ def cmd_tune(args):
 
 
 def cmd_benchmark(args):
-    from kerascv_apps.benchmark import format_table, run_benchmark
+    from kerascv_apps.device_benchmark import format_table, run_benchmark
     from kerascv_apps.io import atomic_write_text
     from kerascv_apps.registry import get_entry
     from kerascv_apps.training.device import PRECISIONS
@@ -693,19 +737,23 @@ def build_parser():
 
 def _refusals():
     """Exceptions meaning "refused before any work" (exit code 2)."""
+    from kerascv_apps.config import ConfigError
     from kerascv_apps.data import DataError
     from kerascv_apps.io import LockedError
     from kerascv_apps.registry import UnknownModelError
     from kerascv_apps.training.trainer import RunDirError
 
-    return (UsageError, UnknownModelError, DataError, ValueError, RunDirError, LockedError,
-            FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+    return (UsageError, ConfigError, UnknownModelError, DataError, ValueError, RunDirError,
+            LockedError, FileExistsError, FileNotFoundError, NotADirectoryError,
+            IsADirectoryError)
 
 
 def main(argv=None):
     """Runs one command; returns the exit code (see the module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "cache", None):
         args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()

@@ -8,6 +8,10 @@ import os
 
 import pytest
 
+# the fast subset runs about 15 CLI commands, each a fresh process (minutes): a longer bound
+# than the suite's 300 s per test
+pytestmark = pytest.mark.timeout(900)
+
 _PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "flag_matrix.py")
 
 

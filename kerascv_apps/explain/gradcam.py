@@ -4,7 +4,7 @@ Grad-CAM (Selvaraju et al. 2017): the feature maps ``A^k`` of one layer, weighte
 spatial mean of the gradient of the class score ``y^c`` (the pre-softmax logit) with respect to
 them, summed and rectified: ``ReLU(sum_k alpha_k^c A^k)``. The map is brought to the input's
 size with the layer's geometry (feature pixel ``j`` sits at input pixel ``offset + stride * j``,
-``models/backbones.tensor_geometry``) and scaled to [0, 1].
+``models/backbones.layer_geometries``) and scaled to [0, 1].
 
 The layer is the last feature level the backbone contract declares (``model.feature_taps``)
 when the model carries it; a model read back from a ``.keras`` file does not (the taps are a
@@ -38,8 +38,10 @@ def score_tensor(model):
     ``Activation`` layer (the logits), else the model's output."""
     import keras
 
+    from kerascv_apps.keras_adapter import producing_layer
+
     output = _first(model.outputs)
-    layer = output._keras_history[0]
+    layer = producing_layer(output)
     if isinstance(layer, keras.layers.Activation):
         name = getattr(layer.activation, "__name__", "")
         if name in ("softmax", "sigmoid"):
@@ -47,14 +49,10 @@ def score_tensor(model):
     return output
 
 
-def _stride(tensor):
-    from kerascv_apps.models.backbones import tensor_geometry
+def _geometries(model):
+    from kerascv_apps.models.backbones import layer_geometries
 
-    try:
-        geometry = tensor_geometry(tensor)
-    except (ValueError, AttributeError, KeyError):  # resampling layers, nested models
-        return None
-    return None if geometry is None else geometry[0][0]
+    return layer_geometries(model, strict=False)
 
 
 def feature_layer(model):
@@ -64,31 +62,29 @@ def feature_layer(model):
     if taps:
         return taps[-1]
     best, best_stride = None, 0
-    for layer in model.layers[1:]:
-        try:
-            output = layer.output
-        except (AttributeError, ValueError):  # a layer used more than once
+    for name, geometry in _geometries(model).items():
+        if not isinstance(geometry, tuple) or name == model.layers[0].name:
             continue
-        if len(getattr(output, "shape", ())) != 4:
+        if len(model.get_layer(name).output.shape) != 4:
             continue
-        stride = _stride(output)
-        if stride is not None and stride >= best_stride:
-            best, best_stride = layer.name, stride
+        stride = geometry[0][0]
+        if stride >= best_stride:
+            best, best_stride = name, stride
     if best is None:
         raise ValueError(f"model {model.name!r} has no spatial feature layer to explain; pass "
                          f"a layer name")
     return best
 
 
-def _upsample(cam, tensor, out_shape):
-    """``cam`` (h, w) onto the input grid (H, W) with the layer's stride and offset."""
+def _upsample(cam, model, layer, out_shape):
+    """``cam`` (h, w) onto the input grid (H, W) with the layer's stride and offset (or, when
+    the geometry is unknown, spread evenly over the image)."""
     from scipy.ndimage import map_coordinates
 
-    from kerascv_apps.models.backbones import tensor_geometry
-
-    try:
-        (sy, oy), (sx, ox) = tensor_geometry(tensor)
-    except (ValueError, AttributeError, KeyError, TypeError):
+    geometry = _geometries(model).get(layer)
+    if isinstance(geometry, tuple):
+        (sy, oy), (sx, ox) = geometry
+    else:
         sy, sx = out_shape[0] / cam.shape[0], out_shape[1] / cam.shape[1]
         oy, ox = (sy - 1) / 2.0, (sx - 1) / 2.0  # cell centres
     rows = (np.arange(out_shape[0]) - oy) / sy
@@ -155,7 +151,7 @@ def grad_cam(model, image, class_id=None, layer=None, region=None):
     x = _as_batch(model, image)
     layer = layer or feature_layer(model)
     feature = model.get_layer(layer).output
-    probe = keras.Model(model.inputs, [feature, score_tensor(model)])
+    probe = keras.Model(model.inputs[0], [feature, score_tensor(model)])
     feats, logits = probe(x, training=False)
     class_id, weights = explanation_target(logits.numpy(), class_id, region)
     weights = tf.constant(weights, tf.float32)
@@ -169,7 +165,7 @@ def grad_cam(model, image, class_id=None, layer=None, region=None):
         raise ValueError(f"the class score does not depend on layer {layer!r}")
     alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(alpha * feats, axis=-1))[0].numpy()
-    heat = _upsample(cam, feature, x.shape[1:3])
+    heat = _upsample(cam, model, layer, x.shape[1:3])
     top = heat.max()
     heat = heat / top if top > 0 else heat
     return {"heatmap": np.clip(heat, 0, 1).astype(np.float32), "class_id": class_id,
@@ -183,7 +179,7 @@ def saliency(model, image, class_id=None, region=None):
     import tensorflow as tf
 
     x = _as_batch(model, image)
-    probe = keras.Model(model.inputs, score_tensor(model))
+    probe = keras.Model(model.inputs[0], score_tensor(model))
     class_id, weights = explanation_target(probe(x, training=False).numpy(), class_id, region)
     weights = tf.constant(weights, tf.float32)
     xt = tf.constant(x)

@@ -7,7 +7,9 @@ Output layout (``out_dir`` is published only when everything succeeded)::
       tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8 (uint8 I/O), int16x8;
                                       each embeds TFLite metadata + labels.txt + contract.json
       tflite/<name>_<mode>.json       phone contract (export/contract.py), the same as embedded
-      onnx/<name>.onnx, <name>_int8.onnx   ONNX float32 / QDQ int8 (export/onnx.py), onnxruntime-verified
+      onnx/<name>.onnx, <name>_int8.onnx
+                                      ONNX float32 / QDQ int8 (export/onnx.py), verified
+                                      by onnxruntime
       labels.txt                      class names, one per line (when the task has them)
       export_report.json
 """
@@ -121,7 +123,7 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
-            data = embed_metadata(data, contract)
+            data = embed_metadata(data, contract, task.metadata_kind)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
@@ -150,6 +152,7 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
                   if mode in report["formats"]
                   and report["formats"][mode]["quality_drop"] > max_quality_drop]
         report["passed"] = not failed
+        report["fastest_on_this_machine"] = fastest_file(report)
         if failed:
             mode, int8 = failed[0]
             progress(format_export_report(report))
@@ -201,6 +204,31 @@ def _dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+def fastest_file(report):
+    """The exported file (not Keras) with the lowest median latency on the machine that
+    exported it, ``{"format", "latency_ms_median", "vs_float32"}``, or None: int8 is not always
+    the fastest (slower than float32 on CPUs without int8 dot-product instructions)."""
+    timed = {m: f for m, f in report["formats"].items()
+             if "refused" not in f and f.get("latency_ms_median") is not None}
+    if not timed:
+        return None
+    mode = min(timed, key=lambda m: timed[m]["latency_ms_median"])
+    base = timed.get("float32")
+    return {"format": mode, "latency_ms_median": timed[mode]["latency_ms_median"],
+            "vs_float32": (timed[mode]["latency_ms_median"] / base["latency_ms_median"]
+                           if base else None)}
+
+
+def _fastest_line(report):
+    fastest = fastest_file(report)
+    if fastest is None:
+        return None
+    ratio = (f", {fastest['vs_float32']:.2f}x the float32 file's latency"
+             if fastest["vs_float32"] is not None and fastest["format"] != "float32" else "")
+    return (f"Fastest file on this machine: {fastest['format']} "
+            f"({fastest['latency_ms_median']:.3f} ms median{ratio}).")
+
+
 def format_export_report(report):
     """A plain-text table: format, size, quality, drop, latency."""
     metric = report["metric"]
@@ -218,6 +246,8 @@ def format_export_report(report):
         lines.append(f"{mode:<11} {_kb(f['size_bytes']):>10} {f['value']:>10.4f} "
                      f"{f['quality_drop']:>+8.4f} {f['latency_ms_median']:>11.3f} "
                      f"{f.get('size_vs_float32', 1.0):>8.2f}x")
+    if _fastest_line(report):
+        lines.append(_fastest_line(report))
     if report.get("machine"):
         lines.append(format_machine(report["machine"]))
     return "\n".join(lines)
@@ -248,6 +278,8 @@ def markdown_export_report(report):
                      f"{', '.join(f.get('non_builtin_ops', [])) or 'none'} |")
     ops = sorted({op for f in report["formats"].values() for op in f.get("ops", [])})
     lines += ["", f"Ops: {', '.join(ops)}", ""]
+    if _fastest_line(report):
+        lines += [_fastest_line(report), ""]
     if report.get("machine"):
         lines += [format_machine(report["machine"]), ""]
     return "\n".join(lines)

@@ -194,21 +194,13 @@ def add_class_names(outputs, class_names):
     return outputs
 
 
-def _class_names(model, task):
-    names = getattr(task, "class_names", None)
-    if names:
-        return [str(n) for n in names]
-    num_classes = getattr(task, "num_classes", None) or model.outputs[0].shape[-1]
-    return [str(i) for i in range(int(num_classes))] if task.name == "classification" else None
-
-
 def build_export_archive(model, task):
     import keras
     import tensorflow as tf
 
     shape = tuple(model.inputs[0].shape)
     height, width, channels = shape[1], shape[2], shape[3]
-    class_names = _class_names(model, task)
+    class_names = task.serving_class_names(model)
 
     def outputs_for(images):
         return add_class_names(task.serving_outputs(model(images, training=False)), class_names)

@@ -77,10 +77,13 @@ class YCbCrToRGB(keras.layers.Layer):
 
     def call(self, inputs):
         y, cbcr = inputs
+        # R, G, B = Y + (chroma terms): Y's coefficient is exactly 1, so it is added, not
+        # multiplied: in an int8 file a quantized 1x1 weight of ~1.0 (per-channel scale set by
+        # Cr's 1.402) would scale Y by up to +-0.5 % (about 1 grey level at 255).
         inverse = np.linalg.inv(RGB_TO_YCBCR).T.astype("float32")  # (3 in: Y Cb Cr, 3 out)
-        x = ops.concatenate([y, cbcr - ops.cast(chroma_offset(self.max_value), cbcr.dtype)],
-                            axis=-1)
-        return ops.conv(x, ops.cast(inverse[None, None], x.dtype))
+        chroma = cbcr - ops.cast(chroma_offset(self.max_value), cbcr.dtype)
+        colour = ops.conv(chroma, ops.cast(inverse[None, None, 1:], chroma.dtype))
+        return ops.concatenate([y, y, y], axis=-1) + colour
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:-1]) + (3,)

@@ -53,7 +53,8 @@ class ClassificationTask(Task):
             per_class_report[n].update(roc_auc=curves[i]["roc_auc"],
                                        average_precision=curves[i]["average_precision"])
         aucs = [c["roc_auc"] for c in curves.values() if c["roc_auc"] is not None]
-        aps = [c["average_precision"] for c in curves.values() if c["average_precision"] is not None]
+        aps = [c["average_precision"] for c in curves.values()
+               if c["average_precision"] is not None]
         return {
             "accuracy": M.accuracy(targets, predictions),
             f"top{self.top_k}_accuracy": M.top_k_accuracy(targets, predictions, self.top_k),
@@ -116,3 +117,55 @@ class ClassificationTask(Task):
                 {"class_id": int(i), "class_name": names[i], "probability": float(probs[i])}
                 for i in order]})
         return results
+
+    # --- what the data, export and tuning layers ask the task ------------------------------
+    default_dataset = "digits"
+    record_target = "label"
+    record_holds_class_ids = True
+    tfds_features = "image + label (ClassLabel)"
+    metadata_kind = "classifier"
+
+    @classmethod
+    def file_target(cls, files, index, stream):
+        return int(files["label"][index]), f"label of {files['image'][index]}"
+
+    @classmethod
+    def encode_target(cls, target, where="target"):
+        import tensorflow as tf
+
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(target)]))
+
+    @classmethod
+    def target_feature_spec(cls):
+        import tensorflow as tf
+
+        return tf.io.FixedLenFeature([], tf.int64)
+
+    @classmethod
+    def decode_target(cls, value, size):
+        import tensorflow as tf
+
+        return tf.cast(value, tf.int32)
+
+    @classmethod
+    def tfds_target(cls, features, name, num_classes=None):
+        if "label" not in features or not hasattr(features["label"], "num_classes"):
+            return None
+        import tensorflow as tf
+
+        label = features["label"]
+        return (lambda example, size: tf.cast(example["label"], tf.int32),
+                label.num_classes, list(label.names), {})
+
+    def output_contract(self, activation, channels):
+        probabilities = activation in ("softmax", "sigmoid")
+        return {"meaning": "probabilities" if probabilities else "logits",
+                "range": [0.0, 1.0] if probabilities else None,
+                "postprocess": "argmax over the last axis = class id"}
+
+    def serving_class_names(self, model):
+        """The class names, else the class ids as text (``class_names`` is always there)."""
+        names = super().serving_class_names(model)
+        if names:
+            return names
+        return [str(i) for i in range(int(self.num_classes or model.outputs[0].shape[-1]))]

@@ -163,7 +163,7 @@ OPTIONS = {
     ),
     "super_resolution": (
         Option("pixel_loss", _choice("l1", "mse", "l1_y", "mse_y"), "l1|mse|l1_y|mse_y",
-               "pixel loss (_y: on BT.601 luma only)"),
+               "pixel loss on RGB, or on the luma only (_y; ESPCN's paper: mse_y)"),
         Option("patch_size", _int(4), "INT >= 4", "LR size of the training crops"),
         Option("degradations", _degradations, "[bicubic_antialias,bicubic,area]|null",
                "downscalers drawn for training LR inputs"),

@@ -244,6 +244,24 @@ class SuperResolutionTask(Task):
         plt.close(fig)
         return [path]
 
+    # --- what the export layer asks the task -----------------------------------------------
+    default_dataset = "photos"
+    metadata_kind = "image"
+
+    def output_contract(self, activation, channels):
+        return {"meaning": "image", "range": [0.0, 255.0],
+                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
+                "postprocess": "round and clip to [0, 255] for uint8 pixels"}
+
+    def contract_fields(self, runner, input_shape):
+        """``scale``: output size / input size of the file, from its static shapes, else
+        measured on an 8x8 probe."""
+        out_h = int(runner.output_details[0]["shape_signature"][1])
+        if input_shape[1] > 0 and out_h > 0:
+            return {"scale": out_h // input_shape[1]}
+        probe = np.zeros((1, 8, 8, input_shape[-1]), np.float32)
+        return {"scale": int(np.asarray(runner(probe)).shape[1]) // 8}
+
 
 def benchmark_downscalers(predict_fn, images, scale, downscalers=None, names=None):
     """PSNR-Y of ``predict_fn`` and of bicubic upscaling on HR ``images`` whose LR inputs were

@@ -10,7 +10,7 @@ input size). ``--paper`` trains the paper's network (``espcn_paper_x2``) instead
 import argparse
 import sys
 
-from kerascv_apps.recipes import add_sr_arguments, run_sr_recipe
+from kerascv_apps.end_to_end import add_sr_arguments, run_sr_recipe
 
 
 def main(argv=None):

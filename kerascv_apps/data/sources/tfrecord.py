@@ -10,7 +10,7 @@ import os
 from kerascv_apps.data.decode import decode_image, resize_image
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 from kerascv_apps.data.streaming import Stream, streamed
-from kerascv_apps.data.tfrecord import SPLITS, read_manifest
+from kerascv_apps.data.tfrecord import SPLITS, read_manifest, record_task
 
 RECORD_SHUFFLE = 4096  # encoded records held for shuffling
 
@@ -74,27 +74,20 @@ def load_tfrecord(root, image_size=None, verify=True, cache=None):
         raise DataError(f"tfrecord folder {root!r} does not exist or is not a directory")
     manifest = read_manifest(root, verify=verify)
     task = manifest["task"]
-    if verify and task == "classification":
+    codec = record_task(task, f"tfrecord:{root}")
+    if verify and codec.record_holds_class_ids:
         check_labels(root, manifest)
     height, width, channels = manifest["image_shape"]
     if image_size is not None:
         height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     size = (int(height), int(width))
-    spec = {"image": tf.io.FixedLenFeature([], tf.string)}
-    if task == "segmentation":
-        spec["mask"] = tf.io.FixedLenFeature([], tf.string)
-    else:
-        spec["label"] = tf.io.FixedLenFeature([], tf.int64)
+    spec = {"image": tf.io.FixedLenFeature([], tf.string),
+            codec.record_target: codec.target_feature_spec()}
 
     def decode(record):
         example = tf.io.parse_single_example(record, spec)
         image = resize_image(decode_image(example["image"], int(channels)), size)
-        if task == "segmentation":
-            mask = tf.cast(tf.io.decode_png(example["mask"], channels=1), tf.int32)
-            mask = tf.image.resize(mask, size, method="nearest")[..., 0]
-            mask.set_shape(size)
-            return image, mask
-        return image, tf.cast(example["label"], tf.int32)
+        return image, codec.decode_target(example[codec.record_target], size)
 
     datasets, sizes = {}, {}
     for split in SPLITS:

@@ -190,12 +190,14 @@ def test_paper_espcn_trains_evaluates_and_exports_through_the_sr_task(tmp_path):
                       steps_per_epoch=2, batch_size=2, verbose=0, task_kwargs={"patch_size": 8})
     assert run.model.count_params() == 21_284
     assert np.isfinite(run.result.history["val_psnr"]).all()
+    # measured: float32 drop 0.000 dB, int8 -0.02 dB on these images (a 300-step model on the
+    # photos: int8 0.21 dB, its RGB twin 0.06 dB; mostly the network's own int8 error)
     report = export_model(run.model, run.task, splits, str(tmp_path / "out"), "espcn_paper_x2",
-                          formats=("float32", "int8"), max_quality_drop=1.0,
+                          formats=("float32", "int8"), max_quality_drop=0.3,
                           tflite_input_shape=(1, None, None, 3), latency_runs=1)
     assert report["metric"] == "psnr_y" and report["passed"], report
     assert abs(report["formats"]["float32"]["quality_drop"]) < 0.01
-    assert report["formats"]["int8"]["quality_drop"] < 1.0
+    assert report["formats"]["int8"]["quality_drop"] < 0.3
 
 
 def test_luma_pixel_loss_ignores_chroma_and_equals_the_psnr_y_error():
@@ -223,4 +225,8 @@ def test_luma_pixel_loss_ignores_chroma_and_equals_the_psnr_y_error():
                                  .get_config())
     assert (l1_y.kind, l1_y.channel, l1_y.name) == ("l1", "y", "pixel_l1_y")
     with pytest.raises(ValueError, match="pixel_loss"):
-        get_task("super_resolution", pixel_loss="mse_rgb").loss()
+        get_task("super_resolution", pixel_loss="mse_y2").loss()
+    from kerascv_apps.tasks.options import check_task_kwargs  # what --task-arg accepts
+
+    assert check_task_kwargs("super_resolution", {"pixel_loss": "mse_y"}) == {
+        "pixel_loss": "mse_y"}
