@@ -13,7 +13,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev,onnx]"
 	# tfmot 0.8.1 pins absl-py~=1.2 but runs with the absl-py 2 that mediapipe needs; one pip
 	# resolve of both is impossible, so it comes second, without its pins (deps in setup.cfg).
 	$(VENV)/bin/python -m pip install --quiet --no-deps tensorflow-model-optimization==0.8.1

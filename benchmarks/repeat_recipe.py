@@ -60,7 +60,7 @@ def unet_shapes(seed, run_dir, epochs):
                       augment="none", learning_rate=3e-3, schedule="cosine", seed=seed,
                       model_kwargs={"base_filters": 16, "depth": 3},
                       dataset_kwargs={"num_train": 800},
-                      task_kwargs={"loss_spec": "ce", "border_weights": False},
+                      task_kwargs={"loss": "ce", "border_weights": False},
                       verbose=0, jit_compile="auto")
     return {"test_miou": float(evaluate_model(run.model, run.task, run.splits)["miou"])}
 

@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from kerascv_apps.cli import run_info, task_from_run
+from kerascv_apps.runs import run_info, task_from_run
 from kerascv_apps.models.outputs import inference_model
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.io import load_model

@@ -8,11 +8,14 @@ failed in ``predict``, or an unexpected error).
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import math
 import os
 import sys
+
+from kerascv_apps.runs import run_dir_of, run_info, task_from_run
 
 
 class UsageError(ValueError):
@@ -30,6 +33,9 @@ class _Formatter(argparse.HelpFormatter):
         return super()._format_action(action)
 
 
+_INT_MAX = 2 ** 31 - 1  # counts (epochs, steps, batch sizes) end up in 32-bit TF and numpy
+
+
 def _number(kind, minimum, strict):
     def parse(text):
         try:
@@ -40,6 +46,9 @@ def _number(kind, minimum, strict):
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
             bound = f"{'>' if strict else '>='} {minimum}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if kind is int and value > _INT_MAX:
+            raise argparse.ArgumentTypeError(f"must be at most {_INT_MAX} (a 32-bit count), "
+                                             f"got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -71,15 +80,32 @@ def _shape(text):
     return tuple(parts)
 
 
-def _add_data_args(p, default="digits"):
-    p.add_argument("--dataset", default=default,
+def _add_data_args(p, default_help="the one in the run's run.json"):
+    p.add_argument("--dataset", default=None,
                    help="dataset name (see list-models --datasets), tfds:<name> or folder:<path>"
-                        + ("" if default else "; default: the one in the run's run.json"))
+                        f"; default: {default_help}")
     p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra argument of the dataset loader (repeatable)")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache decoded examples of streamed sources (folders, tfrecord) in DIR "
                         "(same as --dataset-arg cache=DIR; default: no cache)")
+
+
+def _add_task_args(p):
+    from kerascv_apps.tasks.options import options_help
+
+    p.add_argument("--task-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the model's task (repeatable; wins over --task-args-file), "
+                        "e.g. loss=ce+dice, class_weights=median_frequency. Accepted: "
+                        + options_help())
+    p.add_argument("--task-args-file", metavar="FILE.json", default=None,
+                   help="JSON object of task options, e.g. {\"loss\": \"dice\"}")
+
+
+def _task_args(args):
+    from kerascv_apps.tasks.options import merge_task_args
+
+    return merge_task_args(args.task_args_file, args.task_arg)
 
 
 def _version():
@@ -89,39 +115,50 @@ def _version():
 
 
 def args_list_models(p):
-    p.add_argument("--task", choices=["classification", "segmentation", "super_resolution"])
+    p.add_argument("--task", help="only this task's models (a registered task: classification, "
+                                  "segmentation, super_resolution, ...)")
     p.add_argument("--datasets", action="store_true", help="list datasets instead")
 
 
 def args_train(p):
-    p.add_argument("--model", required=True, help="registered model name")
-    _add_data_args(p)
+    from kerascv_apps.config import DEFAULTS as D
+
+    p.add_argument("--config", metavar="FILE",
+                   help="train this config: a JSON/YAML file of TrainConfig keys or a finished "
+                        "run's run.json (reproduces that run); flags given beside it override "
+                        "the file")
+    p.add_argument("--model", help="registered model name (required unless --config)")
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="output folder (checkpoints, logs, history)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="total epochs")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--steps-per-epoch", type=_positive_int, default=None,
+    p.add_argument("--epochs", type=_positive_int, default=D["epochs"], help="total epochs")
+    p.add_argument("--batch-size", type=_positive_int, default=D["batch_size"])
+    p.add_argument("--steps-per-epoch", type=_positive_int, default=D["steps_per_epoch"],
                    help="repeat the training split and run this many steps per epoch "
                         "(default: the task's choice; one pass for classification; 100 for "
                         "super-resolution, whose epochs are random crops: 24x24 LR, L1 loss, LR "
                         "from TF bicubic with or without antialias)")
-    p.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate")
-    p.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
-    p.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step", "exponential"])
-    p.add_argument("--warmup-epochs", type=_non_negative_float, default=0)
-    p.add_argument("--augment", default="tf", choices=["none", "tf", "albumentations"])
-    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+    p.add_argument("--optimizer", default=D["optimizer"], choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"], help="peak learning rate")
+    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"], help="SGD momentum")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=D["weight_decay"])
+    p.add_argument("--schedule", default=D["schedule"],
+                   choices=["constant", "cosine", "step", "exponential"])
+    p.add_argument("--warmup-epochs", type=_non_negative_float, default=D["warmup_epochs"])
+    p.add_argument("--augment", default=D["augment"], choices=["none", "tf", "albumentations"])
+    p.add_argument("--early-stopping", type=_positive_int, default=D["early_stopping_patience"],
+                   metavar="PATIENCE",
                    help="stop after this many epochs without improvement (default: off)")
-    p.add_argument("--divergence-factor", type=_non_negative_float, default=100.0,
+    p.add_argument("--divergence-factor", type=_non_negative_float,
+                   default=D["divergence_factor"],
                    help="stop when an epoch's loss exceeds this many times the first batch's "
                         "loss (0: stop on NaN/inf only)")
-    p.add_argument("--xla", default="auto", choices=["auto", "on", "off"])
-    p.add_argument("--precision", default="auto",
+    p.add_argument("--xla", default=D["jit_compile"], choices=["auto", "on", "off"])
+    p.add_argument("--precision", default=D["precision"],
                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=D["seed"])
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="extra builder argument, e.g. dropout=0.3 (repeatable)")
+    _add_task_args(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run (or an unfinished run of another model or "
                         "dataset) in --run-dir; an unfinished run of the same model resumes")
@@ -137,7 +174,7 @@ def args_train(p):
 def args_evaluate(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", help="folder for evaluation.json and plots")
 
@@ -145,15 +182,16 @@ def args_evaluate(p):
 def args_export(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True,
                    help="export folder (must not exist; must not contain or lie inside the "
                         "model's run directory)")
     p.add_argument("--name", help="artifact name (default: the model name)")
     p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
                    help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
-                        "int8, int16x8, litert_int8, litert_int16x8 (the last two: LiteRT "
-                        "Quantizer)")
+                        "int8, int16x8, litert_int8, litert_int16x8 (LiteRT Quantizer), onnx, "
+                        "onnx_int8 (ONNX float32 / QDQ int8, verified by onnxruntime; needs "
+                        "the 'onnx' extra)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
     p.add_argument("--limit", type=_positive_int, metavar="N",
@@ -172,7 +210,7 @@ def args_export(p):
 def args_optimize(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output .tflite file (must not exist)")
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--qat", action="store_true",
@@ -197,12 +235,36 @@ def args_predict(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     p.add_argument("--out", help="folder for output images (segmentation, super-resolution)")
+    p.add_argument("--explain", choices=["gradcam", "saliency"],
+                   help="also write a heat-map overlay <stem>_<method>.png into --out: Grad-CAM "
+                        "on the deepest feature level, or gradient saliency (classification, "
+                        "segmentation)")
+    p.add_argument("--explain-class", type=int, metavar="ID",
+                   help="class to explain (default: top-1; segmentation: the class most pixels "
+                        "of the region are predicted as)")
+    p.add_argument("--explain-layer", metavar="NAME", help="Grad-CAM layer (default: the "
+                   "last declared feature level, else the deepest-stride layer)")
+    p.add_argument("--explain-region", type=_box, metavar="X0,Y0,X1,Y1",
+                   help="segmentation: the box of model-input pixels whose class score is "
+                        "explained (default: the pixels predicted as the class)")
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
+
+
+def args_explain(p):
+    p.add_argument("what", choices=["filters"],
+                   help="filters: the first convolution's filters beside their closest "
+                        "Gaussian-derivative fit (filters.png, filters.json), and with "
+                        "--image the activations of one layer")
+    p.add_argument("--model-path", required=True, help=".keras file")
+    p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
+    p.add_argument("--image", help="image file whose activations are drawn")
+    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
+                                   "feature level, as Grad-CAM uses)")
 
 
 def args_tune(p):
     p.add_argument("--model", required=True)
-    _add_data_args(p)
+    _add_data_args(p, "the task's bundled dataset (digits, shapes, photos)")
     p.add_argument("--run-dir", required=True, help="search folder (re-running continues it)")
     p.add_argument("--tuner", default="random", choices=["random", "hyperband", "bayesian"],
                    help="distributed: set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
@@ -215,7 +277,7 @@ def args_tune(p):
 
 
 def args_prepare(p):
-    _add_data_args(p, default=None)
+    _add_data_args(p)
     p.add_argument("--out", required=True, help="output folder (must not exist)")
     p.add_argument("--examples-per-shard", type=_positive_int, default=1000,
                    help="examples per TFRecord shard")
@@ -243,36 +305,14 @@ def args_summary(p):
 
 
 def args_clean(p):
-    p.add_argument("paths", nargs="*", default=["."], help="folders to search (run or export dirs)")
+    p.add_argument("paths", nargs="*", default=["."],
+                   help="folders to search, 4 levels deep (run or export dirs; never their "
+                        "parents). Only names this package marks as its own (.<name>.kcv-tmp-"
+                        "<pid>-*, .<name>.kcv-old-<pid>-*) whose process is gone, its lock files "
+                        "and kcv_*_<pid>_* temp folders are touched; each line says why")
     p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
 
-
-
-def run_dir_of(model_path):
-    """The run directory a .keras file belongs to: the folder holding run.json beside it (or one
-    level up, for checkpoints/), else the file's own folder."""
-    folder = os.path.dirname(os.path.abspath(model_path))
-    for candidate in (folder, os.path.dirname(folder)):
-        if os.path.exists(os.path.join(candidate, "run.json")):
-            return candidate
-    return folder
-
-
-def run_info(model_path, model_name):
-    """The registered name and data of the run a .keras file came from (run.json beside it)."""
-    if not os.path.isfile(model_path):
-        raise UsageError(f"--model-path {model_path}: no such file (expected a .keras model)")
-    info = {}
-    path = os.path.join(run_dir_of(model_path), "run.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            info = json.load(f)
-    name = model_name or info.get("model")
-    if not name:
-        raise UsageError(f"cannot tell which model {model_path} is: no run.json beside it; "
-                         f"pass --model-name")
-    return name, info
 
 
 def cmd_list_models(args):
@@ -290,19 +330,71 @@ def cmd_list_models(args):
     return 0
 
 
+# train flag (argparse dest) -> TrainConfig key
+TRAIN_FLAGS = {"model": "model", "dataset": "dataset", "dataset_arg": "dataset_kwargs",
+               "model_arg": "model_kwargs", "epochs": "epochs", "batch_size": "batch_size",
+               "steps_per_epoch": "steps_per_epoch", "optimizer": "optimizer",
+               "lr": "learning_rate", "momentum": "momentum", "weight_decay": "weight_decay",
+               "schedule": "schedule", "warmup_epochs": "warmup_epochs", "augment": "augment",
+               "early_stopping": "early_stopping_patience",
+               "divergence_factor": "divergence_factor", "xla": "jit_compile",
+               "precision": "precision", "seed": "seed", "strategy": "strategy",
+               "weights": "weights"}
+
+
+class _GivenOnly(argparse.ArgumentParser):
+    """A command's parser that keeps only the flags given (no defaults, nothing required)."""
+
+    def add_argument(self, *names, **kwargs):
+        kwargs.pop("default", None)
+        kwargs.pop("required", None)
+        return super().add_argument(*names, **kwargs)
+
+
+def given_flags(add_args, argv):
+    """``{dest: value}`` of the flags given in ``argv`` (a command's own arguments)."""
+    parser = _GivenOnly(argument_default=argparse.SUPPRESS, add_help=False)
+    add_args(parser)
+    return vars(parser.parse_args(argv))
+
+
+def train_config(args):
+    """The run's TrainConfig, built once: ``--config`` (a file or a run.json) with the flags
+    given beside it on top, or the flags alone."""
+    from kerascv_apps.config import TrainConfig, load_config
+
+    flags = vars(args)
+    if args.config:
+        rest = args.argv[args.argv.index(args.command) + 1:]
+        flags = given_flags(args_train, rest)
+        if "cache" in flags:
+            flags.setdefault("dataset_arg", []).append(("cache", flags["cache"]))
+    values = {key: flags[dest] for dest, key in TRAIN_FLAGS.items() if dest in flags}
+    if flags.get("task_arg") or flags.get("task_args_file"):
+        values["task_kwargs"] = _task_args(argparse.Namespace(
+            task_args_file=flags.get("task_args_file"), task_arg=flags.get("task_arg") or []))
+    for key in ("dataset_kwargs", "model_kwargs"):
+        if key in values:
+            values[key] = dict(values[key])
+    if values.get("strategy") == "default":
+        values["strategy"] = None
+    if args.config:
+        base = load_config(args.config)
+        for key in ("dataset_kwargs", "model_kwargs", "task_kwargs"):
+            if key in values:
+                values[key] = {**getattr(base, key), **values[key]}
+        return base.replace(**values)
+    if not values.get("model"):
+        raise UsageError("train needs --model NAME (or --config FILE)")
+    return TrainConfig.from_dict(values, source="the command line")
+
+
 def cmd_train(args):
     from kerascv_apps.experiment import train_model
 
-    run = train_model(
-        args.model, args.dataset, args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
-        augment=args.augment, optimizer=args.optimizer, learning_rate=args.lr,
-        weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, seed=args.seed, precision=args.precision,
-        jit_compile=args.xla, early_stopping_patience=args.early_stopping,
-        model_kwargs=dict(args.model_arg), dataset_kwargs=dict(args.dataset_arg),
-        overwrite=args.overwrite, steps_per_epoch=args.steps_per_epoch,
-        divergence_factor=args.divergence_factor, evaluate=True, weights=args.weights,
-        strategy=None if args.strategy == "default" else args.strategy)
+    config = train_config(args)
+    run = train_model(**config.train_kwargs(), run_dir=args.run_dir, overwrite=args.overwrite,
+                      evaluate=True)
     results = run.evaluation
     if results is None:  # a non-chief worker of a multi-worker run
         print(f"worker done; the chief writes {run.run_dir}")
@@ -316,19 +408,26 @@ def _load_for(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.experiment import task_for
     from kerascv_apps.io import load_model
+    from kerascv_apps.tasks import default_dataset_for
 
     name, info = run_info(args.model_path, args.model_name)
     dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
-    splits = load_dataset(args.dataset or info.get("dataset") or "digits", **dataset_kwargs)
-    return name, model, splits, task_for(name, splits)
+    splits = load_dataset(args.dataset or info.get("dataset") or default_dataset_for(name),
+                          **dataset_kwargs)
+    # the options the run trained with (ignore_index, boundary tolerance, ...) also evaluate it
+    return name, model, splits, task_for(name, splits, info.get("task_options"))
 
 
 def cmd_evaluate(args):
     from kerascv_apps.experiment import evaluate_model
 
-    name, model, splits, task = _load_for(args)
-    results = evaluate_model(model, task, splits, args.out, split=args.split)
+    from kerascv_apps.io import run_dir_lock
+
+    # --out may be a run directory: refused while a train (or another evaluate) writes there
+    with run_dir_lock(args.out) if args.out else contextlib.nullcontext():
+        name, model, splits, task = _load_for(args)
+        results = evaluate_model(model, task, splits, args.out, split=args.split)
     printable = {k: v for k, v in results.items() if not isinstance(v, (list, dict))}
     print(json.dumps(printable, indent=2))
     return 0
@@ -350,7 +449,8 @@ def _read_paths(args, info):
 def cmd_export(args):
     from kerascv_apps.experiment import export_run
     from kerascv_apps.export.pipeline import FORMATS, format_export_report
-    from kerascv_apps.io import check_disjoint, clean_stale, destination_lock
+    from kerascv_apps.io import (apply_leftovers, check_disjoint, destination_leftovers,
+                                 destination_lock, find_leftovers)
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
@@ -363,7 +463,9 @@ def cmd_export(args):
         raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
                               f"--overwrite")
     with destination_lock(args.out):
-        clean_stale([os.path.dirname(os.path.abspath(args.out))], max_depth=1)  # beside --out
+        # only what earlier exports of this --out left beside it (nothing else in that
+        # folder), and this package's kcv_*_<pid>_* temp folders of killed processes
+        apply_leftovers(destination_leftovers(args.out) + find_leftovers(()))
         name, model, splits, task = _load_for(args)
         report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
                             max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
@@ -392,15 +494,14 @@ def cmd_optimize(args):
     return 0
 
 
-def task_from_run(name, info):
-    """The Task of a registered model, with the class names recorded in its run.json."""
-    from kerascv_apps.registry import get_entry
-    from kerascv_apps.tasks import get_task
-
-    data = info.get("data", {})
-    kwargs = {"num_classes": data["num_classes"], "class_names": data.get("class_names")} \
-        if data.get("num_classes") else {}
-    return get_task(get_entry(name).task, **kwargs)
+def _box(text):
+    try:
+        box = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"expected four integers X0,Y0,X1,Y1, got {text!r}")
+    return box
 
 
 def cmd_predict(args):
@@ -409,6 +510,11 @@ def cmd_predict(args):
 
     name, info = run_info(args.model_path, args.model_name)
     task = task_from_run(name, info)
+    if args.explain and not args.out:
+        raise UsageError("--explain writes overlay images: pass --out")
+    if args.explain and not task.explainable:
+        raise UsageError(f"--explain: a {task.name} model's outputs are not class scores; "
+                         f"explanations are for classification and segmentation")
     model = inference_model(load_model(args.model_path, compile=False))
     failed = 0
     for path in args.images:  # one file at a time: a bad file does not stop the others
@@ -416,10 +522,19 @@ def cmd_predict(args):
             if not os.path.isfile(path):
                 raise FileNotFoundError("no such file")
             results = task.predict_files(model, [path], args.out)
+            if args.explain:
+                from kerascv_apps.explain.gradcam import explain_file
+
+                results[0].update(explain_file(model, path, args.explain, args.out,
+                                               class_id=args.explain_class,
+                                               layer=args.explain_layer,
+                                               box=args.explain_region))
         except Exception as e:  # noqa: BLE001  (reported per file, then the next one)
             failed += 1
             print(json.dumps({"file": str(path), "error": f"{type(e).__name__}: {e}"}), flush=True)
-            print(f"error: {path}: {e}", file=sys.stderr)
+            text = str(e)
+            print(f"error: {text}" if text.startswith(str(path)) else f"error: {path}: {text}",
+                  file=sys.stderr)
             continue
         for result in results:
             print(json.dumps(result), flush=True)
@@ -429,10 +544,46 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_explain(args):
+    import tensorflow as tf
+
+    from kerascv_apps.data.sources.image_folder import read_image
+    from kerascv_apps.explain.filters import write_activations, write_filter_report
+    from kerascv_apps.explain.gradcam import feature_layer
+    from kerascv_apps.io import load_model
+    from kerascv_apps.models.outputs import inference_model
+
+    if not os.path.isfile(args.model_path):
+        raise UsageError(f"--model-path {args.model_path}: no such file (expected a .keras model)")
+    if args.image and not os.path.isfile(args.image):
+        raise UsageError(f"--image {args.image}: no such file")
+    model = inference_model(load_model(args.model_path, compile=False))
+    report = write_filter_report(model, args.out)
+    fits = report["filters"]
+    print(f"{report['layer']}: {len(fits)} filters {report['kernel_shape'][:2]}, Gaussian-"
+          f"derivative fit (orders 0-2) r2 mean {report['mean_r2']:.3f}, min "
+          f"{min(f['r2'] for f in fits):.3f}; {os.path.join(args.out, 'filters.png')}")
+    if args.image:
+        height, width, channels = model.inputs[0].shape[1:]
+        image = read_image(args.image, channels)
+        if height is not None and image.shape[:2] != (height, width):
+            image = tf.image.resize(image, (height, width), antialias=True).numpy()
+        layer = args.layer or feature_layer(model)
+        try:
+            model.get_layer(layer)
+        except ValueError:
+            raise UsageError(f"--layer {layer!r}: the model has no such layer") from None
+        print(f"activations of {layer}: {write_activations(model, image, layer, args.out)}")
+    return 0
+
+
 def cmd_tune(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.tuning import tune
 
+    from kerascv_apps.tasks import default_dataset_for
+
+    args.dataset = args.dataset or default_dataset_for(args.model)
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
@@ -447,7 +598,7 @@ def cmd_tune(args):
 
 
 def cmd_benchmark(args):
-    from kerascv_apps.benchmark import format_table, run_benchmark
+    from kerascv_apps.device_benchmark import format_table, run_benchmark
     from kerascv_apps.io import atomic_write_text
     from kerascv_apps.registry import get_entry
     from kerascv_apps.training.device import PRECISIONS
@@ -494,25 +645,35 @@ def cmd_prepare(args):
     from kerascv_apps.data import load_dataset
     from kerascv_apps.data.tfrecord import prepare_tfrecords
 
+    from kerascv_apps.io import destination_lock
+
     if not args.dataset:
         raise UsageError("prepare needs --dataset")
     if os.path.exists(args.out) and not args.overwrite:
         raise UsageError(f"--out {args.out} already exists; choose another --out or pass --overwrite")
-    splits = load_dataset(args.dataset, **dict(args.dataset_arg))
-    manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
+    with destination_lock(args.out):  # one writer per --out, like train and export
+        if os.path.exists(args.out) and not args.overwrite:  # written meanwhile
+            raise UsageError(f"--out {args.out} already exists; choose another --out or pass "
+                             f"--overwrite")
+        splits = load_dataset(args.dataset, **dict(args.dataset_arg))
+        manifest = prepare_tfrecords(splits, args.out, args.examples_per_shard, args.overwrite)
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
     print(f"wrote {args.out} ({counts} examples); use --dataset tfrecord:{args.out}")
     return 0
 
 
 def cmd_clean(args):
-    from kerascv_apps.io import clean_stale
+    from kerascv_apps.io import apply_leftovers, find_leftovers
 
-    found = clean_stale(args.paths, dry_run=args.dry_run)
-    for path in found:
-        print(path)
-    print(f"{'would remove' if args.dry_run else 'removed'} {len(found)} leftover(s) of "
-          f"killed processes", file=sys.stderr)
+    found = find_leftovers(args.paths)
+    if not args.dry_run:
+        found = apply_leftovers(found)
+    for item in found:
+        print(f"{item.action}\t{item.path}\t({item.reason})")
+    restored = sum(item.action == "restore" for item in found)
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(found) - restored} leftover(s) "
+          f"of killed processes" + (f"; {'would restore' if args.dry_run else 'restored'} "
+                                    f"{restored} backup(s)" if restored else ""), file=sys.stderr)
     return 0
 
 
@@ -525,10 +686,12 @@ COMMANDS = {
               args_train, cmd_train),
     "evaluate": ("evaluate a saved model on a dataset split",
                 args_evaluate, cmd_evaluate),
-    "export": ("export SavedModel + TFLite variants and verify them",
+    "export": ("export SavedModel + TFLite (+ ONNX) variants and verify them",
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
+    "explain": ("draw first-layer filters with their Gaussian-derivative fit, and activations",
+                args_explain, cmd_explain),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",
             args_tune, cmd_tune),
     "optimize": ("QAT / pruning / weight clustering through tfmot -> verified .tflite",
@@ -548,6 +711,11 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="kerascv-apps", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--max-pixels", type=_positive_int, metavar="N",
+                        help="pixel budget: images with more pixels (from their headers) are "
+                             "refused before decoding by every command and by an exported "
+                             "SavedModel's serving_bytes (default 89,478,485, PIL's "
+                             "decompression-bomb threshold; also KERASCV_APPS_MAX_PIXELS)")
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=functools.partial(argparse.ArgumentParser,
                                                                formatter_class=_Formatter))
@@ -558,24 +726,37 @@ def build_parser():
 
 def _refusals():
     """Exceptions meaning "refused before any work" (exit code 2)."""
+    from kerascv_apps.config import ConfigError
     from kerascv_apps.data import DataError
     from kerascv_apps.io import LockedError
     from kerascv_apps.registry import UnknownModelError
     from kerascv_apps.training.trainer import RunDirError
 
-    return (UsageError, UnknownModelError, DataError, ValueError, RunDirError, LockedError,
-            FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+    return (UsageError, ConfigError, UnknownModelError, DataError, ValueError, RunDirError,
+            LockedError, FileExistsError, FileNotFoundError, NotADirectoryError,
+            IsADirectoryError)
 
 
 def main(argv=None):
     """Runs one command; returns the exit code (see the module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "cache", None):
         args.dataset_arg.append(("cache", args.cache))
     refusals = _refusals()
+    budget_before = os.environ.get("KERASCV_APPS_MAX_PIXELS")
+    if args.max_pixels:
+        os.environ["KERASCV_APPS_MAX_PIXELS"] = str(args.max_pixels)
+    from kerascv_apps.io import private_temp_dir
+
+    # every command but clean (which searches the temp directory) works in a temp folder of
+    # its own, removed when it ends: no TensorFlow/AutoGraph files left in $TMPDIR
+    private = private_temp_dir() if args.command != "clean" else contextlib.nullcontext()
     try:
-        return COMMANDS[args.command][2](args)
+        with private:
+            return COMMANDS[args.command][2](args)
     except refusals as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -587,13 +768,20 @@ def main(argv=None):
         if not _expected_failure(e):
             print("(set KERASCV_APPS_TRACEBACK=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if args.max_pixels:
+            if budget_before is None:
+                os.environ.pop("KERASCV_APPS_MAX_PIXELS", None)
+            else:
+                os.environ["KERASCV_APPS_MAX_PIXELS"] = budget_before
 
 
 def _expected_failure(e):
+    from kerascv_apps.experiment import DataCorruptedError
     from kerascv_apps.export.pipeline import ExportQualityError
     from kerascv_apps.training.trainer import TrainingDivergedError
 
-    return isinstance(e, (ExportQualityError, TrainingDivergedError))
+    return isinstance(e, (ExportQualityError, TrainingDivergedError, DataCorruptedError))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ train with the same target and are dropped for evaluation and export
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import shutil
+import time
 import types
 
 import numpy as np
@@ -19,13 +21,14 @@ import numpy as np
 from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
-from kerascv_apps.io import atomic_write_text, run_dir_lock
+from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.tasks.base import get_task_class
+from kerascv_apps.tasks.options import jsonable
 from kerascv_apps.training import train
-from kerascv_apps.training.trainer import check_run_dir, check_training_args, clear_run_dir
+from kerascv_apps.training.trainer import check_run_dir, check_training_args, replacing_run
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
                                               make_strategy, shard)
@@ -41,6 +44,7 @@ class Run:
     run_dir: str
     policy: dict
     evaluation: dict = None  # test-split results when train_model(..., evaluate=True)
+    evaluation_seconds: float = None  # how long that evaluation took
 
 
 def _targets_for(model):
@@ -50,12 +54,22 @@ def _targets_for(model):
     return names, output_loss_weights(model)
 
 
-def task_for(model_name, splits=None):
+def task_for(model_name, splits=None, task_kwargs=None):
+    """The Task of ``model_name`` for ``splits``, built with ``task_kwargs`` (its declared
+    options, see ``tasks/options.py``; check them first with ``check_task_kwargs``)."""
     entry = get_entry(model_name)
     if splits is not None and splits.task != entry.task:
         raise ValueError(f"model {model_name!r} is a {entry.task} model but dataset "
                          f"{splits.name!r} is a {splits.task} dataset")
-    return get_task(entry.task, splits=splits)
+    return get_task(entry.task, splits=splits, **(task_kwargs or {}))
+
+
+def check_task_kwargs(model_name, task_kwargs, flag="--task-arg"):
+    """The validated options of ``model_name``'s task; undeclared keys and bad values are a
+    ``ValueError`` naming the accepted ones."""
+    from kerascv_apps.tasks.options import check_task_kwargs as check
+
+    return check(get_entry(model_name).task, task_kwargs, flag)
 
 
 def build_for_data(model_name, splits, task, **model_kwargs):
@@ -97,6 +111,34 @@ def locked_run_dir(run_dir):
         raise
 
 
+class DataCorruptedError(RuntimeError):
+    """A data file changed or broke while it was read (exit code 1, the file named)."""
+
+
+@contextlib.contextmanager
+def naming_corrupt_shards(splits):
+    """Turns TensorFlow's "corrupted record at N" during training into an error that names
+    the shards of a prepared folder that no longer match its manifest."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        first = (e.message or str(e)).strip().splitlines()[0][:200]
+        source = splits.info.get("source") if splits.info.get("prepared_from") else None
+        if not source:
+            raise DataCorruptedError(f"{splits.name}: a data file is corrupted ({first})") from e
+        from kerascv_apps.data.tfrecord import read_manifest
+
+        try:
+            read_manifest(source, verify=True)
+            which = "every shard still matches manifest.json, so it changed and changed back"
+        except Exception as check:  # noqa: BLE001  (the manifest check names the shards)
+            which = str(check)
+        raise DataCorruptedError(f"training stopped at a corrupted record ({first}) in "
+                                 f"{source}: {which}") from e
+
+
 def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, output_names=None,
               repeat=False):
     """Batched train/val/test datasets for ``fit``; targets duplicated per output if needed.
@@ -117,14 +159,15 @@ def pipelines(task, splits, batch_size, augment="none", seed=0, cache=True, outp
     return out
 
 
-def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, batch_size=64,
+def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batch_size=64,
                 augment="tf", optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
                 momentum=0.9, schedule="cosine", warmup_epochs=0, seed=0, precision="auto",
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
                 evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
-    """Loads data, builds ``model_name`` for it, and trains into ``run_dir``.
+    """Loads data (``dataset``; default the task's bundled one), builds ``model_name`` for
+    it, and trains into ``run_dir``.
 
     Re-running the same call after an interruption (or a divergence) resumes from the last
     good epoch. Every check that can refuse the call (numbers, builder and loader keys, run
@@ -146,10 +189,14 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
     A ``model`` passed in must have been built in the strategy's scope.
     """
+    if dataset is None and splits is None:
+        dataset = get_task_class(get_entry(model_name).task).default_dataset
     settings = dict(locals())
+    settings["strategy_name"] = strategy if isinstance(strategy, str) else None
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)
+    settings["task_kwargs"] = check_task_kwargs(model_name, task_kwargs)
     if weights is not None and not os.path.isfile(weights):
         raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
                                 f".weights.h5 or .keras weights file)")
@@ -163,11 +210,35 @@ def train_model(model_name, dataset="digits", run_dir="runs/run", *, epochs=10, 
     # a finished run or an unfinished run of another model is refused before data is loaded
     check_run_dir(run_dir, overwrite, expect={"model": model_name})
     with locked_run_dir(run_dir):
+        # what a killed run left first: a run replaced by a killed --overwrite comes back
+        clean_stale([run_dir], temp_dir=False)
         run = _train_locked(types.SimpleNamespace(**settings))
         if evaluate:
+            start = time.perf_counter()
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
+            run.evaluation_seconds = time.perf_counter() - start
         return run
+
+
+def _measured_cpu_precision(s, splits, task):
+    """``--precision auto`` on a CPU: float32 or mixed_bfloat16, whichever this run's model
+    trains faster on this CPU (``training.precision_choice``)."""
+    from kerascv_apps.training.precision_choice import choose_cpu_precision
+
+    count = int(splits.train.cardinality())
+    per_epoch = s.steps_per_epoch or task.steps_per_epoch or (
+        math.ceil(count / s.batch_size) if count > 0 else None)
+    planned = per_epoch * s.epochs if per_epoch else None
+    shape = tuple(splits.train.element_spec[0].shape)
+
+    def build():
+        return build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}))
+
+    choice = choose_cpu_precision(s.model_name, build, shape, s.batch_size, planned,
+                                  model_kwargs=s.model_kwargs,
+                                  progress=print if s.verbose else (lambda *_: None))
+    return {"precision": choice["precision"], "precision_choice": choice}
 
 
 def _train_locked(s):
@@ -183,10 +254,10 @@ def _train_locked(s):
                                                                s.model_kwargs or {}, model)
         dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
         splits = load_dataset(s.dataset, **dataset_kwargs)
-    task = task_for(s.model_name, splits)
-    for key, value in (s.task_kwargs or {}).items():
-        setattr(task, key, value)
+    task = task_for(s.model_name, splits, s.task_kwargs)
     policy = resolve_policy(s.jit_compile, s.precision)
+    if s.precision == "auto" and policy.device == "cpu" and model is None:
+        policy = dataclasses.replace(policy, **_measured_cpu_precision(s, splits, task))
     configure_precision(policy.precision)
     scope = s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()
     try:
@@ -218,29 +289,53 @@ def _train_locked(s):
     monitor, mode = task.monitor()
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
-    # every check passed: only now is anything written into the run directory
+    # every check passed: only now is anything written into (or moved inside) the run directory
+    replace = False
     if is_chief(s.strategy):
         expect = {"model": s.model_name, "dataset": splits.name}
-        if check_run_dir(s.run_dir, s.overwrite, expect) == "replace":
-            clear_run_dir(s.run_dir)
-        atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
-            "model": s.model_name, "dataset": splits.name, "task": task.name,
-            "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
-            "weights": None if s.weights is None else os.path.abspath(s.weights),
-            "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
-            "device_policy": policy.as_dict(), "data": splits.summary(),
-            "distribute": describe(s.strategy)}, indent=2, default=str))
-    result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
-                   metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
-                   learning_rate=s.learning_rate, weight_decay=s.weight_decay,
-                   momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
-                   monitor=monitor, monitor_mode=mode,
-                   early_stopping_patience=s.early_stopping_patience,
-                   jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,
-                   overwrite=s.overwrite, steps_per_epoch=steps_per_epoch,
-                   divergence_factor=s.divergence_factor, strategy=s.strategy)
+        replace = check_run_dir(s.run_dir, s.overwrite, expect) == "replace"
+    with replacing_run(s.run_dir, replace):  # the old run is kept until the new one finishes
+        if is_chief(s.strategy):
+            atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
+                "model": s.model_name, "dataset": splits.name, "task": task.name,
+                "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
+                "weights": None if s.weights is None else os.path.abspath(s.weights),
+                "task_kwargs": jsonable(s.task_kwargs), "task_options": task.option_values(),
+                "batch_size": s.batch_size, "augment": s.augment, "seed": s.seed,
+                "device_policy": policy.as_dict(), "data": splits.summary(),
+                "distribute": describe(s.strategy), "config": run_config(s, splits)},
+                indent=2, default=str))
+        with naming_corrupt_shards(splits):
+            result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
+                           metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
+                           learning_rate=s.learning_rate, weight_decay=s.weight_decay,
+                           momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                           monitor=monitor, monitor_mode=mode,
+                           early_stopping_patience=s.early_stopping_patience,
+                           jit_compile=policy.jit_compile, callbacks=s.callbacks,
+                           verbose=s.verbose, overwrite=s.overwrite,
+                           steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
+                           strategy=s.strategy)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
+
+
+def run_config(s, splits):
+    """The run's :class:`~kerascv_apps.config.TrainConfig` as a dict (``run.json``'s
+    ``config``: ``kerascv-apps train --config run.json`` trains the same run again)."""
+    from kerascv_apps.config import TrainConfig
+
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(s, {"model": "model_name", "strategy": "strategy_name"}.get(
+            field.name, field.name))
+        if field.name.endswith("_kwargs"):
+            value = dict(value or {})
+        values[field.name] = value
+    values["dataset"] = s.dataset or splits.name
+    if s.weights is not None:
+        values["weights"] = os.path.abspath(s.weights)
+    return values
 
 
 def predict_split(model, task, dataset, batch_size=64):
@@ -252,8 +347,11 @@ def predict_split(model, task, dataset, batch_size=64):
         ds = dataset.map(fn) if fn is not None else dataset
         return task.predict_batches(lambda x: model(x, training=False), ds)
     targets, preds = [], []
+    # the compiled predict step, not eager calls: an eager MobileNetV2 (alpha 0.5, 224 x 224)
+    # on a batch of 64 peaked 2.8 GB above the model (each op's output kept until the next op
+    # ran); the compiled step 0.36 GB
     for x, y in make_pipeline(dataset, batch_size, cache=False, map_fn=fn):
-        preds.append(np.asarray(model(x, training=False)))
+        preds.append(np.asarray(model.predict_on_batch(x)))
         targets.append(np.asarray(y))
     return np.concatenate(targets), np.concatenate(preds)
 

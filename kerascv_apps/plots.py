@@ -64,3 +64,58 @@ def plot_confusion_matrix(cm, class_names, path, title="confusion matrix (test)"
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_class_curves(results, path, kind="roc"):
+    """Per-class ROC (``kind="roc"``) or precision-recall (``"pr"``) curves from a
+    classification evaluation (``results["curves"]``, 101 points each), the class's area in
+    the legend."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    grid = np.asarray(results["curves"]["grid"])
+    per_class = results["curves"]["per_class"]
+    for name, points in per_class.items():
+        stats = results["per_class"][name]
+        if kind == "roc":
+            ax.plot(grid, points["tpr"], lw=1.2, label=f"{name} (AUC {stats['roc_auc']:.3f})")
+        else:
+            ax.plot(grid, points["precision"], lw=1.2, drawstyle="steps-post",
+                    label=f"{name} (AP {stats['average_precision']:.3f})")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("interpolated precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "lower left",
+              ncol=2 if len(per_class) > 10 else 1)
+    ax.set_title(f"{'ROC' if kind == 'roc' else 'precision-recall'} per class (test, one vs rest)")
+    return _save(fig, path)
+
+
+def plot_reliability(rows, ece, path, bins=15):
+    """Reliability diagram: accuracy per confidence bin against the diagonal, with counts."""
+    plt = _pyplot()
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(4.6, 5.2), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    width = 1.0 / bins
+    lows = [r["low"] for r in rows]
+    ax.bar(lows, [r["accuracy"] for r in rows], width=width, align="edge", edgecolor="k",
+           alpha=0.8, label="accuracy")
+    ax.bar(lows, [abs(r["confidence"] - r["accuracy"]) for r in rows], width=width,
+           align="edge", bottom=[min(r["accuracy"], r["confidence"]) for r in rows],
+           color="tab:red", alpha=0.3, label="|confidence - accuracy|")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title(f"reliability (test): ECE {ece:.4f}")
+    hist.bar(lows, [r["count"] for r in rows], width=width, align="edge", edgecolor="k")
+    hist.set_xlabel("top-1 confidence")
+    hist.set_ylabel("images")
+    hist.set_xlim(0, 1)
+    return _save(fig, path)

@@ -17,7 +17,6 @@ import importlib
 import pkgutil
 from typing import Any, Callable, Optional
 
-TASKS = ("classification", "segmentation", "super_resolution")
 
 
 class UnknownNameError(KeyError):
@@ -49,29 +48,35 @@ class Entry:
         return self.obj
 
 
-def import_package(package):
-    """Imports ``package`` and every public module in it (their decorators register members)."""
+def import_package(package, recursive=False):
+    """Imports ``package`` and every public module in it (their decorators register members);
+    ``recursive``: the public modules of its public sub-packages too."""
     module = importlib.import_module(package)
     for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{package}.{info.name}")
+            if info.ispkg and recursive:
+                import_package(f"{package}.{info.name}", recursive=True)
+            else:
+                importlib.import_module(f"{package}.{info.name}")
 
 
 class Registry:
     """Named members of one kind, discovered from ``packages`` on first use."""
 
-    def __init__(self, kind, packages, unknown_error=UnknownNameError, hint=""):
+    def __init__(self, kind, packages, unknown_error=UnknownNameError, hint="", recursive=False):
         self.kind = kind
         self.packages = tuple(packages)
+        self.recursive = recursive
         self.unknown_error = unknown_error
         self.hint = hint
         self._entries = {}
         self._loaded = False
 
     def register(self, name=None, *, task=None, family=None, description=""):
-        """Decorator; ``name`` defaults to the decorated object's ``__name__``."""
-        if task is not None and task not in TASKS:
-            raise ValueError(f"{self.kind} {name!r}: task must be one of {TASKS}, got {task!r}")
+        """Decorator; ``name`` defaults to the decorated object's ``__name__``; ``task`` must
+        be a registered task."""
+        if task is not None:
+            check_task(task, f"{self.kind} {name!r}: ")
 
         def decorator(obj):
             key = name or obj.__name__
@@ -89,7 +94,11 @@ class Registry:
         if not self._loaded:
             self._loaded = True
             for package in self.packages:
-                import_package(package)
+                import_package(package, recursive=self.recursive)
+
+    def unregister(self, name):
+        """Removes ``name`` (for tests that register a member of their own)."""
+        self._entries.pop(name, None)
 
     def get(self, name) -> Entry:
         self.load_all()
@@ -101,8 +110,8 @@ class Registry:
 
     def names(self, task=None, family=None):
         self.load_all()
-        if task is not None and task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if task is not None:
+            check_task(task)
         return sorted(n for n, e in self._entries.items()
                       if (task is None or e.task == task) and (family is None or e.family == family))
 
@@ -111,15 +120,23 @@ class Registry:
         return name in self._entries
 
 
-MODELS = Registry("model", ("kerascv_apps.models.classification",
-                            "kerascv_apps.models.segmentation",
-                            "kerascv_apps.models.super_resolution"))
+TASKS = Registry("task", ("kerascv_apps.tasks",))
+
+
+def check_task(task, where=""):
+    """Raises ``ValueError`` unless ``task`` is a registered task name."""
+    if task not in TASKS:
+        raise ValueError(f"{where}task must be one of {tuple(TASKS.names())}, got {task!r}")
+
+
+# every sub-package of kerascv_apps.models (one per task: a new task's folder is found too)
+MODELS = Registry("model", ("kerascv_apps.models",), recursive=True)
 
 
 def register_model(name=None, task=None, family=None, description=""):
     """Decorator registering a model builder; the model name defaults to the function name."""
     if task is None:
-        raise ValueError(f"register_model({name!r}): task is required, one of {TASKS}")
+        raise ValueError(f"register_model({name!r}): task is required (a registered task name)")
     return MODELS.register(name, task=task, family=family, description=description)
 
 

@@ -1,23 +1,27 @@
 """Reload guarantee: every custom Keras object of this package resolves on ``import kerascv_apps``.
 
 A ``.keras`` file stores custom layers, losses, metrics and schedules by registered name
-(``"kerascv_apps>PixelShuffle"``). Keras finds them only if the module that registers them was
-imported. Importing every such module eagerly would import Keras and TensorFlow on
-``import kerascv_apps`` (seconds), so the names are kept here, in a plain dict that costs
-nothing, and Keras' registered-object lookup is extended to import the owning module the
-first time a saved file asks for one of these names. When Keras is imported after this
-package, the extension is installed right after Keras' registration module loads.
+(``"kerascv_apps>PixelShuffle"``); Keras finds them once the module that registers them (with
+the public ``keras.saving.register_keras_serializable``) was imported. Importing them on
+``import kerascv_apps`` would import Keras and TensorFlow there (seconds; the CLI starts
+without them), so this module registers them when Keras itself is imported: ``install`` puts a
+finder for the public ``keras`` package on ``sys.meta_path``; when ``keras`` has finished
+importing, every module of :data:`SERIALIZABLES` is imported (they register through Keras'
+public API). No Keras internals are touched. If Keras was imported first, ``install``
+registers at once.
+
+A module of the table that imports from another one still being imported (the one whose
+``import keras`` set this off) cannot be imported yet: it is retried when that module finishes.
 
 Adding a registered object: add its name and module to :data:`SERIALIZABLES` (a test
-compares this table with what the modules actually register). A name missing from the
-table still resolves, more slowly: every module of :data:`FALLBACK_PACKAGES` is imported.
+compares this table with what the modules actually register).
 """
 
 import importlib
 import sys
 
 PACKAGE = "kerascv_apps"
-KERAS_REGISTRATION_MODULE = "keras.src.saving.object_registration"
+KERAS = "keras"
 
 # registered name (without the package prefix) -> module whose import registers it
 SERIALIZABLES = {
@@ -26,6 +30,10 @@ SERIALIZABLES = {
     "PositionEmbedding": "kerascv_apps.layers.vit",
     "LocalResponseNormalization": "kerascv_apps.layers.lrn",
     "PixelShuffle": "kerascv_apps.layers.pixel_shuffle",
+    "RGBToYCbCr": "kerascv_apps.layers.color",
+    "YCbCrToRGB": "kerascv_apps.layers.color",
+    "BicubicUpsampling": "kerascv_apps.layers.color",
+    "ConnectionTableConv2D": "kerascv_apps.layers.connection_table",
     "ZeroPadShortcut": "kerascv_apps.layers.shortcuts",
     "MaxPoolingWithSwitches": "kerascv_apps.layers.pooling_indices",
     "MaxUnpoolingWithSwitches": "kerascv_apps.layers.pooling_indices",
@@ -40,6 +48,8 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    # models: a backbone's feature extractor (its feature levels in its config)
+    "BackboneModel": "kerascv_apps.models.backbones",
     # losses
     "SegmentationCrossentropy": "kerascv_apps.losses.segmentation",
     "FocalLoss": "kerascv_apps.losses.segmentation",
@@ -54,70 +64,69 @@ SERIALIZABLES = {
     "SRGAN": "kerascv_apps.training.gan",
 }
 
-# imported, every public module in them, when a kerascv_apps name is not in the table
-FALLBACK_PACKAGES = ("kerascv_apps.layers", "kerascv_apps.losses", "kerascv_apps.metrics")
-
-
-def ensure_registered(registered_name):
-    """Imports the module that registers ``registered_name`` (``"kerascv_apps>X"`` or ``"X"``)."""
-    name = registered_name.split(">", 1)[1] if ">" in registered_name else registered_name
-    module = SERIALIZABLES.get(name)
-    if module is not None:
-        importlib.import_module(module)
-        return
-    from kerascv_apps.registry import import_package
-
-    for package in FALLBACK_PACKAGES:
-        import_package(package)
-
-
 def register_all():
-    """Imports every module in the table (tests and tools that list registered objects)."""
+    """Imports every module in the table (raises what a module raises)."""
     for module in sorted(set(SERIALIZABLES.values())):
         importlib.import_module(module)
+    _state["pending"].clear()
 
 
-def _extend_lookup(registration):
-    """Wraps ``registration.get_registered_object`` (what Keras' deserializer calls) so that
-    a ``kerascv_apps>`` name not registered yet imports its module first."""
-    original = registration.get_registered_object
-    if getattr(original, "_kerascv_apps_lazy", False):
+_state = {"keras_loaded": False, "running": False, "pending": set(SERIALIZABLES.values())}
+
+
+def _register_pending():
+    """Imports the table's modules not imported yet (once Keras is loaded)."""
+    if _state["running"] or not _state["keras_loaded"]:
         return
+    _state["running"] = True
+    try:
+        for module in sorted(_state["pending"]):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                # it imports from a module of the table still being imported: retried when
+                # that one finishes (see _Loader)
+                continue
+            _state["pending"].discard(module)
+    finally:
+        _state["running"] = False
+    if not _state["pending"]:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _OnKerasImport)]
 
-    def get_registered_object(name, custom_objects=None, module_objects=None):
-        if (isinstance(name, str) and name.startswith(PACKAGE + ">")
-                and name not in registration.GLOBAL_CUSTOM_OBJECTS):
-            ensure_registered(name)
-        return original(name, custom_objects=custom_objects, module_objects=module_objects)
 
-    get_registered_object._kerascv_apps_lazy = True
-    get_registered_object.__doc__ = original.__doc__
-    registration.get_registered_object = get_registered_object
+def _loaded(fullname):
+    if fullname == KERAS:
+        _state["keras_loaded"] = True
+    else:
+        _state["pending"].discard(fullname)
+    _register_pending()
 
 
 class _Loader:
-    """Runs the real loader, then extends the lookup of the module it loaded (a plain class:
+    """Runs the real loader, then registers what is pending (a plain class:
     ``importlib.abc`` would add its own import time)."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, fullname):
         self._loader = loader
+        self._fullname = fullname
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        _extend_lookup(module)
+        _loaded(self._fullname)
 
     def __getattr__(self, name):  # get_source, get_filename, ... of the real loader
         return getattr(self._loader, name)
 
 
 class _OnKerasImport:
-    """Finds Keras' registration module with the other finders and wraps its loader."""
+    """Finds ``keras`` (and the table's modules) with the other finders and wraps their
+    loaders, so that registration runs when they have finished importing."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != KERAS_REGISTRATION_MODULE:
+        if fullname != KERAS and fullname not in _state["pending"]:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -125,15 +134,15 @@ class _OnKerasImport:
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _Loader(spec.loader)
+                    spec.loader = _Loader(spec.loader, fullname)
                 return spec
         return None
 
 
 def install():
-    """Makes the table effective now (Keras already imported) or when Keras gets imported."""
-    module = sys.modules.get(KERAS_REGISTRATION_MODULE)
-    if module is not None:
-        _extend_lookup(module)
+    """Registers the table now (Keras already imported) or when Keras gets imported."""
+    if KERAS in sys.modules:
+        _state["keras_loaded"] = True
+        _register_pending()
     elif not any(isinstance(f, _OnKerasImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _OnKerasImport())

@@ -19,6 +19,8 @@ from typing import Optional
 
 import keras
 
+from kerascv_apps.keras_adapter import producing_node
+
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _TRANSPOSE_TYPES = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
                     keras.layers.Conv3DTranspose)
@@ -251,17 +253,17 @@ def _walk(model, input_states, prefix, rows):
     stack = [(t, False) for t in model.outputs]
     while stack:
         tensor, done = stack.pop()
-        op, node_index, _ = tensor._keras_history
+        op, node_index, node = producing_node(tensor)
         key = (id(op), node_index)
         if done:
             if key not in seen:
                 seen.add(key)
-                order.append((op, op._inbound_nodes[node_index]))
+                order.append((op, node))
             continue
         if key in seen:
             continue
         stack.append((tensor, True))
-        for parent in op._inbound_nodes[node_index].input_tensors:
+        for parent in node.input_tensors:
             stack.append((parent, False))
 
     states = {}

@@ -23,8 +23,7 @@ DEFAULT_SPACE = {
     "alpha": [0.5, 0.75, 1.0],
     "width_multiplier": [0.5, 1.0],
     "depth_multiplier": [1, 2],
-    # segmentation: the loss mix ce + w * dice
-    "dice_weight": [0.0, 0.5, 1.0],
+    # + the task's own (``Task.tuning_space``: segmentation's loss mix ce + w * dice)
     # augmentation kinds per trial (e.g. ["none", "tf", "albumentations"]); None: --augment
     "augment": None,
 }
@@ -75,8 +74,8 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     from kerascv_apps.registry import get_entry
     from kerascv_apps.training.optimizers import build_optimizer
 
-    space = {**DEFAULT_SPACE, **(space or {})}
     task = task_for(model_name, splits)
+    space = {**DEFAULT_SPACE, **task.tuning_space, **(space or {})}
     monitor, mode = task.monitor()
     train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed)
     accepted = accepted_arguments(get_entry(model_name).builder) or []
@@ -88,8 +87,7 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         for key in architecture:
             kwargs[key] = hp.Choice(key, space[key])
         model = build_for_data(model_name, splits, task, **kwargs)
-        if task.name == "segmentation" and space.get("dice_weight"):
-            task.loss_spec = loss_mix(hp.Choice("dice_weight", space["dice_weight"]))
+        task.apply_hyperparameters(hp, space)
         low, high = space["learning_rate"]
         optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
                                     hp.Float("learning_rate", low, high, sampling="log"),
@@ -168,26 +166,20 @@ _FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "
           "augment": "--augment"}
 
 
-def loss_mix(dice_weight):
-    """The segmentation loss spec for ``ce + dice_weight * dice``."""
-    return "ce" if not dice_weight else f"ce+{float(dice_weight):g}*dice"
-
-
 def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
     """The ``kerascv-apps train`` command line that trains the best configuration.
 
-    A tuned segmentation loss mix has no command-line flag: it follows as a comment naming the
-    library call (``train_model(..., task_kwargs={"loss_spec": ...})``)."""
+    Tuned task options (a segmentation loss mix) become ``--task-arg`` (``loss=ce+0.5*dice``)."""
     import shlex
+
+    from kerascv_apps.registry import get_entry
+    from kerascv_apps.tasks.base import get_task_class
 
     args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
             "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
-    note = ""
-    if "dice_weight" in values:
-        note = (f"  # loss {loss_mix(values.pop('dice_weight'))!r}: train_model(..., "
-                f"task_kwargs={{'loss_spec': {loss_mix(hyperparameters['dice_weight'])!r}}})")
+    task_args = get_task_class(get_entry(model_name).task).tuned_task_kwargs(values)
     for key, value in values.items():
         if key in _FLAGS:
             args += [_FLAGS[key], f"{value:.6g}" if isinstance(value, float) else str(value)]
@@ -195,4 +187,6 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
             model_args[key] = value
     for key, value in model_args.items():
         args += ["--model-arg", f"{key}={json.dumps(value)}"]
-    return " ".join(shlex.quote(a) for a in args) + note
+    for key, value in task_args.items():
+        args += ["--task-arg", f"{key}={value}"]
+    return " ".join(shlex.quote(a) for a in args)

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from kerascv_apps.quickstart import run_quickstart
+from kerascv_apps.end_to_end import run_quickstart
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ import argparse
 import os
 import time
 
-from kerascv_apps.recipes import run_segmentation as run
+from kerascv_apps.end_to_end import run_segmentation as run
 
 
 def main(argv=None):

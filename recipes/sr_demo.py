@@ -9,7 +9,7 @@ int8, dynamic input size) and prints one summary line.
 import argparse
 import sys
 
-from kerascv_apps.recipes import run_super_resolution, sr_summary_line
+from kerascv_apps.end_to_end import run_super_resolution, sr_summary_line
 
 
 def main(argv=None):

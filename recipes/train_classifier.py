@@ -41,7 +41,7 @@ def _kv(text):
 
 def main(argv=None):
     from kerascv_apps.data import DataError, load_dataset
-    from kerascv_apps.experiment import evaluate_model, export_run, train_model
+    from kerascv_apps.experiment import export_run, train_model
     from kerascv_apps.registry import get_entry
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -73,8 +73,8 @@ def main(argv=None):
         train_kwargs["learning_rate"] = args.lr
     run = train_model(args.model, splits=splits, run_dir=args.run_dir or f"runs/{args.model}-{args.dataset}",
                       epochs=args.epochs, batch_size=args.batch_size, model_kwargs=model_kwargs,
-                      overwrite=args.overwrite, **train_kwargs)
-    results = evaluate_model(run.model, run.task, splits, run.run_dir, history=run.result.history)
+                      overwrite=args.overwrite, evaluate=True, **train_kwargs)
+    results = run.evaluation
     print(f"{args.model} on {args.dataset}: test {run.task.quality_metric} "
           f"{results[run.task.quality_metric]:.4f} (model: {run.result.model_path})")
     if args.export:

@@ -6,6 +6,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+pytest_plugins = ("tests.suite_bounds",)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
@@ -31,3 +33,25 @@ def trained_lenet():
     model.fit(splits.train.batch(32), epochs=4, verbose=0)
     task = get_task("classification", num_classes=10, class_names=splits.class_names)
     return model, splits, task
+
+
+@pytest.fixture(scope="session")
+def lenet_run(tmp_path_factory):
+    """A finished LeNet-5 run directory on digits (1 epoch of 4 steps), trained through the
+    command line, shared read-only (tests that change it work on a copy)."""
+    from kerascv_apps.cli import main
+
+    run = tmp_path_factory.mktemp("lenet_run") / "run"
+    assert main(["train", "--model", "lenet5", "--epochs", "1", "--steps-per-epoch", "4",
+                 "--batch-size", "16", "--augment", "none", "--run-dir", str(run)]) == 0
+    return run
+
+
+def dead_pid():
+    """The PID of a process that has exited (a writer that was killed)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from kerascv_apps.export.test_vectors import write_test_vectors
+from kerascv_apps.export.phone_vectors import write_test_vectors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = os.path.join(ROOT, "android_demo", "core")

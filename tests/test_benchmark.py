@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from kerascv_apps.benchmark import format_table, run_benchmark, tflite_latency_ms
+from kerascv_apps.device_benchmark import format_table, run_benchmark, tflite_latency_ms
 from kerascv_apps.cli import main
 
 
@@ -24,7 +24,7 @@ def result():
 
     import keras
 
-    from kerascv_apps import benchmark
+    from kerascv_apps import device_benchmark as benchmark
 
     clock = {"now": 0.0}
     built = []
@@ -101,7 +101,7 @@ def test_benchmark_measures_every_part(result):
 def test_twin_is_keras_applications():
     """The real twins: keras.applications' class of the published architecture, untrained
     (MobileNetV2's published 3,538,984 parameters with 1000 classes)."""
-    from kerascv_apps import benchmark
+    from kerascv_apps import device_benchmark as benchmark
 
     model = benchmark._twin("mobilenet_v2")((32, 32, 3), 1000)
     assert type(model).__module__.startswith("keras")
@@ -116,3 +116,21 @@ def test_benchmark_cli_refuses_bad_settings(capsys):
     assert main(["benchmark", "--xla", "maybe"]) == 2
     assert "--xla 'maybe': choose from off, on" in capsys.readouterr().err
     assert main(["benchmark", "--models", "no_such_model"]) == 2
+
+
+def test_benchmark_shows_what_precision_auto_picks_per_model(monkeypatch):
+    """With float32 and bf16 rows, ``auto`` is the training run's own rule applied to these
+    rates: bf16 only where it is faster by more than the noise margin, per model."""
+    from kerascv_apps import device_benchmark as benchmark
+
+    rates = {("lenet5", "float32"): 100.0, ("lenet5", "mixed_bfloat16"): 60.0,
+             ("mlp", "float32"): 100.0, ("mlp", "mixed_bfloat16"): 130.0}
+    monkeypatch.setattr(benchmark, "_ours", lambda name: name)
+    monkeypatch.setattr(benchmark, "training_rate",
+                        lambda build, *a, precision, **k: rates[(build, precision)])
+    out = run_benchmark(models=("lenet5", "mlp"), image_size=32, batch=4, steps=1,
+                        precisions=("float32", "mixed_bfloat16"), twins=False, pipeline=False,
+                        tflite=False, log=lambda message: None)
+    assert out["auto"]["precision_per_model"] == {"lenet5": "float32", "mlp": "mixed_bfloat16"}
+    assert ("--precision auto -> lenet5 float32, mlp mixed_bfloat16 (measured)"
+            in format_table(out))

@@ -112,6 +112,13 @@ def test_export_model_verifies_and_reports(trained, tmp_path):
     assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
     table = format_export_report(report)
     assert "int8" in table and "savedmodel" in table
+    # which of its files is fastest here: measured, not assumed to be int8
+    latencies = {m: report["formats"][m]["latency_ms_median"] for m in ("float32", "int8")}
+    fastest = report["fastest_on_this_machine"]
+    assert fastest["format"] == min(latencies, key=latencies.get)
+    assert fastest["latency_ms_median"] == min(latencies.values())
+    assert f"Fastest file on this machine: {fastest['format']}" in table
+    assert "Fastest file on this machine" in (out / "export_report.md").read_text()
     before = snapshot(tmp_path)
     with pytest.raises(FileExistsError, match="already exists"):
         export_model(model, task, splits, str(out), "lenet5", formats=("float32",), limit=10)

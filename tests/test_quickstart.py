@@ -3,7 +3,7 @@
 import json
 
 from kerascv_apps.io import load_model
-from kerascv_apps.quickstart import run_quickstart
+from kerascv_apps.end_to_end import run_quickstart
 
 
 def test_quickstart_meets_acceptance(tmp_path):

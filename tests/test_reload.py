@@ -67,6 +67,11 @@ NAME_KWARGS = {
     "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
 }
+# builder options that swap in a custom layer a registered name's default does not use: saved
+# and reloaded too, under "<name>+<option>"
+OPTION_KWARGS = {
+    "lenet5+c3_table": ("lenet5", dict(c3_table=True)),
+}
 SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
 MAX_OUTPUT_DIFF = 1e-5
 
@@ -210,6 +215,15 @@ def reloaded(tmp_path_factory):
         item.update(fit=name in FIT_AFTER_RELOAD,
                     outputs=_save_outputs(model, path + ".npz", item["x_shape"]))
         manifest.append(item)
+    for key, (name, option) in OPTION_KWARGS.items():
+        kwargs = dict(model_kwargs(name), **option)
+        model = build_model(name, **kwargs)
+        _compile_for_task(model, name, get_entry(name).task, kwargs.get("num_classes"))
+        path = os.path.join(tmp, f"{key}.keras")
+        model.save(path)
+        item = _item(path, model, get_entry(name).task, name, kwargs.get("num_classes"))
+        item.update(fit=True, outputs=_save_outputs(model, path + ".npz", item["x_shape"]))
+        manifest.append(item)
     manifest += _train_runs(tmp)
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f)
@@ -251,12 +265,12 @@ def test_small_arguments_keep_each_variant():
 def test_fresh_process_reloads_compiled_and_fit_continues(reloaded):
     manifest, expected_loss, report = reloaded
     results = report["results"]
-    assert len(results) == len(list_models()) + 3
+    assert len(results) == len(list_models()) + len(OPTION_KWARGS) + 3
     for item in manifest:
         r = results[item["path"]]
         name = os.path.basename(item["path"]).split(".")[0]
-        if name in expected_loss:
-            assert r["loss"] == expected_loss[name], (name, r)
+        if name in expected_loss or name in OPTION_KWARGS:
+            assert r["loss"] == expected_loss[name.split("+")[0]], (name, r)
             assert r["schedule"] == "WarmupSchedule", (name, r)
             assert r["iterations_before"] == 0
         else:  # trained runs: optimizer state restored, the trainer's warm-up schedule kept
@@ -265,7 +279,8 @@ def test_fresh_process_reloads_compiled_and_fit_continues(reloaded):
         if item["fit"]:
             assert r["iterations_after"] == r["iterations_before"] + 1, r
             assert np.isfinite(r["fit_loss"]), r
-    assert sum(item["fit"] for item in manifest) == len(FIT_AFTER_RELOAD) + 3
+    assert sum(item["fit"] for item in manifest) == (len(FIT_AFTER_RELOAD) + len(OPTION_KWARGS)
+                                                     + 3)
     by_name = {os.path.basename(os.path.dirname(p)): r for p, r in results.items()}
     assert "miou" in by_name["run_unet_same"]["metrics"]
     assert "psnr" in by_name["run_espcn_x2"]["metrics"]
@@ -274,9 +289,11 @@ def test_fresh_process_reloads_compiled_and_fit_continues(reloaded):
 
 
 def test_only_needed_modules_were_imported_lazily(reloaded):
-    """The fresh process imported the loss/layer modules the files named, not the workflows."""
+    """The fresh process imported the registering modules (when Keras loaded), not the
+    workflows."""
     modules = set(reloaded[2]["modules"])
     assert "kerascv_apps.layers.pixel_shuffle" in modules
+    assert "kerascv_apps.layers.connection_table" in modules  # lenet5+c3_table
     assert "kerascv_apps.losses.segmentation" in modules
     assert not {"kerascv_apps.experiment", "kerascv_apps.data.pipeline"} & modules
 
@@ -309,18 +326,19 @@ def test_import_stays_light():
     assert proc.stdout.strip() == "[]"
 
 
-def test_name_missing_from_the_table_still_resolves(monkeypatch):
-    """A registered object someone forgot to list is found by importing the fallback packages;
-    a listed one imports only its own module."""
-    import kerascv_apps.registry
-    from kerascv_apps import serializables
-
-    calls = []
-    monkeypatch.setattr(kerascv_apps.registry, "import_package", calls.append)
-    serializables.ensure_registered("kerascv_apps>NotInTheTable")
-    assert calls == list(serializables.FALLBACK_PACKAGES)
-    calls.clear()
-    serializables.ensure_registered("kerascv_apps>PixelShuffle")
-    # (kerascv_apps.layers' own __init__ imports its modules; the other packages stay out)
-    assert not set(calls) & {"kerascv_apps.losses", "kerascv_apps.metrics"}
-    assert "kerascv_apps.layers.pixel_shuffle" in sys.modules
+@pytest.mark.parametrize("first", [
+    "import kerascv_apps, keras",  # the hook registers when Keras finishes importing
+    "import keras, kerascv_apps",  # Keras first: install registers at once
+    # a table module whose `import keras` starts it all, and one that imports from another
+    # module of the table still being imported (retried when that one finishes)
+    "import kerascv_apps.layers.pixel_shuffle, keras",
+    "import kerascv_apps.losses.super_resolution, keras",  # training.gan imports from it
+])
+def test_every_table_name_is_registered_through_the_public_api(first):
+    code = (f"{first}; from kerascv_apps.serializables import SERIALIZABLES; "
+            "known = keras.saving.get_custom_objects(); "
+            "print(sorted(n for n in SERIALIZABLES if 'kerascv_apps>' + n not in known))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -106,5 +106,5 @@ def test_train_command_maps_flags_model_args_and_loss_mix():
     assert command.startswith("kerascv-apps train --model unet --dataset shapes --run-dir "
                               "runs/unet-tuned --batch-size 8 --augment tf --lr 0.00123457 "
                               "--optimizer sgd --model-arg dropout=0.2")
-    assert command.endswith("task_kwargs={'loss_spec': 'ce+0.5*dice'})")
+    assert command.endswith("--task-arg 'loss=ce+0.5*dice'")
     assert "tuner/" not in command

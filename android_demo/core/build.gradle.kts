@@ -1,6 +1,6 @@
 // Plain Java (no Android dependency): the same sources and JUnit 4 tests that `make test`
 // compiles with javac. The vector tests read the folder written by
-//   python -m kerascv_apps.export.test_vectors DIR
+//   python -m kerascv_apps.export.phone_vectors DIR
 // passed as -PkerascvVectors=DIR (or the KERASCV_VECTORS environment variable).
 plugins {
     `java-library`

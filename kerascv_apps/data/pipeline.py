@@ -52,9 +52,15 @@ def make_pipeline(dataset, batch_size, training=False, augment=None, seed=0, cac
         chunk = getattr(augment, "chunk_size", None)
         fixed = all(spec.shape.is_fully_defined() for spec in ds.element_spec)
         if chunk and fixed:  # Python augmenters: one call per chunk, then back to examples
+            # unbatch() forgets how many examples there are; the count is unchanged, and the
+            # schedule, early stopping and progress bars need it (an unknown length also makes
+            # Keras end each epoch with "ran out of data")
+            cardinality = ds.cardinality()
             ds = tf.data.Dataset.zip((ds.batch(chunk), seeds))
             ds = ds.map(lambda batch, s: augment.apply_chunk(batch[0], batch[1], s),
                         num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
+            if int(cardinality) >= 0 or int(cardinality) == int(tf.data.INFINITE_CARDINALITY):
+                ds = ds.apply(tf.data.experimental.assert_cardinality(cardinality))
         else:
             ds = tf.data.Dataset.zip((ds, seeds))
             ds = ds.map(lambda example, s: augment(example[0], example[1], s),

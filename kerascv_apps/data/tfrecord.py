@@ -8,8 +8,10 @@ Layout of a prepared folder::
 
 Each record holds ``image`` (the encoded file bytes, exactly as on disk for folder sources,
 so reading decodes the same pixels through ``kerascv_apps.data.decode``; in-memory sources are
-written as 8-bit PNGs of their pixel values rounded) and either ``label`` (int64,
-classification) or ``mask`` (an 8-bit greyscale PNG of the class ids, 255 = ignore).
+written as 8-bit PNGs of their pixel values rounded) and the target as the task's
+``record_target`` feature (the Task encodes and decodes it): ``label`` (int64) for
+classification, ``mask`` (an 8-bit greyscale PNG of the class ids, 255 = ignore) for
+segmentation.
 
 ``manifest.json``: ``format``/``version``, the dataset's ``name``, ``task``, ``image_shape``,
 ``num_classes``, ``class_names``, ``info``, and per split its ``count`` and ``shards``
@@ -27,6 +29,7 @@ import numpy as np
 
 from kerascv_apps.data.sources.base import DataError
 from kerascv_apps.data.streaming import stream_of
+from kerascv_apps.io import confined_path
 
 FORMAT = "kerascv_apps.tfrecord"
 VERSION = 1
@@ -50,44 +53,49 @@ def _png(array, mode=None):
     return out.getvalue()
 
 
-def _mask_png(mask, path="mask"):
+def mask_png(mask, path="mask"):
+    """An (H, W) class-id mask as an 8-bit greyscale PNG (``path`` names it in errors)."""
     mask = np.asarray(mask)
     if mask.size and (mask.min() < 0 or mask.max() > 255):
         raise DataError(f"{path}: mask values must be 0..255 to be written as PNG")
     return _png(mask.astype(np.uint8))
 
 
-def _examples(split_ds, task):
-    """(image bytes, target) per example: file bytes for streamed folder splits."""
-    from kerascv_apps.data.sources.seg_folder import read_mask
+def record_task(task_name, action="prepare"):
+    """The Task class whose TFRecord format (``record_target``, ``encode_target``...) a
+    ``task_name`` dataset is written and read with; refuses a task without one."""
+    from kerascv_apps.tasks.base import TASK_REGISTRY, get_task_class
 
+    cls = get_task_class(task_name)
+    if cls.record_target is None:
+        able = [n for n in TASK_REGISTRY.names() if get_task_class(n).record_target]
+        raise DataError(f"{action}: {task_name} datasets are not supported (tasks with a "
+                        f"TFRecord format: {', '.join(able)})")
+    return cls
+
+
+def _examples(split_ds, task):
+    """(image bytes, target feature) per example: file bytes for streamed folder splits."""
     stream = stream_of(split_ds)
     files = getattr(stream, "files", None)
     if files is not None:
-        palette = getattr(stream, "palette", None)
         for i, path in enumerate(files["image"]):
             with open(path, "rb") as f:
                 data = f.read()
-            if task == "segmentation":
-                mask_path = files["mask"][i]
-                yield data, _mask_png(read_mask(mask_path, palette), mask_path)
-            else:
-                yield data, int(files["label"][i])
+            target, where = task.file_target(files, i, stream)
+            yield data, task.encode_target(target, where)
         return
     for image, target in split_ds.as_numpy_iterator():
         pixels = np.clip(np.round(image), 0, 255).astype(np.uint8)
         data = _png(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-        yield data, (_mask_png(target) if task == "segmentation" else int(target))
+        yield data, task.encode_target(target)
 
 
-def _example(data, target, task):
+def _example(data, target_feature, task):
     import tensorflow as tf
 
-    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}
-    if task == "segmentation":
-        feature["mask"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[target]))
-    else:
-        feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[target]))
+    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
+               task.record_target: target_feature}
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -100,9 +108,7 @@ def prepare_tfrecords(splits, out_dir, examples_per_shard=1000, overwrite=False,
 
     from kerascv_apps.io import atomic_dir
 
-    if splits.task not in ("classification", "segmentation"):
-        raise DataError(f"prepare: {splits.task} datasets are not supported "
-                        "(classification and segmentation only)")
+    task = record_task(splits.task)
     if int(examples_per_shard) < 1:
         raise DataError(f"examples_per_shard must be positive, got {examples_per_shard!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -126,14 +132,14 @@ def prepare_tfrecords(splits, out_dir, examples_per_shard=1000, overwrite=False,
                                   sha256=sha256_file(path))
                 log(f"prepare: {split} {shards[-1]['file']} ({count}/{total or '?'} examples)")
 
-            for data, target in _examples(getattr(splits, split), splits.task):
+            for data, target in _examples(getattr(splits, split), task):
                 if writer is None or shard_count == int(examples_per_shard):
                     if writer is not None:
                         close()
                     name = f"{split}-{len(shards):05d}-of-{n_shards or 0:05d}.tfrecord"
                     shards.append({"file": name})
                     writer, shard_count = tf.io.TFRecordWriter(os.path.join(stage, name)), 0
-                writer.write(_example(data, target, splits.task))
+                writer.write(_example(data, target, task))
                 shard_count += 1
                 count += 1
             if writer is None:
@@ -162,8 +168,18 @@ def read_manifest(root, verify=True):
     for split in SPLITS:
         if split not in manifest.get("splits", {}):
             raise DataError(f"{path}: split {split!r} is missing")
-        for shard in manifest["splits"][split]["shards"]:
-            file = os.path.join(root, shard["file"])
+        for i, shard in enumerate(manifest["splits"][split].get("shards") or []):
+            where = f"{path}: splits.{split}.shards[{i}]"
+            missing = [k for k in ("file", "bytes", "sha256")
+                       if not isinstance(shard, dict) or k not in shard]
+            if missing:
+                raise DataError(f"{where}: no {', '.join(missing)} (expected file, count, "
+                                f"bytes, sha256)")
+            try:  # names from the file: confined to the folder
+                file = confined_path(root, shard["file"], f"{where}.file")
+            except ValueError as e:
+                raise DataError(str(e)) from None
+            shard["path"] = file
             if not os.path.isfile(file):
                 bad.append(f"{file}: missing")
             elif os.path.getsize(file) != shard["bytes"]:

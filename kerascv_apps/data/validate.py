@@ -8,15 +8,16 @@ file that is unreadable, not an image format the decoder reads, or larger than `
 
 import dataclasses
 import os
+import re
 import warnings
 
 import numpy as np
 
-from kerascv_apps.data.decode import IMAGE_FORMATS
+from kerascv_apps.data.decode import IMAGE_FORMATS, pixel_budget
 from kerascv_apps.data.sources.base import DataError
 
-# PIL's own decompression-bomb warning threshold (about 89.5 megapixels); configurable per source.
-MAX_PIXELS = 89_478_485
+# the one pixel budget (kerascv_apps.data.decode); configurable per source and globally
+MAX_PIXELS = None  # None: pixel_budget() at the time of the check
 # image_size chosen from the data (median height and width) is capped at this side length.
 MAX_AUTO_SIDE = 512
 _LISTED = 20  # bad files listed in one message
@@ -43,6 +44,8 @@ def probe(path, max_pixels=MAX_PIXELS):
     """The header of one image file; raises ``DataError`` naming it when it cannot be used."""
     from PIL import Image
 
+    # a source may lower the budget, not raise it: the decoder refuses what is above it
+    max_pixels = pixel_budget() if max_pixels is None else min(max_pixels, pixel_budget())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -100,3 +103,36 @@ def choose_image_size(image_size, headers, cap=MAX_AUTO_SIDE):
     widths = np.array([h.width for h in headers])
     size = (min(int(np.median(heights)), cap), min(int(np.median(widths)), cap))
     return size, f"median of {len(headers)} images, capped at {cap}"
+
+
+# (format, mode) pairs the training decoder reads for 1 and 3 channels alike; any other file
+# (CMYK/YCCK JPEGs, unusual BMPs, ...) is decoded once during the checks to prove it
+_DECODER_SAFE = {("JPEG", "L"), ("JPEG", "RGB"), ("BMP", "RGB"), ("BMP", "RGBA")}
+
+
+def check_decodable(headers, channels, what="image"):
+    """Decodes, with the training decoder and ``channels``, every file whose format and mode
+    the decoder is not known to read (PNG and GIF always are), so such a file is refused now,
+    named with its mode, instead of failing mid-epoch. One ``DataError`` names all of them."""
+    import tensorflow as tf
+
+    from kerascv_apps.data.decode import decode_image
+
+    bad = []
+    for h in headers:
+        if h.format in ("PNG", "GIF") or (h.format, h.mode) in _DECODER_SAFE:
+            continue
+        try:
+            with open(h.path, "rb") as f:
+                decode_image(tf.constant(f.read()), channels).numpy()
+        except (OSError, tf.errors.OpError) as e:
+            message = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+            message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)[:120]  # TF's op prefix
+            bad.append(f"{h.path}: {h.mode} {h.format} cannot be decoded to {channels} "
+                       f"channel(s) by the training decoder ({message}); convert it to RGB or "
+                       f"greyscale")
+    if bad:
+        more = f"\n  ... and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
+        raise DataError(f"{len(bad)} {what} files cannot be decoded for training:\n  "
+                        + "\n  ".join(bad[:_LISTED]) + more)
+

@@ -9,7 +9,7 @@ disagree.
 Fields (``format_version`` 1)::
 
     format_version   1
-    task             "classification" | "segmentation" | "super_resolution"
+    task             the task's name ("classification", "segmentation", "super_resolution", ...)
     model            {name, version, description}
     file             the .tflite file name; mode: float32 | float16 | dynamic | int8 | int16x8 | ...
     input            {name, shape (batch first, -1 = resizable), dtype, layout "NHWC",
@@ -45,9 +45,11 @@ def output_activation(model):
     In this package the output layer is the classifier (Dense/Conv/Activation with an
     activation) or super-resolution's ``Rescaling(255)`` (returned as ``"rescale:255.0"``).
     """
-    layer = model.outputs[0]._keras_history[0] if model is not None else None
-    if layer is None:
+    if model is None:
         return None
+    from kerascv_apps.keras_adapter import producing_layer
+
+    layer = producing_layer(model.outputs[0])
     config = layer.get_config()
     if type(layer).__name__ == "Rescaling":
         return f"rescale:{config.get('scale')}"
@@ -62,39 +64,13 @@ def _describe(detail):
             "dtype": dtype, "quantization": quant}
 
 
-def _output_meaning(task_name, activation, channels):
-    probabilities = activation in ("softmax", "sigmoid")
-    if task_name == "classification":
-        return {"meaning": "probabilities" if probabilities else "logits",
-                "range": [0.0, 1.0] if probabilities else None,
-                "postprocess": "argmax over the last axis = class id"}
-    if task_name == "segmentation":
-        return {"meaning": ("class_probabilities_per_pixel" if probabilities
-                            else "class_logits_per_pixel"),
-                "range": [0.0, 1.0] if probabilities else None,
-                "postprocess": "argmax over the last axis = class-id mask (H, W)"}
-    if task_name == "super_resolution":
-        return {"meaning": "image", "range": [0.0, 255.0],
-                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
-                "postprocess": "round and clip to [0, 255] for uint8 pixels"}
-    return {"meaning": "raw", "range": None, "postprocess": None}
-
-
-def _upscaling_factor(runner, input_shape):
-    """Output size / input size of an SR file: from static shapes, else an 8x8 probe."""
-    out_h = int(runner.output_details[0]["shape_signature"][1])
-    if input_shape[1] > 0 and out_h > 0:
-        return out_h // input_shape[1]
-    probe = np.zeros((1, 8, 8, input_shape[-1]), np.float32)
-    return int(np.asarray(runner(probe)).shape[1]) // 8
-
-
 def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
                    version="1", description=None, file_name=None):
     """The contract dict for one converted file (see the module docstring for the fields).
 
     Args:
-        task: the Task (its ``name``; ``class_names`` unless given).
+        task: the Task (its ``name``; ``class_names`` unless given; what its outputs mean,
+            ``output_contract``; its measured fields, ``contract_fields``).
         tflite_bytes: the converted flatbuffer; I/O shapes, dtypes and quantization come from it.
         name: model name; mode: the conversion mode; model: the Keras model (its output
             activation decides probabilities vs logits).
@@ -115,7 +91,7 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
     outputs = []
     for detail in runner.output_details:
         out = _describe(detail)
-        out.update(_output_meaning(task.name, activation, out["shape"][-1]))
+        out.update(task.output_contract(activation, out["shape"][-1]))
         outputs.append(out)
     if description is None:
         description = f"{name}: {task.name} model exported by kerascv_apps ({mode})"
@@ -124,5 +100,4 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
             "file": file_name or f"{name}_{mode}.tflite", "mode": mode,
             "input": inp, "outputs": outputs, "labels": labels,
             "labels_file": "labels.txt" if labels else None,
-            "scale": (_upscaling_factor(runner, inp["shape"]) if task.name == "super_resolution"
-                      else None)}
+            **task.contract_fields(runner, inp["shape"])}

@@ -57,10 +57,29 @@ def _label_file(md, name):
     return f
 
 
-def build_metadata(contract):
-    """Packs the contract into a ``ModelMetadata`` flatbuffer (bytes)."""
+METADATA_KINDS = ("classifier", "segmenter", "image")
+
+
+def metadata_kind(contract, kind=None):
+    """How the outputs are described: ``kind`` or the contract's task's ``metadata_kind``:
+    ``classifier`` (feature vector + labels), ``segmenter`` (per-pixel class maps + labels +
+    MediaPipe's segmenter options) or ``image`` (an RGB/greyscale image)."""
+    if kind is None:
+        from kerascv_apps.tasks.base import get_task_class
+
+        kind = get_task_class(contract["task"]).metadata_kind
+    if kind not in METADATA_KINDS:
+        raise ValueError(f"task {contract['task']!r}: TFLite metadata kind must be one of "
+                         f"{METADATA_KINDS}, got {kind!r} (set the Task's metadata_kind)")
+    return kind
+
+
+def build_metadata(contract, kind=None):
+    """Packs the contract into a ``ModelMetadata`` flatbuffer (bytes); ``kind``: see
+    :func:`metadata_kind`."""
     import flatbuffers
 
+    kind = metadata_kind(contract, kind)
     md, _ = _schemas()
     inp = contract["input"]
     tin = md.TensorMetadataT()
@@ -82,25 +101,25 @@ def build_metadata(contract):
         t.name = {"probabilities": "probability", "logits": "logits", "image": "image"}.get(
             out["meaning"], "segmentation_masks")
         t.description = f"{out['meaning']}; {out['postprocess']}"
-        if contract["task"] == "classification":
+        if kind == "classifier":
             t.content = md.ContentT()
             t.content.contentPropertiesType = md.ContentProperties.FeatureProperties
             t.content.contentProperties = md.FeaturePropertiesT()
-        elif contract["task"] == "segmentation":
+        elif kind == "segmenter":
             # MediaPipe's segmentation mask tensor: [1, H, W, classes] grayscale bitmaps.
             t.content = _image_content(md, "GRAYSCALE", (1, 2))
         else:
             t.content = _image_content(md, out.get("color_space", "RGB"))
         if out["range"] is not None:
             t.stats = _stats(md, *out["range"])
-        if contract["labels_file"] and contract["task"] in ("classification", "segmentation"):
+        if contract["labels_file"] and kind in ("classifier", "segmenter"):
             t.associatedFiles = [_label_file(md, contract["labels_file"])]
         outputs.append(t)
 
     subgraph = md.SubGraphMetadataT()
     subgraph.inputTensorMetadata = [tin]
     subgraph.outputTensorMetadata = outputs
-    if contract["task"] == "segmentation":
+    if kind == "segmenter":
         subgraph.customMetadata = [_segmenter_options()]
 
     meta = md.ModelMetadataT()
@@ -137,11 +156,11 @@ def _segmenter_options():
     return custom
 
 
-def embed_metadata(tflite_bytes, contract):
+def embed_metadata(tflite_bytes, contract, kind=None):
     """Returns ``tflite_bytes`` with the contract embedded (metadata buffer + zipped files).
 
     Replaces metadata written earlier; associated files are ``contract.json`` and, when the
-    task has class names, ``labels.txt``.
+    task has class names, ``labels.txt``. ``kind``: see :func:`metadata_kind`.
     """
     import flatbuffers
 
@@ -149,7 +168,7 @@ def embed_metadata(tflite_bytes, contract):
     model_bytes = _strip_zip(bytes(tflite_bytes))
     model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(model_bytes, 0))
     buffer = sc.BufferT()
-    buffer.data = _as_array(build_metadata(contract))
+    buffer.data = _as_array(build_metadata(contract, kind))
     model.buffers = list(model.buffers or [])
     model.metadata = list(model.metadata or [])
     existing = [m for m in model.metadata if _name(m) == METADATA_NAME]

@@ -7,6 +7,7 @@ Output layout (``out_dir`` is published only when everything succeeded)::
       tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8 (uint8 I/O), int16x8;
                                       each embeds TFLite metadata + labels.txt + contract.json
       tflite/<name>_<mode>.json       phone contract (export/contract.py), the same as embedded
+      onnx/<name>.onnx, <name>_int8.onnx   ONNX float32 / QDQ int8 (export/onnx.py), onnxruntime-verified
       labels.txt                      class names, one per line (when the task has them)
       export_report.json
 """
@@ -18,6 +19,8 @@ import numpy as np
 
 from kerascv_apps.export.contract import build_contract
 from kerascv_apps.export.metadata import embed_metadata
+# onnx, onnxruntime and tf2onnx are imported only when an ONNX format is asked for
+from kerascv_apps.export.onnx import ONNX_FORMATS
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.export.tflite import (MODES, TFLiteConversionError, convert_to_tflite, layer_names,
                                         with_rgb_input)
@@ -27,7 +30,7 @@ from kerascv_apps.io import atomic_dir
 
 # LiteRT Quantizer (ai-edge-quantizer) variants, quantized from the float32 file
 QUANTIZER_FORMATS = {"litert_int8": "static_wi8_ai8", "litert_int16x8": "static_wi8_ai16"}
-FORMATS = ("savedmodel",) + MODES + tuple(QUANTIZER_FORMATS)
+FORMATS = ("savedmodel",) + MODES + tuple(QUANTIZER_FORMATS) + ONNX_FORMATS
 TFLITE_FORMATS = MODES + tuple(QUANTIZER_FORMATS)
 
 
@@ -118,7 +121,7 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
-            data = embed_metadata(data, contract)
+            data = embed_metadata(data, contract, task.metadata_kind)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
@@ -130,6 +133,11 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             figures["path"] = os.path.relpath(file, stage)
             figures["quality_drop"] = float(task.quality_drop(keras_figures["value"], figures["value"]))
             report["formats"][mode] = figures
+        if any(f in ONNX_FORMATS for f in formats):
+            report["formats"].update(_export_onnx(model, task, splits, stage, name, formats,
+                                                  keras_figures, num_calibration, limit=limit,
+                                                  latency_runs=latency_runs, batch_size=batch_size,
+                                                  progress=progress, show_progress=show_progress))
         if "float32" in report["formats"]:
             for mode, figures in report["formats"].items():
                 if mode in TFLITE_FORMATS and "refused" not in figures:
@@ -137,12 +145,17 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         if task.class_names:
             with open(os.path.join(stage, "labels.txt"), "w") as f:
                 f.write("\n".join(task.class_names) + "\n")
-        int8 = report["formats"].get("int8")
-        report["passed"] = int8 is None or int8["quality_drop"] <= max_quality_drop
-        if not report["passed"]:
+        # the int8 gate: the full-integer TFLite file and the QDQ int8 ONNX file alike
+        failed = [(mode, report["formats"][mode]) for mode in ("int8", "onnx_int8")
+                  if mode in report["formats"]
+                  and report["formats"][mode]["quality_drop"] > max_quality_drop]
+        report["passed"] = not failed
+        report["fastest_on_this_machine"] = fastest_file(report)
+        if failed:
+            mode, int8 = failed[0]
             progress(format_export_report(report))
             raise ExportQualityError(
-                f"int8 {task.quality_metric} dropped by {int8['quality_drop']:.4f} "
+                f"{mode} {task.quality_metric} dropped by {int8['quality_drop']:.4f} "
                 f"({keras_figures['value']:.4f} -> {int8['value']:.4f}), more than the allowed "
                 f"{max_quality_drop}; nothing was written to {out_dir}. Use more or more "
                 f"representative calibration data, or export float16/dynamic instead.")
@@ -151,6 +164,26 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         with open(os.path.join(stage, "export_report.md"), "w") as f:
             f.write(markdown_export_report(report))
     return report
+
+
+def _export_onnx(model, task, splits, stage, name, formats, keras_figures, num_calibration,
+                 **kwargs):
+    """The ONNX rows of the report (``export/onnx.py``): the model's own input (a gray model
+    stays gray), dynamic batch and, for fully convolutional models, dynamic height/width."""
+    from kerascv_apps.export.onnx import export_onnx_formats
+
+    metadata = {"task": task.name, "metric": task.quality_metric,
+                "input": "float32 NHWC images in pixel values (0-255), as the Keras model takes"}
+    if task.class_names:
+        metadata["labels"] = "\n".join(task.class_names)
+    rows = export_onnx_formats(model, task, splits, os.path.join(stage, "onnx"), name, formats,
+                               calibration=lambda: task.calibration_images(splits, num_calibration),
+                               metadata=metadata, **kwargs)
+    for figures in rows.values():
+        figures["path"] = os.path.relpath(figures["path"], stage)
+        figures["quality_drop"] = float(task.quality_drop(keras_figures["value"], figures["value"]))
+        figures["size_vs_float32"] = figures.pop("size_vs_onnx")  # vs the float32 ONNX file
+    return rows
 
 
 def _convert(model, mode, calibration, input_shape, integer_io):
@@ -167,6 +200,31 @@ def _convert(model, mode, calibration, input_shape, integer_io):
 
 def _dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def fastest_file(report):
+    """The exported file (not Keras) with the lowest median latency on the machine that
+    exported it, ``{"format", "latency_ms_median", "vs_float32"}``, or None: int8 is not always
+    the fastest (slower than float32 on CPUs without int8 dot-product instructions)."""
+    timed = {m: f for m, f in report["formats"].items()
+             if "refused" not in f and f.get("latency_ms_median") is not None}
+    if not timed:
+        return None
+    mode = min(timed, key=lambda m: timed[m]["latency_ms_median"])
+    base = timed.get("float32")
+    return {"format": mode, "latency_ms_median": timed[mode]["latency_ms_median"],
+            "vs_float32": (timed[mode]["latency_ms_median"] / base["latency_ms_median"]
+                           if base else None)}
+
+
+def _fastest_line(report):
+    fastest = fastest_file(report)
+    if fastest is None:
+        return None
+    ratio = (f", {fastest['vs_float32']:.2f}x the float32 file's latency"
+             if fastest["vs_float32"] is not None and fastest["format"] != "float32" else "")
+    return (f"Fastest file on this machine: {fastest['format']} "
+            f"({fastest['latency_ms_median']:.3f} ms median{ratio}).")
 
 
 def format_export_report(report):
@@ -186,6 +244,8 @@ def format_export_report(report):
         lines.append(f"{mode:<11} {_kb(f['size_bytes']):>10} {f['value']:>10.4f} "
                      f"{f['quality_drop']:>+8.4f} {f['latency_ms_median']:>11.3f} "
                      f"{f.get('size_vs_float32', 1.0):>8.2f}x")
+    if _fastest_line(report):
+        lines.append(_fastest_line(report))
     if report.get("machine"):
         lines.append(format_machine(report["machine"]))
     return "\n".join(lines)
@@ -216,6 +276,8 @@ def markdown_export_report(report):
                      f"{', '.join(f.get('non_builtin_ops', [])) or 'none'} |")
     ops = sorted({op for f in report["formats"].values() for op in f.get("ops", [])})
     lines += ["", f"Ops: {', '.join(ops)}", ""]
+    if _fastest_line(report):
+        lines += [_fastest_line(report), ""]
     if report.get("machine"):
         lines += [format_machine(report["machine"]), ""]
     return "\n".join(lines)
@@ -228,7 +290,8 @@ def format_machine(machine):
     absent = [k for k, v in (flags or {}).items() if not v]
     text = (f"Latency measured on: {machine['cpu']} ({machine['arch']}, "
             f"{machine['logical_cpus']} logical CPUs), LiteRT {machine.get('litert_version')}, "
-            f"XNNPACK.")
+            f"XNNPACK" + (f"; onnxruntime {machine['onnxruntime_version']} (CPU provider) for "
+                          f"ONNX rows." if machine.get("onnxruntime_version") else "."))
     if flags is not None:
         text += (f" CPU flags present: {', '.join(present) or 'none'}; absent: "
                  f"{', '.join(absent) or 'none'}. Int8 runs faster than float32 mainly with "

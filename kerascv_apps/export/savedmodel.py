@@ -13,8 +13,10 @@ could abort the server process, and never gets a silent answer):
 - ``serving_bytes``: ``image_bytes`` string ``[batch]`` of encoded PNG (8- and 16-bit), JPEG,
   GIF (first frame) or BMP files. The name ends in ``_bytes`` so TF Serving's REST API accepts
   ``{"b64": "..."}`` values. Checked: rank 1, batch not empty, every element starts like one of
-  those formats. Each image is decoded to the model's channels (1: the decoder's greyscale for
-  PNG/JPEG, ``tf.image.rgb_to_grayscale`` for GIF/BMP; 3: grey expanded, alpha dropped) the way
+  those formats, and, from the headers before any pixel is decoded, no image and not the
+  request in all above the pixel budget (``kerascv_apps.data.decode.pixel_budget``). Each
+  image is decoded to the model's channels (1: the decoder's greyscale for PNG/JPEG,
+  ``tf.image.rgb_to_grayscale`` for GIF/BMP; 3: grey expanded, alpha dropped) the way
   training reads files, 16-bit PNGs keeping the high byte (``p8 = p16 >> 8``, what
   ``tf.io.decode_image`` and ``tf.image.convert_image_dtype`` do). Fixed-size models: every image
   is resized to the model size (bilinear, antialiased: the training resize), so one request may
@@ -116,6 +118,31 @@ def check_image_bytes(image_bytes):
     ]
     data = ["; request shape", tf.shape(image_bytes), "; elements that are not images",
             tf.where(tf.logical_not(known))[:, 0]]
+    guarded = tf.ensure_shape(_guard(image_bytes, checks, data, tf.constant([_STAND_IN_PNG])),
+                              (None,))
+    return check_request_pixels(guarded)
+
+
+def check_request_pixels(image_bytes):
+    """Refuses, from the file headers and before anything is decoded, a request with an image
+    above the pixel budget or more pixels in all than it (``kerascv_apps.data.decode``: the
+    budget in force at export)."""
+    import tensorflow as tf
+
+    from kerascv_apps.data.decode import encoded_size, pixel_budget
+
+    budget = pixel_budget()
+    sizes = tf.map_fn(encoded_size, image_bytes, fn_output_signature=tf.TensorSpec([2], tf.int64))
+    pixels = sizes[:, 0] * sizes[:, 1]
+    checks = [
+        (tf.reduce_all(pixels <= budget),
+         f"image_bytes: an image has more pixels than the budget of {budget:,} (set at export "
+         f"with --max-pixels); not decoded"),
+        (tf.reduce_sum(pixels) <= budget,
+         f"image_bytes: the images of this request have more pixels in all than the budget of "
+         f"{budget:,} (set at export with --max-pixels); send fewer per request"),
+    ]
+    data = ["; (height, width) per image", sizes]
     guarded = _guard(image_bytes, checks, data, tf.constant([_STAND_IN_PNG]))
     return tf.ensure_shape(guarded, (None,))
 
@@ -167,21 +194,13 @@ def add_class_names(outputs, class_names):
     return outputs
 
 
-def _class_names(model, task):
-    names = getattr(task, "class_names", None)
-    if names:
-        return [str(n) for n in names]
-    num_classes = getattr(task, "num_classes", None) or model.outputs[0].shape[-1]
-    return [str(i) for i in range(int(num_classes))] if task.name == "classification" else None
-
-
 def build_export_archive(model, task):
     import keras
     import tensorflow as tf
 
     shape = tuple(model.inputs[0].shape)
     height, width, channels = shape[1], shape[2], shape[3]
-    class_names = _class_names(model, task)
+    class_names = task.serving_class_names(model)
 
     def outputs_for(images):
         return add_class_names(task.serving_outputs(model(images, training=False)), class_names)

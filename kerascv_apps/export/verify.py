@@ -155,16 +155,20 @@ def machine_info(cpuinfo="/proc/cpuinfo"):
                     flags = set(value.split())
     except OSError:
         pass
-    try:
-        from importlib.metadata import version
-        litert = version("ai-edge-litert")
-    except Exception:  # not installed as a distribution
-        litert = None
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _version(dist):
+        try:
+            return version(dist)
+        except PackageNotFoundError:  # not installed as a distribution
+            return None
+
+    litert = _version("ai-edge-litert")
     arch = platform.machine()
     family = "arm" if arch.lower().startswith(("arm", "aarch")) else "x86"
     return {"cpu": model, "arch": arch, "logical_cpus": os.cpu_count(),
             "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS[family]} if flags else None,
-            "litert_version": litert}
+            "litert_version": litert, "onnxruntime_version": _version("onnxruntime")}
 
 
 def measure_latency(predict_fn, image, runs=50, warmup=5):

@@ -70,7 +70,7 @@ def predict_tiled(predict_fn, image, tile=128, context=16, scale=1, shrink=0, sa
     return out[:h * scale, :w * scale]
 
 
-def _to_uint8(image):
+def to_uint8(image):
     return np.clip(np.round(np.asarray(image, np.float32)), 0, 255).astype(np.uint8)
 
 
@@ -88,7 +88,7 @@ def comparison_image(lr, sr, scale, hr=None, bicubic=None):
     row = []
     for i, p in enumerate(panels):
         row += ([gap] if i else []) + [np.asarray(p, np.float32)[:height]]
-    return _to_uint8(np.concatenate(row, axis=1))
+    return to_uint8(np.concatenate(row, axis=1))
 
 
 def predict(model_or_fn, lr_images, scale, out_dir, hr_images=None, tile=128, overlap=16,
@@ -106,7 +106,7 @@ def predict(model_or_fn, lr_images, scale, out_dir, hr_images=None, tile=128, ov
         hr = None if hr_images is None else hr_images[i]
         sr_path = os.path.join(out_dir, f"{name}_sr.png")
         cmp_path = os.path.join(out_dir, f"{name}_compare.png")
-        Image.fromarray(_to_uint8(sr)).save(sr_path)
+        Image.fromarray(to_uint8(sr)).save(sr_path)
         Image.fromarray(comparison_image(lr, sr, scale, hr)).save(cmp_path)
         paths += [sr_path, cmp_path]
     return paths

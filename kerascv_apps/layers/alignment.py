@@ -4,7 +4,7 @@ where each feature pixel's centre sits in the input (its stride and offset).
 
 All three work with unknown (``None``) height/width in graph mode (``predict`` at several
 sizes, SavedModel, TFLite with dynamic shapes) and lower to TFLite builtins (PAD, SLICE,
-BATCH_MATMUL)."""
+FULLY_CONNECTED / BATCH_MATMUL on rank-2 operands)."""
 
 import keras
 from keras import ops
@@ -85,14 +85,26 @@ def interpolation_matrix(out_size, in_size, scale, shift, interpolation="bilinea
     return ops.relu(1.0 - ops.abs(p[:, None] - j[None, :]))
 
 
+def _resample_leading(x, matrix, channels):
+    """``matrix`` (N, n) applied along the leading axis of ``x`` (n, a, b, C) -> (N, a, b, C)
+    as one rank-2 product."""
+    shape = ops.shape(x)
+    y = ops.matmul(matrix, ops.reshape(x, (shape[0], -1)))
+    return ops.reshape(y, (-1, shape[1], shape[2], channels))
+
+
 def resample(x, rows, cols):
-    """``x`` (B, h, w, C) -> (B, H, W, C) with ``rows`` (H, h) and ``cols`` (W, w)."""
-    x = ops.transpose(x, (0, 3, 1, 2))                          # (B, C, h, w)
-    # both products rank 4 against rank 4 (broadcast batch dims): a rank-2 right operand
-    # becomes a tensordot whose reshapes dynamic-shape TFLite refuses
-    x = ops.matmul(rows[None, None], x)                          # (B, C, H, w)
-    x = ops.matmul(x, ops.transpose(cols)[None, None])           # (B, C, H, W)
-    return ops.transpose(x, (0, 2, 3, 1))
+    """``x`` (B, h, w, C) -> (B, H, W, C) with ``rows`` (H, h) and ``cols`` (W, w).
+
+    Both products are plain rank-2 matmuls over a reshaped tensor. A batch matmul whose
+    operand is broadcast over the batch dimensions (``rows[None, None] @ x``) returns wrong
+    values or crashes in TensorFlow's oneDNN kernels on some CPUs (seen on AVX-512 Xeons and
+    EPYCs); rank-2 products take the plain GEMM path everywhere, lower to TFLite builtins with
+    dynamic shapes and need no broadcast."""
+    channels = x.shape[-1] if x.shape[-1] is not None else ops.shape(x)[3]
+    y = _resample_leading(ops.transpose(x, (1, 0, 2, 3)), rows, channels)   # (H, B, w, C)
+    y = _resample_leading(ops.transpose(y, (2, 1, 0, 3)), cols, channels)   # (W, B, H, C)
+    return ops.transpose(y, (1, 2, 0, 3))                                   # (B, H, W, C)
 
 
 INTERPOLATIONS = ("bilinear", "nearest")

@@ -21,27 +21,40 @@ NO_WEIGHTS_MESSAGE = (
     "randomly initialized VGG19 features instead (tests only: not a perceptual loss).")
 
 
+# ITU-R BT.601 luma weights of [0, 255] RGB (the Y that PSNR-Y is computed on, without its +16)
+LUMA_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+
+
 @keras.saving.register_keras_serializable(package="kerascv_apps")
 class PixelLoss(keras.losses.Loss):
     """Mean squared (``"mse"``) or absolute (``"l1"``) error on pixels scaled to [0, 1].
 
     Targets and predictions are [0, 255] pixels; dividing by 255 keeps the loss (and the
-    GAN's content + 1e-3·adversarial sum) on the scale the paper used.
+    GAN's content + 1e-3·adversarial sum) on the scale the paper used. ``channel="y"``
+    compares the BT.601 luma of the RGB images only (the channel PSNR-Y scores; ESPCN's paper
+    trains with MSE on Y): chroma errors cost nothing.
     """
 
-    def __init__(self, kind="mse", name=None, **kwargs):
+    def __init__(self, kind="mse", channel="rgb", name=None, **kwargs):
         if kind not in ("mse", "l1"):
             raise ValueError(f"PixelLoss: kind must be 'mse' or 'l1', got {kind!r}")
-        super().__init__(name=name or f"pixel_{kind}", **kwargs)
+        if channel not in ("rgb", "y"):
+            raise ValueError(f"PixelLoss: channel must be 'rgb' or 'y', got {channel!r}")
+        suffix = "" if channel == "rgb" else "_y"
+        super().__init__(name=name or f"pixel_{kind}{suffix}", **kwargs)
         self.kind = kind
+        self.channel = channel
 
     def call(self, y_true, y_pred):
         diff = (ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")) / 255.0
+        if self.channel == "y":
+            weights = ops.convert_to_tensor(LUMA_WEIGHTS, dtype="float32")
+            diff = ops.sum(diff * weights, axis=-1, keepdims=True)
         per_pixel = ops.square(diff) if self.kind == "mse" else ops.abs(diff)
         return ops.mean(per_pixel, axis=(1, 2, 3))
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind}
+        return {**super().get_config(), "kind": self.kind, "channel": self.channel}
 
 
 def vgg_preprocess(images):

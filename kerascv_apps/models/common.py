@@ -35,7 +35,9 @@ def image_input(input_shape, preprocessing="unit", name="image", rescale=None):
 
 def layer_name(x):
     """Name of the layer that produced the tensor ``x`` (builders record their taps)."""
-    return x._keras_history[0].name
+    from kerascv_apps.keras_adapter import producing_layer
+
+    return producing_layer(x).name
 
 
 def variant_arguments(variant, arch_args, kwargs):

@@ -2,11 +2,8 @@
 
 import keras
 
+from kerascv_apps.keras_adapter import producing_layer as _producer
 from kerascv_apps.layers.outputs import AuxiliaryOutput
-
-
-def _producer(tensor):
-    return tensor._keras_history[0]
 
 
 def _split_outputs(model):

@@ -7,6 +7,7 @@ tf.data of (image, label)) with the given loss; the wrappers are stripped before
 
 import numpy as np
 
+from kerascv_apps.keras_adapter import tf_keras_inbound_layers
 from kerascv_apps.optimize.qat_ranges import calibrate_ranges
 from kerascv_apps.optimize.twin import check_parity, tf_keras_twin
 
@@ -36,9 +37,7 @@ def _quantize(twin):
     foldable = set()
     for layer in twin.layers:
         if isinstance(layer, tf_keras.layers.BatchNormalization):
-            inbound = [l for node in layer._inbound_nodes
-                       for l in (node.inbound_layers if isinstance(
-                           node.inbound_layers, (list, tuple)) else [node.inbound_layers])]
+            inbound = tf_keras_inbound_layers(layer)
             if (len(inbound) == 1 and isinstance(inbound[0], conv)
                     and inbound[0].get_config().get("activation") == "linear"):
                 foldable.add(layer.name)
@@ -179,9 +178,7 @@ def optimize_to_file(model, task, splits, out_path, kind, name=None, epochs=2, b
         raise FileExistsError(f"{out_path} already exists; choose another --out")
     name = name or model.name
     parity = np.stack([x for x, _ in splits.test.take(4).as_numpy_iterator()]).astype("float32")
-    keras_loss = task.loss(model)
-    loss = "sparse_categorical_crossentropy" if task.name == "classification" else (
-        lambda y_true, y_pred: keras_loss(y_true, y_pred))
+    loss = task.tfmot_loss(model)
     progress(f"[optimize] {kind}: tf_keras twin, parity check, {epochs} epoch(s) of fine-tuning")
     rep = task.calibration_images(splits, num_calibration) if kind == "qat" else None
     data, info = optimize(model, kind, splits.train.shuffle(2048, seed=0).batch(batch_size), loss,
@@ -190,7 +187,7 @@ def optimize_to_file(model, task, splits, out_path, kind, name=None, epochs=2, b
     info.pop("model")
     contract = build_contract(task, data, name, kind, model=model,
                               file_name=os.path.basename(out_path))
-    data = embed_metadata(data, contract)
+    data = embed_metadata(data, contract, task.metadata_kind)
     progress("[optimize] verifying on the test split")
     targets, predictions = task.predict_batches(TFLiteRunner(data), splits.test, limit=limit)
     keras_targets, keras_pred = task.predict_batches(

@@ -2,9 +2,7 @@
 
 import numpy as np
 
-from kerascv_apps.registry import Registry
-
-TASK_REGISTRY = Registry("task", ("kerascv_apps.tasks",))
+from kerascv_apps.registry import TASKS as TASK_REGISTRY
 
 
 def register_task(cls):
@@ -15,6 +13,13 @@ def register_task(cls):
 def get_task_class(name):
     """The registered Task class for ``name`` (for its classmethods, without instantiating)."""
     return TASK_REGISTRY.get(name).obj
+
+
+def default_dataset_for(model_name):
+    """The bundled dataset of a registered model's task (``Task.default_dataset``)."""
+    from kerascv_apps.registry import get_entry
+
+    return get_task_class(get_entry(model_name).task).default_dataset
 
 
 def get_task(name, splits=None, **kwargs):
@@ -40,6 +45,11 @@ class Task:
     # training split of random crops is repeated for a fixed number of steps per epoch.
     eval_batch_size = None  # None: the training batch size
     steps_per_epoch = None  # None: one pass over the training split
+    # constructor arguments a user may set are declared in ``tasks/options.py`` under the
+    # task's name; an option kept under another attribute name is mapped here
+    option_attributes = {}
+    # outputs are class scores that Grad-CAM / saliency can explain (explain/gradcam.py)
+    explainable = False
 
     def __init__(self, num_classes=None, class_names=None):
         self.num_classes = num_classes
@@ -52,6 +62,20 @@ class Task:
             kwargs.setdefault("num_classes", splits.num_classes)
             kwargs.setdefault("class_names", splits.class_names)
         return cls(**kwargs)
+
+    @classmethod
+    def options(cls):
+        """``{name: Option}`` of the options a user may set (see ``tasks/options.py``)."""
+        from kerascv_apps.tasks.options import task_options
+
+        return task_options(cls.name)
+
+    def option_values(self):
+        """Every declared option's value in this task (JSON-able; run.json records it)."""
+        from kerascv_apps.tasks.options import jsonable
+
+        return {name: jsonable(getattr(self, self.option_attributes.get(name, name)))
+                for name in self.options()}
 
     @classmethod
     def dataset_defaults(cls, model_name, model_kwargs, model=None):
@@ -103,7 +127,32 @@ class Task:
         return kwargs
 
     def validate_model(self, model, splits):
-        """Raises a clear error when a built model cannot fit the data (default: no check)."""
+        """Raises a clear error when a built model cannot fit the data: its input shape
+        against the data's model inputs (after ``pipeline_map_fn``), and, for tasks with
+        classes, its class outputs against the data's number of classes. Runs before any
+        file of a run is written or moved, so a mismatch is refused, not found mid-``fit``."""
+        data = splits.train
+        fn = self.pipeline_map_fn()
+        if fn is not None:
+            data = data.map(fn)
+        spec = data.element_spec[0]
+        data_shape = tuple(getattr(spec, "shape", ()) or ())
+        model_shape = tuple(model.inputs[0].shape[1:])
+        fits = len(data_shape) == len(model_shape) and all(
+            d is None or m is None or d == m for d, m in zip(data_shape, model_shape))
+        if not fits:
+            show = lambda shape: "x".join("?" if d is None else str(d) for d in shape)  # noqa: E731
+            raise ValueError(
+                f"model {model.name!r} takes {show(model_shape)} inputs but dataset "
+                f"{splits.name!r} gives {show(data_shape)} images; drop --model-arg "
+                f"input_shape (it follows from the data) or load the data at that size")
+        classes = getattr(self, "num_classes", None) or splits.num_classes
+        if classes and self.name in ("classification", "segmentation"):
+            out = model.outputs[0].shape[-1]
+            if out is not None and out != classes and not (out == 1 and classes == 2):
+                raise ValueError(
+                    f"model {model.name!r} predicts {out} classes but dataset {splits.name!r} "
+                    f"has {classes}; drop --model-arg num_classes (it follows from the data)")
 
     # --- data hooks -----------------------------------------------------------------------
     def augmentation(self, kind, splits):
@@ -161,3 +210,83 @@ class Task:
             if keep_inputs:
                 inputs.append(image)
         return (inputs if keep_inputs else None), targets, preds
+
+    # --- task specifics the data, export and tuning layers ask for --------------------------
+    # (they never compare a task name; each hook below is what one of them used to branch on)
+
+    default_dataset = None  # the bundled dataset a command uses when none is named
+
+    # TFRecord examples (``kerascv-apps prepare`` writes them, the ``tfrecord:`` source reads
+    # them): the target is stored as the feature ``record_target``; None: no TFRecord format.
+    record_target = None
+    # the stored target is one class id per record (checked against num_classes at load)
+    record_holds_class_ids = False
+
+    @classmethod
+    def file_target(cls, files, index, stream):
+        """``(target, where)`` of example ``index`` of a streamed folder split (``files``: its
+        columns, e.g. ``files["label"]``); ``where`` names it in errors."""
+        raise NotImplementedError(f"task {cls.name!r} has no TFRecord format")
+
+    @classmethod
+    def encode_target(cls, target, where="target"):
+        """The ``tf.train.Feature`` stored for one target (numpy)."""
+        raise NotImplementedError(f"task {cls.name!r} has no TFRecord format")
+
+    @classmethod
+    def target_feature_spec(cls):
+        """The ``tf.io.FixedLenFeature`` that parses ``encode_target``'s feature."""
+        raise NotImplementedError(f"task {cls.name!r} has no TFRecord format")
+
+    @classmethod
+    def decode_target(cls, value, size):
+        """The target tensor from the parsed feature, for images resized to ``size``."""
+        raise NotImplementedError(f"task {cls.name!r} has no TFRecord format")
+
+    # tensorflow_datasets (the ``tfds:<name>`` source): datasets whose features fit several
+    # tasks go to the one with the highest ``tfds_priority``.
+    tfds_features = None  # e.g. "image + label" (for the error listing what fits); None: none
+    tfds_priority = 0
+
+    @classmethod
+    def tfds_target(cls, features, name, num_classes=None):
+        """For a tfds dataset with ``features`` that fit this task: ``(target_fn, num_classes,
+        class_names, info)`` where ``target_fn(example, size)`` returns the target tensor;
+        None when they do not fit."""
+        return None
+
+    # export
+    metadata_kind = None  # TFLite metadata of the outputs: "classifier", "segmenter", "image"
+
+    def output_contract(self, activation, channels):
+        """What an output of the exported file means (the contract's ``meaning``, ``range``,
+        ``postprocess``...), from the model's output ``activation`` and last-axis size."""
+        return {"meaning": "raw", "range": None, "postprocess": None}
+
+    def contract_fields(self, runner, input_shape):
+        """Task fields of the phone contract measured on the converted file (``runner``: a
+        ``TFLiteRunner``): ``scale`` for super-resolution, None otherwise."""
+        return {"scale": None}
+
+    def serving_class_names(self, model):
+        """Class names a SavedModel answers with beside ``class_id`` (None: no names)."""
+        return [str(n) for n in self.class_names] if self.class_names else None
+
+    def tfmot_loss(self, model):
+        """The loss fine-tuning of the tf_keras twin (QAT, pruning, clustering) minimizes: the
+        task's own loss, called on the twin's tensors."""
+        loss = self.loss(model)
+        return lambda y_true, y_pred: loss(y_true, y_pred)
+
+    # tuning: hyperparameters this task adds to the search space (name -> choices)
+    tuning_space = {}
+
+    def apply_hyperparameters(self, hp, space):
+        """Sets this task's options for one trial from KerasTuner's ``hp`` (keys of
+        ``tuning_space`` present in ``space``)."""
+
+    @classmethod
+    def tuned_task_kwargs(cls, values):
+        """Task arguments for tuned ``values`` of ``tuning_space`` keys (popped from
+        ``values``), for the train command the tuner writes."""
+        return {}

@@ -119,6 +119,7 @@ class SegmentationTask(Task):
 
     name = "segmentation"
     quality_metric = "miou"
+    explainable = True
     higher_is_better = True
 
     def __init__(self, num_classes=None, class_names=None, loss="ce", class_weights=None,
@@ -132,11 +133,38 @@ class SegmentationTask(Task):
             class_names = [f"class_{i}" for i in range(num_classes)]
         super().__init__(int(num_classes), class_names)
         self.loss_spec = loss
+        if isinstance(class_weights, str):
+            raise ValueError(f"class_weights {class_weights!r}: a list of weights here; "
+                             f"'median_frequency' is computed from the training masks by "
+                             f"SegmentationTask.from_splits (train_model / --task-arg)")
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        if self.class_weights is not None and len(self.class_weights) != self.num_classes:
+            raise ValueError(f"class_weights has {len(self.class_weights)} weights for "
+                             f"{self.num_classes} classes ({', '.join(class_names)}); give one "
+                             f"weight per class")
         self.ignore_index = ignore_index
         self.boundary_tolerance = boundary_tolerance
         self.border_weights = bool(border_weights)
         self.w0, self.sigma = float(w0), float(sigma)
+
+    option_attributes = {"loss": "loss_spec"}
+
+    @classmethod
+    def from_splits(cls, splits, **kwargs):
+        """With ``class_weights="median_frequency"`` the weights are computed from the training
+        masks (``losses.segmentation.median_frequency_weights``; classes never seen get 0)."""
+        from kerascv_apps.tasks.options import MEDIAN_FREQUENCY
+
+        if isinstance(kwargs.get("class_weights"), str):
+            if kwargs["class_weights"] != MEDIAN_FREQUENCY:
+                raise ValueError(f"class_weights {kwargs['class_weights']!r}: expected a list of "
+                                 f"weights or {MEDIAN_FREQUENCY!r}")
+            from kerascv_apps.losses.segmentation import median_frequency_weights
+
+            num_classes = kwargs.get("num_classes") or splits.num_classes
+            kwargs["class_weights"] = median_frequency_weights(
+                splits.train, num_classes, kwargs.get("ignore_index", IGNORE_INDEX)).tolist()
+        return super().from_splits(splits, **kwargs)
 
     # --- training -------------------------------------------------------------------------
     def loss(self, model=None):
@@ -278,3 +306,92 @@ class SegmentationTask(Task):
         return [save_prediction_png(img, lab, os.path.join(out_dir, f"prediction_{i:03d}.png"),
                                     self.class_names)
                 for i, (img, lab) in enumerate(zip(images[:limit], labels[:limit]))]
+
+    # --- what the data, export and tuning layers ask the task ------------------------------
+    default_dataset = "shapes"
+    record_target = "mask"  # an 8-bit greyscale PNG of the class ids, 255 = ignore
+    tfds_features = "image + segmentation_mask (pass num_classes)"
+    tfds_priority = 1  # a dataset with a mask and a label (oxford_iiit_pet) is segmentation
+    metadata_kind = "segmenter"
+    # the loss mix ce + w * dice
+    tuning_space = {"dice_weight": [0.0, 0.5, 1.0]}
+
+    @classmethod
+    def file_target(cls, files, index, stream):
+        from kerascv_apps.data.sources.seg_folder import read_mask
+
+        path = files["mask"][index]
+        return read_mask(path, getattr(stream, "palette", None)), path
+
+    @classmethod
+    def encode_target(cls, target, where="mask"):
+        import tensorflow as tf
+
+        from kerascv_apps.data.tfrecord import mask_png
+
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[mask_png(target, where)]))
+
+    @classmethod
+    def target_feature_spec(cls):
+        import tensorflow as tf
+
+        return tf.io.FixedLenFeature([], tf.string)
+
+    @classmethod
+    def decode_target(cls, value, size):
+        import tensorflow as tf
+
+        mask = tf.cast(tf.io.decode_png(value, channels=1), tf.int32)
+        mask = tf.image.resize(mask, size, method="nearest")[..., 0]
+        mask.set_shape(size)
+        return mask
+
+    @classmethod
+    def tfds_target(cls, features, name, num_classes=None):
+        from kerascv_apps.data.sources.base import DataError
+
+        if "segmentation_mask" not in features:
+            return None
+        if num_classes is None:
+            raise DataError(f"tfds:{name}: num_classes is required for a segmentation dataset "
+                            "(pass --dataset-arg num_classes=N)")
+        if int(num_classes) < 2:
+            raise DataError(f"tfds:{name}: num_classes={num_classes} is not supported; a "
+                            "foreground/background mask needs num_classes=2")
+        import tensorflow as tf
+
+        num = int(num_classes)
+
+        def target(example, size):
+            mask = tf.image.resize(example["segmentation_mask"], size, method="nearest")
+            mask = tf.cast(mask[..., 0], tf.int32)
+            bad = tf.logical_and(mask != IGNORE_INDEX, tf.logical_or(mask < 0, mask >= num))
+            check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [
+                f"tfds:{name}: mask values outside 0..{num - 1} (255 = ignore):",
+                tf.boolean_mask(mask, bad)], summarize=10)
+            with tf.control_dependencies([check]):
+                return tf.identity(mask)
+
+        return target, num, [f"class_{i}" for i in range(num)], {"ignore_index": IGNORE_INDEX}
+
+    def output_contract(self, activation, channels):
+        probabilities = activation in ("softmax", "sigmoid")
+        return {"meaning": ("class_probabilities_per_pixel" if probabilities
+                            else "class_logits_per_pixel"),
+                "range": [0.0, 1.0] if probabilities else None,
+                "postprocess": "argmax over the last axis = class-id mask (H, W)"}
+
+    def apply_hyperparameters(self, hp, space):
+        if space.get("dice_weight"):
+            self.loss_spec = loss_mix(hp.Choice("dice_weight", space["dice_weight"]))
+
+    @classmethod
+    def tuned_task_kwargs(cls, values):
+        if "dice_weight" not in values:
+            return {}
+        return {"loss": loss_mix(values.pop("dice_weight"))}
+
+
+def loss_mix(dice_weight):
+    """The segmentation loss spec for ``ce + dice_weight * dice``."""
+    return "ce" if not dice_weight else f"ce+{float(dice_weight):g}*dice"

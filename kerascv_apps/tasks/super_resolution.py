@@ -22,10 +22,16 @@ DEFAULT_DEGRADATIONS = ("bicubic_antialias", "bicubic")
 class SuperResolutionTask(Task):
     """Super-resolution: inputs are LR images, targets HR images, both [0, 255] pixels.
 
+    Every model takes and returns RGB (3 channels): data, crops, loss, PSNR/SSIM, prediction
+    and export assume it. A model that super-resolves the luminance only (the paper's ESPCN,
+    ``espcn_paper_x*``) converts to YCbCr, upscales Cb/Cr bicubically and converts back
+    inside itself, in weight-free layers, so it keeps this contract.
+
     Args:
         scale: upscaling factor (also the border cropped before PSNR/SSIM).
         pixel_loss: ``"l1"`` (EDSR, Lim et al. 2017; the default) or ``"mse"`` (SRResNet's
-            paper loss; the SRResNet/SRGAN recipes pass it).
+            paper loss; the SRResNet/SRGAN recipes pass it), on RGB; ``"mse_y"`` /
+            ``"l1_y"`` on the luma only (ESPCN's paper trains with MSE on Y).
         patch_size: LR size of the training crops.
         degradations: downscalers the training crops' LR inputs are drawn from (see
             ``sr_common.DOWNSCALERS``); None keeps each source's own LR images.
@@ -105,6 +111,7 @@ class SuperResolutionTask(Task):
         return int(np.asarray(model(probe, training=False)).shape[1]) // 8
 
     def validate_model(self, model, splits):
+        super().validate_model(model, splits)
         factor = self.model_scale(model)
         if factor != self.scale:
             raise ValueError(f"model {model.name!r} upscales x{factor} but dataset "
@@ -164,7 +171,11 @@ class SuperResolutionTask(Task):
         return results
 
     def loss(self, model=None):
-        return PixelLoss(self.pixel_loss)
+        kind, _, channel = str(self.pixel_loss).partition("_")
+        if channel not in ("", "y"):
+            raise ValueError(f"pixel_loss must be one of 'l1', 'mse', 'l1_y', 'mse_y', got "
+                             f"{self.pixel_loss!r}")
+        return PixelLoss(kind, channel or "rgb")
 
     def metrics(self, model=None):
         return [psnr_metric]
@@ -232,6 +243,24 @@ class SuperResolutionTask(Task):
         fig.savefig(path)
         plt.close(fig)
         return [path]
+
+    # --- what the export layer asks the task -----------------------------------------------
+    default_dataset = "photos"
+    metadata_kind = "image"
+
+    def output_contract(self, activation, channels):
+        return {"meaning": "image", "range": [0.0, 255.0],
+                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
+                "postprocess": "round and clip to [0, 255] for uint8 pixels"}
+
+    def contract_fields(self, runner, input_shape):
+        """``scale``: output size / input size of the file, from its static shapes, else
+        measured on an 8x8 probe."""
+        out_h = int(runner.output_details[0]["shape_signature"][1])
+        if input_shape[1] > 0 and out_h > 0:
+            return {"scale": out_h // input_shape[1]}
+        probe = np.zeros((1, 8, 8, input_shape[-1]), np.float32)
+        return {"scale": int(np.asarray(runner(probe)).shape[1]) // 8}
 
 
 def benchmark_downscalers(predict_fn, images, scale, downscalers=None, names=None):

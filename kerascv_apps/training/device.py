@@ -1,9 +1,10 @@
 """Per-device choice of XLA and mixed precision.
 
-``auto`` is decided from the device, never assumed: on this project's CPU machines XLA made
-training slower (ResNet-50 2.4x, MobileNetV2 10.8x; keras.applications, 96x96, batch 16) and
-mixed_bfloat16 was slower too, so on CPU ``auto`` means no XLA and float32. On a GPU, ``auto``
-enables XLA and mixed_float16 (Tensor Cores); measure with the benchmark scripts.
+XLA ``auto``: on this project's CPU machines XLA made training slower (ResNet-50 2.4x,
+MobileNetV2 10.8x; keras.applications, 96x96, batch 16), so on CPU it is off; on a GPU it is on.
+Precision ``auto``: mixed_float16 on a GPU (Tensor Cores); on a CPU, float32 here, and a
+training run then measures its own model in float32 and mixed_bfloat16 on this CPU
+(``training.precision_choice``) because the answer differs per CPU and per model.
 """
 
 import dataclasses
@@ -16,6 +17,7 @@ class DevicePolicy:
     device: str
     jit_compile: bool
     precision: str
+    precision_choice: dict = None  # how ``auto`` chose on a CPU (measured rates, reason)
 
     def as_dict(self):
         return dataclasses.asdict(self)

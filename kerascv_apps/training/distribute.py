@@ -206,36 +206,14 @@ def lost_worker_errors(strategy=None):
 
 @contextlib.contextmanager
 def keras_multiworker_fixes(model, dataset, strategy):
-    """Works around two failures of Keras 3.15 (TensorFlow backend) in ``fit`` under
-    ``MultiWorkerMirroredStrategy``, for the duration of the block:
-
-    1. its symbolic build reduces a batch of ``PerReplica`` values eagerly ("Attempt to convert
-       a value (PerReplica...) to a Tensor"). The build only needs shapes: the model, loss,
-       metrics and optimizer are built here from the dataset's element spec instead;
-    2. it averages the scalar step results across workers along axis 0 ("Invalid reduction
-       dimension 0 for input with 0 dimensions"): scalars are averaged with ``axis=None``.
-    """
+    """Keras' ``fit`` under ``MultiWorkerMirroredStrategy`` needs two fixes (see
+    :func:`kerascv_apps.keras_adapter.multiworker_fit_fixes`); other strategies run as is."""
     import tensorflow as tf
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         yield
         return
-    from keras.src.backend.tensorflow import trainer as tf_trainer
+    from kerascv_apps.keras_adapter import multiworker_fit_fixes
 
-    with strategy.scope():
-        model._symbolic_build(data_batch=dataset.element_spec)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    original = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            return tf.nest.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
-                values)
-        return original(values, strategy, reduction)
-
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    try:
+    with multiworker_fit_fixes(model, dataset, strategy):
         yield
-    finally:
-        tf_trainer.reduce_per_replica = original

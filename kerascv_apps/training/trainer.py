@@ -23,7 +23,9 @@ import tempfile
 
 import numpy as np
 
-from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock, save_model_atomic
+from kerascv_apps.io import (RUN_FILES, RUN_SET_ASIDE, atomic_write_text, clean_stale,
+                            restore_run_backup, run_dir_lock, save_model_atomic, staging_name,
+                            test_hook)
 from kerascv_apps.training.callbacks import (DivergenceGuard, EpochCounter, GoodEpochBackup,
                                              backup_epoch,
                                              standard_callbacks, trim_history)
@@ -46,12 +48,17 @@ def _positive(name, value, kind=float, allow_none=False, allow_zero=False):
     if value is None and allow_none:
         return
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    try:
+        ok = ok and bool(np.isfinite(float(value))) and (value >= 0 if allow_zero else value > 0)
+    except OverflowError:  # an int too large for a float
+        ok = False
     if ok and kind is int:
-        ok = float(value) == int(value)
+        ok = float(value) == int(value) and int(value) <= 2 ** 31 - 1
     if not ok:
         what = "an integer" if kind is int else "a finite number"
-        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        limit = " and at most 2147483647" if kind is int else ""
+        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}{limit}, "
+                         f"got {value!r}")
 
 
 def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_epoch=None,
@@ -94,6 +101,9 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
     Returns ``run_dir_state``, or ``replace`` when ``overwrite`` lets this run replace the
     old one (the caller clears it with ``clear_run_dir`` once every check passed).
     """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunDirError(f"--run-dir {run_dir} is a file, not a folder; choose a folder (new "
+                          f"or holding a run)")
     state = run_dir_state(run_dir)
     if state == "finished":
         if overwrite:
@@ -117,14 +127,47 @@ def check_run_dir(run_dir, overwrite=False, expect=None):
 
 def clear_run_dir(run_dir):
     """Removes everything of an old run that would mix with a new one (after ``check_run_dir``
-    returned ``replace``)."""
-    for name in ("model.keras", "history.csv", "backup", "checkpoints", "logs", "plots",
-                 "evaluation.json"):
+    returned ``replace``). ``train`` does not call this: it keeps the old run as a backup
+    until the new one finishes (``replacing_run``)."""
+    for name in RUN_FILES:
         path = os.path.join(run_dir, name)
         if os.path.isdir(path):
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.remove(path)
+
+
+@contextlib.contextmanager
+def replacing_run(run_dir, replace):
+    """``--overwrite`` without losing the old run before the new one exists.
+
+    With ``replace`` (``check_run_dir`` returned ``replace``, i.e. every check passed) the
+    old run's files move into a named backup inside ``run_dir``
+    (``.previous-run.kcv-old-<pid>-*``); the block then trains the new run. When it finishes
+    the backup is removed; when it fails before its first good epoch, the new run's files
+    are removed and the old run is put back as it was. A kill leaves the backup, which the
+    next ``train`` or ``clean`` restores (no good epoch of the new run) or removes (the new
+    run has one, and resumes).
+    """
+    if not replace:
+        yield
+        return
+    backup = staging_name(os.path.join(run_dir, "previous-run"), "old")
+    os.mkdir(backup)
+    for name in RUN_FILES:
+        if os.path.lexists(os.path.join(run_dir, name)):
+            os.replace(os.path.join(run_dir, name), os.path.join(backup, name))
+            test_hook("train.moved_aside")
+    with open(os.path.join(backup, RUN_SET_ASIDE), "w"):
+        pass
+    test_hook("train.set_aside")
+    try:
+        yield
+    except BaseException:
+        if run_dir_state(run_dir) in ("new", "started"):
+            restore_run_backup(run_dir, backup)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 @dataclasses.dataclass
@@ -209,11 +252,10 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         return _fit(model, *args)
     check_run_dir(run_dir, overwrite)
     with run_dir_lock(run_dir):
-        if check_run_dir(run_dir, overwrite) == "replace":
-            clear_run_dir(run_dir)
         clean_stale([run_dir], temp_dir=False)
-        trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
-        return _fit(model, *args)
+        with replacing_run(run_dir, check_run_dir(run_dir, overwrite) == "replace"):
+            trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
+            return _fit(model, *args)
 
 
 def _fit(model, *args):
@@ -262,7 +304,9 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
         "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
         "schedule": schedule, "jit_compile": jit, "steps_per_epoch": steps_per_epoch,
-        "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
+        "momentum": float(momentum), "warmup_epochs": float(warmup_epochs),
+        "early_stopping_patience": early_stopping_patience,
+        "divergence_factor": float(divergence_factor), "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
         **describe(strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
@@ -270,6 +314,7 @@ def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss
         history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
                             steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
                             shuffle=False)
+    test_hook("train.fitted")
     guard = next(c for c in cbs if isinstance(c, DivergenceGuard))
     if guard.diverged_at is not None:
         at = guard.diverged_at

@@ -6,7 +6,7 @@ backbone and budget as fcn8s_shapes.py, one x32 bilinear-initialised upsampling,
 
 import sys
 
-from common import main
+from shapes_recipe import main
 from fcn8s_shapes import FCN_KWARGS
 
 if __name__ == "__main__":

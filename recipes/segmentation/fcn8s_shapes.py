@@ -10,7 +10,7 @@ boundaries (boundary F1).
 
 import sys
 
-from common import main
+from shapes_recipe import main
 
 # shared with fcn32s_shapes.py so the comparison differs only in the skips
 FCN_KWARGS = {"backbone_kwargs": {"stackwise_num_filters": (16, 32, 64, 64, 64)},

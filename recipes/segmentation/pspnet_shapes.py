@@ -8,7 +8,7 @@ evaluation and export).
 
 import sys
 
-from common import main
+from shapes_recipe import main
 
 if __name__ == "__main__":
     sys.exit(0 if main("pspnet", {"run_dir": "runs/segmentation/pspnet_shapes", "epochs": 12,

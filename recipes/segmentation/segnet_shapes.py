@@ -7,7 +7,7 @@ encoder's max locations; exported to int8 TFLite (builtin ops only).
 
 import sys
 
-from common import main
+from shapes_recipe import main
 
 if __name__ == "__main__":
     sys.exit(0 if main("segnet", {"run_dir": "runs/segmentation/segnet_shapes", "epochs": 12,

@@ -12,7 +12,7 @@ computed from the instance ids.
 import argparse
 import sys
 
-from common import run, summary_line
+from shapes_recipe import run, summary_line
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ import sys
 from kerascv_apps import load_model
 from kerascv_apps.io import atomic_write_text, save_model_atomic
 from kerascv_apps.losses.super_resolution import VGGContentLoss
-from kerascv_apps.recipes import run_super_resolution
+from kerascv_apps.end_to_end import run_super_resolution
 
 
 def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, generator=None,

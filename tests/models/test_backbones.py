@@ -158,3 +158,23 @@ def test_declared_levels_follow_the_contract():
 def test_not_a_backbone_is_refused_with_the_list():
     with pytest.raises(ValueError, match="not a backbone.*resnet50"):
         build_backbone("lenet5")
+
+
+def test_levels_are_recorded_in_the_config_and_survive_save_load(tmp_path):
+    """The feature extractor carries its levels (and every tap) in its config: a reloaded
+    file answers ``feature_levels`` without the builder or a graph walk."""
+    from kerascv_apps.models.backbones import BackboneModel, feature_levels
+
+    bb = build_backbone("resnet50", output_stride=8, **TINY["resnet50"])
+    model = bb.model()
+    assert model.get_config()["feature_levels"][0]["name"] == "P1"
+    path = str(tmp_path / "backbone.keras")
+    model.save(path)
+    keras.utils.clear_session()
+    back = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(back, BackboneModel)
+    assert feature_levels(back) == bb.levels
+    assert back.tap_levels == bb.taps and [t.layer for t in bb.taps[-2:]] == [
+        "conv4_block1_out", "conv5_block1_out"]
+    x = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(back(x)["P3"], model(x)["P3"], rtol=1e-5, atol=1e-5)

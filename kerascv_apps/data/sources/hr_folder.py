@@ -11,8 +11,11 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def _decode(path):
+    from kerascv_apps.data.decode import check_budget
+
     data = tf.io.read_file(path)
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
+    with tf.control_dependencies([check_budget(data, "HR image")]):
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
 
 
 @register_source("sr-folder", task="super_resolution")

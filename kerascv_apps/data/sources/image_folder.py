@@ -18,7 +18,8 @@ import numpy as np
 from kerascv_apps.data.decode import decode_image, read_image, resize_image  # noqa: F401
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 from kerascv_apps.data.streaming import Stream, cache_key, file_records, read_checked, streamed
-from kerascv_apps.data.validate import MAX_PIXELS, check_headers, choose_image_size, refuse_outside
+from kerascv_apps.data.validate import (MAX_PIXELS, check_decodable, check_headers,
+                                       choose_image_size, refuse_outside)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -162,6 +163,7 @@ def load_image_folder(root, image_size=None, channels=3, val_fraction=0.15, test
         parts["train"] = ([train_paths[i] for i in rest], train_labels[rest])
     all_paths = [p for paths_, _ in parts.values() for p in paths_]
     headers = {h.path: h for h in check_headers(all_paths, max_pixels)}
+    check_decodable(headers.values(), channels)
     image_size, how = choose_image_size(image_size, list(headers.values()))
     datasets = {}
     for split, (paths_, labels_) in parts.items():

@@ -24,7 +24,8 @@ from kerascv_apps.data.decode import decode_image, resize_image
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 from kerascv_apps.data.sources.image_folder import EXTENSIONS
 from kerascv_apps.data.streaming import Stream, cache_key, file_records, read_checked, streamed
-from kerascv_apps.data.validate import MAX_PIXELS, check_headers, choose_image_size, refuse_outside
+from kerascv_apps.data.validate import (MAX_PIXELS, check_decodable, check_headers,
+                                       choose_image_size, refuse_outside)
 
 IGNORE_INDEX = 255
 
@@ -188,6 +189,7 @@ def load_seg_folder(root, num_classes=None, class_names=None, palette=None, imag
     all_pairs = [pair for pairs in parts.values() for pair in pairs]
     images = {h.path: h for h in check_headers([p[0] for p in all_pairs], max_pixels)}
     masks = {h.path: h for h in check_headers([p[1] for p in all_pairs], max_pixels, "mask")}
+    check_decodable(images.values(), channels)
     for image_path, mask_path in all_pairs:
         image, mask = images[image_path], masks[mask_path]
         if (mask.width, mask.height) != (image.width, image.height):

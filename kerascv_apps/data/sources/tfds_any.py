@@ -13,7 +13,28 @@ train).
 
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
 
-IGNORE_INDEX = 255
+
+
+def _size(image_size):
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    return (int(size[0]), int(size[1]))
+
+
+def _task_of(name, features, keys, num_classes):
+    """The task whose ``tfds_target`` takes these features (highest ``tfds_priority`` first):
+    ``(target_fn, num_classes, class_names, info, task name)``."""
+    from kerascv_apps.tasks.base import TASK_REGISTRY, get_task_class
+
+    tasks = sorted((get_task_class(n) for n in TASK_REGISTRY.names()),
+                   key=lambda cls: -cls.tfds_priority)
+    for cls in tasks:
+        if cls.tfds_features is None:
+            continue
+        fit = cls.tfds_target({k: features[k] for k in keys}, name, num_classes)
+        if fit is not None:
+            return (*fit, cls.name)
+    wanted = "; ".join(f"{c.tfds_features} ({c.name})" for c in tasks if c.tfds_features)
+    raise DataError(f"tfds:{name}: features {sorted(keys)} fit no task; known: {wanted}")
 
 
 def _not_prepared(name, data_dir, error):
@@ -41,20 +62,10 @@ def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_clas
         raise DataError(f"tfds has no dataset named {name!r} (see `tfds.list_builders()`)") from e
     features = builder.info.features
     keys = set(features.keys()) if hasattr(features, "keys") else set()
-    if "image" in keys and "segmentation_mask" in keys:
-        task = "segmentation"
-    elif "image" in keys and "label" in keys and hasattr(features["label"], "num_classes"):
-        task = "classification"
-    else:
-        raise DataError(f"tfds:{name}: features {sorted(keys)} are neither image + label "
-                        "(classification) nor image + segmentation_mask (segmentation)")
-    if task == "segmentation":
-        if num_classes is None:
-            raise DataError(f"tfds:{name}: num_classes is required for a segmentation dataset "
-                            "(pass --dataset-arg num_classes=N)")
-        if int(num_classes) < 2:
-            raise DataError(f"tfds:{name}: num_classes={num_classes} is not supported; a "
-                            "foreground/background mask needs num_classes=2")
+    if "image" not in keys:
+        raise DataError(f"tfds:{name}: features {sorted(keys)} have no 'image'")
+    size = None if image_size is None else _size(image_size)
+    target_fn, num, names, task_info, task = _task_of(name, features, keys, num_classes)
     if not 0 < int(val_percent) < 100:
         raise DataError(f"val_percent must be in 1..99, got {val_percent!r}")
     known = set(builder.info.splits.keys()) or {"train", "test"}
@@ -77,14 +88,11 @@ def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_clas
     shape = tuple(features["image"].shape)
     native_channels = shape[-1] if shape and shape[-1] else 3
     channels = int(channels or native_channels)
-    if image_size is None:
+    if size is None:
         if None in shape[:2]:
             raise DataError(f"tfds:{name}: images have no fixed size {shape}; pass "
                             "--dataset-arg image_size=H (or [H,W])")
         size = (int(shape[0]), int(shape[1]))
-    else:
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        size = (int(size[0]), int(size[1]))
 
     def image_of(example):
         image = tf.cast(example["image"], tf.float32)
@@ -94,33 +102,12 @@ def load_tfds_any(name, data_dir=None, download=False, image_size=None, num_clas
         image = tf.image.resize(image, size, method="bilinear", antialias=True)
         return tf.clip_by_value(image, 0.0, 255.0)
 
-    if task == "classification":
-        label = features["label"]
-        num = label.num_classes
-        names = list(label.names)
-
-        def convert(example):
-            return image_of(example), tf.cast(example["label"], tf.int32)
-    else:
-        num = int(num_classes)
-        names = [f"class_{i}" for i in range(num)]
-
-        def convert(example):
-            mask = tf.image.resize(example["segmentation_mask"], size, method="nearest")
-            mask = tf.cast(mask[..., 0], tf.int32)
-            bad = tf.logical_and(mask != IGNORE_INDEX, tf.logical_or(mask < 0, mask >= num))
-            check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [
-                f"tfds:{name}: mask values outside 0..{num - 1} (255 = ignore):",
-                tf.boolean_mask(mask, bad)], summarize=10)
-            with tf.control_dependencies([check]):
-                mask = tf.identity(mask)
-            return image_of(example), mask
+    def convert(example):
+        return image_of(example), target_fn(example, size)
 
     ds = [d.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for d in parts]
     sizes = {k: int(d.cardinality()) for k, d in zip(("train", "val", "test"), ds)}
-    info = {"source": f"tfds:{name}", "tfds_splits": split_names}
-    if task == "segmentation":
-        info["ignore_index"] = IGNORE_INDEX
+    info = {"source": f"tfds:{name}", "tfds_splits": split_names, **task_info}
     return DatasetSplits(name=f"tfds:{name}", task=task, train=ds[0], val=ds[1], test=ds[2],
                          image_shape=size + (channels,), num_classes=num, class_names=names,
                          sizes=sizes, info=info)

@@ -30,8 +30,15 @@ B0_OUTPUT_FILTERS = (16, 24, 40, 80, 112, 192, 320)
 B0_NUM_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 B0_SE_RATIOS = (0.25,) * 7
 
-# The released width, depth, resolution and dropout of B0..B7; they follow
-# depth = 1.2**phi, width = 1.1**phi, resolution = 1.15**phi (see compound_scaling), rounded.
+# The published per-variant width coefficient, depth coefficient, input resolution and dropout
+# of B0..B7: the table of the authors' release (tensorflow/tpu, models/official/efficientnet,
+# efficientnet_builder.efficientnet_params), which keras.applications copies; the paper's
+# Table 2 gives the resulting parameter counts (5.3M .. 66M). This table is NOT
+# compound_scaling(phi) rounded: the released values depart from it. E.g. B7's depth 3.1 = 1.2**6.2
+# would mean width 1.1**6.2 = 1.81 (not 2.0) and resolution 224 * 1.15**6.2 = 533 (not 600).
+# Only the B0 stage table and eq. 3's
+# alpha/beta/gamma come from the paper's search (tests/models/classification/
+# test_efficientnet.py checks this table against the published one).
 VARIANTS = {
     "b0": dict(width_coefficient=1.0, depth_coefficient=1.0, input_shape=(224, 224, 3),
                dropout=0.2),
@@ -58,7 +65,10 @@ CONV_INITIALIZER = {"class_name": "VarianceScaling",
 
 def compound_scaling(phi, alpha=1.2, beta=1.1, gamma=1.15):
     """The paper's compound scaling (eq. 3): depth, width and resolution multipliers for
-    coefficient ``phi`` with alpha * beta**2 * gamma**2 ~= 2 (FLOPs double per step)."""
+    coefficient ``phi`` with alpha * beta**2 * gamma**2 ~= 2 (FLOPs double per step).
+
+    The rule, not the released B1..B7: those use the published ``VARIANTS`` table, which does
+    not equal these multipliers for any phi (see the comment above ``VARIANTS``)."""
     return alpha ** phi, beta ** phi, gamma ** phi
 
 

@@ -4,31 +4,32 @@ for Image Recognition at Scale")."""
 import keras
 from keras import layers
 
-from kerascv_apps.layers.vit import ClassToken, PositionEmbedding
+from kerascv_apps.layers.vit import (ClassToken, MultiHeadSelfAttention, PositionEmbedding,
+                                     TokenDense)
 from kerascv_apps.models.common import create_variant, image_input, predictions, resize_inside
 from kerascv_apps.registry import register_model
-
-
 
 
 def encoder_block(x, num_heads, mlp_dim, dropout, attention_dropout, epsilon, name):
     """Pre-norm encoder block (eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x)).
 
-    MSA is multi-head scaled dot-product attention softmax(q k^T / sqrt(d)) v (Keras'
-    ``MultiHeadAttention``, d = dim / heads); the MLP is Dense(mlp_dim, GELU) - Dense(dim).
+    MSA is multi-head scaled dot-product attention softmax(q k^T / sqrt(d)) v (d = dim / heads);
+    the MLP is Dense(mlp_dim, GELU) - Dense(dim), applied per token. Attention and the token-wise
+    Dense are the package's own layers (same function and weights as Keras' MultiHeadAttention
+    and Dense) because Keras lowers a Dense on a token sequence to a batch matmul broadcast over
+    the batch, which TensorFlow's oneDNN kernels compute wrongly on some CPUs.
     """
     dim = x.shape[-1]
     y = layers.LayerNormalization(epsilon=epsilon, name=f"{name}_ln1")(x)
-    y = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attention_dropout,
-                                  name=f"{name}_attn")(y, y)
+    y = MultiHeadSelfAttention(num_heads, dropout=attention_dropout, name=f"{name}_attn")(y)
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}_attn_dropout")(y)
     x = layers.Add(name=f"{name}_add1")([x, y])
     y = layers.LayerNormalization(epsilon=epsilon, name=f"{name}_ln2")(x)
-    y = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp_fc1")(y)
+    y = TokenDense(mlp_dim, activation="gelu", name=f"{name}_mlp_fc1")(y)
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}_mlp_dropout1")(y)
-    y = layers.Dense(dim, name=f"{name}_mlp_fc2")(y)
+    y = TokenDense(dim, name=f"{name}_mlp_fc2")(y)
     if dropout:
         y = layers.Dropout(dropout, name=f"{name}_mlp_dropout2")(y)
     return layers.Add(name=f"{name}_add2")([x, y])

@@ -38,31 +38,15 @@ def apply_on(model, inputs):
     outputs there, so a head can put a layer (the padding) between the input and a backbone
     while the backbone's layers stay flat in the new model (same names, same weights) instead
     of nesting the backbone as one layer."""
-    return model._run_through_graph(inputs, operation_fn=lambda op: op)
+    from kerascv_apps.keras_adapter import run_graph
+
+    return run_graph(model, inputs)
 
 
+def dilates(backbone):
+    """Whether the backbone ``backbone``'s builder takes an ``output_stride`` (dilated last
+    stages, like ResNet's); others keep their own stride."""
+    from kerascv_apps.arguments import accepted_arguments
+    from kerascv_apps.registry import get_entry
 
-def backbone_taps(name, input_shape, weights=None, **kwargs):
-    """``(inputs, taps)``: the headless backbone ``name`` and every feature tap its family
-    declares (shallow to deep) as ``(FeatureLevel, tensor)`` pairs, levels named after their
-    layer. The levels of ``build_backbone`` keep one map per stride; a dilated ResNet (output
-    stride 8) has conv4 and conv5 both at stride 8 and only conv5 is a level there, while
-    PSPNet's auxiliary head reads conv4, the tap before the deepest."""
-    from kerascv_apps.models.backbones import FeatureLevel, list_backbones, tensor_geometry
-    from kerascv_apps.registry import build_model
-
-    if name not in list_backbones():
-        raise ValueError(f"{name!r} is not a backbone; backbones: {', '.join(list_backbones())}")
-    if weights is not None:
-        kwargs["weights"] = weights
-    model = build_model(name, input_shape=input_shape, include_top=False, pooling=None, **kwargs)
-    taps = []
-    for layer_name in model.feature_taps:
-        tensor = model.get_layer(layer_name).output
-        geometry = tensor_geometry(tensor)
-        if geometry is None:
-            continue
-        (stride, offset), _ = geometry
-        taps.append((FeatureLevel(layer_name, layer_name, int(stride), float(offset),
-                                  int(tensor.shape[-1])), tensor))
-    return model.inputs[0], taps
+    return "output_stride" in (accepted_arguments(get_entry(backbone).builder) or ())

@@ -39,28 +39,42 @@ def aligned_upsampling(source_stride, source_offset, target_stride, target_offse
     return factor, crop, crop + d
 
 
-def upsample(x, num_classes, source, target, name):
-    """Trainable transposed-conv upsampling initialised to bilinear interpolation (the paper),
-    placed so that pixel centres line up (see :func:`aligned_upsampling`); ``source`` /
-    ``target`` are ``(stride, offset)``."""
+def upsample(x, num_classes, source, target, name, trainable=True):
+    """Transposed-conv upsampling initialised to bilinear interpolation (the paper), placed so
+    that pixel centres line up (see :func:`aligned_upsampling`); ``source`` / ``target`` are
+    ``(stride, offset)``. ``trainable=False`` keeps it fixed to bilinear interpolation (the
+    kernel is then a non-trainable weight: counted, saved, never updated)."""
     factor, crop, center = aligned_upsampling(*source, *target)
     x = layers.Conv2DTranspose(num_classes, 2 * factor, strides=factor, padding="valid",
                                use_bias=False,
                                kernel_initializer=BilinearUpsamplingInitializer(center),
-                               name=name)(x)
+                               trainable=trainable, name=name)(x)
     return layers.Cropping2D(((crop, factor - crop), (crop, factor - crop)),
                              name=f"{name}_crop")(x)
 
 
 def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
         backbone_kwargs=None, backbone_weights=None, fc_filters=4096, fc_kernel_size=7,
-        dropout=0.5, classifier_activation="softmax", name="fcn8s"):
+        dropout=0.5, trainable_final_upsampling=False, classifier_activation="softmax",
+        name="fcn8s"):
     """Fully convolutional network: a classification backbone whose fully connected layers
     become convolutions (VGG-16's fc6/fc7 as 7x7 and 1x1 convs with 4096 filters), a 1x1 class
     scoring layer, and transposed-conv upsampling initialised to bilinear interpolation.
     FCN-32s upsamples the stride-32 scores once (x32); FCN-16s first fuses (adds) 1x1 scores of
     ``pool4`` (x2 then x16); FCN-8s also fuses ``pool3`` (x2, x2, x8). Skip scoring layers start
     at zero, so each finer net starts from its coarser one's function (Long et al. 2015).
+    As in the paper, the last upsampling (to input pixels) is fixed to bilinear interpolation
+    and the intermediate x2 ones are initialised to bilinear and learned
+    (``trainable_final_upsampling=True`` learns the last one too).
+
+    Deviation from the paper, fc6 padding: the paper's nets zero-pad the input by 100 pixels
+    (conv1_1 pad 100), apply fc6 as a 'valid' 7x7 conv and crop the upsampled scores back
+    with fixed offsets (Caffe Crop layers). Here fc6 is a 'same' 7x7 conv on the pool5 map
+    and the input is zero-padded to a multiple of the deepest stride, the output cropped
+    back by the levels' declared offsets. Weights have the same shapes (a Caffe FCN-VGG16
+    transfers unchanged) and scores align with the input pixels, but near the border fc6
+    sees zero-padded feature maps instead of features of a zero-padded image, so border
+    scores differ from the paper's; the paper's pad-and-crop is not implemented.
 
     The backbone's levels (``models.backbones``) give the taps: the deepest level and the two
     above it (VGG: ``block5_pool``, ``block4_pool``, ``block3_pool``). Every upsampling is
@@ -81,6 +95,8 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
             directly, the usual choice for ResNet).
         fc_kernel_size: kernel of fc6 (7 for VGG-16's 7x7 pool5 field).
         dropout: dropout after fc6 and fc7.
+        trainable_final_upsampling: learn the last upsampling instead of keeping it fixed to
+            bilinear interpolation (the paper fixes it).
         classifier_activation: output activation (``None`` for logits).
     """
     if skips not in (0, 1, 2):
@@ -114,7 +130,7 @@ def FCN(input_shape=(None, None, 3), num_classes=21, skips=2, backbone="vgg16",
         x = layers.Add(name=f"fuse_{pool}")([x, score])
         current = level
     x = upsample(x, num_classes, (current.stride, current.offset), (1, 0.0),
-                 name=f"upscore{current.stride}")
+                 name=f"upscore{current.stride}", trainable=bool(trainable_final_upsampling))
     x = crop_to_input(x, image)
     outputs = layers.Activation(classifier_activation, dtype="float32", name="predictions")(x)
     return keras.Model(image, outputs, name=name)
@@ -126,24 +142,35 @@ def _create_fcn(variant, arch_args, /, **kwargs):
 
 @register_model(task="segmentation", family="fcn")
 def fcn32s(**kwargs):
-    """FCN-32s on VGG-16 (single x32 upsampling)."""
+    """FCN-32s on VGG-16 (single x32 upsampling, fixed bilinear as in the paper).
+
+    Deviation: fc6 is 'same'-padded instead of the paper's 100-pixel input pad and crop (see
+    ``FCN``)."""
     return _create_fcn(fcn32s, dict(skips=0), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn16s(**kwargs):
-    """FCN-16s on VGG-16 (pool4 skip)."""
+    """FCN-16s on VGG-16 (pool4 skip; learned x2, fixed bilinear x16 as in the paper).
+
+    Deviation: fc6 is 'same'-padded instead of the paper's 100-pixel input pad and crop (see
+    ``FCN``)."""
     return _create_fcn(fcn16s, dict(skips=1), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn8s(**kwargs):
-    """FCN-8s on VGG-16 (pool4 and pool3 skips)."""
+    """FCN-8s on VGG-16 (pool4 and pool3 skips; learned x2, x2, fixed bilinear x8 as in the
+    paper).
+
+    Deviation: fc6 is 'same'-padded instead of the paper's 100-pixel input pad and crop (see
+    ``FCN``)."""
     return _create_fcn(fcn8s, dict(skips=2), **kwargs)
 
 
 @register_model(task="segmentation", family="fcn")
 def fcn8s_resnet50(**kwargs):
-    """FCN-8s on ResNet-50 (conv4/conv3 skips, no fc6/fc7)."""
+    """FCN-8s on ResNet-50 (conv4/conv3 skips, no fc6/fc7; not in the paper, which uses
+    VGG-16; last upsampling fixed bilinear as there)."""
     return _create_fcn(fcn8s_resnet50, dict(skips=2, backbone="resnet50", fc_filters=0),
                        **kwargs)

@@ -7,8 +7,9 @@ from keras import layers
 from kerascv_apps.layers.alignment import AlignedResize
 from kerascv_apps.layers.outputs import AuxiliaryOutput
 from kerascv_apps.layers.segmentation import AdaptiveAveragePooling2D, ResizeToMatch
-from kerascv_apps.models.segmentation._base import (apply_on, backbone_taps, check_static_size,
-                                                    crop_to_input, pad_to_stride)
+from kerascv_apps.models.backbones import build_backbone
+from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
+                                                    dilates, pad_to_stride)
 from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.registry import register_model
 
@@ -65,8 +66,10 @@ def PSPNet(input_shape=(None, None, 3), num_classes=21, backbone="resnet50", out
         input_shape: (height, width, channels); any size, ``None`` allowed.
         num_classes: number of classes.
         backbone: a name from ``models.backbones.list_backbones()``.
-        output_stride: passed to the backbone (ResNet: 8 dilates conv4 and conv5, the paper);
-            ``None`` for backbones without dilation (VGG, MobileNet: stride 32).
+        output_stride: passed to a backbone that dilates (ResNet: 8 dilates conv4 and conv5,
+            the paper). A backbone without dilation (VGG, MobileNet, EfficientNet) keeps its
+            own stride (32; ``output_stride`` is not used): the pyramid then pools its 1/32
+            map and the heads upsample from that stride.
         backbone_kwargs: extra backbone arguments (e.g. narrower ``stackwise_num_filters``).
         backbone_weights: optional weights file of the backbone (e.g. keras.applications').
         bins: pyramid levels.
@@ -79,13 +82,14 @@ def PSPNet(input_shape=(None, None, 3), num_classes=21, backbone="resnet50", out
     """
     check_static_size(input_shape, "PSPNet")
     kwargs = dict(backbone_kwargs or {})
-    if output_stride is not None:
+    if output_stride is not None and dilates(backbone):
         kwargs["output_stride"] = output_stride
-    inputs, taps = backbone_taps(backbone, input_shape, backbone_weights, **kwargs)
-    (main, main_tensor), (aux_level, aux_tensor) = taps[-1], taps[-2]
+    bb = build_backbone(backbone, input_shape=input_shape, weights=backbone_weights, **kwargs)
+    main, aux_level = bb.taps[-1], bb.taps[-2]
     image = keras.Input(shape=tuple(input_shape), name="image")
-    padded = pad_to_stride(image, max(level.stride for level, _ in taps))
-    main_x, aux_x = apply_on(keras.Model(inputs, [main_tensor, aux_tensor]), padded)
+    padded = pad_to_stride(image, max(level.stride for level in bb.taps))
+    main_x, aux_x = apply_on(keras.Model(bb.inputs, [bb.tap_output(main), bb.tap_output(aux_level)]),
+                             padded)
     x = pyramid_pooling_module(main_x, bins, ppm_filters)
     x = segmentation_head(x, main, padded, num_classes, head_filters, dropout, "psp")
     x = crop_to_input(x, image)

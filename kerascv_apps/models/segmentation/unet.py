@@ -140,7 +140,7 @@ def up_block(x, skip, filters, padding, batch_norm, name):
 
 
 def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filters=64, depth=4,
-         batch_norm=False, dropout=0.0, context_dilations=None, pad_input=False,
+         batch_norm=False, dropout=0.5, context_dilations=None, pad_input=False,
          classifier_activation="softmax", rescale=True, name="unet"):
     """U-Net: a contracting path of two 3x3 convs + 2x2 max pooling per level with channels
     doubling from ``base_filters``, a symmetric expanding path of 2x2 up-convolutions halving
@@ -162,7 +162,10 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
         base_filters: channels of the first level (64 in the paper).
         depth: number of poolings (4 in the paper).
         batch_norm: batch normalization after every conv (not in the paper).
-        dropout: dropout at the end of the contracting path (the paper uses drop-out there).
+        dropout: rate of the dropout at the end of the contracting path, after the two
+            convolutions of the deepest level (before the first up-convolution). The paper
+            puts "drop-out layers at the end of the contracting path" (section 3.1) without
+            naming a rate; 0.5, the usual rate for it, is ours. 0 removes the layer.
         context_dilations: optional dilation rates (e.g. ``(1, 2, 4, 8)``) of a dilated context
             module at the bottleneck.
         pad_input: paper variant only: mirror-pad inside the model so the output = input size.
@@ -173,6 +176,8 @@ def UNet(input_shape=(None, None, 3), num_classes=2, variant="paper", base_filte
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if int(depth) < 1 or int(base_filters) < 1:
         raise ValueError(f"depth and base_filters must be positive, got {depth!r}, {base_filters!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     padding = "valid" if variant == "paper" else "same"
     inputs, x = image_input(input_shape, rescale)
     height, width = input_shape[0], input_shape[1]
@@ -273,22 +278,23 @@ def _create_unet(variant, arch_args, /, **kwargs):
         if arch_args.get("variant", "same") != "same":
             raise ValueError(f"{variant.__name__}: a backbone encoder needs same padding; use "
                              "'unet_backbone' (or 'unet_same') with backbone=")
-        args = {k: v for k, v in arch_args.items() if k not in ("variant",)}
+        args = {k: v for k, v in arch_args.items() if k not in ("variant", "dropout")}
         return BackboneUNet(**variant_arguments(variant, args, kwargs))
     return UNet(**variant_arguments(variant, arch_args, kwargs))
 
 
 @register_model(task="segmentation", family="unet")
 def unet(**kwargs):
-    """U-Net as in the paper (valid convs, 64 filters, depth 4); output smaller than input."""
+    """U-Net as in the paper (valid convs, 64 filters, depth 4, dropout 0.5 at the end of the
+    contracting path; the paper names no rate); output smaller than input."""
     return _create_unet(unet, dict(variant="paper"), **kwargs)
 
 
 @register_model(task="segmentation", family="unet")
 def unet_same(**kwargs):
-    """U-Net with same-padded convs and batch norm (output = input size); with ``backbone=``
-    its contracting path is that classification backbone (see ``BackboneUNet``)."""
-    return _create_unet(unet_same, dict(variant="same", batch_norm=True), **kwargs)
+    """U-Net with same-padded convs and batch norm, no dropout (output = input size); with
+    ``backbone=`` its contracting path is that classification backbone (see ``BackboneUNet``)."""
+    return _create_unet(unet_same, dict(variant="same", batch_norm=True, dropout=0.0), **kwargs)
 
 
 @register_model(task="segmentation", family="unet")

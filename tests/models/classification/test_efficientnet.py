@@ -57,14 +57,48 @@ def test_efficientnet_scaling_and_stochastic_depth():
     assert depth * width ** 2 * resolution ** 2 == pytest.approx(1.92, abs=0.01)
 
 
+# The published table, typed in from its sources (not from the code): (width coefficient,
+# depth coefficient, resolution, dropout) of the authors' release (tensorflow/tpu,
+# models/official/efficientnet/efficientnet_builder.py, efficientnet_params), and the parameter
+# count of Table 2 of Tan & Le 2019 (millions, as printed) at 1000 classes.
+PUBLISHED = {
+    "b0": (1.0, 1.0, 224, 0.2, "5.3"), "b1": (1.0, 1.1, 240, 0.2, "7.8"),
+    "b2": (1.1, 1.2, 260, 0.3, "9.2"), "b3": (1.2, 1.4, 300, 0.3, "12"),
+    "b4": (1.4, 1.8, 380, 0.4, "19"), "b5": (1.6, 2.2, 456, 0.4, "30"),
+    "b6": (1.8, 2.6, 528, 0.5, "43"), "b7": (2.0, 3.1, 600, 0.5, "66"),
+}
+
+
+def test_variant_table_is_the_published_one():
+    assert sorted(VARIANTS) == sorted(PUBLISHED)
+    for key, (width, depth, resolution, dropout, _) in PUBLISHED.items():
+        assert VARIANTS[key] == dict(width_coefficient=width, depth_coefficient=depth,
+                                     input_shape=(resolution, resolution, 3), dropout=dropout)
+
+
+def test_published_table_is_not_compound_scaling_rounded():
+    """What the comment above VARIANTS says: the released table does not follow eq. 3."""
+    import math
+    width, depth, resolution = PUBLISHED["b7"][:3]
+    phi = math.log(depth) / math.log(1.2)  # 6.2
+    d, w, r = compound_scaling(phi)
+    assert d == pytest.approx(3.1)
+    assert w == pytest.approx(1.81, abs=0.01) and abs(w - width) > 0.15
+    assert 224 * r == pytest.approx(533, abs=1) and abs(224 * r - resolution) > 50
+
+
 @pytest.mark.parametrize("key", sorted(VARIANTS))
 def test_every_efficientnet_builds_by_name_at_its_resolution(key):
-    resolution, dropout = VARIANTS[key]["input_shape"][0], VARIANTS[key]["dropout"]
-    model = build_model(f"efficientnet_{key}", num_classes=10)
+    width, depth, resolution, dropout, millions = PUBLISHED[key]
+    model = build_model(f"efficientnet_{key}")
     assert model.input.shape[1:] == (resolution, resolution, 3)
-    assert model.output.shape[1:] == (10,)
+    assert model.output.shape[1:] == (1000,)
     assert model.get_layer("head_dropout").rate == dropout
     assert model.get_layer("top_activation").output.shape[1] == -(-resolution // 32)
+    # Table 2 prints two significant figures (7.8M for B1's 7.86M, 30M for B5's 30.6M): the
+    # count must lie within one unit of the last printed figure.
+    unit = 0.1 if "." in millions else 1.0
+    assert abs(model.count_params() / 1e6 - float(millions)) < unit, model.count_params()
 
 
 

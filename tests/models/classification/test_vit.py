@@ -59,8 +59,11 @@ def test_attention_is_softmax_qk_over_sqrt_d_times_v():
     model = ViT(**SMALL_VIT)
     attn = model.get_layer("block0_attn")
     tokens = np.random.default_rng(1).normal(size=(1, 17, 32)).astype("float32")
-    ours = np.asarray(attn(tokens, tokens))
+    ours = np.asarray(attn(tokens))
     w = [v.numpy() for v in attn.weights]  # q, q bias, k, k bias, v, v bias, out, out bias
+    w = [a.reshape(32, 4, 8) if i in (0, 2, 4) else a for i, a in enumerate(w)]
+    w = [a.reshape(4, 8) if i in (1, 3, 5) else a for i, a in enumerate(w)]
+    w[6] = w[6].reshape(4, 8, 32)
     q, k, v = (np.einsum("td,dhe->the", tokens[0], w[i]) + w[i + 1] for i in (0, 2, 4))
     scores = np.einsum("qhe,khe->hqk", q, k) / np.sqrt(32 // 4)
     probs = np.exp(scores - scores.max(-1, keepdims=True))
@@ -77,3 +80,31 @@ def test_vit_through_the_harness():
     assert report["model"].get_layer("pos_embed").output.shape[1:] == (17, 32)
     ops = set(report["int8_ops"])
     assert "GELU" in ops and "BATCH_MATMUL" in ops and "SOFTMAX" in ops
+
+
+def test_own_attention_and_token_dense_equal_keras_layers():
+    """Same function as Keras' MultiHeadAttention(h, D / h) on (x, x) and Dense per token, with
+    the weights copied over (so the ViT keeps the paper's MSA while avoiding broadcast matmuls)."""
+    import keras
+    import numpy as np
+
+    from kerascv_apps.layers.vit import MultiHeadSelfAttention, TokenDense
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 8)).astype("float32")
+    mha = keras.layers.MultiHeadAttention(2, 4)
+    expected = np.asarray(mha(x, x))
+    own = MultiHeadSelfAttention(2)
+    own.build(x.shape)
+    # both hold query, key, value, output (kernel, bias) in that order: Keras' as (D, h, d)
+    own.set_weights([np.asarray(w).reshape(tuple(o.shape))
+                     for w, o in zip(mha.weights, own.weights)])
+    np.testing.assert_allclose(np.asarray(own(x)), expected, rtol=1e-5, atol=1e-5)
+    assert own.count_params() == mha.count_params()
+
+    dense = keras.layers.Dense(6, activation="gelu")
+    token = TokenDense(6, activation="gelu")
+    token.build(x.shape)
+    expected = np.asarray(dense(x))
+    token.set_weights(dense.get_weights())
+    np.testing.assert_allclose(np.asarray(token(x)), expected, rtol=1e-5, atol=1e-6)

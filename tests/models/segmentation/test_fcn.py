@@ -125,3 +125,32 @@ def test_bright_line_output_is_centred_on_it_end_to_end(backbone):
         errors = centroid - positions
         assert abs(errors.mean()) < 0.05, (axis, errors.mean(), errors)
         assert np.abs(errors).max() < 8, (axis, errors)
+
+
+@pytest.mark.parametrize("learn_final", [False, True])
+def test_final_upsampling_is_fixed_bilinear_unless_asked(learn_final):
+    """Long et al. 2015: "the final layer deconvolutional filters are fixed to bilinear
+    interpolation, while intermediate upsampling layers are initialized to bilinear
+    upsampling, and then learned". After SGD steps the x8 kernel of FCN-8s is still the
+    bilinear one it was built with (non-trainable but counted), the x2 ones moved;
+    ``trainable_final_upsampling=True`` learns it too."""
+    keras.utils.set_random_seed(0)
+    model = build_model("fcn8s", input_shape=(32, 32, 3), num_classes=NUM_CLASSES,
+                        backbone_kwargs=TINY_BACKBONES["vgg16"], fc_filters=8,
+                        trainable_final_upsampling=learn_final)
+    final, first = model.get_layer("upscore8"), model.get_layer("upscore1")
+    assert final.trainable is learn_final and first.trainable
+    before = {n: np.array(model.get_layer(n).get_weights()[0]) for n in ("upscore8", "upscore1")}
+    # the built kernel is per-class bilinear: class c only feeds class c
+    off_diagonal = before["upscore8"] * (1 - np.eye(NUM_CLASSES))[None, None]
+    assert np.all(off_diagonal == 0) and before["upscore8"].max() > 0
+    from kerascv_apps.losses.segmentation import SegmentationCrossentropy
+    model.compile(keras.optimizers.SGD(1.0), SegmentationCrossentropy())
+    x, y = batch(32)
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    moved = lambda n: np.abs(model.get_layer(n).get_weights()[0] - before[n]).max()  # noqa
+    assert moved("upscore1") > 1e-4
+    assert bool(moved("upscore8") > 1e-4) is learn_final, moved("upscore8")
+    trainable = {v.path.split("/")[0] for v in model.trainable_weights}
+    assert ("upscore8" in trainable) is learn_final and "upscore1" in trainable

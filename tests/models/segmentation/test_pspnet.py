@@ -57,11 +57,18 @@ def test_paper_configuration_keeps_its_parameter_count():
 
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_pspnet_harness_on_each_backbone(backbone):
-    # VGG and MobileNet have no dilated variant: the pyramid sits on their stride-32 map
-    kwargs = {} if backbone == "resnet50" else dict(output_stride=None)
+    # backbone= alone: VGG and MobileNet have no dilated variant, the pyramid sits on their
+    # stride-32 map (the variant's output_stride=8 is for backbones that dilate)
     check_segmentation("pspnet", backbone=backbone, backbone_kwargs=TINY_BACKBONES[backbone],
                        input_shape=(32, 32, 3), harness=dict(int8=backbone == "vgg16"),
-                       **TINY_HEADS, **kwargs)
+                       **TINY_HEADS)
+
+
+@pytest.mark.parametrize("backbone, stride", [("resnet50", 8), ("vgg16", 32), ("mobilenet_v2", 32)])
+def test_pspnet_takes_the_stride_its_backbone_supports(backbone, stride):
+    model = build_model("pspnet", backbone=backbone, backbone_kwargs=TINY_BACKBONES[backbone],
+                        input_shape=(64, 64, 3), num_classes=NUM_CLASSES, **TINY_HEADS)
+    assert model.get_layer("ppm_concat").output.shape[1] == 64 // stride
 
 
 def test_aux_head_is_an_auxiliary_output_dropped_for_inference():

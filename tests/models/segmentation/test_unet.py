@@ -98,3 +98,26 @@ def test_backbone_unet_harness_on_each_backbone(backbone):
     assert [l.name for l in model.layers if l.name.endswith("_upsample")] == [
         "dec_P4_upsample", "dec_P3_upsample", "dec_P2_upsample", "dec_P1_upsample",
         "dec_full_upsample"]
+
+
+def test_paper_unet_drops_out_at_the_end_of_the_contracting_path():
+    """Ronneberger et al. 2015, section 3.1: "Drop-out layers at the end of the contracting path
+    perform further implicit data augmentation". The registered ``unet`` has one, right after
+    the deepest level's two convolutions and before the first up-convolution; training mode
+    draws masks, inference is deterministic; ``unet_same`` has none."""
+    model = build_model("unet", input_shape=(44, 44, 3), num_classes=NUM_CLASSES,
+                        base_filters=4, depth=2)
+    drops = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [(d.name, d.rate) for d in drops] == [("bottleneck_dropout", 0.5)]
+    names = [layer.name for layer in model.layers]
+    pos = names.index("bottleneck_dropout")
+    assert names[pos - 1] == "bottleneck_relu2" and names[pos + 1] == "dec2_upconv"
+    assert model.get_layer("dec2_upconv").input is drops[0].output
+    x = batch(44, n=1)[0]
+    assert np.array_equal(np.asarray(model(x, training=False)), np.asarray(model(x)))
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(model(x)))
+    same = build_model("unet_same", input_shape=(32, 32, 3), num_classes=NUM_CLASSES,
+                       base_filters=4, depth=2)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in same.layers)
+    with pytest.raises(ValueError, match="dropout"):
+        UNet((44, 44, 3), NUM_CLASSES, base_filters=4, depth=2, dropout=1.0)

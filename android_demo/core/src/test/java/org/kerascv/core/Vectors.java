@@ -12,7 +12,7 @@ import java.util.Map;
 import javax.imageio.ImageIO;
 
 /**
- * Reads the test vectors written by {@code python -m kerascv_apps.export.test_vectors DIR}; DIR
+ * Reads the test vectors written by {@code python -m kerascv_apps.export.phone_vectors DIR}; DIR
  * comes from the system property {@code kerascv.vectors} (or the {@code KERASCV_VECTORS} variable).
  */
 final class Vectors {
@@ -23,7 +23,7 @@ final class Vectors {
         String base = System.getProperty("kerascv.vectors", System.getenv("KERASCV_VECTORS"));
         if (base == null) {
             throw new IllegalStateException("set -Dkerascv.vectors=DIR (written by "
-                    + "`python -m kerascv_apps.export.test_vectors DIR`)");
+                    + "`python -m kerascv_apps.export.phone_vectors DIR`)");
         }
         Path p = Paths.get(base, task);
         if (!Files.isDirectory(p)) {

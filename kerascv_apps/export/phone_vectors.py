@@ -23,7 +23,7 @@ Layout of ``out_dir`` (one folder per task)::
 ``*.bin`` files hold the tensors' raw bytes in NHWC order as the interpreter holds them
 (float32 little-endian in ``resize/``).
 
-Run: ``python -m kerascv_apps.export.test_vectors OUT_DIR``.
+Run: ``python -m kerascv_apps.export.phone_vectors OUT_DIR``.
 """
 
 import argparse
@@ -96,9 +96,9 @@ def _mediapipe_image(x):
     """What the app hands MediaPipe Tasks: the resized image as an 8-bit RGB bitmap."""
     import mediapipe as mp
 
-    from kerascv_apps.inference.tiling import _to_uint8
+    from kerascv_apps.inference.tiling import to_uint8
 
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(_to_uint8(x)))
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(to_uint8(x)))
 
 
 class _Recorder:
@@ -126,7 +126,7 @@ def _export(folder, model, task, name, data):
     from kerascv_apps.export.metadata import embed_metadata
 
     contract = build_contract(task, data, name, "int8", model=model)
-    data = embed_metadata(data, contract)
+    data = embed_metadata(data, contract, task.metadata_kind)
     with open(os.path.join(folder, "contract.json"), "w") as f:
         json.dump(contract, f, indent=2)
     return data, contract
@@ -221,7 +221,7 @@ def _segmentation(folder, rng):
 def _super_resolution(folder, rng):
     import keras
 
-    from kerascv_apps.inference.tiling import _to_uint8, predict_tiled
+    from kerascv_apps.inference.tiling import to_uint8, predict_tiled
     from kerascv_apps.registry import build_model
     from kerascv_apps.tasks.base import get_task
 
@@ -242,7 +242,7 @@ def _super_resolution(folder, rng):
         raw_in.tofile(os.path.join(folder, "tiles", f"{i}_in.bin"))
         raw_out.tofile(os.path.join(folder, "tiles", f"{i}_out.bin"))
         tiles.append({"input_shape": list(raw_in.shape), "output_shape": list(raw_out.shape)})
-    _save_png(os.path.join(folder, "sr.png"), _to_uint8(sr))
+    _save_png(os.path.join(folder, "sr.png"), to_uint8(sr))
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump({"tile": SR_TILE, "overlap": SR_OVERLAP, "tiles": tiles}, f, indent=2)
     keras.backend.clear_session()

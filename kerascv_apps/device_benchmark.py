@@ -216,6 +216,17 @@ def run_benchmark(models=("mobilenet_v2",), image_size=224, batch=16, steps=5, w
     result = {"device": device, "image_size": image_size, "batch": batch, "steps": steps,
               "rows": rows, "auto": {"xla": "on" if policy.jit_compile else "off",
                                      "precision": policy.precision}}
+    if device == "cpu":  # what a training run's ``auto`` picks from these very rates, per model
+        from kerascv_apps.training.precision_choice import pick
+
+        per_model = {}
+        for name in models:
+            rates = {r["precision"]: r["images_per_s"] for r in ours
+                     if r["name"] == name and r["xla"] == "off"}
+            if "float32" in rates and len(rates) > 1:
+                per_model[name] = pick(rates)
+        if per_model:
+            result["auto"]["precision_per_model"] = per_model
     if ours:
         best = max(ours, key=lambda r: r["images_per_s"])
         result["fastest"] = {"xla": best["xla"], "precision": best["precision"]}
@@ -245,8 +256,11 @@ def format_table(result):
                          f"{r['latency_ms']:>10.2f}")
     lines.append("ratio: train rows ours/keras.applications; input rows pipeline/slowest "
                  "model step")
+    per_model = result["auto"].get("precision_per_model")
+    auto_precision = (", ".join(f"{n} {p}" for n, p in per_model.items()) + " (measured)"
+                      if per_model else result["auto"]["precision"])
     lines.append(f"--xla auto -> {result['auto']['xla']}, --precision auto -> "
-                 f"{result['auto']['precision']} on this device"
+                 f"{auto_precision} on this device"
                  + (f"; fastest measured: xla {result['fastest']['xla']}, "
                     f"{result['fastest']['precision']}" if "fastest" in result else ""))
     return "\n".join(lines)

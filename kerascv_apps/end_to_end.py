@@ -1,5 +1,7 @@
-"""One model end to end per task, as the recipes in ``recipes/`` and the demo run it:
-``train_model`` -> ``evaluate_model`` (-> figures) -> ``export_run`` -> ``summary.json``.
+"""One model end to end per task, as the recipes in ``recipes/``, the demo and the tests run
+it: ``train_model(..., evaluate=True)`` (trains, then evaluates while it still holds the run
+directory, as ``kerascv-apps train`` does) -> figures -> ``export_run`` -> ``summary.json``
+(``report.json`` for the classification quickstart).
 
 Every task goes through the same workflow functions (``kerascv_apps.experiment``); these add
 only the task's summary and its one-line report.
@@ -9,7 +11,8 @@ import json
 import os
 import time
 
-from kerascv_apps.experiment import evaluate_model, export_run, train_model
+from kerascv_apps.experiment import export_run, train_model
+from kerascv_apps.export.pipeline import format_export_report
 from kerascv_apps.models.outputs import inference_model
 from kerascv_apps.io import atomic_write_text
 
@@ -27,11 +30,12 @@ def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rat
     trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
                           augment=augment, learning_rate=learning_rate, schedule="cosine",
                           seed=seed, model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
-                          task_kwargs={"loss_spec": loss, "border_weights": border_weights},
-                          overwrite=overwrite, verbose=verbose, jit_compile="auto")
-    train_seconds = time.time() - start
+                          task_kwargs={"loss": loss, "border_weights": border_weights},
+                          overwrite=overwrite, verbose=verbose, jit_compile="auto",
+                          evaluate=True)
+    train_seconds = time.time() - start - trained.evaluation_seconds
     model, task, splits = inference_model(trained.model), trained.task, trained.splits
-    results = evaluate_model(model, task, splits, out_dir=run_dir, history=trained.result.history)
+    results = trained.evaluation
     from kerascv_apps.data.pipeline import take_images
     from kerascv_apps.tasks.segmentation import format_report
 
@@ -100,10 +104,10 @@ def run_super_resolution(model_name, run_dir, *, epochs=10, steps_per_epoch=100,
                           dataset_kwargs=dataset_kwargs,
                           task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
                           overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
-                          model=model, splits=splits)
-    train_seconds = time.time() - start
+                          model=model, splits=splits, evaluate=True)
+    train_seconds = time.time() - start - trained.evaluation_seconds
     model, task, splits = trained.model, trained.task, trained.splits
-    results = evaluate_model(model, task, splits, out_dir=run_dir, history=trained.result.history)
+    results = trained.evaluation
     summary = {"model": model_name, "dataset": splits.name, "scale": task.scale,
                "epochs": epochs, "steps": len(trained.result.epochs_run) * steps_per_epoch,
                "batch_size": batch_size, "patch_size": patch_size,
@@ -143,7 +147,8 @@ def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_s
     parser.add_argument("--patch-size", type=int, default=patch_size,
                         help="LR crop size (HR = scale x this)")
     parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--loss", default=loss, choices=("mse", "l1"))
+    parser.add_argument("--loss", default=loss, choices=("mse", "l1", "mse_y", "l1_y"),
+                        help="pixel loss on RGB, or on the luma only (_y)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
@@ -159,3 +164,37 @@ def run_sr_recipe(model_name, args, model_kwargs):
         overwrite=args.overwrite)
     print(sr_summary_line(s))
     return s
+
+
+def run_quickstart(run_dir, model="lenet5", dataset="digits", epochs=40, batch_size=32,
+                   learning_rate=3e-3, augment="tf", max_int8_drop=0.01, verbose=2, print_fn=print):
+    """Trains, evaluates and exports; writes ``report.json`` in ``run_dir`` and returns it."""
+    start = time.perf_counter()
+    run = train_model(model, dataset, run_dir, epochs=epochs, batch_size=batch_size,
+                      augment=augment, learning_rate=learning_rate, schedule="cosine",
+                      verbose=verbose, evaluate=True)
+    train_s = time.perf_counter() - start - run.evaluation_seconds
+    evaluation = run.evaluation
+    export = export_run(run.model, run.task, run.splits, os.path.join(run.run_dir, "exports"),
+                        model, formats=("savedmodel", "float32", "float16", "dynamic", "int8"),
+                        max_quality_drop=max_int8_drop)
+    formats = export["formats"]
+    report = {
+        "model": model, "dataset": dataset, "run_dir": run.run_dir,
+        "device_policy": run.policy, "epochs": epochs, "train_seconds": round(train_s, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "test_accuracy": evaluation["accuracy"],
+        "int8_accuracy": formats["int8"]["value"],
+        "int8_size_vs_float32": formats["int8"]["size_vs_float32"],
+        "evaluation": {k: v for k, v in evaluation.items() if k != "per_class"},
+        "export": export,
+    }
+    atomic_write_text(os.path.join(run.run_dir, "report.json"), json.dumps(report, indent=2, default=str))
+    print_fn("")
+    print_fn(f"== {model} on {dataset}: {run.splits.sizes} images, device policy {run.policy}")
+    print_fn(format_export_report(export))
+    print_fn(f"Keras test accuracy {evaluation['accuracy']:.4f} | int8 TFLite accuracy "
+             f"{report['int8_accuracy']:.4f} | int8 size {report['int8_size_vs_float32']:.2f}x float32 "
+             f"| train {train_s:.0f}s, total {report['total_seconds']:.0f}s")
+    print_fn(f"Artifacts: {run.run_dir} (model.keras, checkpoints/, logs/, plots/, exports/, report.json)")
+    return report

@@ -2,7 +2,7 @@
 aligned crops of the embedded photos, evaluated against bicubic on the held-out photos
 (PSNR/SSIM on Y with a ``scale``-pixel border crop), exported to TFLite (any input size).
 
-    python recipes/super_resolution/srresnet.py --run-dir runs/srresnet_x4
+    python recipes/super_resolution/train_srresnet.py --run-dir runs/srresnet_x4
 
 The default budget (400 steps of 8 crops of 24×24 LR pixels, ~5 minutes on 2 shared CPU
 cores) is far below the paper's 10^6 steps, and three defaults differ from the paper to make
@@ -19,7 +19,7 @@ it count (the flags restore the paper's model):
 import argparse
 import sys
 
-from kerascv_apps.recipes import add_sr_arguments, run_sr_recipe
+from kerascv_apps.end_to_end import add_sr_arguments, run_sr_recipe
 
 
 def main(argv=None):

@@ -1,10 +1,10 @@
 """Command line shared by the segmentation recipes (train, evaluate, figures, optional
-export through ``kerascv_apps.recipes.run_segmentation``)."""
+export through ``kerascv_apps.end_to_end.run_segmentation``)."""
 
 import argparse
 
-from kerascv_apps.recipes import run_segmentation as run
-from kerascv_apps.recipes import segmentation_summary_line as summary_line
+from kerascv_apps.end_to_end import run_segmentation as run
+from kerascv_apps.end_to_end import segmentation_summary_line as summary_line
 
 
 def main(model_name, defaults, description, argv=None):

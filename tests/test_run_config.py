@@ -1,0 +1,60 @@
+"""Typed run configs: ``run.json`` holds the run's TrainConfig, ``train --config`` trains it
+again (same first-epoch loss), user files (JSON/YAML) work the same, unknown keys exit 2."""
+
+import csv
+import json
+
+import pytest
+
+from kerascv_apps.cli import build_parser, main, train_config
+from kerascv_apps.config import ConfigError, TrainConfig, load_config
+
+
+def _args(argv):
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return args
+
+
+def _first_loss(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return float(next(csv.DictReader(f))["loss"])
+
+
+def test_train_config_reproduces_a_run(tmp_path, capsys):
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["train", "--model", "lenet5", "--run-dir", str(first), "--epochs", "1",
+                 "--batch-size", "32", "--steps-per-epoch", "3", "--lr", "3e-3",
+                 "--seed", "7", "--model-arg", "dropout=0.1"]) == 0
+    recorded = json.loads((first / "run.json").read_text())["config"]
+    assert recorded["seed"] == 7 and recorded["model_kwargs"] == {"dropout": 0.1}
+    assert recorded["dataset"] == "digits"  # the task's default, resolved and recorded
+    assert main(["train", "--config", str(first / "run.json"), "--run-dir", str(again)]) == 0
+    assert json.loads((again / "run.json").read_text())["config"] == recorded
+    assert _first_loss(again) == _first_loss(first)  # exactly: same seed, same config
+    capsys.readouterr()
+
+
+def test_flags_beside_a_config_override_it_and_files_are_typed(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("model: unet\nepochs: 4\nmodel_kwargs: {dropout: 0.2}\n")
+    config = train_config(_args(["train", "--config", str(path), "--run-dir", "r",
+                                 "--epochs", "10", "--model-arg", "depth=3"]))
+    # --epochs 10 equals the default and still wins over the file: given flags always do
+    assert config == TrainConfig("unet", epochs=10, model_kwargs={"dropout": 0.2, "depth": 3})
+    plain = train_config(_args(["train", "--model", "lenet5", "--run-dir", "r"]))
+    assert plain == TrainConfig("lenet5")  # CLI defaults are the config's defaults
+    path.write_text("model: unet\nepochs: '4'\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: epochs must be int, got '4'"):
+        load_config(str(path))
+
+
+def test_unknown_key_exits_2_naming_key_and_file(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"model": "lenet5", "epoch": 3}))
+    assert main(["train", "--config", str(path), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: unknown key 'epoch'" in err and "known keys: model," in err
+    assert not (tmp_path / "r").exists()
+    assert main(["train", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "train needs --model" in capsys.readouterr().err
