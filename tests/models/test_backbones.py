@@ -57,19 +57,16 @@ def _impulse_errors(case):
     ResNet keeps at the same stride): the measured input position of each impulse (response
     centroid mapped back through the tap's computed stride/offset) minus its true position,
     for 32 consecutive positions along both axes."""
-    from kerascv_apps.models.segmentation._base import backbone_taps
-
     name, stride = DILATED.get(case, (case, None))
     kwargs = dict(TINY[name], **({"output_stride": stride} if stride else {}))
     bb = build_backbone(name, input_shape=(SIZE, SIZE, 3), **kwargs)
-    inputs, taps = backbone_taps(name, (SIZE, SIZE, 3), **kwargs)
-    model = keras.Model(inputs, [tensor for _, tensor in taps])
+    model = keras.Model(bb.inputs, [bb.tap_output(level) for level in bb.taps])
     _uniform_weights(model)
     images = np.zeros((len(POSITIONS), SIZE, SIZE, 3), "float32")
     images[np.arange(len(POSITIONS)), POSITIONS, POSITIONS, :] = 255.0
     outputs = model(images, training=False)
     errors = {}
-    for (level, _), out in zip(taps, outputs):
+    for level, out in zip(bb.taps, outputs):
         errors[level.layer] = (level, _centroid_errors(np.asarray(out, "float64"), level.stride,
                                                        level.offset, f"{case} {level.layer}"))
     return bb, errors
