@@ -214,6 +214,8 @@ def _values(command, option, action, setup, work):
                                         "--model-arg", []) or ["activation=\"relu\""]})],
         ("train", "--task-arg"): [(v, {"--task-arg": _split_task_args(v)})
                                   for v in s.task_arg_values()],
+        ("train", "--config"): [("base run's run.json", {"--config": [os.path.join(
+            os.path.dirname(s.model_path), "run.json")]})],
         ("train", "--task-args-file"): [("loss file", {"--task-args-file": [_task_file(s, work)]})],
         ("train", "--weights"): [("base run's model.keras", {"--weights": [s.model_path]})
                                  if s.task == "classification" else
@@ -403,8 +405,11 @@ def _recorded(option, value, row_dir):
         assert record.lower().replace("_", "").startswith(value), (option, value, record)
     elif option in ("--augment", "--schedule"):
         assert record == value, (option, value, record)
-    elif option == "--strategy":
-        assert record == value, (option, value, record)
+    elif option == "--strategy":  # run.json names the tf.distribute class
+        names = {"default": ("default",), "mirrored": ("MirroredStrategy",),
+                 "multiworker": ("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy"),
+                 "tpu": ("TPUStrategy",)}
+        assert record in names[value], (option, value, record)
     elif option == "--task-arg":
         for pair in _split_task_args(value):
             key_, _, raw = pair.partition("=")

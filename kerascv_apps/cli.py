@@ -137,9 +137,12 @@ def args_train(p):
                         "(default: the task's choice; one pass for classification; 100 for "
                         "super-resolution, whose epochs are random crops: 24x24 LR, L1 loss, LR "
                         "from TF bicubic with or without antialias)")
-    p.add_argument("--optimizer", default=D["optimizer"], choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"], help="peak learning rate")
-    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"], help="SGD momentum")
+    p.add_argument("--optimizer", default=D["optimizer"],
+                   choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--lr", type=_positive_float, default=D["learning_rate"],
+                   help="peak learning rate")
+    p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"],
+                   help="SGD momentum")
     p.add_argument("--weight-decay", type=_non_negative_float, default=D["weight_decay"])
     p.add_argument("--schedule", default=D["schedule"],
                    choices=["constant", "cosine", "step", "exponential"])
@@ -258,8 +261,9 @@ def args_explain(p):
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--out", required=True, help="folder for the PNG and JSON files")
     p.add_argument("--image", help="image file whose activations are drawn")
-    p.add_argument("--layer", help="layer whose activations are drawn (default: the deepest "
-                                   "feature level, as Grad-CAM uses)")
+    p.add_argument("--layer", help="layer (or level Pk of a model that declares feature taps) "
+                                   "whose activations are drawn (default: the deepest feature "
+                                   "level, as Grad-CAM uses)")
 
 
 def args_tune(p):
@@ -569,6 +573,13 @@ def cmd_explain(args):
         if height is not None and image.shape[:2] != (height, width):
             image = tf.image.resize(image, (height, width), antialias=True).numpy()
         layer = args.layer or feature_layer(model)
+        if layer[:1] == "P" and layer[1:].isdigit() and getattr(model, "feature_taps", None):
+            from kerascv_apps.models.backbones import feature_levels
+
+            levels = feature_levels(model)
+            if layer not in levels:
+                raise UsageError(f"--layer {layer}: the model's levels are {sorted(levels)}")
+            layer = levels[layer].layer
         try:
             model.get_layer(layer)
         except ValueError:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import time
 import types
@@ -118,11 +119,29 @@ class DataCorruptedError(RuntimeError):
 @contextlib.contextmanager
 def naming_corrupt_shards(splits):
     """Turns TensorFlow's "corrupted record at N" during training into an error that names
-    the shards of a prepared folder that no longer match its manifest."""
+    the shards of a prepared folder that no longer match its manifest, and a decoding error
+    of a folder source into one that names the files the training decoder cannot read."""
     import tensorflow as tf
 
     try:
         yield
+    except tf.errors.InvalidArgumentError as e:
+        first = (e.message or str(e)).strip().splitlines()
+        if not any(re.search(r"decod|jpeg|png|gif|bmp|Uncompress|pixel budget", line, re.I)
+                   for line in first):
+            raise
+        files = [p for split in (splits.train, splits.val)
+                 for p in getattr(stream_of(split), "files", {}).get("image", [])]
+        if not files:
+            raise
+        from kerascv_apps.data.validate import undecodable
+
+        bad = undecodable(files, int(splits.image_shape[-1]))
+        if not bad:
+            raise
+        raise DataCorruptedError("training stopped: an image could not be decoded; files "
+                                 "that fail now (changed since the folder was checked?):\n  "
+                                 + "\n  ".join(bad)) from e
     except tf.errors.DataLossError as e:
         first = (e.message or str(e)).strip().splitlines()[0][:200]
         source = splits.info.get("source") if splits.info.get("prepared_from") else None
@@ -191,8 +210,17 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     """
     if dataset is None and splits is None:
         dataset = get_task_class(get_entry(model_name).task).default_dataset
-    settings = dict(locals())
-    settings["strategy_name"] = strategy if isinstance(strategy, str) else None
+    settings = dict(  # what _train_locked reads (every argument, named)
+        model_name=model_name, dataset=dataset, run_dir=run_dir, epochs=epochs,
+        batch_size=batch_size, augment=augment, optimizer=optimizer,
+        learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
+        schedule=schedule, warmup_epochs=warmup_epochs, seed=seed, precision=precision,
+        jit_compile=jit_compile, early_stopping_patience=early_stopping_patience,
+        model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs, task_kwargs=task_kwargs,
+        overwrite=overwrite, verbose=verbose, callbacks=callbacks, splits=splits,
+        steps_per_epoch=steps_per_epoch, divergence_factor=divergence_factor,
+        evaluate=evaluate, weights=weights, trainable_blocks=trainable_blocks, model=model,
+        strategy=strategy, strategy_name=strategy if isinstance(strategy, str) else None)
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
                         weight_decay, momentum, divergence_factor)
     check_model_kwargs(model_name, model_kwargs)

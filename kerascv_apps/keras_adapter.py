@@ -69,7 +69,8 @@ def multiworker_fit_fixes(model, dataset, strategy):
     original = tf_trainer.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+        if (reduction in ("auto", "mean")
+                and tf_trainer._collective_all_reduce_multi_worker(strategy)):
             return tf.nest.map_structure(
                 lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
                 values)

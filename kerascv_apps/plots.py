@@ -119,3 +119,27 @@ def plot_reliability(rows, ece, path, bins=15):
     hist.set_ylabel("images")
     hist.set_xlim(0, 1)
     return _save(fig, path)
+
+
+def plot_iou_vs_boundary_distance(result, path, colors=None):
+    """Per-class IoU against the distance to the true boundaries (segmentation evaluation's
+    ``iou_vs_boundary_distance``), pixel counts per bin below."""
+    plt = _pyplot()
+    labels = [f"{lo:g}-{hi:g}" if hi is not None else f">={lo:g}" for lo, hi in result["bins"]]
+    x = np.arange(len(labels))
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.6, 5.0), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    for i, (name, values) in enumerate(result["iou"].items()):
+        y = np.array([np.nan if v is None else v for v in values], np.float64)
+        ax.plot(x, y, marker="o", ms=3, label=name,
+                color=None if colors is None else colors[i % len(colors)])
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("IoU")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("IoU vs distance to the true boundaries (test)")
+    hist.bar(x, result["pixels"], color="gray")
+    hist.set_ylabel("pixels")
+    hist.set_xticks(x, labels)
+    hist.set_xlabel("distance to the nearest true boundary (pixels)")
+    return _save(fig, path)

@@ -28,6 +28,8 @@ SERIALIZABLES = {
     # layers
     "ClassToken": "kerascv_apps.layers.vit",
     "PositionEmbedding": "kerascv_apps.layers.vit",
+    "TokenDense": "kerascv_apps.layers.vit",
+    "MultiHeadSelfAttention": "kerascv_apps.layers.vit",
     "LocalResponseNormalization": "kerascv_apps.layers.lrn",
     "PixelShuffle": "kerascv_apps.layers.pixel_shuffle",
     "RGBToYCbCr": "kerascv_apps.layers.color",

@@ -7,7 +7,8 @@
   scheduler hands the crashed module to the replacement, which crashes again or leaves the
   controller waiting forever with idle workers (seen with a test that aborts the process).
   The tests that could not run are listed at the end, and the run fails.
-- A controller watchdog: if no test starts or finishes for ``timeout`` + 120 s, it prints the
+- A controller watchdog: if no test starts or finishes for 3 x ``timeout`` + 120 s (a module
+  may raise its own bound with ``pytest.mark.timeout``, up to 3 x the default), it prints the
   tests in progress, kills the workers and exits 1 (a last resort; the per-test bound fires
   first)."""
 
@@ -34,7 +35,7 @@ def _children(pid):
 
 
 class SuiteBounds:
-    def __init__(self, config, limit_s):
+    def __init__(self, config, timeout_s, limit_s):
         self.config = config
         self.limit_s = limit_s
         self.last_event = time.monotonic()
@@ -42,7 +43,7 @@ class SuiteBounds:
         self.collected = None
         self.reported = set()
         self.timed_out = []
-        self.timeout_s = limit_s - WATCHDOG_SLACK_S if limit_s else 0
+        self.timeout_s = timeout_s
         self.lock = threading.Lock()
         if limit_s:
             threading.Thread(target=self._watch, name="suite-watchdog", daemon=True).start()
@@ -107,7 +108,7 @@ class SuiteBounds:
                 running = sorted(self.running)
             sys.__stderr__.write(
                 f"\nsuite watchdog: no test started or finished for {idle:.0f} s (limit "
-                f"{self.limit_s:.0f} s = per-test timeout + {WATCHDOG_SLACK_S} s); in progress: "
+                f"{self.limit_s:.0f} s = 3 x per-test timeout + {WATCHDOG_SLACK_S} s); in progress: "
                 f"{', '.join(running) or 'none'}; killing the workers and failing the run\n")
             sys.__stderr__.flush()
             for pid in _children(os.getpid()):
@@ -123,4 +124,5 @@ def pytest_configure(config):
         return  # workers (and a plain in-process run) are bounded by pytest-timeout alone
     timeout = float(getattr(config.option, "timeout", None) or config.getini("timeout") or 0)
     config.pluginmanager.register(
-        SuiteBounds(config, timeout + WATCHDOG_SLACK_S if timeout else 0), "suite-bounds")
+        SuiteBounds(config, timeout, 3 * timeout + WATCHDOG_SLACK_S if timeout else 0),
+        "suite-bounds")

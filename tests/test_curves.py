@@ -70,3 +70,31 @@ def test_classification_evaluation_json_and_plots(tmp_path):
     paths = task.plots(results, str(tmp_path))
     names = sorted(p.split("/")[-1] for p in paths)
     assert names == ["confusion_matrix.png", "pr_curves.png", "reliability.png", "roc_curves.png"]
+
+
+def test_iou_vs_boundary_distance_puts_a_shifted_edge_near_the_boundary(tmp_path):
+    from kerascv_apps.metrics.segmentation import iou_by_boundary_distance
+
+    target = np.zeros((1, 40, 40), np.int64)
+    target[:, :, 20:] = 1  # one vertical boundary between columns 19 and 20
+    shifted = np.zeros_like(target)
+    shifted[:, :, 22:] = 1  # predicted 2 pixels too far right
+    result = iou_by_boundary_distance(target, shifted, 2, edges=(0, 1, 2, 4, 8, np.inf))
+    iou = result["iou"]
+    assert np.allclose(iou[3:], 1.0)  # 4 px and more from the boundary: all right
+    assert iou[0, 1] == pytest.approx(0.0)  # the boundary column of class 1 is all wrong
+    assert iou[1, 1] == pytest.approx(0.0) and iou[1, 0] == pytest.approx(0.5)
+    assert sum(result["pixels"]) == 1600 and result["pixels"][0] == 80  # columns 19 and 20
+    perfect = iou_by_boundary_distance(target, target, 2)["iou"]
+    assert np.all(np.isnan(perfect) | (perfect == 1.0))
+    one_class = iou_by_boundary_distance(np.zeros((1, 8, 8)), np.zeros((1, 8, 8)), 2)
+    assert one_class["pixels"][-1] == 64  # no boundary: every pixel infinitely far
+
+    task = get_task("segmentation", num_classes=2, class_names=["bg", "fg"])
+    scores = np.eye(2)[shifted]
+    results = task.evaluate(target, scores)
+    json.dumps(results)
+    curve = results["iou_vs_boundary_distance"]
+    assert curve["bins"][-1][1] is None and curve["iou"]["fg"][0] == 0.0
+    paths = task.plots(results, str(tmp_path))
+    assert any(p.endswith("iou_vs_boundary_distance.png") for p in paths)

@@ -236,3 +236,19 @@ def test_fooling_images_reach_the_confidence_from_noise(digits_batch):
         assert f["confidence"] >= 0.99 and f["class_id"] == c
         assert float(np.asarray(model(f["image"][None]))[0, c]) >= 0.99
         assert f["image"].min() >= 0 and f["image"].max() <= 255
+
+
+def test_heatmap_lands_on_the_input_pixel_its_feature_sits_on():
+    """Geometry: after cropping 6 rows and 10 columns and a valid 3x3 stride-2 convolution,
+    feature pixel (i, j) sits at input pixel (7 + 2i, 11 + 2j)."""
+    from kerascv_apps.explain.gradcam import _upsample
+
+    inputs = keras.Input((32, 32, 1))
+    x = keras.layers.Cropping2D(((6, 0), (10, 0)))(inputs)
+    x = keras.layers.Conv2D(1, 3, strides=2, name="f")(x)
+    model = keras.Model(inputs, x)
+    cam = np.zeros(model.get_layer("f").output.shape[1:3], np.float32)
+    cam[3, 2] = 1.0
+    heat = _upsample(cam, model, "f", (32, 32))
+    assert np.unravel_index(np.argmax(heat), heat.shape) == (13, 15)
+    assert heat[13, 15] == pytest.approx(1.0)

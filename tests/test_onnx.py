@@ -16,7 +16,7 @@ from kerascv_apps.export.onnx import (DEFAULT_OPSET, OnnxConversionError, OnnxRu
 from kerascv_apps.export.pipeline import (ExportQualityError, export_model, format_export_report,
                                           markdown_export_report)
 from kerascv_apps.models.outputs import inference_model
-from tests.models.segmentation.seg_common import NUM_CLASSES, TINY_BACKBONES
+from tests.models.segmentation.seg_common import NUM_CLASSES
 
 
 def _ops(data):
@@ -70,20 +70,32 @@ def _tiny(name):
     if name == "segnet":
         return build_model("segnet", num_classes=NUM_CLASSES,
                            stackwise_num_filters=(4, 8, 8), stackwise_num_blocks=(1, 1, 2))
-    if name == "pspnet":
-        return build_model("pspnet", num_classes=NUM_CLASSES, include_aux=False,
-                           backbone_kwargs=TINY_BACKBONES["resnet50"], head_filters=8)
+    if name == "aligned":  # PSPNet's and the backbone U-Net's alignment layers, without the
+        # backbone (a tiny PSPNet takes ~50 s to convert on two cores)
+        from kerascv_apps.layers.alignment import AlignedResize, CropToMatch, PadToMultiple
+
+        inputs = keras.Input((None, None, 3))
+        padded = PadToMultiple(8)(inputs)
+        x = keras.layers.Rescaling(1 / 255.0)(padded)
+        x = keras.layers.Conv2D(NUM_CLASSES, 8, strides=8)(x)  # stride 8, offset 3.5
+        x = AlignedResize(8, 3.5)([x, padded])
+        x = CropToMatch()([x, inputs])
+        return keras.Model(inputs, keras.layers.Activation("softmax")(x))
     if name == "unet":  # the paper's valid convolutions: centre-cropped skips
         return build_model("unet", num_classes=NUM_CLASSES, base_filters=4, depth=2)
+    if name == "espcn_paper_x2":  # on Y: colour conversion and chroma bicubic inside
+        return build_model("espcn_paper_x2", stackwise_num_filters=(8, 4))
     return build_model("espcn_x2", stackwise_num_filters=(8, 4))
 
 
 # the custom layers each model carries, and sizes it takes (some not multiples of its stride)
 CUSTOM_LAYER_MODELS = {
     "segnet": ("MaxPoolingWithSwitches/MaxUnpoolingWithSwitches", [(32, 32), (30, 33), (17, 45)]),
-    "pspnet": ("AlignedResize, PadToMultiple, CropToMatch", [(32, 32), (44, 60), (37, 29)]),
+    "aligned": ("AlignedResize, PadToMultiple, CropToMatch", [(32, 32), (44, 60), (37, 29)]),
     "unet": ("CenterCropToMatch", [(92, 92), (108, 124), (140, 108)]),
     "espcn_x2": ("PixelShuffle", [(16, 16), (9, 11), (24, 17)]),
+    "espcn_paper_x2": ("RGBToYCbCr, BicubicUpsampling, YCbCrToRGB, PixelShuffle",
+                       [(16, 16), (9, 11), (24, 17)]),
 }
 
 
@@ -95,7 +107,7 @@ def test_custom_layers_convert_to_standard_ops_at_three_sizes(name):
     assert nonstandard_ops(proto) == []
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", "height", "width", 3]  # N, H, W dynamic
-    if name == "espcn_x2":
+    if name.startswith("espcn"):
         assert "DepthToSpace" in _ops(data)
     runner = OnnxRunner(data)
     rng = np.random.default_rng(0)
@@ -104,7 +116,7 @@ def test_custom_layers_convert_to_standard_ops_at_three_sizes(name):
         ref = np.asarray(model.predict(x, verbose=0))
         got = runner(x)
         assert got.shape == ref.shape, (name, (h, w))
-        tol = 1e-3 if name == "espcn_x2" else 1e-5  # ESPCN outputs pixel values (0-255)
+        tol = 1e-3 if name.startswith("espcn") else 1e-5  # ESPCN outputs pixels (0-255)
         np.testing.assert_allclose(got, ref, atol=tol, err_msg=f"{name} at {h}x{w}")
 
 
@@ -134,3 +146,24 @@ def test_a_model_with_an_op_onnx_lacks_is_refused_naming_it():
     model = keras.Model(inputs, _InverseErf(name="inverse_erf")(x), name="odd")
     with pytest.raises(OnnxConversionError, match=r"Erfinv.*inverse_erf"):
         convert_to_onnx(model)
+
+
+def test_cli_export_formats_onnx(trained_lenet, tmp_path, capsys):
+    from kerascv_apps.cli import main
+    from kerascv_apps.io import save_model_atomic
+
+    model, splits, _ = trained_lenet
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model_atomic(model, str(run / "model.keras"))
+    (run / "run.json").write_text(json.dumps({
+        "model": "lenet5", "task": "classification", "dataset": "digits", "model_kwargs": {},
+        "data": {"class_names": list(splits.class_names), "num_classes": 10}}))
+    out = tmp_path / "export"
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out", str(out),
+                 "--formats", "onnx", "--limit", "64", "--no-progress"]) == 0
+    assert (out / "onnx" / "lenet5.onnx").exists()
+    assert not (out / "tflite").exists()
+    assert "onnx " in capsys.readouterr().out
+    assert main(["export", "--model-path", str(run / "model.keras"), "--out",
+                 str(tmp_path / "x"), "--formats", "onnx_fp16"]) == 2

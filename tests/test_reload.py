@@ -23,6 +23,10 @@ import keras
 import numpy as np
 import pytest
 
+# the shared fixture builds, saves and reloads every registered name (minutes under load): a
+# longer bound than the suite's 300 s per test (setup.cfg)
+pytestmark = pytest.mark.timeout(900)
+
 from kerascv_apps import build_model, list_models
 from kerascv_apps.registry import MODELS, get_entry
 from kerascv_apps.serializables import SERIALIZABLES

@@ -58,3 +58,17 @@ def test_unknown_key_exits_2_naming_key_and_file(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
     assert main(["train", "--run-dir", str(tmp_path / "r")]) == 2
     assert "train needs --model" in capsys.readouterr().err
+
+
+def test_train_model_names_every_argument_it_passes_on():
+    """train_model hands _train_locked a named dict (no locals()): every parameter is in it."""
+    import inspect
+    import re
+
+    from kerascv_apps import experiment
+
+    source = inspect.getsource(experiment.train_model)
+    assert "locals()" not in source
+    block = source[source.index("settings = dict("):source.index("strategy_name=")]
+    assert set(re.findall(r"(\w+)=", block)) == set(
+        inspect.signature(experiment.train_model).parameters)

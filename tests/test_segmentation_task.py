@@ -44,7 +44,9 @@ def test_palette_colorize_and_figures(tmp_path):
     task = _task()
     r = task.evaluate(np.zeros((1, 4, 4), int), np.zeros((1, 4, 4), int))
     files = task.plots(r, str(tmp_path / "plots"))
-    assert len(files) == 2 and all(os.path.getsize(f) > 0 for f in files)
+    assert [os.path.basename(f) for f in files] == [
+        "per_class_iou.png", "iou_vs_boundary_distance.png", "evaluation.txt"]
+    assert all(os.path.getsize(f) > 0 for f in files)
 
 
 def test_predict_files_writes_mask_matching_model(tmp_path):

@@ -120,6 +120,10 @@ def test_albumentations_keeps_the_epoch_length_of_every_source(tmp_path):
         batches = list(train.as_numpy_iterator())
         assert len(batches) == expected, name
         assert sum(len(x) for x, _ in batches) == splits.sizes["train"], name
+        if splits.task == "segmentation":  # masks stay masks: class ids or the ignore value
+            labels = set(np.unique(np.concatenate([y.ravel() for _, y in batches])).tolist())
+            assert labels <= set(range(splits.num_classes)) | {255}, (name, labels)
+            assert all(x.shape[:3] == y.shape[:3] for x, y in batches), name
 
 
 def _history(run):

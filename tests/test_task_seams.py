@@ -188,7 +188,7 @@ def test_tuning_asks_the_task_for_its_space_and_train_command(toy):
 
     command = train_command("toy_model", "toy", {"optimizer": "sgd", "huber_delta": 10.0}, 4,
                             "none")
-    assert command.endswith("task_kwargs={'huber_delta': 10.0})")
+    assert command.endswith("--task-arg huber_delta=10.0")
     assert "--model-arg huber_delta" not in command
 
 

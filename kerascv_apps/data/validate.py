@@ -136,3 +136,24 @@ def check_decodable(headers, channels, what="image"):
         raise DataError(f"{len(bad)} {what} files cannot be decoded for training:\n  "
                         + "\n  ".join(bad[:_LISTED]) + more)
 
+
+def undecodable(paths, channels, limit=_LISTED):
+    """The first ``limit`` of ``paths`` that the training decoder cannot read with
+    ``channels`` (pixel budget included), each as ``path: reason``; decodes every file."""
+    import tensorflow as tf
+
+    from kerascv_apps.data.decode import decode_image
+
+    bad = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                decode_image(tf.constant(f.read()), channels).numpy()
+        except (OSError, tf.errors.OpError) as e:
+            message = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+            message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)[:160]  # TF's op prefix
+            bad.append(f"{path}: {message}")
+            if len(bad) >= limit:
+                break
+    return bad
+

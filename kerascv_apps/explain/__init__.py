@@ -1,1 +1,2 @@
-"""Explanations of predictions: Grad-CAM, saliency, first-layer filters, adversarial and fooling images."""
+"""Explanations of predictions: Grad-CAM, saliency, first-layer filters, adversarial examples
+and fooling images."""

@@ -21,7 +21,7 @@ def _logit_model(model):
 
     from kerascv_apps.explain.gradcam import score_tensor
 
-    return keras.Model(model.inputs, score_tensor(model))
+    return keras.Model(model.inputs[0], score_tensor(model))
 
 
 def _loss_gradient(logit_model, images, labels):

@@ -101,7 +101,8 @@ def _tile(maps, columns, pad=1):
     grid = np.ones(shape, np.float32)
     for i, m in enumerate(maps):
         r, c = divmod(i, columns)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = m
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = m
     return grid
 
 
@@ -162,7 +163,7 @@ def write_activations(model, image, layer, out_dir, scale=4, max_channels=64):
     (scaled per channel to [0, 1]); returns its path."""
     import keras
 
-    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
     out = np.asarray(probe(np.asarray(image, np.float32)[None], training=False))[0]
     if out.ndim != 3:
         raise ValueError(f"layer {layer!r} has output shape {out.shape}, not a feature map")

@@ -151,7 +151,7 @@ def grad_cam(model, image, class_id=None, layer=None, region=None):
     x = _as_batch(model, image)
     layer = layer or feature_layer(model)
     feature = model.get_layer(layer).output
-    probe = keras.Model(model.inputs, [feature, score_tensor(model)])
+    probe = keras.Model(model.inputs[0], [feature, score_tensor(model)])
     feats, logits = probe(x, training=False)
     class_id, weights = explanation_target(logits.numpy(), class_id, region)
     weights = tf.constant(weights, tf.float32)
@@ -179,7 +179,7 @@ def saliency(model, image, class_id=None, region=None):
     import tensorflow as tf
 
     x = _as_batch(model, image)
-    probe = keras.Model(model.inputs, score_tensor(model))
+    probe = keras.Model(model.inputs[0], score_tensor(model))
     class_id, weights = explanation_target(probe(x, training=False).numpy(), class_id, region)
     weights = tf.constant(weights, tf.float32)
     xt = tf.constant(x)

@@ -55,7 +55,8 @@ def dynamic_model(model, dynamic_spatial="auto"):
 
     Height and width become ``None`` when the model's input already has them ``None``, or when
     ``dynamic_spatial`` is ``"auto"``/``True`` and the model allows other sizes: its layers
-    rebuild on a ``(None, None, C)`` input (``clone_model`` with the same weights) and it runs on an image twice its trained height and width (a ``Flatten``/``Dense`` head
+    rebuild on a ``(None, None, C)`` input (``clone_model`` with the same weights) and it runs
+    on an image twice its trained height and width (a ``Flatten``/``Dense`` head
     does not). ``True`` raises when it does not; ``False`` keeps the model's own size.
     """
     import keras
@@ -175,7 +176,8 @@ def convert_to_onnx(model, opset=DEFAULT_OPSET, dynamic_spatial="auto", metadata
     try:
         onnx.checker.check_model(proto)
     except Exception as e:
-        raise OnnxConversionError(f"ONNX file of model {model.name!r} fails onnx.checker: {e}") from e
+        raise OnnxConversionError(
+            f"ONNX file of model {model.name!r} fails onnx.checker: {e}") from e
     return proto.SerializeToString()
 
 

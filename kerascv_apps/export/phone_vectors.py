@@ -181,7 +181,7 @@ def _segmentation(folder, rng):
 
     from kerascv_apps.registry import build_model
     from kerascv_apps.tasks.base import get_task
-    from kerascv_apps.tasks.segmentation import colorize, overlay
+    from kerascv_apps.mask_colors import colorize, overlay
 
     names = ["background", "sky", "person", "grass"]
     size = (32, 32, 3)

@@ -7,7 +7,9 @@ Output layout (``out_dir`` is published only when everything succeeded)::
       tflite/<name>_<mode>.tflite     float32, float16, dynamic, int8 (uint8 I/O), int16x8;
                                       each embeds TFLite metadata + labels.txt + contract.json
       tflite/<name>_<mode>.json       phone contract (export/contract.py), the same as embedded
-      onnx/<name>.onnx, <name>_int8.onnx   ONNX float32 / QDQ int8 (export/onnx.py), onnxruntime-verified
+      onnx/<name>.onnx, <name>_int8.onnx
+                                      ONNX float32 / QDQ int8 (export/onnx.py), verified
+                                      by onnxruntime
       labels.txt                      class names, one per line (when the task has them)
       export_report.json
 """

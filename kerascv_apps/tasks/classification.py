@@ -53,7 +53,8 @@ class ClassificationTask(Task):
             per_class_report[n].update(roc_auc=curves[i]["roc_auc"],
                                        average_precision=curves[i]["average_precision"])
         aucs = [c["roc_auc"] for c in curves.values() if c["roc_auc"] is not None]
-        aps = [c["average_precision"] for c in curves.values() if c["average_precision"] is not None]
+        aps = [c["average_precision"] for c in curves.values()
+               if c["average_precision"] is not None]
         return {
             "accuracy": M.accuracy(targets, predictions),
             f"top{self.top_k}_accuracy": M.top_k_accuracy(targets, predictions, self.top_k),

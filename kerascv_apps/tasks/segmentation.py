@@ -7,43 +7,9 @@ import os
 import numpy as np
 
 from kerascv_apps.losses.segmentation import IGNORE_INDEX, build_loss
+from kerascv_apps.mask_colors import colorize, overlay, palette  # noqa: F401 (public here too)
 from kerascv_apps.metrics import segmentation as seg_metrics
 from kerascv_apps.tasks.base import Task, register_task
-
-
-def palette(num_classes):
-    """A fixed (num_classes, 3) uint8 colour table (PASCAL VOC's bit-interleaved scheme;
-    class 0 is black)."""
-    colors = np.zeros((max(num_classes, 1), 3), np.uint8)
-    for c in range(num_classes):
-        label, r, g, b = c, 0, 0, 0
-        for shift in range(7, -1, -1):
-            r |= ((label >> 0) & 1) << shift
-            g |= ((label >> 1) & 1) << shift
-            b |= ((label >> 2) & 1) << shift
-            label >>= 3
-        colors[c] = (r, g, b)
-    return colors
-
-
-def colorize(mask, num_classes, ignore_color=(255, 255, 255)):
-    """(H, W) int mask -> (H, W, 3) uint8 colours; ignored/unknown ids are ``ignore_color``."""
-    mask = np.asarray(mask)
-    colors = palette(num_classes)
-    out = np.empty(mask.shape + (3,), np.uint8)
-    out[...] = ignore_color
-    known = (mask >= 0) & (mask < num_classes)
-    out[known] = colors[mask[known]]
-    return out
-
-
-def overlay(image, mask, num_classes, alpha=0.5):
-    """The image with every class but 0 (background in every bundled dataset) blended with its
-    palette colour: ``uint8(image * (1 - alpha) + colour * alpha)`` (the phone app's overlay
-    reproduces this exactly)."""
-    image = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
-    blend = np.where((np.asarray(mask) != 0)[..., None], alpha, 0.0)
-    return (image * (1 - blend) + colorize(mask, num_classes) * blend).astype(np.uint8)
 
 
 def save_prediction_png(image, mask, path, class_names, alpha=0.5):
@@ -100,6 +66,16 @@ def _nanmean(values):
 
 def _none_if_nan(x):
     return None if x is None or np.isnan(x) else float(x)
+
+
+def _iou_by_distance(result, class_names):
+    """``metrics.segmentation.iou_by_boundary_distance`` for the evaluation JSON: bins as
+    ``[low, high)`` pixel distances, IoU per class per bin (None where the class is absent)."""
+    edges = result["edges"]
+    return {"bins": [[lo, None if hi == float("inf") else hi] for lo, hi in zip(edges, edges[1:])],
+            "pixels": result["pixels"],
+            "iou": {n: [_none_if_nan(v) for v in result["iou"][:, i]]
+                    for i, n in enumerate(class_names)}}
 
 
 @register_task
@@ -273,6 +249,10 @@ class SegmentationTask(Task):
                            "boundary_f1": _none_if_nan(bf[i]), "pixels": int(cm[i].sum())}
                           for i, n in enumerate(self.class_names)],
             "confusion_matrix": cm.tolist(),
+            "iou_vs_boundary_distance": _iou_by_distance(
+                seg_metrics.iou_by_boundary_distance(targets, predictions, self.num_classes,
+                                                     ignore_index=self.ignore_index),
+                self.class_names),
         }
 
     def plots(self, results, out_dir):
@@ -295,10 +275,18 @@ class SegmentationTask(Task):
         path = os.path.join(out_dir, "per_class_iou.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)
+        paths = [path]
+        if results.get("iou_vs_boundary_distance"):
+            from kerascv_apps.plots import plot_iou_vs_boundary_distance
+
+            paths.append(plot_iou_vs_boundary_distance(
+                results["iou_vs_boundary_distance"],
+                os.path.join(out_dir, "iou_vs_boundary_distance.png"),
+                colors=palette(len(names)) / 255.0))
         table = os.path.join(out_dir, "evaluation.txt")
         with open(table, "w") as f:
             f.write(format_report(results) + "\n")
-        return [path, table]
+        return paths + [table]
 
     def save_predictions(self, images, predictions, out_dir, limit=8):
         """Coloured mask + overlay + legend PNGs for the first ``limit`` images."""

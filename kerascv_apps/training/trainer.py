@@ -196,6 +196,37 @@ def _steps(dataset, steps_per_epoch):
     return n
 
 
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+    """What ``train`` hands its fit step (one object instead of 25 positional arguments)."""
+
+    train_data: object
+    val_data: object
+    run_dir: str
+    final_path: str
+    epochs: int
+    loss: object
+    metrics: object
+    loss_weights: object
+    optimizer: object
+    learning_rate: object
+    weight_decay: float
+    momentum: float
+    schedule: str
+    warmup_epochs: float
+    monitor: str
+    monitor_mode: str
+    early_stopping_patience: object
+    jit_compile: object
+    steps_per_epoch: object
+    callbacks: tuple
+    verbose: object
+    compile: bool
+    tensorboard: bool
+    divergence_factor: float
+    strategy: object
+
+
 def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=None,
           loss_weights=None, optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
           momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
@@ -244,98 +275,105 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
     run_dir = os.path.abspath(run_dir)
     final_path = os.path.join(run_dir, "model.keras")
     backup_dir = os.path.join(run_dir, "backup")
-    args = (train_data, val_data, run_dir, final_path, epochs, loss, metrics, loss_weights,
-            optimizer, learning_rate, weight_decay, momentum, schedule, warmup_epochs, monitor,
-            monitor_mode, early_stopping_patience, jit_compile, steps_per_epoch, callbacks,
-            verbose, compile, tensorboard, divergence_factor, strategy)
+    plan = FitPlan(
+        train_data=train_data, val_data=val_data, run_dir=run_dir, final_path=final_path,
+        epochs=epochs, loss=loss, metrics=metrics, loss_weights=loss_weights,
+        optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
+        momentum=momentum, schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
+        monitor_mode=monitor_mode, early_stopping_patience=early_stopping_patience,
+        jit_compile=jit_compile, steps_per_epoch=steps_per_epoch, callbacks=tuple(callbacks),
+        verbose=verbose, compile=compile, tensorboard=tensorboard,
+        divergence_factor=divergence_factor, strategy=strategy)
     if not is_chief(strategy):  # a non-chief worker: nothing is checked or written in run_dir
-        return _fit(model, *args)
+        return _fit(model, plan)
     check_run_dir(run_dir, overwrite)
     with run_dir_lock(run_dir):
         clean_stale([run_dir], temp_dir=False)
         with replacing_run(run_dir, check_run_dir(run_dir, overwrite) == "replace"):
             trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
-            return _fit(model, *args)
+            return _fit(model, plan)
 
 
-def _fit(model, *args):
-    strategy = args[-1]
+def _fit(model, plan):
+    strategy = plan.strategy
     with (strategy.scope() if strategy is not None else contextlib.nullcontext()):
         if callable(model) and not hasattr(model, "fit"):
             model = model()
         check_in_scope(model, strategy)
         if is_chief(strategy):
-            return _fit_in_scope(model, *args)
+            return _fit_in_scope(model, plan)
         scratch = tempfile.mkdtemp(prefix=f"kerascv-apps-{worker_name(strategy).replace(' ', '')}-")
         try:
-            return _fit_in_scope(model, *args, write_dir=scratch)
+            return _fit_in_scope(model, plan, write_dir=scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _fit_in_scope(model, train_data, val_data, run_dir, final_path, epochs, loss, metrics,
-                  loss_weights, optimizer, learning_rate, weight_decay, momentum, schedule,
-                  warmup_epochs, monitor, monitor_mode, early_stopping_patience, jit_compile,
-                  steps_per_epoch, callbacks, verbose, compile, tensorboard, divergence_factor,
-                  strategy, write_dir=None):
-    """``write_dir``: a non-chief worker's scratch folder (its callbacks write there)."""
-    jit = resolve_jit_compile(jit_compile)
+def _fit_in_scope(model, p, write_dir=None):
+    """Compiles and fits as ``p`` (a :class:`FitPlan`) says; ``write_dir``: a non-chief
+    worker's scratch folder (its callbacks write there)."""
+    jit = resolve_jit_compile(p.jit_compile)
     chief = write_dir is None
-    write_dir = write_dir or run_dir
+    write_dir = write_dir or p.run_dir
 
-    steps = _steps(train_data, steps_per_epoch)
-    if compile:
+    steps = _steps(p.train_data, p.steps_per_epoch)
+    optimizer = p.optimizer
+    if p.compile:
         if isinstance(optimizer, str):
-            total = steps * int(epochs) if steps else None
-            lr = build_schedule(schedule, learning_rate, total_steps=total,
-                                warmup_steps=int(warmup_epochs * steps) if steps else 0)
-            optimizer = build_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
-                      jit_compile=jit)
-    monitor = monitor if val_data is not None or not monitor.startswith("val_") else monitor[4:]
+            total = steps * int(p.epochs) if steps else None
+            lr = build_schedule(p.schedule, p.learning_rate, total_steps=total,
+                                warmup_steps=int(p.warmup_epochs * steps) if steps else 0)
+            optimizer = build_optimizer(optimizer, lr, momentum=p.momentum,
+                                        weight_decay=p.weight_decay)
+        model.compile(optimizer=optimizer, loss=p.loss, metrics=p.metrics,
+                      loss_weights=p.loss_weights, jit_compile=jit)
+    monitor = p.monitor
+    if p.val_data is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
     counter = EpochCounter()
-    cbs = standard_callbacks(write_dir, monitor, monitor_mode, early_stopping_patience,
-                             tensorboard=tensorboard, divergence_factor=divergence_factor)
+    cbs = standard_callbacks(write_dir, monitor, p.monitor_mode, p.early_stopping_patience,
+                             tensorboard=p.tensorboard, divergence_factor=p.divergence_factor)
     if not chief:  # restore from the chief's backup, like the chief, so all resume together
-        cbs = [WorkerBackup(os.path.join(run_dir, "backup"), c.backup_dir)
+        cbs = [WorkerBackup(os.path.join(p.run_dir, "backup"), c.backup_dir)
                if isinstance(c, GoodEpochBackup) else c for c in cbs]
-    cbs = cbs + [counter] + list(callbacks)
+    cbs = cbs + [counter] + list(p.callbacks)
     atomic_write_text(os.path.join(write_dir, "train_config.json"), json.dumps({
-        "model": model.name, "epochs": int(epochs), "optimizer": str(getattr(optimizer, "name", optimizer)),
-        "learning_rate": float(learning_rate), "weight_decay": float(weight_decay),
-        "schedule": schedule, "jit_compile": jit, "steps_per_epoch": steps_per_epoch,
-        "momentum": float(momentum), "warmup_epochs": float(warmup_epochs),
-        "early_stopping_patience": early_stopping_patience,
-        "divergence_factor": float(divergence_factor), "monitor": monitor, "dtype_policy": str(model.dtype_policy.name),
-        **describe(strategy)}, indent=2))
+        "model": model.name, "epochs": int(p.epochs),
+        "optimizer": str(getattr(optimizer, "name", optimizer)),
+        "learning_rate": float(p.learning_rate), "weight_decay": float(p.weight_decay),
+        "schedule": p.schedule, "jit_compile": jit, "steps_per_epoch": p.steps_per_epoch,
+        "momentum": float(p.momentum), "warmup_epochs": float(p.warmup_epochs),
+        "early_stopping_patience": p.early_stopping_patience,
+        "divergence_factor": float(p.divergence_factor), "monitor": monitor,
+        "dtype_policy": str(model.dtype_policy.name), **describe(p.strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
-    with lost_worker_errors(strategy), keras_multiworker_fixes(model, train_data, strategy):
-        history = model.fit(train_data, validation_data=val_data, epochs=int(epochs),
-                            steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
+    with lost_worker_errors(p.strategy), keras_multiworker_fixes(model, p.train_data, p.strategy):
+        history = model.fit(p.train_data, validation_data=p.val_data, epochs=int(p.epochs),
+                            steps_per_epoch=p.steps_per_epoch, callbacks=cbs, verbose=p.verbose,
                             shuffle=False)
     test_hook("train.fitted")
     guard = next(c for c in cbs if isinstance(c, DivergenceGuard))
     if guard.diverged_at is not None:
         at = guard.diverged_at
         where = f"at epoch {at['epoch']}" + (f", batch {at['batch']}" if "batch" in at else "")
-        good = backup_epoch(os.path.join(run_dir, "backup"))
+        good = backup_epoch(os.path.join(p.run_dir, "backup"))
         kept = (f"Epochs 1-{good} are kept (checkpoints/last.keras, backup/); running the same "
                 f"command again, e.g. with a lower --lr, resumes after epoch {good}."
                 if good else "No epoch finished cleanly, so nothing was kept; a new run starts "
                              "from scratch.")
         raise TrainingDivergedError(
             f"training diverged: {at['reason']} {where}. Try a lower learning rate (was "
-            f"{learning_rate}), gradient clipping, or float32 precision. {kept}")
+            f"{p.learning_rate}), gradient clipping, or float32 precision. {kept}")
     # every worker saves (a collective read of the variables); only the chief's copy is kept
-    save_model_atomic(model, final_path if chief else os.path.join(write_dir, "model.keras"))
+    save_model_atomic(model, p.final_path if chief else os.path.join(write_dir, "model.keras"))
     if chief:
-        shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)  # now a finished run
-    best = os.path.join(run_dir, "checkpoints", "best.keras")
-    return TrainResult(model=model, run_dir=run_dir,
+        shutil.rmtree(os.path.join(p.run_dir, "backup"), ignore_errors=True)  # now a finished run
+    best = os.path.join(p.run_dir, "checkpoints", "best.keras")
+    return TrainResult(model=model, run_dir=p.run_dir,
                        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
-                       epochs_run=list(counter.epochs), model_path=final_path,
-                       best_path=best if os.path.exists(best) else final_path, jit_compile=jit)
+                       epochs_run=list(counter.epochs), model_path=p.final_path,
+                       best_path=best if os.path.exists(best) else p.final_path, jit_compile=jit)
 
 
 def read_history(run_dir):
