@@ -5,7 +5,9 @@ checks, on that model:
 1. forward pass shapes/finiteness;
 2. one training step with a finite loss that changes the weights;
 3. ``.keras`` round trip with ``safe_mode=True`` and identical outputs;
-4. int8 TFLite conversion with TFLite builtin ops only (no Flex / custom ops);
+4. int8 TFLite conversion with TFLite builtin ops only (no Flex / custom ops), its outputs
+   agreeing with the float model's per family within the README's int8 bound
+   (``check_int8_agreement``: top-1 agreement, mIoU drop, PSNR drop);
 5. TFLite float32 output parity with Keras.
 ``check_mixed_precision`` rebuilds through a builder under ``mixed_float16`` and checks dtypes.
 ``run_model_test`` does both for a registered model name and builder keyword arguments (as
@@ -42,7 +44,8 @@ def _predict(model, x):
 
 def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, tflite=True,
                 parity_atol=1e-3, parity_rtol=1e-3, representative=None, tflite_input_shape=None,
-                optimizer="adam", jit_compile=False, train_step=True, output_index=0):
+                optimizer="adam", jit_compile=False, train_step=True, output_index=0,
+                task=None):
     """Runs the shared checks on ``model``; returns a dict of what was measured."""
     report = {}
     batch_x = np.asarray(batch_x, np.float32)
@@ -92,11 +95,91 @@ def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, 
         assert not bad, f"non-builtin TFLite ops: {bad}"
         int8_runner = TFLiteRunner(int8_bytes)
         assert np.issubdtype(int8_runner.input_details["dtype"], np.integer), "int8 input expected"
-        out = int8_runner.predict(batch_x[:1])
+        out = int8_runner.predict(batch_x, batch_size=1) if tflite_input_shape is None else \
+            np.concatenate([_as_list(int8_runner(batch_x[i:i + 1]))[0]
+                            for i in range(len(batch_x))])
+        out = _as_list(out)[0] if isinstance(out, list) else out  # as the float parity above
         assert np.all(np.isfinite(out))
+        family = task or _family(batch_x, outputs[output_index])
+        step = float(int8_runner.output_details[0]["quantization"][0])
+        report["int8_agreement"] = check_int8_agreement(
+            family, outputs[output_index], out, step,
+            targets=_as_list(batch_y)[output_index] if family == "super_resolution" else None)
         report["int8_ops"] = ops
         report["int8_size"] = len(int8_bytes)
     return report
+
+
+# The README's int8 gate: `export --max-int8-drop 0.01` of the task's quality metric
+# (accuracy, mIoU, PSNR-Y in dB).
+MAX_INT8_DROP = 0.01
+
+
+def _family(batch_x, output):
+    """The task of a model from its main output: class scores (N, K), a per-pixel score map at
+    the input's size (segmentation) or a larger image (super-resolution)."""
+    if output.ndim == 2:
+        return "classification"
+    return "segmentation" if output.shape[1] <= batch_x.shape[1] else "super_resolution"
+
+
+def _decisive(scores, step):
+    """Where the float scores' top-1 leads the runner-up by more than two steps of the int8
+    output: there the int8 file can tell the classes apart; below it a tie or a swap is the
+    output's resolution, not an error."""
+    top2 = np.sort(scores, axis=-1)[..., -2:]
+    return (top2[..., 1] - top2[..., 0]) > 2 * step
+
+
+def _psnr(a, b):
+    return float(10 * np.log10(255.0 ** 2 / max(float(np.mean((a - b) ** 2)), 1e-12)))
+
+
+def check_int8_agreement(family, float_out, int8_out, step, targets=None,
+                         max_drop=MAX_INT8_DROP):
+    """int8 outputs against the float (Keras) outputs of the same batch, with the README's
+    bound; returns what was measured.
+
+    - classification: top-1 agreement >= 1 - max_drop on the decisive images (see
+      ``_decisive``);
+    - segmentation: mIoU drop <= max_drop on the decisive pixels, taking the float argmax as
+      the ground truth (the float model scores 1.0 there);
+    - both: where fewer than a quarter of the images/pixels are decisive (an untrained model's
+      nearly flat scores), the int8 scores must also reproduce the float scores to two steps
+      of the int8 output, so a file that gets them wrong cannot pass on ties;
+    - super_resolution: PSNR drop against ``targets`` <= max_drop dB (the README's PSNR-Y
+      gate, here on RGB), and int8 within 35 dB PSNR of the float output.
+    """
+    from kerascv_apps.metrics.segmentation import mean_iou
+
+    float_out = np.asarray(float_out, np.float64)
+    int8_out = np.asarray(int8_out, np.float64)
+    assert float_out.shape == int8_out.shape, (float_out.shape, int8_out.shape)
+    if family in ("classification", "segmentation"):
+        decisive = _decisive(float_out, step)
+        report = {"decisive": float(np.mean(decisive)),
+                  "score_error_steps": float(np.abs(int8_out - float_out).max() / step)}
+        if report["decisive"] < 0.25:
+            assert report["score_error_steps"] <= 2.0, \
+                f"flat float scores, int8 off by {report['score_error_steps']:.1f} output steps"
+        if not decisive.any():
+            return report
+        if family == "classification":
+            same = float_out.argmax(-1) == int8_out.argmax(-1)
+            agreement = float(np.mean(same[decisive]))
+            assert agreement >= 1 - max_drop, f"int8 top-1 agreement {agreement:.3f} with float"
+            return {**report, "top1_agreement": agreement}
+        truth = np.where(decisive, float_out.argmax(-1), 255)
+        drop = 1.0 - float(mean_iou(truth, int8_out, float_out.shape[-1], 255))
+        assert drop <= max_drop, f"int8 mIoU drop {drop:.4f} against the float prediction"
+        return {**report, "miou_drop": drop}
+    assert family == "super_resolution", family
+    targets = np.asarray(targets, np.float64)
+    drop = _psnr(float_out, targets) - _psnr(int8_out, targets)
+    vs_float = _psnr(int8_out, float_out)
+    assert drop <= max_drop, f"int8 PSNR drop {drop:.4f} dB"
+    assert vs_float >= 35.0, f"int8 output only {vs_float:.1f} dB PSNR from the float output"
+    return {"psnr_drop": drop, "psnr_vs_float": vs_float}
 
 
 def check_mixed_precision(builder, batch_x, policy="mixed_float16"):
@@ -133,7 +216,10 @@ def run_model_test(name, kwargs, batch_x, batch_y, loss="sparse_categorical_cros
 
     Returns ``check_model``'s report plus ``model`` and, with ``mixed_precision``, ``mixed``.
     """
+    from kerascv_apps.registry import get_entry
+
     model = build_model(name, **kwargs)
+    check_kwargs.setdefault("task", get_entry(name).task)
     report = check_model(model, batch_x, batch_y, loss, **check_kwargs)
     if output_shapes is not None:
         assert report["output_shapes"] == list(output_shapes), report["output_shapes"]

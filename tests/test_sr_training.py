@@ -173,8 +173,12 @@ def test_generic_export_model_with_the_sr_task(tmp_path):
     from kerascv_apps.export.pipeline import export_model
     from kerascv_apps.tasks import get_task
 
+    # its own generator and seed: the int8 gate below compares two PSNRs of these photos and
+    # this initialisation (drawn from the module's RNG, they changed with the tests run before)
+    rng = np.random.default_rng(2)
+    keras.utils.set_random_seed(0)
     photos = [np.asarray(keras.ops.image.resize(
-        RNG.uniform(0, 255, (1, 10, 12, 3)).astype("float32"), (h, w)))[0]
+        rng.uniform(0, 255, (1, 10, 12, 3)).astype("float32"), (h, w)))[0]
         for h, w in ((200, 160), (128, 144))]
     train, _ = from_images(photos, 2)
     test, _ = from_images(photos[::-1], 2)

@@ -60,14 +60,13 @@ def _impulse_errors(case):
     name, stride = DILATED.get(case, (case, None))
     kwargs = dict(TINY[name], **({"output_stride": stride} if stride else {}))
     bb = build_backbone(name, input_shape=(SIZE, SIZE, 3), **kwargs)
-    taps = [(level, bb.tap_output(level)) for level in bb.taps]
-    model = keras.Model(bb.inputs, [tensor for _, tensor in taps])
+    model = keras.Model(bb.inputs, [bb.tap_output(level) for level in bb.taps])
     _uniform_weights(model)
     images = np.zeros((len(POSITIONS), SIZE, SIZE, 3), "float32")
     images[np.arange(len(POSITIONS)), POSITIONS, POSITIONS, :] = 255.0
     outputs = model(images, training=False)
     errors = {}
-    for (level, _), out in zip(taps, outputs):
+    for level, out in zip(bb.taps, outputs):
         errors[level.layer] = (level, _centroid_errors(np.asarray(out, "float64"), level.stride,
                                                        level.offset, f"{case} {level.layer}"))
     return bb, errors
