@@ -75,8 +75,9 @@ PARTS = [("train", i) for i in range(4)] + [(c, 0) for c in ("evaluate", "export
 
 @pytest.mark.parametrize("command, part", PARTS, ids=[f"{c}{p}" for c, p in PARTS])
 def test_fast_flag_matrix_rows_exit_0_with_a_finite_recorded_metric(matrix, fast_matrix,
-                                                                     command, part):
+                                                                     command, part, monkeypatch):
     fast, setups, work = fast_matrix
+    monkeypatch.chdir(work)  # what a row writes beside the current folder stays in the work dir
     mine = [r for r in fast if r["command"] == command]
     mine = mine[part::4] if command == "train" else mine
     assert mine
