@@ -267,3 +267,29 @@ def test_int16x8_refused_with_layer_and_reason(trained, tmp_path):
     assert "| int16x8 | refused: " in (tmp_path / "e" / "export_report.md").read_text()
     assert [p for p in snapshot(tmp_path) if "int16x8" in p] == []  # no file of the refused row
     check_prepares(convert_to_tflite(model, "float32"))  # a file that runs passes quietly
+
+
+def test_a_model_trained_in_mixed_precision_exports_as_float32(trained, tmp_path):
+    """``--precision auto`` may train in mixed_bfloat16: the export runs the same network in
+    float32 with the same weights, so int8 conversion and the accuracy check work."""
+    import keras
+
+    from kerascv_apps import build_model
+    from kerascv_apps.export.pipeline import float32_model
+
+    model, splits, task = trained
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = build_model("lenet5")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    mixed.set_weights(model.get_weights())
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in mixed.layers)
+    plain = float32_model(mixed)
+    assert all(layer.dtype_policy.name == "float32" for layer in plain.layers)
+    x = next(iter(splits.test.batch(8)))[0]
+    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    assert float32_model(model) is model
+    report = export_model(mixed, task, splits, str(tmp_path / "out"), "lenet5",
+                          formats=("int8",), limit=60, latency_runs=2, rgb_input=False)
+    assert report["passed"] and abs(report["formats"]["int8"]["quality_drop"]) <= 0.01
