@@ -275,7 +275,7 @@ def test_a_model_trained_in_mixed_precision_exports_as_float32(trained, tmp_path
     import keras
 
     from kerascv_apps import build_model
-    from kerascv_apps.export.pipeline import float32_model
+    from kerascv_apps.models.outputs import float32_model
 
     model, splits, task = trained
     keras.config.set_dtype_policy("mixed_bfloat16")

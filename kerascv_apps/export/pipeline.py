@@ -78,6 +78,8 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown export formats {unknown}; choose from {FORMATS}")
+    from kerascv_apps.models.outputs import float32_model
+
     model = float32_model(model)
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
@@ -203,32 +205,6 @@ def _convert(model, mode, calibration, input_shape, integer_io):
 
 def _dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
-
-
-def _float32_config(value):
-    """A model config with every mixed-precision dtype policy replaced by float32."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "DTypePolicy" and \
-                str(value.get("config", {}).get("name", "")).startswith("mixed_"):
-            return {**value, "config": {**value["config"], "name": "float32"}}
-        return {k: _float32_config(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_float32_config(v) for v in value]
-    return value
-
-
-def float32_model(model):
-    """``model`` itself, or for a model trained in mixed precision (``--precision auto`` picks
-    mixed_bfloat16 where it trains faster) the same network in float32 with its weights (mixed
-    precision keeps float32 variables): the converters and the phone contract take float32
-    graphs, and a bf16 graph fails int8 conversion op by op."""
-    config = model.get_config()
-    clean = _float32_config(config)
-    if clean == config:
-        return model
-    copy = model.__class__.from_config(clean)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def fastest_file(report):

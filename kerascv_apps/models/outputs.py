@@ -37,3 +37,29 @@ def output_loss_weights(model):
         layer = _producer(tensor)
         weights[output_name] = layer.loss_weight if isinstance(layer, AuxiliaryOutput) else 1.0
     return weights
+
+
+def _float32_config(value):
+    """A model config with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and \
+                str(value.get("config", {}).get("name", "")).startswith("mixed_"):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    return value
+
+
+def float32_model(model):
+    """``model`` itself, or for a model trained in mixed precision (``--precision auto`` picks
+    mixed_bfloat16 where it trains faster) the same network in float32 with its weights (mixed
+    precision keeps float32 variables): the converters and the phone contract take float32
+    graphs, and a bf16 graph fails int8 conversion op by op."""
+    config = model.get_config()
+    clean = _float32_config(config)
+    if clean == config:
+        return model
+    copy = model.__class__.from_config(clean)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -176,6 +176,9 @@ def optimize_to_file(model, task, splits, out_path, kind, name=None, epochs=2, b
 
     if os.path.exists(out_path):
         raise FileExistsError(f"{out_path} already exists; choose another --out")
+    from kerascv_apps.models.outputs import float32_model
+
+    model = float32_model(model)  # a run trained in mixed precision: tfmot needs float32
     name = name or model.name
     parity = np.stack([x for x, _ in splits.test.take(4).as_numpy_iterator()]).astype("float32")
     loss = task.tfmot_loss(model)
