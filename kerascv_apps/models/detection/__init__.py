@@ -1,0 +1,1 @@
+"""Detection models (one module per family) and the head contract (heads.py)."""
