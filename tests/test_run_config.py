@@ -61,7 +61,9 @@ def test_unknown_key_exits_2_naming_key_and_file(tmp_path, capsys):
 
 
 def test_train_model_names_every_argument_it_passes_on():
-    """train_model hands _train_locked a named dict (no locals()): every parameter is in it."""
+    """train_model hands _train_locked a typed TrainRequest (no locals()): every parameter of
+    train_model is a field of it, passed by name."""
+    import dataclasses
     import inspect
     import re
 
@@ -69,6 +71,41 @@ def test_train_model_names_every_argument_it_passes_on():
 
     source = inspect.getsource(experiment.train_model)
     assert "locals()" not in source
-    block = source[source.index("settings = dict("):source.index("strategy_name=")]
-    assert set(re.findall(r"(\w+)=", block)) == set(
-        inspect.signature(experiment.train_model).parameters)
+    block = source[source.index("request = TrainRequest("):source.index("strategy_name=")]
+    params = set(inspect.signature(experiment.train_model).parameters)
+    assert set(re.findall(r"(\w+)=", block)) == params | {"entry"}
+    fields = {f.name for f in dataclasses.fields(experiment.TrainRequest)}
+    assert fields == params | {"entry", "strategy_name"}
+
+
+def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys):
+    """Following --model from the CLI: one registry lookup of the model, one look at the run
+    directory, one lock (a second check or lock coming back fails this)."""
+    from kerascv_apps import io
+    from kerascv_apps.registry import MODELS
+    from kerascv_apps.training import trainer
+
+    counts = {"lookups": 0, "looks": 0, "locks": 0}
+    run = tmp_path / "run"
+    get, state, lock = MODELS.get, trainer.run_dir_state, io.directory_lock
+
+    def counted_get(name):
+        counts["lookups"] += name == "lenet5"
+        return get(name)
+
+    def counted_state(run_dir):
+        counts["looks"] += 1
+        return state(run_dir)
+
+    def counted_lock(lock_file, what):
+        counts["locks"] += str(lock_file).startswith(str(run))
+        return lock(lock_file, what)
+
+    monkeypatch.setattr(MODELS, "get", counted_get)
+    monkeypatch.setattr(trainer, "run_dir_state", counted_state)
+    monkeypatch.setattr(io, "directory_lock", counted_lock)
+    assert main(["train", "--model", "lenet5", "--run-dir", str(run), "--epochs", "1",
+                 "--batch-size", "32", "--steps-per-epoch", "2", "--precision", "float32"]) == 0
+    assert counts == {"lookups": 1, "looks": 1, "locks": 1}
+    assert (run / "model.keras").exists() and not (run / ".lock").exists()
+    capsys.readouterr()
