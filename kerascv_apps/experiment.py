@@ -440,11 +440,12 @@ def _jsonable(value):
     return str(value)
 
 
-def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
-               max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None,
-               **export_kwargs):
+def export_run(model, task, splits, out_dir, name, config=None, *, overwrite=False,
+               progress=print, show_progress=None, **options):
+    """``export_model`` of the inference model (auxiliary outputs dropped): ``config`` an
+    :class:`~kerascv_apps.config.ExportConfig`, ``options`` its keys one by one."""
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(inference_model(model), task, splits, out_dir, name, formats=formats,
-                        max_quality_drop=max_quality_drop, overwrite=overwrite,
-                        tflite_input_shape=tflite_input_shape, limit=limit, **export_kwargs)
+    return export_model(inference_model(model), task, splits, out_dir, name, config,
+                        overwrite=overwrite, progress=progress, show_progress=show_progress,
+                        **options)

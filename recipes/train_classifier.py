@@ -81,7 +81,8 @@ def main(argv=None):
         from kerascv_apps.export.pipeline import ExportQualityError
 
         try:
-            export_run(run.model, run.task, splits, args.export, args.model, overwrite=args.overwrite)
+            export_run(run.model, run.task, splits, args.export, args.model,
+                       formats=("savedmodel", "float32", "int8"), overwrite=args.overwrite)
         except ExportQualityError as e:  # the int8 gate: the trained model is kept in run_dir
             print(f"error: export refused: {e}", file=sys.stderr)
             return 1

@@ -3,6 +3,7 @@ again (same first-epoch loss), user files (JSON/YAML) work the same, unknown key
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -108,4 +109,48 @@ def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys)
                  "--batch-size", "32", "--steps-per-epoch", "2", "--precision", "float32"]) == 0
     assert counts == {"lookups": 1, "looks": 1, "locks": 1}
     assert (run / "model.keras").exists() and not (run / ".lock").exists()
+
+    # ... on to the .tflite name: export with a config file, one lookup, one run.json read
+    from kerascv_apps import runs
+
+    reads, run_info = [], runs.run_info
+    monkeypatch.setattr("kerascv_apps.cli.run_info", lambda *a: reads.append(a) or run_info(*a))
+    counts["lookups"] = 0
+    config = tmp_path / "export.yaml"
+    config.write_text("formats: [float32]\nlimit: 16\nlatency_runs: 1\nrgb_input: false\n")
+    out = tmp_path / "out"
+    assert main(["export", "--config", str(config), "--model-path", str(run / "model.keras"),
+                 "--out", str(out), "--no-progress", "--calibration-images", "8"]) == 0
+    assert counts["lookups"] == 1 and len(reads) == 1
+    assert (out / "tflite" / "lenet5_float32.tflite").exists()
+    recorded = json.loads((out / "export_report.json").read_text())["config"]
+    assert recorded["formats"] == ["float32"] and recorded["limit"] == 16
+    assert recorded["num_calibration"] == 8  # a flag beside the file wins
+    assert recorded["max_quality_drop"] == 0.01  # the config's default
     capsys.readouterr()
+
+
+def test_export_config_files_are_typed_and_unknown_keys_exit_2(tmp_path, capsys):
+    from kerascv_apps.config import EXPORT_FORMATS, ExportConfig, load_export_config
+    from kerascv_apps.export.pipeline import FORMATS, export_config
+
+    assert EXPORT_FORMATS == FORMATS  # the config's list is the exporter's
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"formats": ["int8"], "tflite_input_shape": [1, None, None, 3]}))
+    assert load_export_config(str(path)) == ExportConfig(formats=("int8",),
+                                                         tflite_input_shape=(1, None, None, 3))
+    path.write_text(json.dumps({"formats": ["int8"], "max_drop": 0.1}))
+    assert main(["export", "--config", str(path), "--model-path", str(tmp_path / "m.keras"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: unknown key 'max_drop'" in err and "max_quality_drop" in err
+    assert not (tmp_path / "o").exists()
+    for bad, message in ((["int9"], "unknown ['int9']"), ("int8", "formats must be tuple")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            ExportConfig.from_dict({"formats": bad}, "x.json")
+    with pytest.raises(ConfigError, match="limit must be > 0"):
+        export_config(limit=0)
+    with pytest.raises(ConfigError, match="unknown key 'max_int8_drop'"):
+        export_config(max_int8_drop=0.1)  # export_model's options are the config's keys
+    assert export_config(ExportConfig(limit=3), formats=("float32",)) == ExportConfig(
+        formats=("float32",), limit=3)
