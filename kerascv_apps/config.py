@@ -243,3 +243,54 @@ def load_export_config(path):
             and isinstance(data["formats"], dict):  # an export_report.json
         data = data["config"]
     return ExportConfig.from_dict(data, source=path)
+
+
+# --- recipes: their training flags come from TrainConfig --------------------------------------
+
+# flag names of TrainConfig keys whose flag is not ``--<key-with-dashes>`` (first: the shown
+# name; the others are accepted too)
+RECIPE_FLAGS = {"learning_rate": ("--learning-rate", "--lr"),
+                "early_stopping_patience": ("--early-stopping",), "jit_compile": ("--xla",)}
+
+
+def add_config_arguments(parser, keys, **defaults):
+    """Adds a flag per TrainConfig key in ``keys`` to ``parser`` (argparse), typed and with
+    the config's choices; ``defaults``: the recipe's values (else the config's; None: "the
+    recipe decides", left out of the config). ``config_from_args`` turns the parsed flags
+    into the run's TrainConfig, checked once there."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for key in keys:
+        if key not in fields or key == "model":
+            raise ValueError(f"{key!r} is not a TrainConfig key a recipe flag can set; "
+                             f"known: {', '.join(k for k in fields if k != 'model')}")
+        kind = _base_type(fields[key].type)
+        if kind not in (int, float, str):
+            raise ValueError(f"TrainConfig key {key!r} ({kind.__name__}) has no flag; the "
+                             f"recipe sets it")
+        kwargs = {"dest": key, "type": kind, "default": defaults.get(key, DEFAULTS[key]),
+                  "help": f"TrainConfig {key}"}
+        if key in CHOICES:
+            kwargs["choices"] = [c for c in CHOICES[key] if c is not None]
+        if kwargs["default"] is None:
+            kwargs["help"] += " (default: the recipe's choice)"
+        parser.add_argument(*RECIPE_FLAGS.get(key, ("--" + key.replace("_", "-"),)), **kwargs)
+    return parser
+
+
+def config_from_args(args, keys, model, **values):
+    """The recipe's TrainConfig: ``values`` (its fixed settings, TrainConfig keys) with the
+    parsed flags of ``keys`` (``add_config_arguments``) on top; validated once."""
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    return TrainConfig.from_dict({"model": model, **values, **given},
+                                 source="the recipe's arguments")
+
+
+def recipe_config(config, defaults, settings):
+    """The run's TrainConfig in ``kerascv_apps.end_to_end``: ``config`` (a TrainConfig) with
+    ``settings`` replaced, or a model name with ``settings`` over the recipe family's
+    ``defaults`` (TrainConfig keys; None values are left out); validated once."""
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if isinstance(config, TrainConfig):
+        return config.replace(**settings) if settings else config
+    return TrainConfig.from_dict({"model": config, **defaults, **settings},
+                                 source="the recipe's settings")
