@@ -94,7 +94,6 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
     import keras
     import tensorflow as tf
 
-    from kerascv_apps.models.detection.heads import head_for
     from kerascv_apps.models.detection.ssd import SSDHead, anchors_center_yxhw
 
     if mode not in MODES:
@@ -102,11 +101,7 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
     if mode == "int8" and representative_data is None:
         raise ValueError("int8 conversion needs representative_data (images from the training "
                          "split)")
-    head = SSDHead(model) if getattr(model, "anchor_config", None) else head_for(model)
-    for attribute in ("anchors", "variance", "num_classes"):
-        if not hasattr(head, attribute):
-            raise ValueError(f"model {model.name!r}: its detection head has no {attribute!r}; "
-                             "the DETECTION_POSTPROCESS export needs an anchor detector")
+    head = SSDHead(model)  # refuses a model without an anchor description
     shape = (1,) + tuple(model.inputs[0].shape[1:])
     if None in shape:
         raise ValueError(f"model {model.name!r}: the detection export needs a static input "
@@ -323,10 +318,12 @@ def embed_detector_metadata(tflite_bytes, name, class_names, extra_files=None, *
 def export_detector_tflite(model, class_names, mode="float32", representative_data=None,
                            **kwargs):
     """:func:`convert_detector` then :func:`embed_detector_metadata` (model name, labels)."""
-    if len(class_names) != getattr(model, "anchor_config", {}).get("num_classes",
-                                                                   len(class_names)):
-        raise ValueError(f"model {model.name!r} has {model.anchor_config['num_classes']} "
-                         f"classes but {len(class_names)} class names were given")
+    from kerascv_apps.models.detection.ssd import anchor_config_of
+
+    num_classes = anchor_config_of(model)["num_classes"]
+    if len(class_names) != num_classes:
+        raise ValueError(f"model {model.name!r} has {num_classes} classes but "
+                         f"{len(class_names)} class names were given")
     data = convert_detector(model, mode, representative_data, **kwargs)
     return embed_detector_metadata(data, model.name, class_names)
 

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from kerascv_apps.layers.anchors import AnchorPredictions
 from kerascv_apps.models.backbones import build_backbone
 from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.models.detection.heads import DetectionHead, register_head
@@ -42,24 +43,6 @@ from kerascv_apps.registry import register_model
 FAMILY = "ssd"
 BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)  # SSD: (y, x, h, w) -> TFLite scales 10, 10, 5, 5
 BOX_LOSSES = ("smooth_l1", "giou")
-
-
-@keras.saving.register_keras_serializable(package="kerascv_apps")
-class SSDModel(keras.Model):
-    """A functional detector that carries its anchor grid's description in its config
-    (``anchor_config``: image size, per-level stride/offset/grid, anchor sizes, ratios,
-    scales, variances, number of classes), so the head rebuilds the anchors of a reloaded
-    model without searching its layers."""
-
-    def __init__(self, inputs, outputs, name=None, **kwargs):
-        anchor_config = kwargs.pop("anchor_config", None)
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        self.anchor_config = dict(anchor_config or {})
-
-    def get_config(self):
-        config = super().get_config()
-        config["anchor_config"] = dict(self.anchor_config)
-        return config
 
 
 # --------------------------------------------------------------------------- anchors
@@ -124,7 +107,8 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
                 aspect_ratios=(0.5, 1.0, 2.0), prior_probability=0.01, box_loss="smooth_l1",
                 focal_alpha=0.25, focal_gamma=2.0, smooth_l1_beta=0.11,
                 positive_iou=0.5, negative_iou=0.4, force_match=True, name="ssd"):
-    """SSD/RetinaNet-family detector on a registered backbone (see the module docstring).
+    """SSD/RetinaNet-family detector on a registered backbone (see the module docstring); a
+    functional model whose ``box_anchors`` layer carries the anchor description.
 
     Args:
         input_shape: static (height, width, 3), both divisible by ``2 ** max_level`` (the
@@ -217,7 +201,7 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
     box_out = layers.Conv2D(per_position * 4, 3, padding="same",
                             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
                             name="box_predictions")
-    class_maps, box_maps, levels = [], [], []
+    class_maps, box_maps, levels = [], [], []  # shallow level first
     for k in sorted(pyramid, key=lambda n: int(n[1:])):
         c = b = pyramid[k]
         for conv in class_convs:
@@ -225,21 +209,11 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
         for conv in box_convs:
             b = conv(b)
         c, b = class_out(c), box_out(b)
-        rows, cols = int(c.shape[1]), int(c.shape[2])
-        class_maps.append(layers.Reshape((rows * cols * per_position, num_classes),
-                                         name=f"class_reshape_{k}")(c))
-        box_maps.append(layers.Reshape((rows * cols * per_position, 4),
-                                       name=f"box_reshape_{k}")(b))
+        class_maps.append(c)
+        box_maps.append(b)
         stride, offset = geometry[k]
         levels.append(dict(name=k, stride=int(stride), offset=float(offset),
-                           grid=[rows, cols]))
-    if len(class_maps) > 1:
-        classes = layers.Concatenate(axis=1, name="class_concat")(class_maps)
-        boxes = layers.Concatenate(axis=1, name="box_concat")(box_maps)
-    else:
-        classes, boxes = class_maps[0], box_maps[0]
-    outputs = {"boxes": layers.Activation("linear", dtype="float32", name="boxes")(boxes),
-               "classes": layers.Activation("linear", dtype="float32", name="classes")(classes)}
+                           grid=[int(c.shape[1]), int(c.shape[2])]))
     anchor_config = dict(
         image_size=[int(height), int(width)], num_classes=int(num_classes), levels=levels,
         anchor_size=float(anchor_size), scales=[float(s) for s in anchor_scales],
@@ -247,7 +221,12 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
         box_loss=box_loss, focal_alpha=float(focal_alpha), focal_gamma=float(focal_gamma),
         smooth_l1_beta=float(smooth_l1_beta), positive_iou=float(positive_iou),
         negative_iou=float(negative_iou), force_match=bool(force_match))
-    return SSDModel(image, outputs, name=name, anchor_config=anchor_config)
+    classes = AnchorPredictions(num_classes, name="class_anchors")(class_maps)
+    boxes = AnchorPredictions(4, anchor_config=anchor_config, name="box_anchors")(box_maps)
+    outputs = {"boxes": layers.Activation("linear", dtype="float32", name="boxes")(boxes),
+               "classes": layers.Activation("linear", dtype="float32", name="classes")(classes)}
+    return keras.Model(image, outputs, name=name)
+
 
 
 # --------------------------------------------------------------------------- head
@@ -345,14 +324,23 @@ def smooth_l1(x, beta):
     return ops.where(ax < beta, 0.5 * ax * ax / beta, ax - 0.5 * beta)
 
 
+def anchor_config_of(model):
+    """The anchor description an :class:`AnchorPredictions` layer of ``model`` carries (the
+    same for the detector, its training graph and a reloaded file)."""
+    configs = [layer.anchor_config for layer in model.layers
+               if isinstance(layer, AnchorPredictions) and layer.anchor_config]
+    if len(configs) != 1:
+        raise ValueError(f"model {model.name!r}: expected one AnchorPredictions layer with an "
+                         f"anchor_config (an anchor detector), found {len(configs)}")
+    return configs[0]
+
+
 class SSDHead(DetectionHead):
     """Loss and decoding of :func:`SSDDetector` models (anchors from the model's config)."""
 
     def __init__(self, model):
         super().__init__(model)
-        config = getattr(model, "anchor_config", None)
-        if not config:
-            raise ValueError(f"model {model.name!r} carries no anchor_config (not an SSDModel)")
+        config = anchor_config_of(model)
         self.config = config
         self.num_classes = int(config["num_classes"])
         self.variance = list(config["variance"])
@@ -426,16 +414,7 @@ def _create(variant, arch_args, /, **kwargs):
     return SSDDetector(**variant_arguments(variant, arch_args, kwargs))
 
 
-def _register(fn):
-    """``register_model(task="detection", family="ssd")`` once the detection task exists."""
-    from kerascv_apps.registry import TASKS
-
-    if "detection" not in TASKS:
-        return fn
-    return register_model(task="detection", family=FAMILY)(fn)
-
-
-@_register
+@register_model(task="detection", family=FAMILY)
 def retinanet_resnet50(**kwargs):
     """RetinaNet (Lin et al. 2017) as published on ResNet-50: FPN P3-P7 of 256 channels,
     four-convolution subnets of 256, 9 anchors (3 scales x 3 ratios, 4 x stride), focal loss
@@ -445,7 +424,7 @@ def retinanet_resnet50(**kwargs):
                                             fpn_filters=256, head_filters=256), **kwargs)
 
 
-@_register
+@register_model(task="detection", family=FAMILY)
 def ssd_mobilenet_v2_fpnlite(**kwargs):
     """The phone detector: MobileNetV2 + FPN-lite (SSDLite-style separable convolutions,
     128 channels, P3-P7, as TF's ``ssd_mobilenet_v2_fpnlite_320x320``) with RetinaNet's
@@ -455,7 +434,7 @@ def ssd_mobilenet_v2_fpnlite(**kwargs):
                         fpn_filters=128, head_filters=128, head_depth=4), **kwargs)
 
 
-@_register
+@register_model(task="detection", family=FAMILY)
 def ssd_mobilenet_v2_tiny(**kwargs):
     """A phone detector small enough to train on a CPU: MobileNetV2 (alpha 0.35), 160x160,
     levels P3-P5, separable FPN/subnets of 64 channels and depth 2, 6 anchors per position
