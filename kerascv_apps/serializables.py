@@ -50,6 +50,7 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    "RoIPooling": "kerascv_apps.layers.roi_pooling",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
