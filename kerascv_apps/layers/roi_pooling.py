@@ -38,10 +38,12 @@ class RoIPooling(keras.layers.Layer):
         spatial_scale: feature cells per input pixel (1 / the feature map's stride).
         mode: ``"max"`` (Fast R-CNN RoI max pooling, the default) or ``"align"`` (RoIAlign).
         sampling_ratio: RoIAlign samples per bin along each axis (2 in Mask R-CNN).
+        image_size: optional (height, width): ``rois`` are then in ratios of an input of that
+            size (rel_yxyx, the detection contract) and are scaled to pixels first.
     """
 
     def __init__(self, pool_size=7, spatial_scale=1.0 / 16, mode="max", sampling_ratio=2,
-                 **kwargs):
+                 image_size=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(pool_size, int):
             pool_size = (pool_size, pool_size)
@@ -62,6 +64,7 @@ class RoIPooling(keras.layers.Layer):
         self.spatial_scale = float(spatial_scale)
         self.mode = mode
         self.sampling_ratio = int(sampling_ratio)
+        self.image_size = None if image_size is None else tuple(int(v) for v in image_size)
 
     def build(self, input_shape):
         features, rois = input_shape
@@ -145,6 +148,9 @@ class RoIPooling(keras.layers.Layer):
     def call(self, inputs):
         features, rois = inputs
         rois = ops.cast(rois, "float32")
+        if self.image_size is not None:
+            height, width = self.image_size
+            rois = rois * ops.convert_to_tensor([height, width, height, width], "float32")
         if self.mode == "align":
             return self._align(features, rois)
         return self._max_pool(features, rois)
@@ -152,5 +158,6 @@ class RoIPooling(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(pool_size=list(self.pool_size), spatial_scale=self.spatial_scale,
-                      mode=self.mode, sampling_ratio=self.sampling_ratio)
+                      mode=self.mode, sampling_ratio=self.sampling_ratio,
+                      image_size=None if self.image_size is None else list(self.image_size))
         return config
