@@ -297,8 +297,11 @@ def _train_locked(s):
         if s.weights is not None:
             freeze_for_transfer(model, s.trainable_blocks)
         task.validate_model(model, splits)
-        names, loss_weights = _targets_for(model)
-        model = task.training_model(model)
+        trainer = task.training_model(model)
+        # a model the task wrapped computes its loss itself from the whole target (detection's
+        # head loss over every raw output); otherwise one target per output
+        names, loss_weights = _targets_for(model) if trainer is model else (None, None)
+        model = trainer
     finally:
         scope.__exit__(None, None, None)
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy

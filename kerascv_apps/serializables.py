@@ -65,6 +65,8 @@ SERIALIZABLES = {
     # training: learning-rate schedules and the SRGAN wrapper model
     "WarmupSchedule": "kerascv_apps.training.optimizers",
     "SRGAN": "kerascv_apps.training.gan",
+    # the detection task's training graph (a detector that trains through its head's loss)
+    "DetectionTrainingModel": "kerascv_apps.tasks.detection",
 }
 
 def register_all():

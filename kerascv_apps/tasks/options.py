@@ -180,6 +180,15 @@ OPTIONS = {
         Option("discriminator_kwargs", _dict, "JSON object", "srgan_discriminator builder "
                "arguments"),
     ),
+    "detection": (
+        Option("score_threshold", _float(0.0), "FLOAT >= 0", "decoded detections scoring at "
+               "most this are dropped (COCO evaluation customarily keeps scores > 0.05)"),
+        Option("iou_threshold", _float(0.0, strict=True), "FLOAT > 0", "non-maximum "
+               "suppression IoU of the decoding"),
+        Option("max_detections", _int(1), "INT >= 1", "detections kept per image (COCO: 100)"),
+        Option("draw_threshold", _float(0.0), "FLOAT >= 0", "score from which predict and the "
+               "pictures draw a detection"),
+    ),
 }
 
 
