@@ -112,10 +112,20 @@ def _ranks(priority):
     return ops.argsort(order, axis=-1)
 
 
-def _sample(positive, negative, batch_size, positive_fraction, seed):
+def _priorities(shape, salt, seed):
+    """(B, N) pseudo-random priorities in [0, 1) that change with ``salt`` (B, 1), without
+    state: a fixed uniform draw shifted by the salt modulo 1, so the top of the order is a
+    different window of the draw (the loss runs in a traced step where the head is built
+    anew: no seed variable can live there)."""
+    u = keras.random.uniform(shape, seed=seed)
+    shifted = u + salt
+    return shifted - ops.floor(shifted)
+
+
+def _sample(positive, negative, batch_size, positive_fraction, salt, seed):
     """Random subsets (B, N) bool: at most ``positive_fraction * batch_size`` positives, then
     negatives up to ``batch_size`` per image (the paper's anchor / RoI sampling)."""
-    u = keras.random.uniform(ops.shape(positive), seed=seed)
+    u = _priorities(ops.shape(positive), salt, seed)
     pos_rank = _ranks(ops.where(positive, u, -1.0))
     neg_rank = _ranks(ops.where(negative, u, -1.0))
     pos = ops.logical_and(positive, pos_rank < int(batch_size * positive_fraction))
@@ -169,17 +179,27 @@ class FasterRCNNHead(DetectionHead):
         self.inside = inside
         self.num_classes = int(model.get_layer("class_logits").units) - 1
         self.roi_batch_size = roi_batch_size or min(128, proposals.post_nms_top_n)
-        self.seed = keras.random.SeedGenerator(seed)
+        self.seed = int(seed)
+
+    def _salt(self, y_true):
+        """(B, 1) per image and step: the image's boxes and the optimizer's step count."""
+        golden = 0.6180339887
+        salt = ops.sum(y_true, axis=(1, 2))[:, None] * golden
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            salt = salt + ops.cast(optimizer.iterations, "float32") * 0.7548776662
+        return salt
 
     def loss(self, y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
         gt_boxes = y_true[..., :4]
         gt_class = ops.cast(y_true[..., 4], "int32")
         gt_valid = gt_class != PAD_CLASS
-        return self.rpn_loss(gt_boxes, gt_valid, y_pred) + self.head_loss(
-            gt_boxes, gt_class, gt_valid, y_pred)
+        salt = self._salt(y_true)
+        return self.rpn_loss(gt_boxes, gt_valid, y_pred, salt) + self.head_loss(
+            gt_boxes, gt_class, gt_valid, y_pred, salt + 0.5)
 
-    def rpn_loss(self, gt_boxes, gt_valid, y_pred):
+    def rpn_loss(self, gt_boxes, gt_valid, y_pred, salt):
         batch = ops.shape(gt_boxes)[0]
         n = len(self.anchors)
         anchors = ops.broadcast_to(ops.convert_to_tensor(self.anchors)[None], (batch, n, 4))
@@ -193,7 +213,7 @@ class FasterRCNNHead(DetectionHead):
         negative = ops.logical_and(ops.logical_and(inside, best < self.rpn_negative_iou),
                                    ops.logical_not(positive))
         pos, neg = _sample(positive, negative, self.rpn_batch_size, self.rpn_positive_fraction,
-                           self.seed)
+                           salt, self.seed)
         sampled = ops.cast(ops.logical_or(pos, neg), "float32")
         count = ops.maximum(ops.sum(sampled), 1.0)
         logits = ops.reshape(y_pred["rpn_objectness"], (batch, n))
@@ -204,12 +224,12 @@ class FasterRCNNHead(DetectionHead):
         reg = ops.sum(ops.cast(pos, "float32")[..., None] * smooth_l1(deltas - targets))
         return (cls + reg) / count
 
-    def head_loss(self, gt_boxes, gt_class, gt_valid, y_pred):
+    def head_loss(self, gt_boxes, gt_class, gt_valid, y_pred, salt):
         proposals = ops.stop_gradient(y_pred["proposals"])
         best, index, _ = _match(proposals, gt_boxes, gt_valid)
         fg = best >= self.fg_iou
         bg = ops.logical_and(best < self.fg_iou, best >= self.bg_low)
-        pos, neg = _sample(fg, bg, self.roi_batch_size, self.fg_fraction, self.seed)
+        pos, neg = _sample(fg, bg, self.roi_batch_size, self.fg_fraction, salt, self.seed + 1)
         sampled = ops.cast(ops.logical_or(pos, neg), "float32")
         count = ops.maximum(ops.sum(sampled), 1.0)
         matched_class = ops.take_along_axis(gt_class, index, axis=1)
@@ -245,21 +265,14 @@ SMALL = dict(input_shape=(128, 128, 3), num_classes=3, backbone="resnet18",
              post_nms_top_n=64, pool_size=4, fc_units=(128, 128), dropout=0.0)
 
 
-def _register(function):
-    try:
-        return register_model(task="detection", family="faster_rcnn")(function)
-    except (KeyError, ValueError):  # the detection task is not in this checkout yet
-        return function
-
-
-@_register
+@register_model(task="detection", family="faster_rcnn")
 def faster_rcnn(**kwargs):
     """Faster R-CNN with VGG-16 (the paper's configuration at a fixed 608 x 608 input; see
     ``FasterRCNN`` for the named deviations)."""
     return _create_faster_rcnn(faster_rcnn, {}, **kwargs)
 
 
-@_register
+@register_model(task="detection", family="faster_rcnn")
 def faster_rcnn_small(**kwargs):
     """Faster R-CNN small enough to train on a CPU: 128 x 128 input, a narrow ResNet-18
     (16-128 filters) at stride 16 (8 x 8 cells), anchors of 16, 32, 64 pixels x 3 ratios,

@@ -193,21 +193,14 @@ def _create_yolo_v1(variant, arch_args, /, **kwargs):
     return YOLOv1(**variant_arguments(variant, arch_args, kwargs))
 
 
-def _register(function):
-    try:
-        return register_model(task="detection", family="yolo_v1")(function)
-    except ValueError:  # the detection task is not in this checkout yet
-        return function
-
-
-@_register
+@register_model(task="detection", family="yolo_v1")
 def yolo_v1(**kwargs):
     """YOLO v1 as published: 448 x 448, S = 7, B = 2, 24 conv + 2 FC, 7 x 7 x 30 for 20
     classes."""
     return _create_yolo_v1(yolo_v1, {}, **kwargs)
 
 
-@_register
+@register_model(task="detection", family="yolo_v1")
 def yolo_v1_small(**kwargs):
     """YOLO v1 small enough to train on a CPU. Deviations from the paper (named): 192 x 192
     input, filters x 1/8 (8-128), one (1x1, 3x3) pair in stages 4 and 5 (18 convs), the last
