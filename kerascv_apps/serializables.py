@@ -51,6 +51,7 @@ SERIALIZABLES = {
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     "AnchorPredictions": "kerascv_apps.layers.anchors",
+    "RoIPooling": "kerascv_apps.layers.roi_pooling",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
