@@ -50,6 +50,9 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    "ChannelsToBatch": "kerascv_apps.layers.patches",
+    "BatchToChannels": "kerascv_apps.layers.patches",
+    "PatchFold": "kerascv_apps.layers.patches",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
@@ -64,6 +67,7 @@ SERIALIZABLES = {
     # training: learning-rate schedules and the SRGAN wrapper model
     "WarmupSchedule": "kerascv_apps.training.optimizers",
     "SRGAN": "kerascv_apps.training.gan",
+    "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
 }
 
 def register_all():
