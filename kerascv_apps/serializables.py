@@ -52,6 +52,9 @@ SERIALIZABLES = {
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     "AnchorPredictions": "kerascv_apps.layers.anchors",
     "RoIPooling": "kerascv_apps.layers.roi_pooling",
+    "ChannelsToBatch": "kerascv_apps.layers.patches",
+    "BatchToChannels": "kerascv_apps.layers.patches",
+    "PatchFold": "kerascv_apps.layers.patches",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
@@ -68,6 +71,7 @@ SERIALIZABLES = {
     "SRGAN": "kerascv_apps.training.gan",
     # the detection task's training graph (a detector that trains through its head's loss)
     "DetectionTrainingModel": "kerascv_apps.tasks.detection",
+    "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
 }
 
 def register_all():

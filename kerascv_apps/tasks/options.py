@@ -189,6 +189,15 @@ OPTIONS = {
         Option("draw_threshold", _float(0.0), "FLOAT >= 0", "score from which predict and the "
                "pictures draw a detection"),
     ),
+    "restoration": (
+        Option("pixel_loss", _choice("mse", "l1"), "mse|l1", "pixel loss on RGB"),
+        Option("patch_size", _int(8), "INT >= 8", "side of the training crops"),
+        Option("tile", _int(16), "INT >= 16", "core size of the tiled predictor"),
+        Option("context", _int(0), "INT >= 0", "context pixels of each tile (receptive "
+               "field radius)"),
+        Option("baselines", _bool, "true|false", "classical baselines beside the model in "
+               "evaluate"),
+    ),
 }
 
 
