@@ -50,6 +50,7 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    "Reparameterize": "kerascv_apps.layers.generation",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
@@ -58,12 +59,14 @@ SERIALIZABLES = {
     "DiceLoss": "kerascv_apps.losses.segmentation",
     "CombinedLoss": "kerascv_apps.losses.segmentation",
     "PixelLoss": "kerascv_apps.losses.super_resolution",
+    "BernoulliReconstructionLoss": "kerascv_apps.losses.generation",
     # metrics
     "SegmentationMeanIoU": "kerascv_apps.metrics.segmentation",
     "psnr_metric": "kerascv_apps.metrics.super_resolution",
     # training: learning-rate schedules and the SRGAN wrapper model
     "WarmupSchedule": "kerascv_apps.training.optimizers",
     "SRGAN": "kerascv_apps.training.gan",
+    "DCGAN": "kerascv_apps.training.gan",
 }
 
 def register_all():
