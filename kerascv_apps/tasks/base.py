@@ -193,11 +193,13 @@ class Task:
 
     def sample_files(self, model, n, out_dir, seed=None):
         """``kerascv-apps sample``: draws ``n`` samples into ``out_dir`` (generative tasks)."""
-        raise NotImplementedError(f"sample: a {self.name} model does not generate images")
+        raise ValueError(f"sample: a {self.name} model does not generate images (sample "
+                         f"takes a generation model: vae, dcgan, an autoencoder's decoder)")
 
     def embed_split(self, model, dataset, out_path):
         """``kerascv-apps embed``: writes the codes of a split to ``out_path``."""
-        raise NotImplementedError(f"embed: a {self.name} model has no bottleneck to embed")
+        raise ValueError(f"embed: a {self.name} model has no bottleneck to embed (embed takes "
+                         f"an autoencoder or a VAE)")
 
     # --- export ---------------------------------------------------------------------------
     def serving_outputs(self, outputs):

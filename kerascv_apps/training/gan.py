@@ -193,7 +193,7 @@ class DCGAN(AdversarialPair):
         return keras.random.normal((ops.shape(images)[0], self.latent_dim),
                                    seed=self.seed_generator)
 
-    def _losses(self, images, training):
+    def _gan_terms(self, images, training):
         from kerascv_apps.losses.generation import gan_losses
 
         fake_images = self.generator(self._latents(images), training=training)
@@ -207,13 +207,13 @@ class DCGAN(AdversarialPair):
     def train_step(self, data):
         images = data[0] if isinstance(data, (list, tuple)) else data
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            g_loss, d_loss, probs = self._losses(images, True)
+            g_loss, d_loss, probs = self._gan_terms(images, True)
         self._apply(g_tape, g_loss, d_tape, d_loss)
         return self._update({"loss": g_loss, "d_loss": d_loss, **probs})
 
     def test_step(self, data):
         images = data[0] if isinstance(data, (list, tuple)) else data
-        g_loss, d_loss, probs = self._losses(images, False)
+        g_loss, d_loss, probs = self._gan_terms(images, False)
         return self._update({"loss": g_loss, "d_loss": d_loss, **probs})
 
     def get_config(self):
