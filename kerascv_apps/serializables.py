@@ -55,6 +55,7 @@ SERIALIZABLES = {
     "ChannelsToBatch": "kerascv_apps.layers.patches",
     "BatchToChannels": "kerascv_apps.layers.patches",
     "PatchFold": "kerascv_apps.layers.patches",
+    "Reparameterize": "kerascv_apps.layers.generation",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
@@ -63,6 +64,7 @@ SERIALIZABLES = {
     "DiceLoss": "kerascv_apps.losses.segmentation",
     "CombinedLoss": "kerascv_apps.losses.segmentation",
     "PixelLoss": "kerascv_apps.losses.super_resolution",
+    "BernoulliReconstructionLoss": "kerascv_apps.losses.generation",
     # metrics
     "SegmentationMeanIoU": "kerascv_apps.metrics.segmentation",
     "psnr_metric": "kerascv_apps.metrics.super_resolution",
@@ -72,6 +74,7 @@ SERIALIZABLES = {
     # the detection task's training graph (a detector that trains through its head's loss)
     "DetectionTrainingModel": "kerascv_apps.tasks.detection",
     "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
+    "DCGAN": "kerascv_apps.training.gan",
 }
 
 def register_all():

@@ -198,6 +198,18 @@ OPTIONS = {
         Option("baselines", _bool, "true|false", "classical baselines beside the model in "
                "evaluate"),
     ),
+    "generation": (
+        Option("generator_loss", _choice("non_saturating", "minimax"), "non_saturating|minimax",
+               "DCGAN generator loss: -log D(G(z)) or log(1 - D(G(z))) (the objective as "
+               "written)"),
+        Option("discriminator_kwargs", _dict, "JSON object", "dcgan_discriminator builder "
+               "arguments"),
+        Option("classifier", _file_or_none, "PATH|null", "a .keras classifier of the data's "
+               "classes (e.g. a lenet5 digits run): sample score and Frechet distance"),
+        Option("num_samples", _int(2), "INT >= 2", "samples drawn for the sample score"),
+        Option("knn_neighbors", _int(1), "INT >= 1", "k of the k-NN classifier on codes"),
+        Option("seed", _int(0), "INT >= 0", "seed of the latent draws"),
+    ),
 }
 
 
