@@ -57,6 +57,7 @@ def _number(kind, minimum, strict):
 _positive_int = _number(int, 0, strict=True)
 _positive_float = _number(float, 0.0, strict=True)
 _non_negative_float = _number(float, 0.0, strict=False)
+_non_negative_int = _number(int, 0, strict=False)
 
 
 def _kv(text):
@@ -261,6 +262,26 @@ def args_predict(p):
                    help="segmentation: the box of model-input pixels whose class score is "
                         "explained (default: the pixels predicted as the class)")
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
+
+
+def args_sample(p):
+    p.add_argument("--model-path", required=True, help=".keras file of a generation model")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    p.add_argument("--n", type=_positive_int, default=64, help="number of samples (grid)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the latent draws")
+    p.add_argument("--out", required=True,
+                   help="folder for samples.png, interpolation.png, latent_map.png (the first "
+                        "two latent dimensions over N(0, 1) quantiles, the others 0) and "
+                        "samples.npz")
+
+
+def args_embed(p):
+    p.add_argument("--model-path", required=True, help=".keras file of an autoencoder or VAE")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    _add_data_args(p)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", required=True,
+                   help="output .npz (codes: N x code size, labels: N), written atomically")
 
 
 def args_explain(p):
@@ -578,6 +599,28 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_sample(args):
+    from kerascv_apps.io import load_model
+
+    name, info = run_info(args.model_path, args.model_name)
+    task = task_from_run(name, info)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    model = load_model(args.model_path, compile=False)
+    print(json.dumps(task.sample_files(model, args.n, args.out, seed=args.seed)))
+    return 0
+
+
+def cmd_embed(args):
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out {args.out}: expected a .npz file name")
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: is a folder; expected a .npz file name")
+    name, model, splits, task = _load_for(args)
+    print(json.dumps(task.embed_split(model, getattr(splits, args.split), args.out)))
+    return 0
+
+
 def cmd_explain(args):
     import tensorflow as tf
 
@@ -731,6 +774,10 @@ COMMANDS = {
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
+    "sample": ("draw samples, a latent interpolation and a 2-D latent map from a generation "
+               "model", args_sample, cmd_sample),
+    "embed": ("write the bottleneck codes of a dataset split (autoencoder, VAE)",
+              args_embed, cmd_embed),
     "explain": ("draw first-layer filters with their Gaussian-derivative fit, and activations",
                 args_explain, cmd_explain),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",

@@ -223,3 +223,63 @@ def run_quickstart(run_dir, model=None, dataset=None, epochs=None, batch_size=No
              f"| train {train_s:.0f}s, total {report['total_seconds']:.0f}s")
     print_fn(f"Artifacts: {run.run_dir} (model.keras, checkpoints/, logs/, plots/, exports/, report.json)")
     return report
+
+
+def run_restoration(model_name, run_dir, *, epochs=10, steps_per_epoch=100, batch_size=16,
+                    patch_size=48, learning_rate=1e-3, dataset="restore", dataset_kwargs=None,
+                    model_kwargs=None, task_kwargs=None, model=None, export=False,
+                    export_formats=("savedmodel", "float32", "int8"), max_quality_drop=0.3,
+                    seed=0, verbose=2, overwrite=False, jit_compile="off", splits=None):
+    """Trains a restorer (``model``: start from a built / pre-trained one, e.g. LLNet after
+    layer-wise pre-training), scores it and the degradation's baselines per held-out photo,
+    optionally exports (int8 gated by ``max_quality_drop`` dB of PSNR); returns the summary
+    dict with wall and process CPU seconds of training."""
+    start, cpu_start = time.time(), time.process_time()
+    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
+                          steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+                          schedule="cosine", seed=seed, model_kwargs=model_kwargs,
+                          dataset_kwargs=dataset_kwargs, augment="none",
+                          task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
+                          overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
+                          model=model, splits=splits, evaluate=True, precision="float32")
+    train_seconds = time.time() - start - trained.evaluation_seconds
+    cpu_seconds = time.process_time() - cpu_start
+    model, task, splits = trained.model, trained.task, trained.splits
+    results = trained.evaluation
+    summary = {"model": model_name, "dataset": splits.name,
+               "degradation": splits.info.get("degradation"), "epochs": epochs,
+               "steps": len(trained.result.epochs_run) * steps_per_epoch,
+               "batch_size": batch_size, "patch_size": patch_size,
+               "params": int(model.count_params()), "train_seconds": round(train_seconds, 1),
+               "cpu_seconds_train_and_eval": round(cpu_seconds, 1),
+               "model_path": trained.result.model_path,
+               "test": {k: v for k, v in results.items() if k not in ("plots",)}}
+    if export:
+        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
+                            formats=export_formats, max_quality_drop=max_quality_drop,
+                            overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
+        summary["export"] = export_summary(report, "psnr")
+    _write_summary(run_dir, summary, start)
+    return summary
+
+
+def restoration_table(s):
+    """The per-photo table of a restoration summary: PSNR / SSIM of the model and each
+    baseline, one photo per line, then the means."""
+    t = s["test"]
+    methods = ["model"] + [b for b in t["baselines"]]
+    key = lambda m, k: k if m == "model" else f"{m}_{k}"  # noqa: E731
+    head = f"{'photo':<16}" + "".join(f"{m:>16}" for m in methods)
+    lines = [f"{s['model']} on {s['dataset']} ({s['degradation']}), PSNR dB / SSIM (RGB)", head]
+    for row in t["per_image"] + [dict(t, image="mean")]:
+        lines.append(f"{str(row['image']):<16}" + "".join(
+            f"{row[key(m, 'psnr')]:>9.2f}/{row[key(m, 'ssim')]:.3f}" for m in methods))
+    line = (f"train {s['train_seconds']:.0f} s wall, {s['cpu_seconds_train_and_eval']:.0f} s "
+            f"CPU (train + eval), {s['steps']} steps of {s['batch_size']} crops "
+            f"{s['patch_size']}x{s['patch_size']}")
+    if "export" in s:
+        e = s["export"]
+        line += "; TFLite PSNR " + ", ".join(
+            f"{m} {v['psnr']:.2f} ({v['drop']:+.3f})" for m, v in e.items() if isinstance(v, dict)
+            and "psnr" in v)
+    return "\n".join(lines + [line])

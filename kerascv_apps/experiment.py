@@ -60,7 +60,7 @@ def task_for(model_name, splits=None, task_kwargs=None):
 
 
 def _task_of(entry, splits=None, task_kwargs=None):
-    if splits is not None and splits.task != entry.task:
+    if splits is not None and not get_task_class(entry.task).accepts_data(splits.task):
         raise ValueError(f"model {entry.name!r} is a {entry.task} model but dataset "
                          f"{splits.name!r} is a {splits.task} dataset")
     return get_task(entry.task, splits=splits, **(task_kwargs or {}))
@@ -330,8 +330,11 @@ def _train_locked(s, held):
         if s.weights is not None:
             freeze_for_transfer(model, s.trainable_blocks, family=s.entry.family)
         task.validate_model(model, splits)
-        names, loss_weights = _targets_for(model)
-        model = task.training_model(model)
+        trainer = task.training_model(model)
+        # a model the task wrapped computes its loss itself from the whole target (detection's
+        # head loss over every raw output); otherwise one target per output
+        names, loss_weights = _targets_for(model) if trainer is model else (None, None)
+        model = trainer
     finally:
         scope.__exit__(None, None, None)
         keras.config.set_dtype_policy("float32")  # the built model keeps its own policy
@@ -417,8 +420,10 @@ def predict_split(model, task, dataset, batch_size=64):
 
 def evaluate_model(model, task, splits, out_dir=None, split="test", history=None):
     """Every metric of the task on ``split``; with ``out_dir``, plots and ``evaluation.json``."""
-    targets, predictions = predict_split(model, task, getattr(splits, split))
-    results = task.evaluate(targets, predictions)
+    results = task.evaluate_split(model, splits, split)
+    if results is None:
+        targets, predictions = predict_split(model, task, getattr(splits, split))
+        results = task.evaluate(targets, predictions)
     results["split"] = split
     if out_dir:
         plots_dir = os.path.join(out_dir, "plots")

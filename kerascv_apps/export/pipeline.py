@@ -75,14 +75,17 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
     version, description = config.version, config.description
     from kerascv_apps.models.outputs import float32_model
 
-    model = float32_model(model)
+    # what the task ships (a generation model: its decoder / generator, on latent vectors)
+    model = task.export_network(float32_model(model))
+    rgb_input = rgb_input and task.image_input
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
     report = {"name": name, "task": task.name, "metric": task.quality_metric,
               "higher_is_better": task.higher_is_better, "max_quality_drop": max_quality_drop,
               "dataset": splits.name, "config": _jsonable_config(config), "formats": {}}
     progress(f"[export] evaluating the Keras model on the test split ({task.quality_metric})")
-    keras_figures = verify_keras(model, task, splits.test, limit=limit, batch_size=batch_size,
+    test = task.verification_data(model, splits, limit=limit)
+    keras_figures = verify_keras(model, task, test, limit=limit, batch_size=batch_size,
                                  label="[verify] keras", show_progress=show_progress)
     report["keras"] = keras_figures
     report["machine"] = machine_info()
@@ -93,7 +96,8 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
             report["formats"]["savedmodel"] = {
                 "path": os.path.relpath(path, stage),
                 "size_bytes": _dir_size(path),
-                "signatures": ["serving_default", "serving_bytes"]}
+                "signatures": ["serving_default"] + (["serving_bytes"] if task.image_input
+                                                     else [])}
         tflite_dir = os.path.join(stage, "tflite")
         phone_model = with_rgb_input(model) if config.rgb_input else model
         if tflite_input_shape is not None and phone_model is not model:
@@ -121,13 +125,14 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
-            data = embed_metadata(data, contract, task.metadata_kind)
+            if task.embeds_metadata:
+                data = embed_metadata(data, contract, task.metadata_kind)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
                 json.dump(contract, f, indent=2)
             progress(f"[export] TFLite {mode}: verifying on the test split")
-            figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs,
+            figures = verify_tflite(data, task, test, limit=limit, latency_runs=latency_runs,
                                     batch_size=batch_size, label=f"[verify] {mode}",
                                     show_progress=show_progress)
             figures["path"] = os.path.relpath(file, stage)
