@@ -3,15 +3,19 @@
 The search space covers what the lectures name as the knobs that matter: optimizer (SGD with
 momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model what its
 builder takes of dropout and width/depth multipliers, the loss mix for segmentation, and
-optionally the augmentation per trial. Every trial trains through the same pipelines as ``train_model``; the objective is the task's monitor
-(validation accuracy for classification). A workflow beside ``experiment.py`` (it uses its
-pipelines), not part of ``training/``, so imports keep pointing down.
+optionally the augmentation per trial. Every trial is a ``train_model`` run (the driver the
+CLI and the recipes use: its TrainConfig, pipelines, run-directory lock and checks, in
+``<run_dir>/trials/<id>``) of the model KerasTuner built; the objective is the task's monitor
+on the validation split (validation accuracy for classification; the test split is not
+looked at). A workflow beside ``experiment.py``, not part of ``training/``, so imports keep
+pointing down.
 """
 
+import hashlib
 import json
 import os
 
-from kerascv_apps.experiment import build_for_data, pipelines, task_for
+from kerascv_apps.experiment import build_for_data, pipelines, task_for, train_model
 from kerascv_apps.io import atomic_write_text
 
 DEFAULT_SPACE = {
@@ -72,7 +76,6 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
 
     from kerascv_apps.arguments import accepted_arguments
     from kerascv_apps.registry import get_entry
-    from kerascv_apps.training.optimizers import build_optimizer
 
     task = task_for(model_name, splits)
     space = {**DEFAULT_SPACE, **task.tuning_space, **(space or {})}
@@ -82,32 +85,61 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     architecture = [k for k in ARCHITECTURE_KEYS
                     if space.get(k) and k in accepted and k not in (model_kwargs or {})]
 
+    from kerascv_apps.config import TrainConfig
+    from kerascv_apps.tasks.base import get_task_class
+
+    base = TrainConfig(model_name, dataset=dataset or splits.name, epochs=int(epochs),
+                       batch_size=int(batch_size), augment=augment, seed=int(seed),
+                       model_kwargs=dict(model_kwargs or {}))
+    task_class = get_task_class(task.name)
+
     def build(hp):
         kwargs = dict(model_kwargs or {})
         for key in architecture:
             kwargs[key] = hp.Choice(key, space[key])
         model = build_for_data(model_name, splits, task, **kwargs)
-        task.apply_hyperparameters(hp, space)
+        task.apply_hyperparameters(hp, space)  # declares the task's own hyperparameters
         low, high = space["learning_rate"]
-        optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
-                                    hp.Float("learning_rate", low, high, sampling="log"),
-                                    weight_decay=hp.Choice("weight_decay", space["weight_decay"]))
-        model = task.training_model(model)  # what fit trains (detection: the head's loss)
-        model.compile(optimizer=optimizer, loss=task.loss(model), metrics=task.metrics(model))
-        return model
+        hp.Choice("optimizer", space["optimizer"])
+        hp.Float("learning_rate", low, high, sampling="log")
+        hp.Choice("weight_decay", space["weight_decay"])
+        if space.get("augment"):
+            hp.Choice("augment", space["augment"])
+        return model  # compiled by train_model, as every run is
+
+    def trial_config(hp, epochs):
+        """The trial's TrainConfig: the search's settings with this trial's values."""
+        values = _tuned(hp.values)
+        task_kwargs = task_class.tuned_task_kwargs(values)
+        return base.replace(
+            epochs=int(epochs), optimizer=values["optimizer"],
+            learning_rate=float(values["learning_rate"]),
+            weight_decay=float(values["weight_decay"]),
+            augment=values.get("augment", augment), task_kwargs=task_kwargs,
+            model_kwargs={**base.model_kwargs,
+                          **{k: values[k] for k in architecture if k in values}})
 
     class HyperModel(keras_tuner.HyperModel):
-        """Per trial: the model (``build``) and, when ``space["augment"]`` lists kinds, the
-        training pipeline with the chosen augmentation."""
+        """Per trial: the model (``build``), trained by ``train_model`` with the trial's
+        TrainConfig in its own run directory; returns the best validation ``monitor``."""
 
         def build(self, hp):
             return build(hp)
 
-        def fit(self, hp, model, x, *args, **kwargs):
-            if space.get("augment"):
-                x = pipelines(task, splits, batch_size, hp.Choice("augment", space["augment"]),
-                              seed)[0]
-            return model.fit(x, *args, **kwargs)
+        def fit(self, hp, model, *args, **kwargs):
+            # Hyperband continues a trial's model (its weights loaded by KerasTuner) for
+            # epochs - initial_epoch more epochs
+            run_epochs = int(kwargs.get("epochs", epochs)) - int(kwargs.get("initial_epoch", 0))
+            config = trial_config(hp, max(run_epochs, 1))
+            trial_dir = os.path.join(run_dir, "trials", _trial_id(hp.values))
+            run = train_model(**config.train_kwargs(), run_dir=trial_dir, model=model,
+                              splits=splits, callbacks=kwargs.get("callbacks", ()),
+                              verbose=kwargs.get("verbose", verbose), overwrite=True)
+            history = run.result.history.get(monitor) or []
+            if not history:
+                raise ValueError(f"trial {trial_dir}: no {monitor!r} in the run's history "
+                                 f"({sorted(run.result.history)})")
+            return {monitor: (max if mode == "max" else min)(history)}
 
     keras.utils.set_random_seed(seed)
     tuner = make_tuner(tuner, HyperModel(), keras_tuner.Objective(monitor, direction=mode),
@@ -134,6 +166,13 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     write_results_table(rows, os.path.join(run_dir, "results"))
     atomic_write_text(os.path.join(run_dir, "best_train_command.txt"), command + "\n")
     return result
+
+
+def _trial_id(values):
+    """A trial's folder name: a digest of its hyperparameter values (KerasTuner's bookkeeping
+    included, so a continued Hyperband trial gets a folder of its own)."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _tuned(values):

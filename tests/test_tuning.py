@@ -25,6 +25,13 @@ def test_random_search_records_best_trial(tmp_path):
     saved = json.loads((tmp_path / "best_hyperparameters.json").read_text())
     assert saved["best_hyperparameters"] == best
     assert 0.1 < result["best_score"] <= 1.0  # one epoch of LeNet beats chance on digits
+    # every trial is a train_model run: its TrainConfig in run.json, the run directory's files
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "trials").glob("*/run.json")]
+    assert len(runs) == 3 and all((p.parent / "model.keras").exists()
+                                  for p in (tmp_path / "trials").glob("*/run.json"))
+    configs = sorted((r["config"]["optimizer"], r["config"]["learning_rate"]) for r in runs)
+    assert configs == sorted((t["hyperparameters"]["optimizer"],
+                              t["hyperparameters"]["learning_rate"]) for t in result["all"])
 
 
 def test_hyperband_writes_table_and_train_command(tmp_path):
