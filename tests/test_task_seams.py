@@ -144,7 +144,8 @@ def test_a_task_without_a_record_format_is_refused_by_name(tmp_path):
     splits, _, _ = _splits()
     splits.task = "super_resolution"
     with pytest.raises(DataError, match=r"super_resolution datasets are not supported \(tasks "
-                                        r"with a TFRecord format: classification, segmentation"):
+                                        r"with a TFRecord format: classification, detection, "
+                                        r"segmentation"):
         prepare_tfrecords(splits, str(tmp_path / "sr"), log=lambda msg: None)
 
 

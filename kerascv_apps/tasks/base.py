@@ -103,6 +103,20 @@ class Task:
         return "val_loss", "min"
 
     # --- evaluation -----------------------------------------------------------------------
+    def prediction_model(self, model):
+        """The model whose outputs ``score``, ``evaluate`` and the serving signatures take
+        (default: ``model``; detection decodes raw outputs to detections here)."""
+        return model
+
+    def prediction_outputs(self, outputs):
+        """The predictions ``score`` takes from what a predictor returned (a Keras model, a
+        TFLite or ONNX runner): by default its first output."""
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    def keep_images(self, images):
+        """Receives the first batch of evaluated inputs (a task whose plots draw them keeps
+        them; by default nothing is kept)."""
+
     def score(self, targets, predictions):
         """The quality metric from numpy targets and model outputs (a float)."""
         raise NotImplementedError
