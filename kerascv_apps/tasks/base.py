@@ -330,6 +330,19 @@ class Task:
         ``TFLiteRunner``): ``scale`` for super-resolution, None otherwise."""
         return {"scale": None}
 
+    def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
+        """The TFLite flatbuffer of ``model`` in ``mode`` when this task converts its models
+        itself (detection: files ending in TFLite's DETECTION_POSTPROCESS op); None: the
+        export pipeline's own conversion."""
+        return None
+
+    def embed_tflite_metadata(self, tflite_bytes, contract):
+        """``tflite_bytes`` with the phone contract embedded as TFLite metadata (default:
+        ``export.metadata.embed_metadata`` for ``metadata_kind``)."""
+        from kerascv_apps.export.metadata import embed_metadata
+
+        return embed_metadata(tflite_bytes, contract, self.metadata_kind)
+
     def serving_class_names(self, model):
         """Class names a SavedModel answers with beside ``class_id`` (None: no names)."""
         return [str(n) for n in self.class_names] if self.class_names else None

@@ -19,6 +19,8 @@ COCO summary beside it: ``map_50_95`` (AP@[.5:.95], COCO's primary figure), ``ma
 ``map_small/medium/large``, ``mar_100`` and per-class AP.
 """
 
+import json
+
 import keras
 import numpy as np
 
@@ -513,4 +515,60 @@ class DetectionTask(Task):
 
     # --- what the export layer asks the task -------------------------------------------------
     default_dataset = "shapes_detection"
+    # MediaPipe's object-detector metadata (BoundingBoxProperties, labels), embedded by
+    # ``embed_tflite_metadata`` below rather than by export/metadata.py's kinds
     metadata_kind = "detector"
+    # TFLite: the phone layout MediaPipe Tasks' ObjectDetector reads (boxes, classes, scores,
+    # count from TFLite_Detection_PostProcess), made by export/detection_tflite.py
+    TFLITE_MODES = ("float32", "int8")
+    DETECTION_OUTPUTS = ("boxes", "classes", "scores", "count")
+
+    def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
+        """A file ending in TFLite's ``DETECTION_POSTPROCESS`` op (anchor families: the op
+        decodes their anchors; NMS per class with this task's thresholds). Other families and
+        modes are refused with the reason (the pipeline goes on with the other formats, or
+        fails for float32/int8)."""
+        from kerascv_apps.export.tflite import TFLiteConversionError
+
+        if mode not in self.TFLITE_MODES:
+            raise TFLiteConversionError(f"detection TFLite files are made in "
+                                        f"{'/'.join(self.TFLITE_MODES)} only, not {mode}")
+        if integer_io != "uint8" and mode == "int8":
+            raise TFLiteConversionError("the detection int8 file takes uint8 images (what "
+                                        "MediaPipe Tasks feeds); int8 input is not made")
+        try:
+            from kerascv_apps.export.detection_tflite import convert_detector
+        except ImportError as e:
+            raise TFLiteConversionError(f"detection TFLite export is not available ({e})") \
+                from None
+        try:
+            return convert_detector(model, mode, calibration,
+                                    max_detections=self.max_detections,
+                                    score_threshold=self.score_threshold,
+                                    iou_threshold=self.iou_threshold, use_regular_nms=True)
+        except ValueError as e:
+            raise TFLiteConversionError(str(e)) from None
+
+    def embed_tflite_metadata(self, tflite_bytes, contract):
+        """MediaPipe's object-detector metadata, ``labels.txt`` and the contract JSON."""
+        from kerascv_apps.export.detection_tflite import embed_detector_metadata
+        from kerascv_apps.export.metadata import CONTRACT_FILE
+
+        names = self.class_names or [f"class_{i}" for i in range(self.num_classes or 1)]
+        return embed_detector_metadata(
+            tflite_bytes, contract["model"]["name"], names,
+            extra_files={CONTRACT_FILE: json.dumps(contract, indent=2)},
+            description=contract["model"]["description"], version=contract["model"]["version"])
+
+    def output_contract(self, activation, channels):
+        return {"meaning": "detections",
+                "range": None,
+                "postprocess": "TFLite_Detection_PostProcess outputs in this order: boxes "
+                               "(1, N, 4) top, left, bottom, right in ratios of the input; "
+                               "classes (1, N) class ids (0-based, labels.txt order); scores "
+                               "(1, N) in [0, 1], descending; count (1,) valid rows"}
+
+    def contract_fields(self, runner, input_shape):
+        return {"scale": None, "detection_outputs": list(self.DETECTION_OUTPUTS),
+                "box_format": "rel_yxyx", "max_detections": self.max_detections,
+                "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold}
