@@ -107,9 +107,9 @@ class DetectionTrainingModel(keras.Model):
 
 
 def training_graph(model):
-    """``model`` as a :class:`DetectionTrainingModel` (itself if it is one already)."""
-    if isinstance(model, DetectionTrainingModel):
-        return model
+    """``model``'s graph as a new :class:`DetectionTrainingModel` (also for one that is one
+    already, e.g. a reloaded checkpoint: the trainer gets the whole target whenever the task
+    wrapped the model, see ``experiment._train_locked``)."""
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return DetectionTrainingModel(inputs=inputs, outputs=model.output, name=model.name)
 
