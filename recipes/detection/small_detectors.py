@@ -2,7 +2,7 @@
 report COCO figures (pycocotools, the detection task's evaluation) on its test split.
 
     python recipes/detection/small_detectors.py --model faster_rcnn_small --epochs 30
-    python recipes/detection/small_detectors.py --model yolo_v1_small --image-size 192
+    python recipes/detection/small_detectors.py --model yolo_v1_small --epochs 30
 
 The model trains through its family's detection head (``DetectionTask.training_model``: the
 head's loss in the compiled train step), Adam with a cosine schedule, random horizontal flips
@@ -17,7 +17,7 @@ import sys
 import time
 
 DEFAULTS = {"faster_rcnn_small": dict(image_size=128, lr=1e-3),
-            "yolo_v1_small": dict(image_size=192, lr=5e-4)}
+            "yolo_v1_small": dict(image_size=160, lr=5e-4)}
 
 
 def flip(image, boxes):
