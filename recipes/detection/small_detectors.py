@@ -84,8 +84,7 @@ def main(argv=None):
     summary = {
         "model": args.model, "image_size": size, "epochs": args.epochs,
         "num_train": args.num_train, "num_test": len(images),
-        "map_50": results["map_50"], "map_50_95": results["map"] if "map" in results
-        else results.get("map_50_95"),
+        "map_50": results["map_50"], "map_50_95": results["map_50_95"],
         "per_class_ap50": {r["class"]: r["ap_50"] for r in results["per_class"]},
         "final_loss": float(history.history["loss"][-1]),
         "train_cpu_s": round(train_cpu, 1), "train_wall_s": round(train_wall, 1),
