@@ -163,6 +163,111 @@ class DetectionTask(Task):
                                        score_threshold=self.score_threshold,
                                        iou_threshold=self.iou_threshold)
 
-    # --- what the data and export layers ask the task ---------------------------------------
+    # --- data hooks -----------------------------------------------------------------------
+    def augmentation(self, kind, splits):
+        """Box-aware augmentation: ``'tf'`` (:class:`~kerascv_apps.data.detection.BoxAugment`:
+        scale-crop, horizontal flip, brightness/contrast, graph mode) or ``'albumentations'``
+        (the same kinds through albumentations' ``bbox_params``); boxes follow the pixels and
+        a box mostly cropped away becomes padding."""
+        if kind in (None, "none"):
+            return None
+        if kind == "tf":
+            from kerascv_apps.data.detection import BoxAugment
+
+            return BoxAugment()
+        if kind == "albumentations":
+            from kerascv_apps.data.detection import AlbumentationsBoxAugment
+
+            return AlbumentationsBoxAugment()
+        raise ValueError(f"augment must be 'none', 'tf' or 'albumentations', got {kind!r}")
+
+    # TFRecords: the padded boxes as a float list (max_boxes x 5, row-major)
+    record_target = "boxes"
+
+    @classmethod
+    def file_target(cls, files, index, stream):
+        return files["boxes"][index], files["image"][index]
+
+    @classmethod
+    def encode_target(cls, target, where="boxes"):
+        import tensorflow as tf
+
+        from kerascv_apps.data.sources.base import DataError
+
+        boxes = np.asarray(target, np.float32)
+        if boxes.ndim != 2 or boxes.shape[1] != len(TARGET_COLUMNS):
+            raise DataError(f"{where}: boxes of shape {boxes.shape}, expected (max_boxes, "
+                            f"{len(TARGET_COLUMNS)})")
+        return tf.train.Feature(float_list=tf.train.FloatList(value=boxes.ravel().tolist()))
+
+    @classmethod
+    def target_feature_spec(cls):
+        import tensorflow as tf
+
+        return tf.io.FixedLenSequenceFeature([len(TARGET_COLUMNS)], tf.float32,
+                                             allow_missing=True)
+
+    @classmethod
+    def decode_target(cls, value, size):
+        import tensorflow as tf
+
+        return tf.reshape(value, (-1, len(TARGET_COLUMNS)))
+
+    # tensorflow_datasets: voc, coco/2017 and any dataset with objects {bbox, label}
+    tfds_features = "image + objects {bbox, label} (voc, coco/2017)"
+    tfds_priority = 2
+    tfds_max_boxes = 100  # COCO 2017 has at most 93 objects per image
+
+    @classmethod
+    def tfds_target(cls, features, name, num_classes=None):
+        """tfds' ``BBoxFeature`` boxes are already ``rel_yxyx``; labels are 0-based class ids.
+        Crowd regions (COCO ``is_crowd``) and zero-area boxes are left out (COCO's evaluation
+        ignores crowd regions); more than ``tfds_max_boxes`` objects fails with the count."""
+        objects = features.get("objects")
+        inner = getattr(objects, "feature", objects)
+        try:
+            keys = set(inner.keys())
+        except AttributeError:
+            return None
+        if not {"bbox", "label"} <= keys:
+            return None
+        import tensorflow as tf
+
+        label = inner["label"]
+        num = int(getattr(label, "num_classes", None) or num_classes or 0)
+        if num < 1:
+            from kerascv_apps.data.sources.base import DataError
+
+            raise DataError(f"tfds:{name}: objects/label has no class count; pass "
+                            f"--dataset-arg num_classes=N")
+        names = list(getattr(label, "names", None) or [f"class_{i}" for i in range(num)])
+        max_boxes = cls.tfds_max_boxes
+
+        def target(example, size):
+            obj = example["objects"]
+            # one entry per object in each field (tfds' mock data draws their lengths
+            # independently: the common length is used)
+            fields = [obj["bbox"], obj["label"]] + ([obj["is_crowd"]] if "is_crowd" in obj
+                                                    else [])
+            count = tf.reduce_min(tf.stack([tf.shape(f)[0] for f in fields]))
+            boxes = tf.cast(obj["bbox"][:count], tf.float32)
+            labels = tf.cast(obj["label"][:count], tf.float32)
+            keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            if "is_crowd" in obj:
+                keep = keep & tf.logical_not(tf.cast(obj["is_crowd"][:count], tf.bool))
+            rows = tf.concat([tf.clip_by_value(boxes, 0.0, 1.0), labels[:, None]], axis=-1)
+            rows = tf.boolean_mask(rows, keep)
+            n = tf.shape(rows)[0]
+            check = tf.debugging.Assert(n <= max_boxes, [
+                f"tfds:{name}: an image has more than {max_boxes} objects:", n])
+            with tf.control_dependencies([check]):
+                pad = tf.concat([tf.zeros([max_boxes - n, 4]),
+                                 tf.fill([max_boxes - n, 1], float(PAD_CLASS))], axis=-1)
+                out = tf.concat([rows, pad], axis=0)
+            return tf.ensure_shape(out, (max_boxes, len(TARGET_COLUMNS)))
+
+        return target, num, names, {"max_boxes": max_boxes, "box_format": "rel_yxyx"}
+
+    # --- what the export layer asks the task -------------------------------------------------
     default_dataset = "shapes_detection"
     metadata_kind = "detector"
