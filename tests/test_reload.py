@@ -68,6 +68,9 @@ FAMILY_KWARGS = {
     "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
     "faster_rcnn": dict(C3, backbone_kwargs=VGG_SMALL, **RCNN_SMALL),
     "yolo_v1": dict(input_shape=(64, 64, 3), num_classes=3, width=0.0625, fc_units=8),
+    "llnet": dict(input_shape=(12, 12, 3), patch_size=5, hidden_units=(8, 6, 4), stride=2),
+    "conv_autoencoder": dict(input_shape=(16, 16, 3), filters=(4, 8), bottleneck=8),
+    "dae": dict(input_shape=(16, 16, 3), filters=4, num_layers=4),
 }
 # names whose architecture arguments differ from their family's (another backbone)
 NAME_KWARGS = {
