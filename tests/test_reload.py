@@ -63,6 +63,9 @@ FAMILY_KWARGS = {
     "espcn": dict(input_shape=(8, 8, 3), stackwise_num_filters=(8, 4)),
     "srresnet": dict(input_shape=(8, 8, 3), filters=8, num_blocks=2),
     "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
+    "autoencoder": dict(input_shape=(16, 16, 1), latent_dim=4, filters=(4, 8), hidden_units=(8,)),
+    "vae": dict(input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8), hidden_units=8),
+    "dcgan": dict(input_shape=(16, 16, 1), base_filters=4),
 }
 # names whose architecture arguments differ from their family's (another backbone)
 NAME_KWARGS = {
@@ -70,6 +73,8 @@ NAME_KWARGS = {
     "unet_backbone": dict(C3, backbone_kwargs=RESNET_SMALL, decoder_filters=4),
     "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
+    "dcgan": dict(input_shape=(16, 16, 1), latent_dim=8, base_filters=4, num_upsamplings=2),
+    "dcgan_discriminator": dict(input_shape=(16, 16, 1), base_filters=4, num_downsamplings=2),
 }
 # builder options that swap in a custom layer a registered name's default does not use: saved
 # and reloaded too, under "<name>+<option>"
