@@ -50,6 +50,11 @@ SERIALIZABLES = {
     "AlignedResize": "kerascv_apps.layers.alignment",
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
+    "AnchorPredictions": "kerascv_apps.layers.anchors",
+    "RoIPooling": "kerascv_apps.layers.roi_pooling",
+    "ChannelsToBatch": "kerascv_apps.layers.patches",
+    "BatchToChannels": "kerascv_apps.layers.patches",
+    "PatchFold": "kerascv_apps.layers.patches",
     "Reparameterize": "kerascv_apps.layers.generation",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
@@ -66,6 +71,9 @@ SERIALIZABLES = {
     # training: learning-rate schedules and the SRGAN wrapper model
     "WarmupSchedule": "kerascv_apps.training.optimizers",
     "SRGAN": "kerascv_apps.training.gan",
+    # the detection task's training graph (a detector that trains through its head's loss)
+    "DetectionTrainingModel": "kerascv_apps.tasks.detection",
+    "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
     "DCGAN": "kerascv_apps.training.gan",
 }
 

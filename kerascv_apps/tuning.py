@@ -92,6 +92,7 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
         optimizer = build_optimizer(hp.Choice("optimizer", space["optimizer"]),
                                     hp.Float("learning_rate", low, high, sampling="log"),
                                     weight_decay=hp.Choice("weight_decay", space["weight_decay"]))
+        model = task.training_model(model)  # what fit trains (detection: the head's loss)
         model.compile(optimizer=optimizer, loss=task.loss(model), metrics=task.metrics(model))
         return model
 

@@ -18,14 +18,14 @@ def test_list_models_filters_by_task():
     assert {"lenet5", "mlp"} <= set(classification)
     assert set(classification) <= set(list_models())
     with pytest.raises(ValueError, match="task must be one of"):
-        list_models(task="detection")
+        list_models(task="pose_estimation")
 
 
 def test_register_refuses_duplicate_name_and_bad_task():
     with pytest.raises(ValueError, match="already registered"):
         register_model("lenet5", task="classification")(lambda **kw: None)
     with pytest.raises(ValueError, match="task must be one of"):
-        register_model("x", task="detection")
+        register_model("x", task="pose_estimation")
 
 
 def test_build_model_passes_kwargs():

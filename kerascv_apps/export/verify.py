@@ -11,7 +11,9 @@ import time
 
 import numpy as np
 
-DEFAULT_BATCH_SIZE = 32
+from kerascv_apps.config import ExportConfig
+
+DEFAULT_BATCH_SIZE = ExportConfig.batch_size  # the export config's default, in one place
 
 
 class ProgressBar:

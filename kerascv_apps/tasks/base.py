@@ -187,6 +187,12 @@ class Task:
             ds = ds.map(fn)
         return take_images(ds, count)
 
+    @classmethod
+    def clean_image(cls, image, target):
+        """The full-quality image of one example (tensors): what the restoration data
+        degrades when it wraps this task's dataset (``data/sources/restoration.py``)."""
+        return image
+
     def predict_files(self, model, paths, out_dir=None):
         """Runs the model on image files; returns a JSON-serializable result per file."""
         raise NotImplementedError(f"predict is not implemented for task {self.name!r}")

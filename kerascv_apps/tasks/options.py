@@ -180,6 +180,24 @@ OPTIONS = {
         Option("discriminator_kwargs", _dict, "JSON object", "srgan_discriminator builder "
                "arguments"),
     ),
+    "detection": (
+        Option("score_threshold", _float(0.0), "FLOAT >= 0", "decoded detections scoring at "
+               "most this are dropped (COCO evaluation customarily keeps scores > 0.05)"),
+        Option("iou_threshold", _float(0.0, strict=True), "FLOAT > 0", "non-maximum "
+               "suppression IoU of the decoding"),
+        Option("max_detections", _int(1), "INT >= 1", "detections kept per image (COCO: 100)"),
+        Option("draw_threshold", _float(0.0), "FLOAT >= 0", "score from which predict and the "
+               "pictures draw a detection"),
+    ),
+    "restoration": (
+        Option("pixel_loss", _choice("mse", "l1"), "mse|l1", "pixel loss on RGB"),
+        Option("patch_size", _int(8), "INT >= 8", "side of the training crops"),
+        Option("tile", _int(16), "INT >= 16", "core size of the tiled predictor"),
+        Option("context", _int(0), "INT >= 0", "context pixels of each tile (receptive "
+               "field radius)"),
+        Option("baselines", _bool, "true|false", "classical baselines beside the model in "
+               "evaluate"),
+    ),
     "generation": (
         Option("generator_loss", _choice("non_saturating", "minimax"), "non_saturating|minimax",
                "DCGAN generator loss: -log D(G(z)) or log(1 - D(G(z))) (the objective as "
