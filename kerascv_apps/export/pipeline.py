@@ -77,7 +77,7 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
 
     # what the task ships (a generation model: its decoder / generator, on latent vectors)
     model = task.export_network(float32_model(model))
-    rgb_input = rgb_input and task.image_input
+    rgb_input = config.rgb_input and task.image_input  # a latent vector stays as it is
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
     report = {"name": name, "task": task.name, "metric": task.quality_metric,
@@ -99,7 +99,7 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
                 "signatures": ["serving_default"] + (["serving_bytes"] if task.image_input
                                                      else [])}
         tflite_dir = os.path.join(stage, "tflite")
-        phone_model = with_rgb_input(model) if config.rgb_input else model
+        phone_model = with_rgb_input(model) if rgb_input else model
         if tflite_input_shape is not None and phone_model is not model:
             tflite_input_shape = tuple(tflite_input_shape[:-1]) + (3,)
         calibration = None
