@@ -203,9 +203,15 @@ def trained(toy, tmp_path_factory):
 
 
 def test_training_goes_through_the_head_loss_and_saves_a_reloadable_model(trained, toy):
+    from kerascv_apps.models.detection.heads import head_for
+
     run, root = trained
     history = run.result.history
     assert len(history["loss"]) == 2 and np.isfinite(history["val_loss"]).all()
+    # the 8 validation images are one batch: val_loss is the head's loss on them
+    x, y = (np.stack(a) for a in zip(*run.splits.val.as_numpy_iterator()))
+    expected = float(head_for(run.model).loss(y, run.model(x, training=False)))
+    assert history["val_loss"][-1] == pytest.approx(expected, rel=1e-4) and expected > 0
     evaluation = run.evaluation
     assert 0.0 <= evaluation["map_50"] <= 1.0 and "map_50_95" in evaluation
     assert os.path.isfile(os.path.join(run.run_dir, "plots", "pr_curves.png"))
