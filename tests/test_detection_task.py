@@ -261,7 +261,7 @@ def test_savedmodel_serves_boxes_class_ids_names_scores_and_count(trained, tmp_p
     run, _ = trained
     path = export_savedmodel(run.model, str(tmp_path / "sm"), "toy", run.task)
     served = tf.saved_model.load(path).signatures["serving_default"]
-    images = np.stack([x for x, _ in run.splits.test.take(2).as_numpy_iterator()])
+    images = np.round(np.stack([x for x, _ in run.splits.test.take(2).as_numpy_iterator()]))
     out = {k: v.numpy() for k, v in served(images=tf.constant(images)).items()}
     assert set(out) == {"boxes", "class_ids", "class_names", "scores", "count"}
     assert out["boxes"].shape == (2, 1, 4) and out["count"].shape == (2,)
@@ -270,6 +270,20 @@ def test_savedmodel_serves_boxes_class_ids_names_scores_and_count(trained, tmp_p
     valid = out["scores"] > 0
     names = np.array(run.task.class_names)[out["class_ids"]]
     assert (out["class_names"][valid].astype(str) == names[valid]).all()
+    # image bytes in: the same detections as the pixels they encode
+    import io
+
+    from PIL import Image
+
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image.astype(np.uint8)).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    from_bytes = tf.saved_model.load(path).signatures["serving_bytes"](
+        image_bytes=tf.constant(encoded))
+    np.testing.assert_allclose(from_bytes["scores"].numpy(), out["scores"], atol=1e-5)
+    np.testing.assert_allclose(from_bytes["boxes"].numpy(), out["boxes"], atol=1e-5)
 
 
 def test_malformed_folder_is_refused_before_the_run_dir_is_written(toy, tmp_path, capsys):
