@@ -203,9 +203,15 @@ def trained(toy, tmp_path_factory):
 
 
 def test_training_goes_through_the_head_loss_and_saves_a_reloadable_model(trained, toy):
+    from kerascv_apps.models.detection.heads import head_for
+
     run, root = trained
     history = run.result.history
     assert len(history["loss"]) == 2 and np.isfinite(history["val_loss"]).all()
+    # the 8 validation images are one batch: val_loss is the head's loss on them
+    x, y = (np.stack(a) for a in zip(*run.splits.val.as_numpy_iterator()))
+    expected = float(head_for(run.model).loss(y, run.model(x, training=False)))
+    assert history["val_loss"][-1] == pytest.approx(expected, rel=1e-4) and expected > 0
     evaluation = run.evaluation
     assert 0.0 <= evaluation["map_50"] <= 1.0 and "map_50_95" in evaluation
     assert os.path.isfile(os.path.join(run.run_dir, "plots", "pr_curves.png"))
@@ -255,7 +261,7 @@ def test_savedmodel_serves_boxes_class_ids_names_scores_and_count(trained, tmp_p
     run, _ = trained
     path = export_savedmodel(run.model, str(tmp_path / "sm"), "toy", run.task)
     served = tf.saved_model.load(path).signatures["serving_default"]
-    images = np.stack([x for x, _ in run.splits.test.take(2).as_numpy_iterator()])
+    images = np.round(np.stack([x for x, _ in run.splits.test.take(2).as_numpy_iterator()]))
     out = {k: v.numpy() for k, v in served(images=tf.constant(images)).items()}
     assert set(out) == {"boxes", "class_ids", "class_names", "scores", "count"}
     assert out["boxes"].shape == (2, 1, 4) and out["count"].shape == (2,)
@@ -264,6 +270,20 @@ def test_savedmodel_serves_boxes_class_ids_names_scores_and_count(trained, tmp_p
     valid = out["scores"] > 0
     names = np.array(run.task.class_names)[out["class_ids"]]
     assert (out["class_names"][valid].astype(str) == names[valid]).all()
+    # image bytes in: the same detections as the pixels they encode
+    import io
+
+    from PIL import Image
+
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image.astype(np.uint8)).save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    from_bytes = tf.saved_model.load(path).signatures["serving_bytes"](
+        image_bytes=tf.constant(encoded))
+    np.testing.assert_allclose(from_bytes["scores"].numpy(), out["scores"], atol=1e-5)
+    np.testing.assert_allclose(from_bytes["boxes"].numpy(), out["boxes"], atol=1e-5)
 
 
 def test_malformed_folder_is_refused_before_the_run_dir_is_written(toy, tmp_path, capsys):
