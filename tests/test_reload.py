@@ -63,6 +63,9 @@ FAMILY_KWARGS = {
     "espcn": dict(input_shape=(8, 8, 3), stackwise_num_filters=(8, 4)),
     "srresnet": dict(input_shape=(8, 8, 3), filters=8, num_blocks=2),
     "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
+    "ssd": dict(input_shape=(64, 64, 3), num_classes=3, fpn_filters=8, head_filters=8,
+                head_depth=1, backbone_kwargs=dict(alpha=0.25, stackwise_num_blocks=(1,) * 7,
+                                                   last_filters=16)),
 }
 # names whose architecture arguments differ from their family's (another backbone)
 NAME_KWARGS = {
@@ -70,6 +73,13 @@ NAME_KWARGS = {
     "unet_backbone": dict(C3, backbone_kwargs=RESNET_SMALL, decoder_filters=4),
     "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
+    # P3-P7: the input must be a multiple of 2 ** 7
+    "ssd_mobilenet_v2_fpnlite": dict(input_shape=(128, 128, 3), num_classes=3, fpn_filters=8,
+                                     head_filters=8, head_depth=1,
+                                     backbone_kwargs=dict(alpha=0.25, last_filters=16,
+                                                          stackwise_num_blocks=(1,) * 7)),
+    "retinanet_resnet50": dict(input_shape=(128, 128, 3), num_classes=3, fpn_filters=8,
+                               head_filters=8, head_depth=1, backbone_kwargs=RESNET_SMALL),
 }
 # builder options that swap in a custom layer a registered name's default does not use: saved
 # and reloaded too, under "<name>+<option>"

@@ -151,13 +151,17 @@ def test_loss_decreases_through_the_task_training_graph():
 @pytest.fixture(scope="module")
 def detector():
     """A small detector whose class scores differ from anchor to anchor (random class
-    weights), so NMS order is not decided by ties."""
+    weights: NMS order is not decided by ties) and whose box deltas are far from zero (so the
+    decoding's scales matter)."""
     keras.utils.set_random_seed(1)
     model = build_model("ssd_mobilenet_v2_tiny", **SMALL)
     layer = model.get_layer("class_predictions")
     kernel, bias = layer.get_weights()
     rng = np.random.default_rng(1)
     layer.set_weights([rng.normal(0, 0.5, kernel.shape).astype(np.float32), bias + 2.0])
+    layer = model.get_layer("box_predictions")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([rng.normal(0, 0.3, kernel.shape).astype(np.float32), bias])
     images = rng.integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
     return model, images
 
