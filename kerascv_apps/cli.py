@@ -57,6 +57,7 @@ def _number(kind, minimum, strict):
 _positive_int = _number(int, 0, strict=True)
 _positive_float = _number(float, 0.0, strict=True)
 _non_negative_float = _number(float, 0.0, strict=False)
+_non_negative_int = _number(int, 0, strict=False)
 
 
 def _kv(text):
@@ -183,6 +184,15 @@ def args_evaluate(p):
 
 
 def args_export(p):
+    from kerascv_apps.config import ExportConfig
+
+    d = ExportConfig()
+    p.add_argument("--config", metavar="FILE",
+                   help="export with this config: a JSON/YAML file of ExportConfig keys "
+                        "(formats, max_quality_drop, limit, num_calibration, integer_io, "
+                        "tflite_input_shape, rgb_input, version, description, batch_size, "
+                        "latency_runs) or an earlier export_report.json; flags given beside it "
+                        "override the file")
     p.add_argument("--model-path", required=True, help=".keras file")
     p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
     _add_data_args(p)
@@ -190,21 +200,22 @@ def args_export(p):
                    help="export folder (must not exist; must not contain or lie inside the "
                         "model's run directory)")
     p.add_argument("--name", help="artifact name (default: the model name)")
-    p.add_argument("--formats", default="savedmodel,float32,float16,dynamic,int8",
+    p.add_argument("--formats", default=",".join(d.formats),
                    help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
                         "int8, int16x8, litert_int8, litert_int16x8 (LiteRT Quantizer), onnx, "
                         "onnx_int8 (ONNX float32 / QDQ int8, verified by onnxruntime; needs "
                         "the 'onnx' extra)")
-    p.add_argument("--max-int8-drop", type=_non_negative_float, default=0.01,
+    p.add_argument("--max-int8-drop", type=_non_negative_float, default=d.max_quality_drop,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
-    p.add_argument("--limit", type=_positive_int, metavar="N",
+    p.add_argument("--limit", type=_positive_int, metavar="N", default=d.limit,
                    help="verify the Keras model and each TFLite file on at most N test examples "
                         "(batched where the file allows it; a progress bar per run on stderr "
                         "when it is a terminal)")
     p.add_argument("--no-progress", action="store_true",
                    help="no verification progress bars (stage lines are still printed)")
-    p.add_argument("--calibration-images", type=_positive_int, default=200, metavar="N",
-                   help="representative training images for full-integer calibration")
+    p.add_argument("--calibration-images", type=_positive_int, default=d.num_calibration,
+                   metavar="N", help="representative training images for full-integer "
+                                     "calibration")
     p.add_argument("--int8-io", action="store_true",
                    help="int8 input/output for the int8 file (default uint8, as MediaPipe needs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -251,6 +262,26 @@ def args_predict(p):
                    help="segmentation: the box of model-input pixels whose class score is "
                         "explained (default: the pixels predicted as the class)")
     p.add_argument("images", nargs="+", help="image files (each is reported on its own line)")
+
+
+def args_sample(p):
+    p.add_argument("--model-path", required=True, help=".keras file of a generation model")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    p.add_argument("--n", type=_positive_int, default=64, help="number of samples (grid)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the latent draws")
+    p.add_argument("--out", required=True,
+                   help="folder for samples.png, interpolation.png, latent_map.png (the first "
+                        "two latent dimensions over N(0, 1) quantiles, the others 0) and "
+                        "samples.npz")
+
+
+def args_embed(p):
+    p.add_argument("--model-path", required=True, help=".keras file of an autoencoder or VAE")
+    p.add_argument("--model-name", help="registered name (default: from run.json beside it)")
+    _add_data_args(p)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", required=True,
+                   help="output .npz (codes: N x code size, labels: N), written atomically")
 
 
 def args_explain(p):
@@ -408,13 +439,15 @@ def cmd_train(args):
     return 0
 
 
-def _load_for(args):
+def _load_for(args, recorded=None):
+    """(name, model, splits, task) of ``--model-path``; ``recorded``: its ``run_info`` when the
+    command has read it already."""
     from kerascv_apps.data import load_dataset
     from kerascv_apps.experiment import task_for
     from kerascv_apps.io import load_model
     from kerascv_apps.tasks import default_dataset_for
 
-    name, info = run_info(args.model_path, args.model_name)
+    name, info = recorded or run_info(args.model_path, args.model_name)
     dataset_kwargs = dict(args.dataset_arg or info.get("dataset_kwargs", {}))
     model = load_model(args.model_path, compile=False)
     splits = load_dataset(args.dataset or info.get("dataset") or default_dataset_for(name),
@@ -450,19 +483,39 @@ def _read_paths(args, info):
     return paths
 
 
+# export flag (argparse dest) -> ExportConfig key
+EXPORT_FLAGS = {"formats": "formats", "max_int8_drop": "max_quality_drop", "limit": "limit",
+                "calibration_images": "num_calibration", "int8_io": "integer_io"}
+
+
+def export_config(args):
+    """The export's ExportConfig, built once: ``--config`` (a file or an export report) with
+    the flags given beside it on top, or the flags alone."""
+    from kerascv_apps.config import ExportConfig, load_export_config
+
+    flags = vars(args)
+    if args.config:
+        rest = args.argv[args.argv.index(args.command) + 1:]
+        flags = given_flags(args_export, rest)
+    values = {key: flags[dest] for dest, key in EXPORT_FLAGS.items() if dest in flags}
+    if "formats" in values:
+        values["formats"] = tuple(f.strip() for f in values["formats"].split(",") if f.strip())
+    if "integer_io" in values:
+        values["integer_io"] = "int8" if values["integer_io"] else "uint8"
+    if args.config:
+        return load_export_config(args.config).replace(**values)
+    return ExportConfig.from_dict(values, source="the command line")
+
+
 def cmd_export(args):
     from kerascv_apps.experiment import export_run
-    from kerascv_apps.export.pipeline import FORMATS, format_export_report
+    from kerascv_apps.export.pipeline import format_export_report
     from kerascv_apps.io import (apply_leftovers, check_disjoint, destination_leftovers,
                                  destination_lock, find_leftovers)
 
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise UsageError(f"--formats {args.formats!r}: unknown {unknown}; choose from "
-                         f"{', '.join(FORMATS)}")
-    _, info = run_info(args.model_path, args.model_name)
-    check_disjoint(args.out, _read_paths(args, info), flag="--out")
+    config = export_config(args)
+    recorded = run_info(args.model_path, args.model_name)
+    check_disjoint(args.out, _read_paths(args, recorded[1]), flag="--out")
     if os.path.exists(args.out) and not args.overwrite:
         raise FileExistsError(f"--out {args.out} already exists; choose another folder or pass "
                               f"--overwrite")
@@ -470,11 +523,9 @@ def cmd_export(args):
         # only what earlier exports of this --out left beside it (nothing else in that
         # folder), and this package's kcv_*_<pid>_* temp folders of killed processes
         apply_leftovers(destination_leftovers(args.out) + find_leftovers(()))
-        name, model, splits, task = _load_for(args)
-        report = export_run(model, task, splits, args.out, args.name or name, formats=formats,
-                            max_quality_drop=args.max_int8_drop, overwrite=args.overwrite,
-                            limit=args.limit, num_calibration=args.calibration_images,
-                            integer_io="int8" if args.int8_io else "uint8",
+        name, model, splits, task = _load_for(args, recorded)
+        report = export_run(model, task, splits, args.out, args.name or name, config,
+                            overwrite=args.overwrite,
                             show_progress=False if args.no_progress else None)
     print(format_export_report(report))
     print(f"exported to {args.out}")
@@ -545,6 +596,28 @@ def cmd_predict(args):
     if failed:
         print(f"error: {failed} of {len(args.images)} images failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_sample(args):
+    from kerascv_apps.io import load_model
+
+    name, info = run_info(args.model_path, args.model_name)
+    task = task_from_run(name, info)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    model = load_model(args.model_path, compile=False)
+    print(json.dumps(task.sample_files(model, args.n, args.out, seed=args.seed)))
+    return 0
+
+
+def cmd_embed(args):
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out {args.out}: expected a .npz file name")
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: is a folder; expected a .npz file name")
+    name, model, splits, task = _load_for(args)
+    print(json.dumps(task.embed_split(model, getattr(splits, args.split), args.out)))
     return 0
 
 
@@ -701,6 +774,10 @@ COMMANDS = {
                args_export, cmd_export),
     "predict": ("run a saved model on image files",
                 args_predict, cmd_predict),
+    "sample": ("draw samples, a latent interpolation and a 2-D latent map from a generation "
+               "model", args_sample, cmd_sample),
+    "embed": ("write the bottleneck codes of a dataset split (autoencoder, VAE)",
+              args_embed, cmd_embed),
     "explain": ("draw first-layer filters with their Gaussian-derivative fit, and activations",
                 args_explain, cmd_explain),
     "tune": ("hyperparameter search: random, hyperband, bayesian (KerasTuner)",

@@ -1,5 +1,6 @@
 """One model end to end per task, as the recipes in ``recipes/``, the demo and the tests run
-it: ``train_model(..., evaluate=True)`` (trains, then evaluates while it still holds the run
+it (each takes the run's :class:`~kerascv_apps.config.TrainConfig`, or a model name with
+TrainConfig keys over the task's recipe defaults): ``train_model(..., evaluate=True)`` (trains, then evaluates while it still holds the run
 directory, as ``kerascv-apps train`` does) -> figures -> ``export_run`` -> ``summary.json``
 (``report.json`` for the classification quickstart).
 
@@ -11,28 +12,35 @@ import json
 import os
 import time
 
+from kerascv_apps.config import TrainConfig, add_config_arguments, config_from_args, recipe_config
 from kerascv_apps.experiment import export_run, train_model
 from kerascv_apps.export.pipeline import format_export_report
 from kerascv_apps.models.outputs import inference_model
 from kerascv_apps.io import atomic_write_text
 
 
-def run_segmentation(model_name, run_dir, *, epochs, batch_size=16, learning_rate=2e-3,
-                     model_kwargs=None, dataset="shapes", dataset_kwargs=None, augment="none",
-                     loss="ce", border_weights=False, export=False,
-                     export_formats=("float32", "int8"), max_quality_drop=0.01, seed=0,
-                     verbose=2, overwrite=False, num_figures=4):
-    """Trains ``model_name`` and returns a summary dict (also written to summary.json)."""
+# the segmentation recipes' training settings unless a recipe says otherwise
+SEGMENTATION_DEFAULTS = {"dataset": "shapes", "batch_size": 16, "learning_rate": 2e-3,
+                         "augment": "none", "schedule": "cosine", "jit_compile": "auto"}
+
+
+def run_segmentation(config, run_dir, *, loss="ce", border_weights=False, export=False,
+                     export_formats=("float32", "int8"), max_quality_drop=0.01, verbose=2,
+                     overwrite=False, num_figures=4, **settings):
+    """Trains ``config`` (a TrainConfig, or a model name with TrainConfig keys in
+    ``settings`` over ``SEGMENTATION_DEFAULTS``) and returns a summary dict (also written to
+    summary.json). ``loss`` / ``border_weights``: the segmentation task's options."""
     start = time.time()
-    dataset_kwargs = dict(dataset_kwargs or {})
+    config = recipe_config(config, SEGMENTATION_DEFAULTS, settings)
+    dataset_kwargs = dict(config.dataset_kwargs)
     if border_weights:
         dataset_kwargs["instances"] = True
-    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
-                          augment=augment, learning_rate=learning_rate, schedule="cosine",
-                          seed=seed, model_kwargs=model_kwargs, dataset_kwargs=dataset_kwargs,
-                          task_kwargs={"loss": loss, "border_weights": border_weights},
-                          overwrite=overwrite, verbose=verbose, jit_compile="auto",
-                          evaluate=True)
+    config = config.replace(dataset_kwargs=dataset_kwargs, task_kwargs={
+        **config.task_kwargs, "loss": loss, "border_weights": border_weights})
+    trained = train_model(**config.train_kwargs(), run_dir=run_dir, overwrite=overwrite,
+                          verbose=verbose, evaluate=True)
+    model_name, epochs, batch_size = config.model, config.epochs, config.batch_size
+    model_kwargs, augment = config.model_kwargs, config.augment
     train_seconds = time.time() - start - trained.evaluation_seconds
     model, task, splits = inference_model(trained.model), trained.task, trained.splits
     results = trained.evaluation
@@ -89,22 +97,27 @@ def segmentation_summary_line(s):
     return line
 
 
-def run_super_resolution(model_name, run_dir, *, epochs=10, steps_per_epoch=100, batch_size=16,
-                         patch_size=24, learning_rate=1e-3, dataset="photos", dataset_kwargs=None,
-                         model_kwargs=None, task_kwargs=None, model=None, export=False,
-                         export_formats=("float32", "int8"), max_quality_drop=1.0, seed=0,
-                         verbose=2, overwrite=False, jit_compile="off", splits=None):
-    """Trains an SR model (``task_kwargs={"adversarial": True, ...}``: SRGAN's step; ``model``:
-    start from a built/pretrained generator), scores it and bicubic on the held-out photos,
-    optionally exports TFLite with a dynamic input size; returns the summary dict."""
+# the SR recipes' training settings unless a recipe says otherwise
+SR_DEFAULTS = {"dataset": "photos", "epochs": 10, "steps_per_epoch": 100, "batch_size": 16,
+               "learning_rate": 1e-3, "schedule": "cosine", "jit_compile": "off"}
+
+
+def run_super_resolution(config, run_dir, *, patch_size=24, task_kwargs=None, model=None,
+                         export=False, export_formats=("float32", "int8"), max_quality_drop=1.0,
+                         verbose=2, overwrite=False, splits=None, **settings):
+    """Trains an SR model (``config``: a TrainConfig, or a model name with TrainConfig keys
+    in ``settings`` over ``SR_DEFAULTS``; ``task_kwargs={"adversarial": True, ...}``: SRGAN's
+    step; ``model``: start from a built/pretrained generator), scores it and bicubic on the
+    held-out photos, optionally exports TFLite with a dynamic input size; returns the
+    summary dict."""
     start = time.time()
-    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
-                          steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
-                          schedule="cosine", seed=seed, model_kwargs=model_kwargs,
-                          dataset_kwargs=dataset_kwargs,
-                          task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
-                          overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
-                          model=model, splits=splits, evaluate=True)
+    config = recipe_config(config, SR_DEFAULTS, settings)
+    config = config.replace(task_kwargs={**config.task_kwargs, "patch_size": patch_size,
+                                         **(task_kwargs or {})})
+    trained = train_model(**config.train_kwargs(), run_dir=run_dir, overwrite=overwrite,
+                          verbose=verbose, model=model, splits=splits, evaluate=True)
+    model_name, epochs, batch_size = config.model, config.epochs, config.batch_size
+    steps_per_epoch = config.steps_per_epoch or trained.task.steps_per_epoch
     train_seconds = time.time() - start - trained.evaluation_seconds
     model, task, splits = trained.model, trained.task, trained.splits
     results = trained.evaluation
@@ -136,43 +149,55 @@ def sr_summary_line(s):
     return line
 
 
+# the training flags every SR recipe shares (TrainConfig keys)
+SR_FLAGS = ("epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed")
+
+
 def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_size, patch_size,
                      learning_rate, loss="mse"):
-    """The command-line options every SR recipe shares, with the recipe's budget as defaults."""
+    """The command-line options every SR recipe shares, with the recipe's budget as defaults:
+    its training flags from TrainConfig (``SR_FLAGS``), plus the SR task's and the run's."""
     parser.add_argument("--run-dir", default=run_dir)
     parser.add_argument("--scale", type=int, default=scale)
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--steps-per-epoch", type=int, default=steps_per_epoch)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    add_config_arguments(parser, SR_FLAGS, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         batch_size=batch_size, learning_rate=learning_rate)
     parser.add_argument("--patch-size", type=int, default=patch_size,
                         help="LR crop size (HR = scale x this)")
-    parser.add_argument("--learning-rate", type=float, default=learning_rate)
     parser.add_argument("--loss", default=loss, choices=("mse", "l1", "mse_y", "l1_y"),
                         help="pixel loss on RGB, or on the luma only (_y)")
     parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
 
 
 def run_sr_recipe(model_name, args, model_kwargs):
     """Runs an SR recipe from its parsed ``add_sr_arguments`` options; prints the summary line."""
+    config = config_from_args(args, SR_FLAGS, model_name, **{**SR_DEFAULTS,
+                                                              "model_kwargs": model_kwargs})
     s = run_super_resolution(
-        model_name, args.run_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch_size, patch_size=args.patch_size, learning_rate=args.learning_rate,
-        model_kwargs=model_kwargs, task_kwargs={"pixel_loss": args.loss},
-        export=not args.no_export, export_formats=("float32", "float16", "int8"), seed=args.seed,
-        overwrite=args.overwrite)
+        config, args.run_dir, patch_size=args.patch_size,
+        task_kwargs={"pixel_loss": args.loss}, export=not args.no_export,
+        export_formats=("float32", "float16", "int8"), overwrite=args.overwrite)
     print(sr_summary_line(s))
     return s
 
 
-def run_quickstart(run_dir, model="lenet5", dataset="digits", epochs=40, batch_size=32,
-                   learning_rate=3e-3, augment="tf", max_int8_drop=0.01, verbose=2, print_fn=print):
-    """Trains, evaluates and exports; writes ``report.json`` in ``run_dir`` and returns it."""
+# the quickstart (``make demo``): LeNet-5 on the embedded digits
+QUICKSTART = TrainConfig("lenet5", dataset="digits", epochs=40, batch_size=32,
+                         learning_rate=3e-3, augment="tf", schedule="cosine")
+
+
+def run_quickstart(run_dir, model=None, dataset=None, epochs=None, batch_size=None,
+                   learning_rate=None, augment=None, max_int8_drop=0.01, verbose=2,
+                   print_fn=print, config=QUICKSTART):
+    """Trains, evaluates and exports; writes ``report.json`` in ``run_dir`` and returns it.
+    ``config``: the run's TrainConfig (default ``QUICKSTART``); the other arguments, when
+    given, replace its keys."""
     start = time.perf_counter()
-    run = train_model(model, dataset, run_dir, epochs=epochs, batch_size=batch_size,
-                      augment=augment, learning_rate=learning_rate, schedule="cosine",
-                      verbose=verbose, evaluate=True)
+    config = recipe_config(config, {}, {"model": model, "dataset": dataset, "epochs": epochs,
+                                        "batch_size": batch_size, "augment": augment,
+                                        "learning_rate": learning_rate})
+    model, dataset, epochs = config.model, config.dataset, config.epochs
+    run = train_model(**config.train_kwargs(), run_dir=run_dir, verbose=verbose, evaluate=True)
     train_s = time.perf_counter() - start - run.evaluation_seconds
     evaluation = run.evaluation
     export = export_run(run.model, run.task, run.splits, os.path.join(run.run_dir, "exports"),
@@ -198,3 +223,63 @@ def run_quickstart(run_dir, model="lenet5", dataset="digits", epochs=40, batch_s
              f"| train {train_s:.0f}s, total {report['total_seconds']:.0f}s")
     print_fn(f"Artifacts: {run.run_dir} (model.keras, checkpoints/, logs/, plots/, exports/, report.json)")
     return report
+
+
+def run_restoration(model_name, run_dir, *, epochs=10, steps_per_epoch=100, batch_size=16,
+                    patch_size=48, learning_rate=1e-3, dataset="restore", dataset_kwargs=None,
+                    model_kwargs=None, task_kwargs=None, model=None, export=False,
+                    export_formats=("savedmodel", "float32", "int8"), max_quality_drop=0.3,
+                    seed=0, verbose=2, overwrite=False, jit_compile="off", splits=None):
+    """Trains a restorer (``model``: start from a built / pre-trained one, e.g. LLNet after
+    layer-wise pre-training), scores it and the degradation's baselines per held-out photo,
+    optionally exports (int8 gated by ``max_quality_drop`` dB of PSNR); returns the summary
+    dict with wall and process CPU seconds of training."""
+    start, cpu_start = time.time(), time.process_time()
+    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
+                          steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
+                          schedule="cosine", seed=seed, model_kwargs=model_kwargs,
+                          dataset_kwargs=dataset_kwargs, augment="none",
+                          task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
+                          overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
+                          model=model, splits=splits, evaluate=True, precision="float32")
+    train_seconds = time.time() - start - trained.evaluation_seconds
+    cpu_seconds = time.process_time() - cpu_start
+    model, task, splits = trained.model, trained.task, trained.splits
+    results = trained.evaluation
+    summary = {"model": model_name, "dataset": splits.name,
+               "degradation": splits.info.get("degradation"), "epochs": epochs,
+               "steps": len(trained.result.epochs_run) * steps_per_epoch,
+               "batch_size": batch_size, "patch_size": patch_size,
+               "params": int(model.count_params()), "train_seconds": round(train_seconds, 1),
+               "cpu_seconds_train_and_eval": round(cpu_seconds, 1),
+               "model_path": trained.result.model_path,
+               "test": {k: v for k, v in results.items() if k not in ("plots",)}}
+    if export:
+        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
+                            formats=export_formats, max_quality_drop=max_quality_drop,
+                            overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
+        summary["export"] = export_summary(report, "psnr")
+    _write_summary(run_dir, summary, start)
+    return summary
+
+
+def restoration_table(s):
+    """The per-photo table of a restoration summary: PSNR / SSIM of the model and each
+    baseline, one photo per line, then the means."""
+    t = s["test"]
+    methods = ["model"] + [b for b in t["baselines"]]
+    key = lambda m, k: k if m == "model" else f"{m}_{k}"  # noqa: E731
+    head = f"{'photo':<16}" + "".join(f"{m:>16}" for m in methods)
+    lines = [f"{s['model']} on {s['dataset']} ({s['degradation']}), PSNR dB / SSIM (RGB)", head]
+    for row in t["per_image"] + [dict(t, image="mean")]:
+        lines.append(f"{str(row['image']):<16}" + "".join(
+            f"{row[key(m, 'psnr')]:>9.2f}/{row[key(m, 'ssim')]:.3f}" for m in methods))
+    line = (f"train {s['train_seconds']:.0f} s wall, {s['cpu_seconds_train_and_eval']:.0f} s "
+            f"CPU (train + eval), {s['steps']} steps of {s['batch_size']} crops "
+            f"{s['patch_size']}x{s['patch_size']}")
+    if "export" in s:
+        e = s["export"]
+        line += "; TFLite PSNR " + ", ".join(
+            f"{m} {v['psnr']:.2f} ({v['drop']:+.3f})" for m, v in e.items() if isinstance(v, dict)
+            and "psnr" in v)
+    return "\n".join(lines + [line])

@@ -13,23 +13,21 @@ import json
 import math
 import os
 import re
-import shutil
 import time
-import types
 
 import numpy as np
 
 from kerascv_apps.data import load_dataset, make_pipeline
 from kerascv_apps.data.streaming import stream_of
 from kerascv_apps.arguments import call_checked, check_arguments
-from kerascv_apps.io import atomic_write_text, clean_stale, run_dir_lock
+from kerascv_apps.io import atomic_write_text
 from kerascv_apps.models.outputs import inference_model, output_loss_weights
 from kerascv_apps.registry import get_entry
 from kerascv_apps.tasks import get_task
 from kerascv_apps.tasks.base import get_task_class
 from kerascv_apps.tasks.options import jsonable
-from kerascv_apps.training import train
-from kerascv_apps.training.trainer import check_run_dir, check_training_args, replacing_run
+from kerascv_apps.training.trainer import (check_training_args, fit_in_run_dir, fit_plan,
+                                           holding_run_dir, replacing_run)
 from kerascv_apps.training.device import configure_precision, resolve_policy
 from kerascv_apps.training.distribute import (describe, global_batch_size, is_chief,
                                               make_strategy, shard)
@@ -58,9 +56,12 @@ def _targets_for(model):
 def task_for(model_name, splits=None, task_kwargs=None):
     """The Task of ``model_name`` for ``splits``, built with ``task_kwargs`` (its declared
     options, see ``tasks/options.py``; check them first with ``check_task_kwargs``)."""
-    entry = get_entry(model_name)
-    if splits is not None and splits.task != entry.task:
-        raise ValueError(f"model {model_name!r} is a {entry.task} model but dataset "
+    return _task_of(get_entry(model_name), splits, task_kwargs)
+
+
+def _task_of(entry, splits=None, task_kwargs=None):
+    if splits is not None and not get_task_class(entry.task).accepts_data(splits.task):
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model but dataset "
                          f"{splits.name!r} is a {splits.task} dataset")
     return get_task(entry.task, splits=splits, **(task_kwargs or {}))
 
@@ -74,9 +75,13 @@ def check_task_kwargs(model_name, task_kwargs, flag="--task-arg"):
 
 
 def build_for_data(model_name, splits, task, **model_kwargs):
+    return _build_for_data(get_entry(model_name), splits, task, model_kwargs)
+
+
+def _build_for_data(entry, splits, task, model_kwargs):
     kwargs = task.model_kwargs(splits)
     kwargs.update(model_kwargs)
-    return call_checked(get_entry(model_name).builder, kwargs, "--model-arg", model_name)
+    return call_checked(entry.builder, kwargs, "--model-arg", entry.name)
 
 
 def check_model_kwargs(model_name, model_kwargs):
@@ -96,20 +101,6 @@ def check_dataset_kwargs(spec, dataset_kwargs):
     except Exception:  # noqa: BLE001  (unknown names are reported by load_dataset)
         return
     check_arguments(loader, dataset_kwargs, "--dataset-arg", f"dataset {spec!r}")
-
-
-@contextlib.contextmanager
-def locked_run_dir(run_dir):
-    """Holds the run directory's lock; a directory this call created is removed again when
-    the block fails before writing anything but the lock (a refused command leaves nothing)."""
-    created = not os.path.exists(run_dir)
-    try:
-        with run_dir_lock(run_dir):
-            yield
-    except BaseException:
-        if created and os.path.isdir(run_dir) and not os.listdir(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
 
 
 class DataCorruptedError(RuntimeError):
@@ -208,10 +199,26 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
     A ``model`` passed in must have been built in the strategy's scope.
     """
+    entry = get_entry(model_name)  # the one registry lookup of the run
     if dataset is None and splits is None:
-        dataset = get_task_class(get_entry(model_name).task).default_dataset
-    settings = dict(  # what _train_locked reads (every argument, named)
-        model_name=model_name, dataset=dataset, run_dir=run_dir, epochs=epochs,
+        dataset = get_task_class(entry.task).default_dataset
+    check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
+                        weight_decay, momentum, divergence_factor)
+    check_arguments(entry.builder, model_kwargs or {}, "--model-arg", model_name)
+    from kerascv_apps.tasks.options import check_task_kwargs as check_options
+
+    task_kwargs = check_options(entry.task, task_kwargs)
+    if weights is not None and not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
+                                f".weights.h5 or .keras weights file)")
+    if splits is None:
+        check_dataset_kwargs(dataset, dataset_kwargs)
+    strategy_name = strategy if isinstance(strategy, str) else None
+    if strategy is not None:
+        # first: multiworker must start before other TensorFlow work
+        strategy = make_strategy(strategy)
+    request = TrainRequest(  # every argument, named
+        entry=entry, model_name=model_name, dataset=dataset, run_dir=run_dir, epochs=epochs,
         batch_size=batch_size, augment=augment, optimizer=optimizer,
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
         schedule=schedule, warmup_epochs=warmup_epochs, seed=seed, precision=precision,
@@ -220,33 +227,60 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
         overwrite=overwrite, verbose=verbose, callbacks=callbacks, splits=splits,
         steps_per_epoch=steps_per_epoch, divergence_factor=divergence_factor,
         evaluate=evaluate, weights=weights, trainable_blocks=trainable_blocks, model=model,
-        strategy=strategy, strategy_name=strategy if isinstance(strategy, str) else None)
-    check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
-                        weight_decay, momentum, divergence_factor)
-    check_model_kwargs(model_name, model_kwargs)
-    settings["task_kwargs"] = check_task_kwargs(model_name, task_kwargs)
-    if weights is not None and not os.path.isfile(weights):
-        raise FileNotFoundError(f"--weights {weights}: no such file (expected a .h5, "
-                                f".weights.h5 or .keras weights file)")
-    if splits is None:
-        check_dataset_kwargs(dataset, dataset_kwargs)
-    if strategy is not None:
-        # first: multiworker must start before other TensorFlow work
-        settings["strategy"] = make_strategy(strategy)
-    if not is_chief(settings["strategy"]):  # no lock, no writes in run_dir
-        return _train_locked(types.SimpleNamespace(**settings))
-    # a finished run or an unfinished run of another model is refused before data is loaded
-    check_run_dir(run_dir, overwrite, expect={"model": model_name})
-    with locked_run_dir(run_dir):
-        # what a killed run left first: a run replaced by a killed --overwrite comes back
-        clean_stale([run_dir], temp_dir=False)
-        run = _train_locked(types.SimpleNamespace(**settings))
+        strategy=strategy, strategy_name=strategy_name)
+    if not is_chief(strategy):  # no lock, no writes in run_dir
+        return _train_locked(request, None)
+    # the one look at the run directory and its one lock: a finished run, or an unfinished run
+    # of another model, is refused here, before data is loaded; the dataset is compared (with
+    # what this look read) once it is loaded
+    with holding_run_dir(run_dir, overwrite) as held:
+        held.decide({"model": model_name})
+        run = _train_locked(request, held)
         if evaluate:
             start = time.perf_counter()
             run.evaluation = evaluate_model(run.model, run.task, run.splits, run.run_dir,
                                             history=run.result.history)
             run.evaluation_seconds = time.perf_counter() - start
         return run
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRequest:
+    """``train_model``'s arguments, named, with its registry entry (looked up once) and the
+    strategy made from ``strategy_name``."""
+
+    entry: object
+    model_name: str
+    dataset: object
+    run_dir: str
+    epochs: int
+    batch_size: int
+    augment: str
+    optimizer: object
+    learning_rate: object
+    weight_decay: float
+    momentum: float
+    schedule: str
+    warmup_epochs: float
+    seed: int
+    precision: str
+    jit_compile: object
+    early_stopping_patience: object
+    model_kwargs: object
+    dataset_kwargs: object
+    task_kwargs: object
+    overwrite: bool
+    verbose: object
+    callbacks: object
+    splits: object
+    steps_per_epoch: object
+    divergence_factor: float
+    evaluate: bool
+    weights: object
+    trainable_blocks: int
+    model: object
+    strategy: object
+    strategy_name: object
 
 
 def _measured_cpu_precision(s, splits, task):
@@ -261,7 +295,7 @@ def _measured_cpu_precision(s, splits, task):
     shape = tuple(splits.train.element_spec[0].shape)
 
     def build():
-        return build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}))
+        return _build_for_data(s.entry, splits, task, s.model_kwargs or {})
 
     choice = choose_cpu_precision(s.model_name, build, shape, s.batch_size, planned,
                                   model_kwargs=s.model_kwargs,
@@ -269,20 +303,20 @@ def _measured_cpu_precision(s, splits, task):
     return {"precision": choice["precision"], "precision_choice": choice}
 
 
-def _train_locked(s):
-    """``train_model`` once its checks passed and it holds the run directory (``s``: its
-    arguments)."""
+def _train_locked(s, held):
+    """``train_model`` once its checks passed and it holds the run directory (``s``: a
+    :class:`TrainRequest`; ``held``: the :class:`~kerascv_apps.training.trainer.RunDirCheck`
+    of that directory, None on a worker that is not the chief)."""
     import keras
 
     keras.utils.set_random_seed(s.seed)
     splits, dataset_kwargs, model = s.splits, s.dataset_kwargs, s.model
     if splits is None:
-        entry = get_entry(s.model_name)
-        defaults = get_task_class(entry.task).dataset_defaults(s.model_name,
-                                                               s.model_kwargs or {}, model)
+        defaults = get_task_class(s.entry.task).dataset_defaults(s.model_name,
+                                                                 s.model_kwargs or {}, model)
         dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
         splits = load_dataset(s.dataset, **dataset_kwargs)
-    task = task_for(s.model_name, splits, s.task_kwargs)
+    task = _task_of(s.entry, splits, s.task_kwargs)
     policy = resolve_policy(s.jit_compile, s.precision)
     if s.precision == "auto" and policy.device == "cpu" and model is None:
         policy = dataclasses.replace(policy, **_measured_cpu_precision(s, splits, task))
@@ -292,10 +326,9 @@ def _train_locked(s):
         scope.__enter__()
         if model is None:
             transfer = {} if s.weights is None else {"weights": s.weights, "new_head": True}
-            model = build_for_data(s.model_name, splits, task, **(s.model_kwargs or {}),
-                                   **transfer)
+            model = _build_for_data(s.entry, splits, task, {**(s.model_kwargs or {}), **transfer})
         if s.weights is not None:
-            freeze_for_transfer(model, s.trainable_blocks)
+            freeze_for_transfer(model, s.trainable_blocks, family=s.entry.family)
         task.validate_model(model, splits)
         trainer = task.training_model(model)
         # a model the task wrapped computes its loss itself from the whole target (detection's
@@ -320,13 +353,20 @@ def _train_locked(s):
     monitor, mode = task.monitor()
     if names:
         monitor = monitor.replace("val_", f"val_{names[0]}_", 1)
+    plan = fit_plan(train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
+                    metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
+                    learning_rate=s.learning_rate, weight_decay=s.weight_decay,
+                    momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                    monitor=monitor, monitor_mode=mode,
+                    early_stopping_patience=s.early_stopping_patience,
+                    jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,
+                    steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
+                    strategy=s.strategy)
     # every check passed: only now is anything written into (or moved inside) the run directory
-    replace = False
-    if is_chief(s.strategy):
-        expect = {"model": s.model_name, "dataset": splits.name}
-        replace = check_run_dir(s.run_dir, s.overwrite, expect) == "replace"
+    replace = held is not None and held.decide(
+        {"model": s.model_name, "dataset": splits.name}) == "replace"
     with replacing_run(s.run_dir, replace):  # the old run is kept until the new one finishes
-        if is_chief(s.strategy):
+        if held is not None:
             atomic_write_text(os.path.join(s.run_dir, "run.json"), json.dumps({
                 "model": s.model_name, "dataset": splits.name, "task": task.name,
                 "model_kwargs": s.model_kwargs or {}, "dataset_kwargs": dataset_kwargs or {},
@@ -337,16 +377,7 @@ def _train_locked(s):
                 "distribute": describe(s.strategy), "config": run_config(s, splits)},
                 indent=2, default=str))
         with naming_corrupt_shards(splits):
-            result = train(model, train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
-                           metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
-                           learning_rate=s.learning_rate, weight_decay=s.weight_decay,
-                           momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
-                           monitor=monitor, monitor_mode=mode,
-                           early_stopping_patience=s.early_stopping_patience,
-                           jit_compile=policy.jit_compile, callbacks=s.callbacks,
-                           verbose=s.verbose, overwrite=s.overwrite,
-                           steps_per_epoch=steps_per_epoch, divergence_factor=s.divergence_factor,
-                           strategy=s.strategy)
+            result = fit_in_run_dir(model, plan)
     return Run(task.trained_model(result.model), task, splits, result,
                os.path.abspath(s.run_dir), policy.as_dict())
 
@@ -374,6 +405,7 @@ def predict_split(model, task, dataset, batch_size=64):
     model = inference_model(model)
     fn = task.pipeline_map_fn()
     static = all(d is not None for d in model.inputs[0].shape[1:])
+    model = task.prediction_model(model)  # e.g. detection: raw outputs decoded
     if not static:
         ds = dataset.map(fn) if fn is not None else dataset
         return task.predict_batches(lambda x: model(x, training=False), ds)
@@ -382,15 +414,19 @@ def predict_split(model, task, dataset, batch_size=64):
     # on a batch of 64 peaked 2.8 GB above the model (each op's output kept until the next op
     # ran); the compiled step 0.36 GB
     for x, y in make_pipeline(dataset, batch_size, cache=False, map_fn=fn):
-        preds.append(np.asarray(model.predict_on_batch(x)))
+        if not preds:
+            task.keep_images(np.asarray(x))
+        preds.append(np.asarray(task.prediction_outputs(model.predict_on_batch(x))))
         targets.append(np.asarray(y))
     return np.concatenate(targets), np.concatenate(preds)
 
 
 def evaluate_model(model, task, splits, out_dir=None, split="test", history=None):
     """Every metric of the task on ``split``; with ``out_dir``, plots and ``evaluation.json``."""
-    targets, predictions = predict_split(model, task, getattr(splits, split))
-    results = task.evaluate(targets, predictions)
+    results = task.evaluate_split(model, splits, split)
+    if results is None:
+        targets, predictions = predict_split(model, task, getattr(splits, split))
+        results = task.evaluate(targets, predictions)
     results["split"] = split
     if out_dir:
         plots_dir = os.path.join(out_dir, "plots")
@@ -412,11 +448,12 @@ def _jsonable(value):
     return str(value)
 
 
-def export_run(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
-               max_quality_drop=0.01, overwrite=False, tflite_input_shape=None, limit=None,
-               **export_kwargs):
+def export_run(model, task, splits, out_dir, name, config=None, *, overwrite=False,
+               progress=print, show_progress=None, **options):
+    """``export_model`` of the inference model (auxiliary outputs dropped): ``config`` an
+    :class:`~kerascv_apps.config.ExportConfig`, ``options`` its keys one by one."""
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(inference_model(model), task, splits, out_dir, name, formats=formats,
-                        max_quality_drop=max_quality_drop, overwrite=overwrite,
-                        tflite_input_shape=tflite_input_shape, limit=limit, **export_kwargs)
+    return export_model(inference_model(model), task, splits, out_dir, name, config,
+                        overwrite=overwrite, progress=progress, show_progress=show_progress,
+                        **options)

@@ -51,6 +51,11 @@ SERIALIZABLES = {
     "SizeConstraint": "kerascv_apps.layers.alignment",
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     "AnchorPredictions": "kerascv_apps.layers.anchors",
+    "RoIPooling": "kerascv_apps.layers.roi_pooling",
+    "ChannelsToBatch": "kerascv_apps.layers.patches",
+    "BatchToChannels": "kerascv_apps.layers.patches",
+    "PatchFold": "kerascv_apps.layers.patches",
+    "Reparameterize": "kerascv_apps.layers.generation",
     # models: a backbone's feature extractor (its feature levels in its config)
     "BackboneModel": "kerascv_apps.models.backbones",
     # losses
@@ -59,6 +64,7 @@ SERIALIZABLES = {
     "DiceLoss": "kerascv_apps.losses.segmentation",
     "CombinedLoss": "kerascv_apps.losses.segmentation",
     "PixelLoss": "kerascv_apps.losses.super_resolution",
+    "BernoulliReconstructionLoss": "kerascv_apps.losses.generation",
     # metrics
     "SegmentationMeanIoU": "kerascv_apps.metrics.segmentation",
     "psnr_metric": "kerascv_apps.metrics.super_resolution",
@@ -67,6 +73,8 @@ SERIALIZABLES = {
     "SRGAN": "kerascv_apps.training.gan",
     # the detection task's training graph (a detector that trains through its head's loss)
     "DetectionTrainingModel": "kerascv_apps.tasks.detection",
+    "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
+    "DCGAN": "kerascv_apps.training.gan",
 }
 
 def register_all():

@@ -8,16 +8,21 @@ import argparse
 import sys
 import time
 
-from kerascv_apps.end_to_end import run_quickstart
+from kerascv_apps.config import add_config_arguments, config_from_args
+from kerascv_apps.end_to_end import QUICKSTART, run_quickstart
+
+FLAGS = ("epochs", "seed")  # the TrainConfig keys this recipe lets you change
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", default=time.strftime("runs/quickstart-%Y%m%d-%H%M%S"))
-    parser.add_argument("--epochs", type=int, default=40)
+    add_config_arguments(parser, FLAGS, **QUICKSTART.to_dict())
     parser.add_argument("--max-int8-drop", type=float, default=0.01)
     args = parser.parse_args(argv)
-    run_quickstart(args.run_dir, epochs=args.epochs, max_int8_drop=args.max_int8_drop)
+    base = QUICKSTART.to_dict()
+    config = config_from_args(args, FLAGS, base.pop("model"), **base)
+    run_quickstart(args.run_dir, config=config, max_int8_drop=args.max_int8_drop)
     return 0
 
 

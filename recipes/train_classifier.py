@@ -26,6 +26,7 @@ SMALL_IMAGE_DEFAULTS = {
     "googlenet": dict(resize_to=(64, 64), aux_logits=True),
     "vit": dict(patch_size=4),
 }
+FLAGS = ("epochs", "batch_size", "optimizer", "learning_rate")  # TrainConfig keys with a flag
 TRAIN_DEFAULTS = {  # others: train_model's defaults (Adam 1e-3, cosine schedule)
     "vit": dict(optimizer="adamw", learning_rate=1e-3, weight_decay=0.05, warmup_epochs=1),
 }
@@ -40,6 +41,7 @@ def _kv(text):
 
 
 def main(argv=None):
+    from kerascv_apps.config import add_config_arguments, config_from_args
     from kerascv_apps.data import DataError, load_dataset
     from kerascv_apps.experiment import export_run, train_model
     from kerascv_apps.registry import get_entry
@@ -48,10 +50,8 @@ def main(argv=None):
     p.add_argument("--model", required=True, help="registered classification model name")
     p.add_argument("--dataset", default="digits", choices=["digits", "cifar10"])
     p.add_argument("--run-dir", help="default: runs/<model>-<dataset>")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
-    p.add_argument("--lr", type=float, help="peak learning rate (default per family)")
+    # training flags from TrainConfig; optimizer and learning rate: per family unless given
+    add_config_arguments(p, FLAGS, optimizer=None, learning_rate=None)
     p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--export", metavar="DIR", help="export SavedModel + TFLite into DIR")
     p.add_argument("--overwrite", action="store_true")
@@ -66,14 +66,10 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     model_kwargs = {**SMALL_IMAGE_DEFAULTS.get(entry.family, {}), **dict(args.model_arg)}
-    train_kwargs = dict(TRAIN_DEFAULTS.get(entry.family, {}))
-    if args.optimizer:
-        train_kwargs["optimizer"] = args.optimizer
-    if args.lr:
-        train_kwargs["learning_rate"] = args.lr
-    run = train_model(args.model, splits=splits, run_dir=args.run_dir or f"runs/{args.model}-{args.dataset}",
-                      epochs=args.epochs, batch_size=args.batch_size, model_kwargs=model_kwargs,
-                      overwrite=args.overwrite, evaluate=True, **train_kwargs)
+    config = config_from_args(args, FLAGS, args.model, dataset=args.dataset,
+                              model_kwargs=model_kwargs, **TRAIN_DEFAULTS.get(entry.family, {}))
+    run = train_model(**config.train_kwargs(), splits=splits, overwrite=args.overwrite,
+                      run_dir=args.run_dir or f"runs/{args.model}-{args.dataset}", evaluate=True)
     results = run.evaluation
     print(f"{args.model} on {args.dataset}: test {run.task.quality_metric} "
           f"{results[run.task.quality_metric]:.4f} (model: {run.result.model_path})")
@@ -81,7 +77,8 @@ def main(argv=None):
         from kerascv_apps.export.pipeline import ExportQualityError
 
         try:
-            export_run(run.model, run.task, splits, args.export, args.model, overwrite=args.overwrite)
+            export_run(run.model, run.task, splits, args.export, args.model,
+                       formats=("savedmodel", "float32", "int8"), overwrite=args.overwrite)
         except ExportQualityError as e:  # the int8 gate: the trained model is kept in run_dir
             print(f"error: export refused: {e}", file=sys.stderr)
             return 1

@@ -3,6 +3,7 @@ again (same first-epoch loss), user files (JSON/YAML) work the same, unknown key
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -61,7 +62,9 @@ def test_unknown_key_exits_2_naming_key_and_file(tmp_path, capsys):
 
 
 def test_train_model_names_every_argument_it_passes_on():
-    """train_model hands _train_locked a named dict (no locals()): every parameter is in it."""
+    """train_model hands _train_locked a typed TrainRequest (no locals()): every parameter of
+    train_model is a field of it, passed by name."""
+    import dataclasses
     import inspect
     import re
 
@@ -69,6 +72,85 @@ def test_train_model_names_every_argument_it_passes_on():
 
     source = inspect.getsource(experiment.train_model)
     assert "locals()" not in source
-    block = source[source.index("settings = dict("):source.index("strategy_name=")]
-    assert set(re.findall(r"(\w+)=", block)) == set(
-        inspect.signature(experiment.train_model).parameters)
+    block = source[source.index("request = TrainRequest("):source.index("strategy_name=")]
+    params = set(inspect.signature(experiment.train_model).parameters)
+    assert set(re.findall(r"(\w+)=", block)) == params | {"entry"}
+    fields = {f.name for f in dataclasses.fields(experiment.TrainRequest)}
+    assert fields == params | {"entry", "strategy_name"}
+
+
+def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys):
+    """Following --model from the CLI: one registry lookup of the model, one look at the run
+    directory, one lock (a second check or lock coming back fails this)."""
+    from kerascv_apps import io
+    from kerascv_apps.registry import MODELS
+    from kerascv_apps.training import trainer
+
+    counts = {"lookups": 0, "looks": 0, "locks": 0}
+    run = tmp_path / "run"
+    get, state, lock = MODELS.get, trainer.run_dir_state, io.directory_lock
+
+    def counted_get(name):
+        counts["lookups"] += name == "lenet5"
+        return get(name)
+
+    def counted_state(run_dir):
+        counts["looks"] += 1
+        return state(run_dir)
+
+    def counted_lock(lock_file, what):
+        counts["locks"] += str(lock_file).startswith(str(run))
+        return lock(lock_file, what)
+
+    monkeypatch.setattr(MODELS, "get", counted_get)
+    monkeypatch.setattr(trainer, "run_dir_state", counted_state)
+    monkeypatch.setattr(io, "directory_lock", counted_lock)
+    assert main(["train", "--model", "lenet5", "--run-dir", str(run), "--epochs", "1",
+                 "--batch-size", "32", "--steps-per-epoch", "2", "--precision", "float32"]) == 0
+    assert counts == {"lookups": 1, "looks": 1, "locks": 1}
+    assert (run / "model.keras").exists() and not (run / ".lock").exists()
+
+    # ... on to the .tflite name: export with a config file, one lookup, one run.json read
+    from kerascv_apps import runs
+
+    reads, run_info = [], runs.run_info
+    monkeypatch.setattr("kerascv_apps.cli.run_info", lambda *a: reads.append(a) or run_info(*a))
+    counts["lookups"] = 0
+    config = tmp_path / "export.yaml"
+    config.write_text("formats: [float32]\nlimit: 16\nlatency_runs: 1\nrgb_input: false\n")
+    out = tmp_path / "out"
+    assert main(["export", "--config", str(config), "--model-path", str(run / "model.keras"),
+                 "--out", str(out), "--no-progress", "--calibration-images", "8"]) == 0
+    assert counts["lookups"] == 1 and len(reads) == 1
+    assert (out / "tflite" / "lenet5_float32.tflite").exists()
+    recorded = json.loads((out / "export_report.json").read_text())["config"]
+    assert recorded["formats"] == ["float32"] and recorded["limit"] == 16
+    assert recorded["num_calibration"] == 8  # a flag beside the file wins
+    assert recorded["max_quality_drop"] == 0.01  # the config's default
+    capsys.readouterr()
+
+
+def test_export_config_files_are_typed_and_unknown_keys_exit_2(tmp_path, capsys):
+    from kerascv_apps.config import EXPORT_FORMATS, ExportConfig, load_export_config
+    from kerascv_apps.export.pipeline import FORMATS, export_config
+
+    assert EXPORT_FORMATS == FORMATS  # the config's list is the exporter's
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"formats": ["int8"], "tflite_input_shape": [1, None, None, 3]}))
+    assert load_export_config(str(path)) == ExportConfig(formats=("int8",),
+                                                         tflite_input_shape=(1, None, None, 3))
+    path.write_text(json.dumps({"formats": ["int8"], "max_drop": 0.1}))
+    assert main(["export", "--config", str(path), "--model-path", str(tmp_path / "m.keras"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: unknown key 'max_drop'" in err and "max_quality_drop" in err
+    assert not (tmp_path / "o").exists()
+    for bad, message in ((["int9"], "unknown ['int9']"), ("int8", "formats must be tuple")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            ExportConfig.from_dict({"formats": bad}, "x.json")
+    with pytest.raises(ConfigError, match="limit must be > 0"):
+        export_config(limit=0)
+    with pytest.raises(ConfigError, match="unknown key 'max_int8_drop'"):
+        export_config(max_int8_drop=0.1)  # export_model's options are the config's keys
+    assert export_config(ExportConfig(limit=3), formats=("float32",)) == ExportConfig(
+        formats=("float32",), limit=3)

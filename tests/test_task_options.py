@@ -17,7 +17,7 @@ from kerascv_apps.tasks.options import OPTIONS, check_task_kwargs
 TINY_SHAPES = ["--dataset", "shapes", "--dataset-arg", "image_size=32", "--dataset-arg",
                "num_train=16", "--dataset-arg", "num_val=4", "--dataset-arg", "num_test=4",
                "--model-arg", "base_filters=4", "--model-arg", "depth=2", "--batch-size", "8"]
-DATA_FOLLOWING = {"num_classes", "class_names", "scale"}  # set by the data, not by the user
+DATA_FOLLOWING = {"num_classes", "class_names", "scale", "degradation"}  # set by the data, not by the user
 
 
 def test_declared_options_are_exactly_the_constructor_arguments():

@@ -80,18 +80,16 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
     runner = TFLiteRunner(tflite_bytes)
     inp = _describe(runner.input_details)
     channels = inp["shape"][-1]
-    inp.update({
-        "layout": "NHWC", "channels": channels,
-        "color_space": "RGB" if channels == 3 else "GRAYSCALE",
-        "pixel_range": [0.0, 255.0],
-        "normalization": {"mean": [0.0] * channels, "std": [1.0] * channels},
-        "resize": dict(RESIZE)})
+    inp.update(task.input_contract(channels))
+    if task.image_input:
+        inp["resize"] = dict(RESIZE)
     labels = list(class_names if class_names is not None else (task.class_names or [])) or None
     activation = output_activation(model)
     outputs = []
     for detail in runner.output_details:
         out = _describe(detail)
-        out.update(task.output_contract(activation, out["shape"][-1]))
+        # a scalar output (a detection count) has no last axis
+        out.update(task.output_contract(activation, out["shape"][-1] if out["shape"] else 1))
         outputs.append(out)
     if description is None:
         description = f"{name}: {task.name} model exported by kerascv_apps ({mode})"

@@ -20,14 +20,12 @@ import os
 import numpy as np
 
 from kerascv_apps.export.contract import build_contract
-from kerascv_apps.export.metadata import embed_metadata
 # onnx, onnxruntime and tf2onnx are imported only when an ONNX format is asked for
 from kerascv_apps.export.onnx import ONNX_FORMATS
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.export.tflite import (MODES, TFLiteConversionError, convert_to_tflite, layer_names,
                                         with_rgb_input)
-from kerascv_apps.export.verify import (DEFAULT_BATCH_SIZE, machine_info, verify_keras,
-                                        verify_tflite)
+from kerascv_apps.export.verify import machine_info, verify_keras, verify_tflite
 from kerascv_apps.io import atomic_dir
 
 # LiteRT Quantizer (ai-edge-quantizer) variants, quantized from the float32 file
@@ -40,11 +38,8 @@ class ExportQualityError(RuntimeError):
     """A quantized model lost more quality than allowed; nothing was published."""
 
 
-def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "float32", "int8"),
-                 max_quality_drop=0.01, tflite_input_shape=None, limit=None,
-                 num_calibration=200, overwrite=False, latency_runs=50, progress=print,
-                 integer_io="uint8", version="1", description=None, rgb_input=True,
-                 show_progress=None, batch_size=DEFAULT_BATCH_SIZE):
+def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=False,
+                 progress=print, show_progress=None, **options):
     """Exports ``model`` and verifies every TFLite file on ``splits.test`` with ``task.score``.
 
     Args:
@@ -53,41 +48,43 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         splits: ``DatasetSplits``; calibration data comes from ``train``, verification ``test``.
         out_dir: destination folder (refused if it exists, unless ``overwrite``).
         name: model name used for file and SavedModel folder names.
-        formats: subset of ``FORMATS``.
-        max_quality_drop: largest allowed drop of the quality metric for the int8 model
-            (absolute, in the metric's units: 0.01 = 1 accuracy point).
-        tflite_input_shape: TFLite input shape; default ``(1,) + model input shape``.
-        limit: verify on at most this many test examples.
-        num_calibration: representative images for int8 calibration.
-        integer_io: input/output type of the full-integer file, ``"uint8"`` (default, what
-            MediaPipe Tasks and Android bitmaps take) or ``"int8"``.
-        version, description: written into the contract and the embedded metadata.
-        rgb_input: the TFLite files of a grayscale model take RGB images (``with_rgb_input``),
-            as MediaPipe Tasks require; verification feeds the gray test images as RGB.
+        config: an :class:`~kerascv_apps.config.ExportConfig` (default: its defaults): the
+            formats, the int8 quality gate (``max_quality_drop``), ``limit``,
+            ``num_calibration``, ``integer_io``, ``tflite_input_shape``, ``rgb_input``,
+            ``version``/``description`` (contract and embedded metadata), verification
+            ``batch_size`` and ``latency_runs``; see its docstring.
+        **options: keys of ``ExportConfig`` given one by one (``formats=("int8",)``); they
+            replace those of ``config``, and the result is validated once.
         show_progress: progress bars of the verification runs on stderr: ``None`` (default)
             when stderr is a terminal, or ``True``/``False``. ``progress`` prints stage lines.
-        batch_size: verification batch size (files that accept it; see ``verify.py``).
 
     Returns:
-        The report dict (also written to ``export_report.json``).
+        The report dict (also written to ``export_report.json``; ``config``: the
+        ExportConfig it followed).
 
     Raises:
         ExportQualityError: int8 quality dropped more than ``max_quality_drop``; nothing is
             left at ``out_dir``.
     """
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ValueError(f"unknown export formats {unknown}; choose from {FORMATS}")
+    config = export_config(config, **options)
+    formats, max_quality_drop, limit = config.formats, config.max_quality_drop, config.limit
+    tflite_input_shape, integer_io = config.tflite_input_shape, config.integer_io
+    num_calibration, latency_runs, batch_size = (config.num_calibration, config.latency_runs,
+                                                 config.batch_size)
+    version, description = config.version, config.description
     from kerascv_apps.models.outputs import float32_model
 
-    model = float32_model(model)
+    # what the task ships (a generation model: its decoder / generator, on latent vectors)
+    model = task.export_network(float32_model(model))
+    rgb_input = config.rgb_input and task.image_input  # a latent-vector input stays as it is
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
     report = {"name": name, "task": task.name, "metric": task.quality_metric,
               "higher_is_better": task.higher_is_better, "max_quality_drop": max_quality_drop,
-              "dataset": splits.name, "formats": {}}
+              "dataset": splits.name, "config": _jsonable_config(config), "formats": {}}
     progress(f"[export] evaluating the Keras model on the test split ({task.quality_metric})")
-    keras_figures = verify_keras(model, task, splits.test, limit=limit, batch_size=batch_size,
+    test = task.verification_data(model, splits, limit=limit)
+    keras_figures = verify_keras(model, task, test, limit=limit, batch_size=batch_size,
                                  label="[verify] keras", show_progress=show_progress)
     report["keras"] = keras_figures
     report["machine"] = machine_info()
@@ -98,7 +95,8 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             report["formats"]["savedmodel"] = {
                 "path": os.path.relpath(path, stage),
                 "size_bytes": _dir_size(path),
-                "signatures": ["serving_default", "serving_bytes"]}
+                "signatures": ["serving_default"] + (["serving_bytes"] if task.image_input
+                                                     else [])}
         tflite_dir = os.path.join(stage, "tflite")
         phone_model = with_rgb_input(model) if rgb_input else model
         if tflite_input_shape is not None and phone_model is not model:
@@ -112,8 +110,11 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
                 if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
                     calibration = np.repeat(calibration, 3, axis=-1)
             try:
-                data = _convert(phone_model, mode, calibration if calibrated else None,
-                                tflite_input_shape, integer_io)
+                data = task.convert_tflite(phone_model, mode, calibration if calibrated else None,
+                                           tflite_input_shape, integer_io)
+                if data is None:
+                    data = _convert(phone_model, mode, calibration if calibrated else None,
+                                    tflite_input_shape, integer_io)
             except TFLiteConversionError as e:
                 if mode in ("int8", "float32"):
                     raise
@@ -126,13 +127,14 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
             file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
-            data = embed_metadata(data, contract, task.metadata_kind)
+            if task.embeds_metadata:
+                data = task.embed_tflite_metadata(data, contract)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
                 json.dump(contract, f, indent=2)
             progress(f"[export] TFLite {mode}: verifying on the test split")
-            figures = verify_tflite(data, task, splits.test, limit=limit, latency_runs=latency_runs,
+            figures = verify_tflite(data, task, test, limit=limit, latency_runs=latency_runs,
                                     batch_size=batch_size, label=f"[verify] {mode}",
                                     show_progress=show_progress)
             figures["path"] = os.path.relpath(file, stage)
@@ -169,6 +171,26 @@ def export_model(model, task, splits, out_dir, name, formats=("savedmodel", "flo
         with open(os.path.join(stage, "export_report.md"), "w") as f:
             f.write(markdown_export_report(report))
     return report
+
+
+def export_config(config=None, **options):
+    """``config`` (an ExportConfig, default its defaults) with ``options`` (its keys) replaced,
+    validated once; an unknown option is refused naming the accepted keys."""
+    from kerascv_apps.config import ExportConfig
+
+    config = config if config is not None else ExportConfig()
+    if options:
+        config = ExportConfig.from_dict({**config.to_dict(), **options},
+                                        source="export_model arguments")
+    return config
+
+
+def _jsonable_config(config):
+    data = config.to_dict()
+    data["formats"] = list(data["formats"])
+    if data["tflite_input_shape"] is not None:
+        data["tflite_input_shape"] = list(data["tflite_input_shape"])
+    return data
 
 
 def _export_onnx(model, task, splits, stage, name, formats, keras_figures, num_calibration,

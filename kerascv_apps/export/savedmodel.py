@@ -198,12 +198,24 @@ def build_export_archive(model, task):
     import keras
     import tensorflow as tf
 
+    class_names = task.serving_class_names(model)
+    if not task.image_input:  # a generator: float32 latent vectors in, images out
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serving_default",
+            lambda latent: add_class_names(task.serving_outputs(model(latent, training=False)),
+                                           class_names),
+            input_signature=[tf.TensorSpec(tuple(model.inputs[0].shape), tf.float32,
+                                           name="latent")])
+        return archive, class_names
     shape = tuple(model.inputs[0].shape)
     height, width, channels = shape[1], shape[2], shape[3]
-    class_names = task.serving_class_names(model)
+    predictor = task.prediction_model(model)  # e.g. detection: raw outputs decoded
 
     def outputs_for(images):
-        return add_class_names(task.serving_outputs(model(images, training=False)), class_names)
+        return add_class_names(task.serving_outputs(predictor(images, training=False)),
+                               class_names)
 
     def serve(images):
         return outputs_for(check_images(images, height, width, channels))

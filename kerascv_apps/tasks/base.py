@@ -64,6 +64,12 @@ class Task:
         return cls(**kwargs)
 
     @classmethod
+    def accepts_data(cls, data_task):
+        """Whether a dataset of ``data_task`` (its source's task) fits this task (default:
+        its own datasets only)."""
+        return data_task == cls.name
+
+    @classmethod
     def options(cls):
         """``{name: Option}`` of the options a user may set (see ``tasks/options.py``)."""
         from kerascv_apps.tasks.options import task_options
@@ -103,6 +109,20 @@ class Task:
         return "val_loss", "min"
 
     # --- evaluation -----------------------------------------------------------------------
+    def prediction_model(self, model):
+        """The model whose outputs ``score``, ``evaluate`` and the serving signatures take
+        (default: ``model``; detection decodes raw outputs to detections here)."""
+        return model
+
+    def prediction_outputs(self, outputs):
+        """The predictions ``score`` takes from what a predictor returned (a Keras model, a
+        TFLite or ONNX runner): by default its first output."""
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    def keep_images(self, images):
+        """Receives the first batch of evaluated inputs (a task whose plots draw them keeps
+        them; by default nothing is kept)."""
+
     def score(self, targets, predictions):
         """The quality metric from numpy targets and model outputs (a float)."""
         raise NotImplementedError
@@ -114,6 +134,12 @@ class Task:
     def plots(self, results, out_dir):
         """Writes PNG figures for ``evaluate``'s results; returns their paths."""
         return []
+
+    def evaluate_split(self, model, splits, split="test"):
+        """Every metric of ``model`` on ``split`` when the task evaluates by itself (e.g. a
+        generator, which takes no images); None: the model predicts the split's inputs and
+        ``evaluate`` scores the outputs (the default)."""
+        return None
 
     def quality_drop(self, reference, other):
         """How much worse ``other`` is than ``reference`` (positive = worse)."""
@@ -175,9 +201,25 @@ class Task:
             ds = ds.map(fn)
         return take_images(ds, count)
 
+    @classmethod
+    def clean_image(cls, image, target):
+        """The full-quality image of one example (tensors): what the restoration data
+        degrades when it wraps this task's dataset (``data/sources/restoration.py``)."""
+        return image
+
     def predict_files(self, model, paths, out_dir=None):
         """Runs the model on image files; returns a JSON-serializable result per file."""
         raise NotImplementedError(f"predict is not implemented for task {self.name!r}")
+
+    def sample_files(self, model, n, out_dir, seed=None):
+        """``kerascv-apps sample``: draws ``n`` samples into ``out_dir`` (generative tasks)."""
+        raise ValueError(f"sample: a {self.name} model does not generate images (sample "
+                         f"takes a generation model: vae, dcgan, an autoencoder's decoder)")
+
+    def embed_split(self, model, dataset, out_path):
+        """``kerascv-apps embed``: writes the codes of a split to ``out_path``."""
+        raise ValueError(f"embed: a {self.name} model has no bottleneck to embed (embed takes "
+                         f"an autoencoder or a VAE)")
 
     # --- export ---------------------------------------------------------------------------
     def serving_outputs(self, outputs):
@@ -257,6 +299,26 @@ class Task:
 
     # export
     metadata_kind = None  # TFLite metadata of the outputs: "classifier", "segmenter", "image"
+    # the exported network takes images (TFLite files of gray models get an RGB input); a
+    # generator takes a latent vector
+    image_input = True
+    embeds_metadata = True  # TFLite metadata (image input) embedded in every file
+
+    def export_network(self, model):
+        """The network the export ships (a generator task: the decoder / generator)."""
+        return model
+
+    def verification_data(self, network, splits, limit=None):
+        """The unbatched (input, target) data exported files are verified on with ``score``
+        (default: the test split)."""
+        return splits.test
+
+    def input_contract(self, channels):
+        """What the exported file's input is (the contract's input fields)."""
+        return {"layout": "NHWC", "channels": channels,
+                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
+                "pixel_range": [0.0, 255.0],
+                "normalization": {"mean": [0.0] * channels, "std": [1.0] * channels}}
 
     def output_contract(self, activation, channels):
         """What an output of the exported file means (the contract's ``meaning``, ``range``,
@@ -267,6 +329,19 @@ class Task:
         """Task fields of the phone contract measured on the converted file (``runner``: a
         ``TFLiteRunner``): ``scale`` for super-resolution, None otherwise."""
         return {"scale": None}
+
+    def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
+        """The TFLite flatbuffer of ``model`` in ``mode`` when this task converts its models
+        itself (detection: files ending in TFLite's DETECTION_POSTPROCESS op); None: the
+        export pipeline's own conversion."""
+        return None
+
+    def embed_tflite_metadata(self, tflite_bytes, contract):
+        """``tflite_bytes`` with the phone contract embedded as TFLite metadata (default:
+        ``export.metadata.embed_metadata`` for ``metadata_kind``)."""
+        from kerascv_apps.export.metadata import embed_metadata
+
+        return embed_metadata(tflite_bytes, contract, self.metadata_kind)
 
     def serving_class_names(self, model):
         """Class names a SavedModel answers with beside ``class_id`` (None: no names)."""

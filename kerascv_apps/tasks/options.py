@@ -189,6 +189,29 @@ OPTIONS = {
         Option("draw_threshold", _float(0.0), "FLOAT >= 0", "score from which predict and the "
                "pictures draw a detection"),
     ),
+    "restoration": (
+        Option("pixel_loss", _choice("mse", "l1"), "mse|l1", "pixel loss on RGB"),
+        Option("patch_size", _int(8), "INT >= 8", "side of the training crops"),
+        Option("min_gain", _float(0.0, strict=True), "FLOAT in (0, 1]", "lowest random "
+               "per-channel gain of the training crops (1: off)"),
+        Option("tile", _int(16), "INT >= 16", "core size of the tiled predictor"),
+        Option("context", _int(0), "INT >= 0", "context pixels of each tile (receptive "
+               "field radius)"),
+        Option("baselines", _bool, "true|false", "classical baselines beside the model in "
+               "evaluate"),
+    ),
+    "generation": (
+        Option("generator_loss", _choice("non_saturating", "minimax"), "non_saturating|minimax",
+               "DCGAN generator loss: -log D(G(z)) or log(1 - D(G(z))) (the objective as "
+               "written)"),
+        Option("discriminator_kwargs", _dict, "JSON object", "dcgan_discriminator builder "
+               "arguments"),
+        Option("classifier", _file_or_none, "PATH|null", "a .keras classifier of the data's "
+               "classes (e.g. a lenet5 digits run): sample score and Frechet distance"),
+        Option("num_samples", _int(2), "INT >= 2", "samples drawn for the sample score"),
+        Option("knn_neighbors", _int(1), "INT >= 1", "k of the k-NN classifier on codes"),
+        Option("seed", _int(0), "INT >= 0", "seed of the latent draws"),
+    ),
 }
 
 

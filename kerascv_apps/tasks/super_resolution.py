@@ -6,8 +6,9 @@ import os
 import numpy as np
 
 from kerascv_apps.losses.super_resolution import PixelLoss
-from kerascv_apps.metrics.super_resolution import mean_sr_metrics, psnr_metric
-from kerascv_apps.tasks.base import Task, register_task
+from kerascv_apps.metrics.super_resolution import mean_sr_metrics
+from kerascv_apps.tasks.base import register_task
+from kerascv_apps.tasks.image_to_image import ImageToImageTask
 
 # Training LR crops are made on the fly by one of these, drawn per crop, so that the model
 # does not learn one resize kernel's fingerprint (LR images in the wild come from many).
@@ -19,7 +20,7 @@ DEFAULT_DEGRADATIONS = ("bicubic_antialias", "bicubic")
 
 
 @register_task
-class SuperResolutionTask(Task):
+class SuperResolutionTask(ImageToImageTask):
     """Super-resolution: inputs are LR images, targets HR images, both [0, 255] pixels.
 
     Every model takes and returns RGB (3 channels): data, crops, loss, PSNR/SSIM, prediction
@@ -46,8 +47,6 @@ class SuperResolutionTask(Task):
     name = "super_resolution"
     quality_metric = "psnr_y"
     higher_is_better = True
-    eval_batch_size = 1  # whole held-out photos differ in size
-    steps_per_epoch = 100  # epochs of random crops from a handful of photos
 
     def __init__(self, scale=4, pixel_loss="l1", patch_size=24,
                  degradations=DEFAULT_DEGRADATIONS, adversarial=False, vgg_weights=None,
@@ -101,9 +100,6 @@ class SuperResolutionTask(Task):
     def trained_model(self, fitted):
         return getattr(fitted, "generator", fitted)
 
-    def model_kwargs(self, splits):
-        return {"input_shape": (None, None, 3)}
-
     @staticmethod
     def model_scale(model):
         """The model's upscaling factor, measured on an 8x8 probe (the model knows it best)."""
@@ -126,27 +122,6 @@ class SuperResolutionTask(Task):
 
         return SRAugment(self.patch_size, splits.info.get("scale", self.scale),
                          degradations=self.degradations)
-
-    def calibration_images(self, splits, count, size=48):
-        """int8 calibration batch: ``size``×``size`` LR crops from the training images (one
-        batch needs one size; the TFLite model stays dynamic)."""
-        import tensorflow as tf
-
-        crops = []
-        for lr, _ in splits.train.as_numpy_iterator():
-            h, w = lr.shape[:2]
-            step = max(1, size // 2)
-            for y in range(0, max(1, h - size + 1), step):
-                for x in range(0, max(1, w - size + 1), step):
-                    crop = lr[y:y + size, x:x + size]
-                    if crop.shape[:2] != (size, size):
-                        crop = tf.image.resize(crop, (size, size)).numpy()
-                    crops.append(crop)
-        if not crops:
-            raise ValueError("calibration_images: the training split is empty")
-        rng = np.random.default_rng(0)
-        idx = rng.permutation(len(crops))[:count]
-        return np.stack([crops[i] for i in idx]).astype(np.float32)
 
     def predict_files(self, model, paths, out_dir=None, tile=128, overlap=16):
         """Upscales image files (tiled) and writes ``<stem>_sr.png`` and a bicubic | SR
@@ -176,25 +151,6 @@ class SuperResolutionTask(Task):
             raise ValueError(f"pixel_loss must be one of 'l1', 'mse', 'l1_y', 'mse_y', got "
                              f"{self.pixel_loss!r}")
         return PixelLoss(kind, channel or "rgb")
-
-    def metrics(self, model=None):
-        return [psnr_metric]
-
-    def serving_outputs(self, outputs):
-        """The upscaled image as uint8 [batch, H, W, C] (rounded, clipped to [0, 255])."""
-        import keras
-
-        return {"image": keras.ops.cast(keras.ops.clip(keras.ops.round(outputs), 0, 255),
-                                        "uint8")}
-
-    def monitor(self):
-        return "val_psnr", "max"
-
-    def predict_batches(self, predict_fn, dataset, limit=None):
-        """Like ``Task.predict_batches`` but returns lists: SR test images differ in size."""
-        self.last_inputs, targets, preds = self.predict_each(predict_fn, dataset, limit,
-                                                             keep_inputs=True)
-        return targets, preds
 
     def score(self, targets, predictions):
         return mean_sr_metrics(targets, predictions, self.scale)[0]["psnr_y"]
@@ -246,12 +202,11 @@ class SuperResolutionTask(Task):
 
     # --- what the export layer asks the task -----------------------------------------------
     default_dataset = "photos"
-    metadata_kind = "image"
 
-    def output_contract(self, activation, channels):
-        return {"meaning": "image", "range": [0.0, 255.0],
-                "color_space": "RGB" if channels == 3 else "GRAYSCALE",
-                "postprocess": "round and clip to [0, 255] for uint8 pixels"}
+    @classmethod
+    def clean_image(cls, image, target):
+        """The HR image of an (LR, HR) pair."""
+        return target
 
     def contract_fields(self, runner, input_shape):
         """``scale``: output size / input size of the file, from its static shapes, else

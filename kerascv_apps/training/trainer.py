@@ -89,40 +89,105 @@ def run_dir_state(run_dir):
     return "started"
 
 
-def check_run_dir(run_dir, overwrite=False, expect=None):
-    """Refuses, before anything is written, a run directory that cannot take this run.
+@dataclasses.dataclass(frozen=True)
+class RunDirCheck:
+    """What one look at a run directory found: its ``state`` (``run_dir_state``) and the
+    ``recorded`` run.json of an unfinished run (empty otherwise). ``decide`` refuses or accepts
+    this run from it without reading the directory again."""
 
-    A finished run is refused unless ``overwrite`` (``--overwrite``). An unfinished run of
-    another model or dataset (``expect``: keys of run.json such as ``model`` and ``dataset``)
-    is refused too, since resuming it would mix two runs, again unless ``overwrite``. An
-    unfinished run of the same model resumes, also with ``overwrite``: nothing is thrown away
-    that the same command can continue.
+    run_dir: str
+    state: str
+    overwrite: bool = False
+    recorded: dict = dataclasses.field(default_factory=dict)
+    lock_seen: bool = False  # a lock file was there: another writer, or a killed one
 
-    Returns ``run_dir_state``, or ``replace`` when ``overwrite`` lets this run replace the
-    old one (the caller clears it with ``clear_run_dir`` once every check passed).
-    """
+    def differing(self, expect):
+        """``{key: (recorded, now)}`` of the ``expect`` keys an unfinished run recorded
+        otherwise."""
+        return {k: (self.recorded[k], v) for k, v in (expect or {}).items()
+                if k in self.recorded and self.recorded[k] != v}
+
+    def decide(self, expect=None):
+        """``state``, or ``replace`` when ``overwrite`` lets this run replace the old one;
+        raises ``RunDirError`` for an unfinished run of another ``expect`` (keys of run.json
+        such as ``model`` and ``dataset``) without ``overwrite``."""
+        if self.state == "finished":
+            return "replace"  # (without overwrite, inspect_run_dir refused it)
+        differ = self.differing(expect)
+        if differ and self.overwrite:
+            return "replace"
+        if differ:
+            what = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
+            raise RunDirError(f"run directory {self.run_dir} holds an unfinished run with {what}; "
+                              f"resume it with the same arguments, choose another --run-dir, or "
+                              f"pass --overwrite to start over")
+        return self.state
+
+
+def inspect_run_dir(run_dir, overwrite=False):
+    """The one look at a run directory a run takes: refuses a file, and a finished run unless
+    ``overwrite`` (``--overwrite``); returns a :class:`RunDirCheck` whose ``decide(expect)``
+    refuses an unfinished run of another model or dataset (resuming it would mix two runs),
+    again unless ``overwrite``. An unfinished run of the same model resumes, also with
+    ``overwrite``: nothing is thrown away that the same command can continue."""
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise RunDirError(f"--run-dir {run_dir} is a file, not a folder; choose a folder (new "
                           f"or holding a run)")
     state = run_dir_state(run_dir)
-    if state == "finished":
-        if overwrite:
-            return "replace"
+    if state == "finished" and not overwrite:
         raise RunDirError(f"run directory {run_dir} already holds a finished run (model.keras); "
                           f"choose another --run-dir or pass --overwrite to replace it")
+    recorded = {}
     info_path = os.path.join(run_dir, "run.json")
-    if expect and state == "resumable" and os.path.exists(info_path):
+    if state == "resumable" and os.path.exists(info_path):
         with open(info_path) as f:
-            info = json.load(f)
-        differ = {k: (info.get(k), v) for k, v in expect.items() if k in info and info[k] != v}
-        if differ and overwrite:
-            return "replace"
-        if differ:
-            what = ", ".join(f"{k} {old!r} (now {new!r})" for k, (old, new) in differ.items())
-            raise RunDirError(f"run directory {run_dir} holds an unfinished run with {what}; "
-                              f"resume it with the same arguments, choose another --run-dir, or "
-                              f"pass --overwrite to start over")
-    return state
+            recorded = json.load(f)
+    lock_seen = os.path.exists(os.path.join(run_dir, ".lock"))
+    return RunDirCheck(run_dir, state, overwrite, recorded, lock_seen)
+
+
+@contextlib.contextmanager
+def holding_run_dir(run_dir, overwrite=False):
+    """Looks at ``run_dir`` once (``inspect_run_dir``: a finished run is refused before even a
+    lock file is written), takes its lock once (``locked_run_dir``), removes what a killed
+    run left (``clean_stale``: a run replaced by a killed ``--overwrite`` comes back) and
+    yields the :class:`RunDirCheck` the run decides with.
+
+    The look is repeated under the lock only when the directory could have changed since:
+    a lock file was there (another writer, or a killed one) or ``clean_stale`` acted."""
+    held = inspect_run_dir(run_dir, overwrite)
+    with locked_run_dir(run_dir):
+        if clean_stale([run_dir], temp_dir=False) or held.lock_seen:
+            held = inspect_run_dir(run_dir, overwrite)
+        yield held
+
+
+def check_run_dir(run_dir, overwrite=False, expect=None):
+    """Refuses, before anything is written, a run directory that cannot take this run
+    (``inspect_run_dir(run_dir, overwrite).decide(expect)``).
+
+    Returns ``run_dir_state``, or ``replace`` when ``overwrite`` lets this run replace the
+    old one (the caller clears it with ``clear_run_dir`` once every check passed).
+    """
+    return inspect_run_dir(run_dir, overwrite).decide(expect)
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir):
+    """Holds the run directory's lock (the one lock a run takes); a directory this call
+    created is removed again when the block fails before writing anything but the lock (a
+    refused command leaves nothing)."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunDirError(f"--run-dir {run_dir} is a file, not a folder; choose a folder (new "
+                          f"or holding a run)")
+    created = not os.path.exists(run_dir)
+    try:
+        with run_dir_lock(run_dir):
+            yield
+    except BaseException:
+        if created and os.path.isdir(run_dir) and not os.listdir(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def clear_run_dir(run_dir):
@@ -227,6 +292,27 @@ class FitPlan:
     strategy: object
 
 
+def fit_plan(train_data, val_data=None, *, run_dir, epochs, loss, metrics=None,
+             loss_weights=None, optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
+             momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
+             monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
+             steps_per_epoch=None, callbacks=(), verbose="auto", compile=True,
+             tensorboard=True, divergence_factor=100.0, strategy=None):
+    """The :class:`FitPlan` of ``train``'s arguments (checked by ``check_training_args``
+    before; see ``train`` for what each means)."""
+    run_dir = os.path.abspath(run_dir)
+    return FitPlan(
+        train_data=train_data, val_data=val_data, run_dir=run_dir,
+        final_path=os.path.join(run_dir, "model.keras"), epochs=epochs, loss=loss,
+        metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
+        learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
+        schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
+        monitor_mode=monitor_mode, early_stopping_patience=early_stopping_patience,
+        jit_compile=jit_compile, steps_per_epoch=steps_per_epoch, callbacks=tuple(callbacks),
+        verbose=verbose, compile=compile, tensorboard=tensorboard,
+        divergence_factor=divergence_factor, strategy=strategy)
+
+
 def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=None,
           loss_weights=None, optimizer="adam", learning_rate=1e-3, weight_decay=0.0,
           momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
@@ -272,26 +358,31 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
                         steps_per_epoch=steps_per_epoch, warmup_epochs=warmup_epochs,
                         weight_decay=weight_decay, momentum=momentum,
                         divergence_factor=divergence_factor)
-    run_dir = os.path.abspath(run_dir)
-    final_path = os.path.join(run_dir, "model.keras")
-    backup_dir = os.path.join(run_dir, "backup")
-    plan = FitPlan(
-        train_data=train_data, val_data=val_data, run_dir=run_dir, final_path=final_path,
-        epochs=epochs, loss=loss, metrics=metrics, loss_weights=loss_weights,
-        optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
-        momentum=momentum, schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
-        monitor_mode=monitor_mode, early_stopping_patience=early_stopping_patience,
-        jit_compile=jit_compile, steps_per_epoch=steps_per_epoch, callbacks=tuple(callbacks),
-        verbose=verbose, compile=compile, tensorboard=tensorboard,
-        divergence_factor=divergence_factor, strategy=strategy)
+    plan = fit_plan(train_data, val_data, run_dir=run_dir, epochs=epochs, loss=loss,
+                    metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
+                    learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
+                    schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
+                    monitor_mode=monitor_mode, early_stopping_patience=early_stopping_patience,
+                    jit_compile=jit_compile, steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks, verbose=verbose, compile=compile,
+                    tensorboard=tensorboard, divergence_factor=divergence_factor,
+                    strategy=strategy)
+    run_dir = plan.run_dir
     if not is_chief(strategy):  # a non-chief worker: nothing is checked or written in run_dir
         return _fit(model, plan)
-    check_run_dir(run_dir, overwrite)
-    with run_dir_lock(run_dir):
-        clean_stale([run_dir], temp_dir=False)
-        with replacing_run(run_dir, check_run_dir(run_dir, overwrite) == "replace"):
-            trim_history(os.path.join(run_dir, "history.csv"), backup_epoch(backup_dir))
-            return _fit(model, plan)
+    with holding_run_dir(run_dir, overwrite) as held:
+        with replacing_run(run_dir, held.decide() == "replace"):
+            return fit_in_run_dir(model, plan)
+
+
+def fit_in_run_dir(model, plan):
+    """``train``'s fit once the caller holds ``plan.run_dir`` (its lock) and has decided it can
+    take this run (``inspect_run_dir``), inside ``replacing_run``: nothing here checks or locks
+    the directory again. ``kerascv_apps.experiment.train_model`` calls this directly."""
+    if is_chief(plan.strategy):
+        trim_history(os.path.join(plan.run_dir, "history.csv"),
+                     backup_epoch(os.path.join(plan.run_dir, "backup")))
+    return _fit(model, plan)
 
 
 def _fit(model, plan):

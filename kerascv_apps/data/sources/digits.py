@@ -37,13 +37,17 @@ def stratified_indices(labels, val_fraction=0.15, test_fraction=0.15, seed=SPLIT
 
 
 @register_source("digits", task="classification")
-def load_digits_dataset(image_size=32, classes=None):
+def load_digits_dataset(image_size=32, classes=None, holdout_classes=None):
     """scikit-learn's 8x8 handwritten digits at ``image_size`` (default 32), fixed split.
 
     Args:
         image_size: output side length.
         classes: optional subset of digit classes (relabelled 0..k-1 in the given order),
             e.g. for transfer-learning experiments.
+        holdout_classes: digit classes (labels after ``classes``) left out of the train and
+            validation splits but kept in the test split (the same fixed split): the unseen
+            class of anomaly detection (the generation task scores it, ``info``
+            ``"holdout_classes"``).
     """
     import tensorflow as tf
 
@@ -62,9 +66,24 @@ def load_digits_dataset(image_size=32, classes=None):
         labels = np.array([remap[int(c)] for c in labels], np.int32)
         class_names = [str(c) for c in classes]
     splits = stratified_indices(labels)
+    info = {"source": "sklearn.datasets.load_digits", "horizontal_flip": False}
+    if holdout_classes is not None:
+        if isinstance(holdout_classes, (int, str)):
+            holdout_classes = [c for c in str(holdout_classes).split(",") if c.strip()]
+        try:
+            holdout = sorted({int(c) for c in holdout_classes})
+        except (TypeError, ValueError):
+            holdout = []
+        if not holdout or any(c not in range(len(class_names)) for c in holdout) or \
+                len(holdout) >= len(class_names):
+            raise ValueError(f"holdout_classes must be some (not all) of the labels "
+                             f"0..{len(class_names) - 1}, got {holdout_classes!r}")
+        keep = lambda idx: idx[~np.isin(labels[idx], holdout)]  # noqa: E731
+        splits = (keep(splits[0]), keep(splits[1]), splits[2])
+        info["holdout_classes"] = holdout
     ds = [tf.data.Dataset.from_tensor_slices((images[s], labels[s])) for s in splits]
     return DatasetSplits(
         name="digits", task="classification", train=ds[0], val=ds[1], test=ds[2],
         image_shape=images.shape[1:], num_classes=len(class_names), class_names=class_names,
         sizes={"train": len(splits[0]), "val": len(splits[1]), "test": len(splits[2])},
-        info={"source": "sklearn.datasets.load_digits", "horizontal_flip": False})
+        info=info)

@@ -1,0 +1,79 @@
+"""Autoencoder, VAE and DCGAN builders (models/generation/): structure, the shared harness."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerascv_apps import build_model
+from kerascv_apps.models.generation.common import model_parts
+from tests.harness import run_model_test
+
+SMALL_AE = dict(input_shape=(16, 16, 1), latent_dim=4, filters=(4, 8))
+
+
+def _images(n=4, shape=(16, 16, 1)):
+    return np.random.default_rng(0).uniform(0, 255, (n,) + shape).astype("float32")
+
+
+def test_autoencoder_bottleneck_by_name_and_harness():
+    x = _images()
+    report = run_model_test("autoencoder", SMALL_AE, x, x, "mse", int8=False,
+                            mixed_precision=False, output_shapes=[(4, 16, 16, 1)])
+    model = report["model"]
+    parts = model_parts(model)
+    assert parts["encoder"].get_layer("bottleneck").units == 4
+    assert tuple(parts["encoder"].outputs[0].shape) == (None, 4)
+    assert tuple(parts["decoder"].inputs[0].shape) == (None, 4)
+    out = np.asarray(model(x))
+    assert out.min() >= 0 and out.max() <= 255  # pixels
+    dense = build_model("autoencoder_dense", input_shape=(16, 16, 1), latent_dim=3,
+                        hidden_units=(8,))
+    assert model_parts(dense)["encoder"].get_layer("bottleneck").units == 3
+    assert not any(isinstance(l, keras.layers.Conv2D) for l in model_parts(dense)["encoder"].layers)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        build_model("autoencoder", input_shape=(18, 18, 1), filters=(4, 8))
+
+
+def test_vae_heads_sampling_and_kl_loss():
+    x = _images()
+    model = build_model("vae", input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8),
+                        hidden_units=8)
+    encoder = model_parts(model)["encoder"]
+    assert [tuple(o.shape) for o in encoder.outputs] == [(None, 3), (None, 3)]
+    assert encoder.get_layer("z_mean").units == 3 and encoder.get_layer("z_log_var").units == 3
+    # inference is deterministic (z = mu); training draws z
+    a, b = np.asarray(model(x, training=False)), np.asarray(model(x, training=False))
+    np.testing.assert_array_equal(a, b)
+    c = np.asarray(model(x, training=True))
+    assert np.max(np.abs(c - a)) > 0
+    # the KL term is added as a model loss
+    model(x, training=True)
+    mu, log_var = (np.asarray(t) for t in encoder(x))
+    kl = np.mean(-0.5 * np.sum(1 + log_var - mu ** 2 - np.exp(log_var), axis=-1))
+    np.testing.assert_allclose(float(model.losses[0]), kl, rtol=1e-4)
+    report = run_model_test("vae", dict(input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8),
+                                        hidden_units=8), x, x, "mse", int8=False,
+                            mixed_precision=False, output_shapes=[(4, 16, 16, 1)])
+    assert report["model"].get_layer("reparameterize").kl_weight == 1.0
+
+
+def test_dcgan_generator_and_discriminator():
+    g = build_model("dcgan", input_shape=(16, 16, 1), latent_dim=8, base_filters=4,
+                    num_upsamplings=2)
+    assert tuple(g.inputs[0].shape) == (None, 8) and tuple(g.outputs[0].shape) == (None, 16, 16, 1)
+    # paper: BN everywhere in G but the output; tanh output (pixels: (t + 1) * 127.5)
+    names = [layer.name for layer in g.layers]
+    assert "project_bn" in names and "deconv1_bn" in names
+    assert g.get_layer("deconv_out").activation.__name__ == "tanh"
+    assert g.get_layer("deconv2_bn" if "deconv2_bn" in names else "deconv1_bn")
+    z = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
+    out = np.asarray(g(z))
+    assert out.min() >= 0 and out.max() <= 255
+    d = build_model("dcgan_discriminator", input_shape=(16, 16, 1), base_filters=4,
+                    num_downsamplings=2)
+    dnames = [layer.name for layer in d.layers]
+    assert "conv1_bn" not in dnames and "conv2_bn" in dnames  # no BN on D's first layer
+    assert d.get_layer("conv1_lrelu").negative_slope == pytest.approx(0.2)
+    run_model_test("dcgan", dict(input_shape=(16, 16, 1), latent_dim=8, base_filters=4,
+                                 num_upsamplings=2), z, out, "mse", int8=False,
+                   mixed_precision=False, output_shapes=[(4, 16, 16, 1)])
