@@ -74,6 +74,9 @@ FAMILY_KWARGS = {
     "autoencoder": dict(input_shape=(16, 16, 1), latent_dim=4, filters=(4, 8), hidden_units=(8,)),
     "vae": dict(input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8), hidden_units=8),
     "dcgan": dict(input_shape=(16, 16, 1), base_filters=4),
+    "ssd": dict(input_shape=(64, 64, 3), num_classes=3, fpn_filters=8, head_filters=8,
+                head_depth=1, backbone_kwargs=dict(alpha=0.25, stackwise_num_blocks=(1,) * 7,
+                                                   last_filters=16)),
 }
 # names whose architecture arguments differ from their family's (another backbone)
 NAME_KWARGS = {
@@ -84,6 +87,13 @@ NAME_KWARGS = {
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "dcgan": dict(input_shape=(16, 16, 1), latent_dim=8, base_filters=4, num_upsamplings=2),
     "dcgan_discriminator": dict(input_shape=(16, 16, 1), base_filters=4, num_downsamplings=2),
+    # P3-P7: the input must be a multiple of 2 ** 7
+    "ssd_mobilenet_v2_fpnlite": dict(input_shape=(128, 128, 3), num_classes=3, fpn_filters=8,
+                                     head_filters=8, head_depth=1,
+                                     backbone_kwargs=dict(alpha=0.25, last_filters=16,
+                                                          stackwise_num_blocks=(1,) * 7)),
+    "retinanet_resnet50": dict(input_shape=(128, 128, 3), num_classes=3, fpn_filters=8,
+                               head_filters=8, head_depth=1, backbone_kwargs=RESNET_SMALL),
 }
 # builder options that swap in a custom layer a registered name's default does not use: saved
 # and reloaded too, under "<name>+<option>"

@@ -151,13 +151,18 @@ def test_loss_decreases_through_the_task_training_graph():
 @pytest.fixture(scope="module")
 def detector():
     """A small detector whose class scores differ from anchor to anchor (random class
-    weights), so NMS order is not decided by ties."""
+    weights: NMS order is not decided by ties) and whose box deltas are far from zero (so the
+    decoding's scales matter)."""
     keras.utils.set_random_seed(1)
     model = build_model("ssd_mobilenet_v2_tiny", **SMALL)
     layer = model.get_layer("class_predictions")
     kernel, bias = layer.get_weights()
     rng = np.random.default_rng(1)
     layer.set_weights([rng.normal(0, 0.5, kernel.shape).astype(np.float32), bias + 2.0])
+    layer = model.get_layer("box_predictions")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([rng.normal(0, 0.3, kernel.shape).astype(np.float32),
+                       rng.normal(0, 1.0, bias.shape).astype(np.float32)])
     images = rng.integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
     return model, images
 
@@ -183,6 +188,10 @@ def test_tflite_ends_in_detection_postprocess_and_mediapipe_agrees(detector, mod
     litert = dt.run_litert(data, images)
     assert all(len(r["scores"]) == 20 for r in litert)
     assert all(np.all(np.diff(r["scores"]) <= 0) for r in litert)
+    packed = dt.pack_results(litert, 25)
+    assert packed.shape == (4, 25, 6) and np.all(packed[:, 20:] == 0)
+    assert np.all((packed[..., :4] >= 0) & (packed[..., :4] <= 1))
+    assert np.array_equal(packed[0, :20, 5], litert[0]["scores"])
     if mode == "float32":  # the op decodes with the model's anchors and variances
         head = ssd.SSDHead(model)
         raw = model(images.astype(np.float32))

@@ -21,6 +21,10 @@ see :mod:`kerascv_apps.export.metadata`): an image input with normalization, the
 tensors named ``location`` (BoundingBoxProperties, index 1, 0, 3, 2: top/left/bottom/right,
 BOUNDARIES, RATIO), ``category`` (labels file, TENSOR_VALUE_LABELS), ``score`` and ``number of
 detections``, the first three grouped as ``detection_result``.
+
+From the detection task's export: :func:`export_detector_tflite` (``float32`` / ``int8`` with
+the task's class names and calibration images, optionally a JSON contract as an extra file),
+verified with :func:`run_litert` + :func:`pack_results` in the task's prediction format.
 """
 
 import io
@@ -354,7 +358,8 @@ def run_litert(tflite_bytes, images, num_threads=None):
 def run_mediapipe(tflite_bytes, images, score_threshold=0.0, max_results=-1):
     """Runs a detector file on uint8 ``images`` with MediaPipe Tasks' ``ObjectDetector``;
     returns one dict per image like :func:`run_litert` (boxes converted from MediaPipe's
-    pixel ``origin_x, origin_y, width, height`` to rel_yxyx) plus ``names``.
+    pixel ``origin_x, origin_y, width, height`` to rel_yxyx; one row per category of a
+    detection), plus ``names``, in descending score.
 
     MediaPipe reports whole pixels (see :func:`in_mediapipe_pixels`); the mediapipe 1.2.2
     Python binding leaves ``Category.index`` unset, so class ids are looked up from the
@@ -376,17 +381,37 @@ def run_mediapipe(tflite_bytes, images, score_threshold=0.0, max_results=-1):
             boxes, classes, scores, names = [], [], [], []
             for d in result.detections:
                 bb = d.bounding_box
-                boxes.append([bb.origin_y / h, bb.origin_x / w, (bb.origin_y + bb.height) / h,
-                              (bb.origin_x + bb.width) / w])
-                top = d.categories[0]
-                classes.append(top.index if top.index is not None
-                               else labels.index(top.category_name))
-                scores.append(top.score)
-                names.append(top.category_name)
-            results.append({"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-                            "classes": np.asarray(classes, np.int64),
-                            "scores": np.asarray(scores, np.float32), "names": names})
+                box = [bb.origin_y / h, bb.origin_x / w, (bb.origin_y + bb.height) / h,
+                       (bb.origin_x + bb.width) / w]
+                # MediaPipe merges the op's detections of one box (per-class NMS keeps a box
+                # once per class) into one detection with several categories
+                for category in d.categories:
+                    boxes.append(box)
+                    classes.append(category.index if category.index is not None
+                                   else labels.index(category.category_name))
+                    scores.append(category.score)
+                    names.append(category.category_name)
+            order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+            results.append({"boxes": np.asarray(boxes, np.float32).reshape(-1, 4)[order],
+                            "classes": np.asarray(classes, np.int64)[order],
+                            "scores": np.asarray(scores, np.float32)[order],
+                            "names": [names[i] for i in order]})
     return results
+
+
+def pack_results(results, max_detections):
+    """Per-image detections (:func:`run_litert`, :func:`run_mediapipe`) as the detection
+    task's packed predictions: float32 (N, max_detections, 6) rows of ``y_min, x_min, y_max,
+    x_max, class_id, score`` (boxes clipped to [0, 1]), descending score, zero rows after the
+    last detection (what ``DetectionTask.score`` takes)."""
+    packed = np.zeros((len(results), int(max_detections), 6), np.float32)
+    for i, r in enumerate(results):
+        order = np.argsort(-np.asarray(r["scores"]), kind="stable")[:int(max_detections)]
+        n = len(order)
+        packed[i, :n, :4] = np.clip(np.asarray(r["boxes"]).reshape(-1, 4)[order], 0.0, 1.0)
+        packed[i, :n, 4] = np.asarray(r["classes"])[order]
+        packed[i, :n, 5] = np.asarray(r["scores"])[order]
+    return packed
 
 
 def read_labels(tflite_bytes):

@@ -106,7 +106,8 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
                 anchor_size=4.0, anchor_scales=(1.0, 2 ** (1 / 3), 2 ** (2 / 3)),
                 aspect_ratios=(0.5, 1.0, 2.0), prior_probability=0.01, box_loss="smooth_l1",
                 focal_alpha=0.25, focal_gamma=2.0, smooth_l1_beta=0.11,
-                positive_iou=0.5, negative_iou=0.4, force_match=True, name="ssd"):
+                positive_iou=0.5, negative_iou=0.4, force_match=True, bn_momentum=None,
+                name="ssd"):
     """SSD/RetinaNet-family detector on a registered backbone (see the module docstring); a
     functional model whose ``box_anchors`` layer carries the anchor description.
 
@@ -127,6 +128,10 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
         box_loss: ``smooth_l1`` (on encoded deltas, beta ``smooth_l1_beta``) or ``giou``.
         focal_alpha, focal_gamma, positive_iou, negative_iou, force_match: target assignment
             and loss (see :class:`SSDHead`).
+        bn_momentum: momentum of the backbone's batch normalizations (None: the backbone's
+            own, 0.999 for MobileNetV2, whose moving statistics are still far from the batch
+            statistics after the few hundred steps of a CPU training from scratch: then
+            inference sees other activations than training did).
     """
     height, width, channels = input_shape
     if height is None or width is None:
@@ -157,6 +162,12 @@ def SSDDetector(input_shape=(320, 320, 3), num_classes=3, backbone="mobilenet_v2
     if missing or not used:
         raise ValueError(f"{name}: backbone {backbone!r} has levels {sorted(bb.levels)}; "
                          f"min_level={min_level} needs {missing or used}")
+    if bn_momentum is not None:
+        if not 0 <= float(bn_momentum) < 1:
+            raise ValueError(f"{name}: bn_momentum must be in [0, 1), got {bn_momentum!r}")
+        for layer in bb.source.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = float(bn_momentum)  # a constructor argument: in its config
     image = keras.Input(shape=tuple(input_shape), name="image")
     features = apply_on(bb.model(), image)
 
