@@ -8,6 +8,10 @@ The model trains through its family's detection head (``DetectionTask.training_m
 head's loss in the compiled train step), Adam with a cosine schedule, random horizontal flips
 (boxes mirrored with the pixels). Prints one JSON line: mAP@0.5, mAP@[.5:.95], per-class AP,
 training seconds and images/s, evaluation time per image.
+
+Measured here (2 shared CPU cores, load average above 15, so wall times are long):
+``--model faster_rcnn_small --epochs 25``: test mAP@0.5 0.870, mAP@[.5:.95] 0.456 (200 test
+images), 227 s of process CPU time, 973 s wall, 0.067 s per image to detect.
 """
 
 import argparse
