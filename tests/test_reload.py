@@ -81,7 +81,6 @@ NAME_KWARGS = {
 # and reloaded too, under "<name>+<option>"
 OPTION_KWARGS = {
     "lenet5+c3_table": ("lenet5", dict(c3_table=True)),
-    "faster_rcnn_small+align": ("faster_rcnn_small", dict(roi_mode="align")),
 }
 SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
 MAX_OUTPUT_DIFF = 1e-5
