@@ -68,6 +68,12 @@ FAMILY_KWARGS = {
     "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
     "faster_rcnn": dict(C3, backbone_kwargs=VGG_SMALL, **RCNN_SMALL),
     "yolo_v1": dict(input_shape=(64, 64, 3), num_classes=3, width=0.0625, fc_units=8),
+    "llnet": dict(input_shape=(12, 12, 3), patch_size=5, hidden_units=(8, 6, 4), stride=2),
+    "conv_autoencoder": dict(input_shape=(16, 16, 3), filters=(4, 8), bottleneck=8),
+    "dae": dict(input_shape=(16, 16, 3), filters=4, num_layers=4),
+    "autoencoder": dict(input_shape=(16, 16, 1), latent_dim=4, filters=(4, 8), hidden_units=(8,)),
+    "vae": dict(input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8), hidden_units=8),
+    "dcgan": dict(input_shape=(16, 16, 1), base_filters=4),
 }
 # names whose architecture arguments differ from their family's (another backbone)
 NAME_KWARGS = {
@@ -76,6 +82,8 @@ NAME_KWARGS = {
     "faster_rcnn_small": dict(C3, backbone_kwargs=RESNET_SMALL, **RCNN_SMALL),
     "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
+    "dcgan": dict(input_shape=(16, 16, 1), latent_dim=8, base_filters=4, num_upsamplings=2),
+    "dcgan_discriminator": dict(input_shape=(16, 16, 1), base_filters=4, num_downsamplings=2),
 }
 # builder options that swap in a custom layer a registered name's default does not use: saved
 # and reloaded too, under "<name>+<option>"
