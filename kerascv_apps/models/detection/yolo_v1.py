@@ -36,7 +36,7 @@ def _stages(repeats=(4, 2), final_stride=2):
 
 def YOLOv1(input_shape=(448, 448, 3), num_classes=20, width=1.0,
            repeats=(4, 2), final_stride=2, fc_units=4096, dropout=0.5, batch_norm=False,
-           output_activation=None, preprocessing="unit", name="yolo_v1"):
+           preprocessing="unit", name="yolo_v1"):
     """YOLO v1: 24 convolutional layers (1x1 reductions before 3x3 convs, GoogLeNet-inspired),
     2 fully connected layers, leaky ReLU (0.1) everywhere but the last layer, dropout 0.5
     after the first fully connected layer; at 448 x 448 the grid is S = 7 (stride 64) and the
@@ -52,13 +52,7 @@ def YOLOv1(input_shape=(448, 448, 3), num_classes=20, width=1.0,
         fc_units: the first fully connected layer (4096).
         dropout: after the first fully connected layer (0.5).
         batch_norm: batch normalization after every conv (not in the paper; YOLO v2 adds it).
-        output_activation: ``None`` (linear, the paper) or ``"sigmoid"``: every output
-            (offsets, square-rooted sizes, confidences, class probabilities) lives in [0, 1],
-            so a sigmoid bounds them without changing what they mean (not in the paper).
     """
-    if output_activation not in (None, "sigmoid"):
-        raise ValueError(f"YOLOv1: output_activation must be None (the paper's linear output) "
-                         f"or 'sigmoid', got {output_activation!r}")
     height, width_px = int(input_shape[0]), int(input_shape[1])
     stride = 32 * final_stride
     if height % stride or width_px % stride:
@@ -87,8 +81,6 @@ def YOLOv1(input_shape=(448, 448, 3), num_classes=20, width=1.0,
         x = layers.Dropout(dropout, name="fc1_dropout")(x)
     depth = 5 * BOXES_PER_CELL + num_classes
     x = layers.Dense(grid[0] * grid[1] * depth, dtype="float32", name="fc2")(x)
-    if output_activation:
-        x = layers.Activation(output_activation, dtype="float32", name="fc2_sigmoid")(x)
     outputs = layers.Reshape((grid[0], grid[1], depth), dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 
