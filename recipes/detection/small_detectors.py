@@ -21,7 +21,7 @@ import sys
 import time
 
 DEFAULTS = {"faster_rcnn_small": dict(image_size=128, lr=1e-3),
-            "yolo_v1_small": dict(image_size=160, lr=5e-4)}
+            "yolo_v1_small": dict(image_size=160, lr=1e-3)}
 
 
 def flip(image, boxes):
