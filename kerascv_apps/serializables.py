@@ -52,6 +52,7 @@ SERIALIZABLES = {
     "ImagePreprocessing": "kerascv_apps.layers.preprocessing",
     "AnchorPredictions": "kerascv_apps.layers.anchors",
     "RoIPooling": "kerascv_apps.layers.roi_pooling",
+    "RegionProposals": "kerascv_apps.layers.proposals",
     "ChannelsToBatch": "kerascv_apps.layers.patches",
     "BatchToChannels": "kerascv_apps.layers.patches",
     "PatchFold": "kerascv_apps.layers.patches",

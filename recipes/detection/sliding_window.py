@@ -13,6 +13,10 @@
    decode).
 3. COCO figures by the detection task's evaluation (pycocotools) on the test split, and the
    time per image of step 2. Prints one JSON line.
+
+Measured here (2 shared CPU cores, heavily loaded): ``--epochs 8``: 934 windows per image,
+test mAP@0.5 0.265, mAP@[.5:.95] 0.109, 0.296 s per image (classifier: 5,510 crops, 42 s
+of process CPU time).
 """
 
 import argparse

@@ -22,6 +22,7 @@ from kerascv_apps.layers.vit import TokenDense
 from kerascv_apps.models.backbones import build_backbone
 from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.models.detection.heads import PAD_CLASS, DetectionHead, register_head
+from kerascv_apps.models.segmentation._base import apply_on
 from kerascv_apps.registry import register_model
 
 # Fast R-CNN's regression target normalization (py-faster-rcnn BBOX_NORMALIZE_STDS)
@@ -66,6 +67,11 @@ def FasterRCNN(input_shape=(608, 608, 3), num_classes=20, backbone="vgg16", back
         fc_units: the head's fully connected layers.
         dropout: after each fully connected layer.
     """
+    if (len(input_shape) != 3 or any(v is None for v in input_shape[:2])
+            or int(input_shape[0]) % 32 or int(input_shape[1]) % 32):
+        raise ValueError(f"FasterRCNN: input_shape must be a static (height, width, 3) with "
+                         f"height and width divisible by 32 (anchors are laid out once for "
+                         f"it), got {tuple(input_shape)}")
     height, width = int(input_shape[0]), int(input_shape[1])
     bb = build_backbone(backbone, input_shape=tuple(input_shape), weights=backbone_weights,
                         **(backbone_kwargs or {}))
@@ -75,8 +81,6 @@ def FasterRCNN(input_shape=(608, 608, 3), num_classes=20, backbone="vgg16", back
     lv = bb.levels[level]
     num_anchors = len(anchor_scales) * len(anchor_ratios)
     image = keras.Input(shape=tuple(input_shape), name="image")
-    from kerascv_apps.models.segmentation._base import apply_on
-
     features = apply_on(bb.model(), image)[lv.name]
     x = layers.Conv2D(rpn_filters, 3, padding="same", activation="relu", name="rpn_conv")(features)
     small = keras.initializers.RandomNormal(stddev=0.01)

@@ -146,3 +146,10 @@ def test_fit_steps_through_the_detection_training_graph(tiny):
     # the RoIs: see FasterRCNNHead)
     assert set(names) <= {"box_deltas_flat/kernel", "box_deltas_flat/bias"}, names
     assert any("rpn_conv" in w.path for w, c in zip(train.trainable_weights, changed) if c)
+
+
+def test_bad_input_size_is_named():
+    with pytest.raises(ValueError, match="divisible by 32"):
+        build_model("faster_rcnn_small", input_shape=(100, 100, 3))
+    with pytest.raises(ValueError, match="input_shape"):
+        build_model("faster_rcnn_small", input_shape=(None, None, 3))
