@@ -13,7 +13,7 @@ from tests.tree_snapshot import assert_unchanged, snapshot
 def test_every_subcommand_has_help():
     parser = build_parser()
     for command in ("list-models", "train", "evaluate", "export", "predict", "tune", "summary",
-                    "clean", "optimize", "prepare"):
+                    "clean", "optimize", "prepare", "sample", "embed"):
         with pytest.raises(SystemExit) as info:
             parser.parse_args([command, "--help"])
         assert info.value.code == 0

@@ -131,6 +131,11 @@ def test_dcgan_trains_as_a_pair_and_returns_the_generator(tmp_path):
     z = np.zeros((2, 4), "float32")
     np.testing.assert_allclose(np.asarray(saved.generator(z)), np.asarray(run.model(z)),
                                atol=1e-5)
+    # the paper's Adam beta_1 = 0.5 for both networks, the learning rate as given
+    saved.compile(optimizer=keras.optimizers.Adam(2e-4))
+    for opt in (saved.generator_optimizer, saved.discriminator_optimizer):
+        assert opt.beta_1 == 0.5 and float(opt.learning_rate) == pytest.approx(2e-4)
+    assert saved.generator_optimizer is not saved.discriminator_optimizer
 
 
 def test_task_refusals():

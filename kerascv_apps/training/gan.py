@@ -165,7 +165,8 @@ class DCGAN(AdversarialPair):
     D(G(z)), the default, what DCGAN trained with; ``"minimax"``: log(1 - D(G(z))), the
     objective as written; see ``losses.generation.gan_losses``). Batches are ``(image,
     anything)``; the label is not used. The paper's optimizer is Adam with learning rate
-    2e-4 and beta_1 = 0.5 (the recipe passes them).
+    2e-4 (the recipe passes it) and beta_1 = 0.5: an Adam optimizer given to ``compile``
+    gets ``adam_beta_1`` (0.5; None keeps the optimizer's own).
 
     Args:
         generator: latent vector -> image ([0, 255] pixels).
@@ -177,7 +178,7 @@ class DCGAN(AdversarialPair):
     names = ("loss", "d_loss", "d_real", "d_fake")
 
     def __init__(self, generator, discriminator, generator_loss="non_saturating", seed=None,
-                 **kwargs):
+                 adam_beta_1=0.5, **kwargs):
         from kerascv_apps.losses.generation import GENERATOR_LOSSES
 
         if generator_loss not in GENERATOR_LOSSES:
@@ -186,8 +187,23 @@ class DCGAN(AdversarialPair):
         super().__init__(generator, discriminator, **kwargs)
         self.generator_loss = generator_loss
         self.seed = seed
+        self.adam_beta_1 = None if adam_beta_1 is None else float(adam_beta_1)
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def compile(self, generator_optimizer=None, discriminator_optimizer=None, optimizer="adam",
+                **kwargs):
+        """``AdversarialPair.compile`` with DCGAN's Adam beta_1 (``adam_beta_1``)."""
+        def paper_adam(opt):
+            opt = keras.optimizers.get(opt) if opt is not None else None
+            if self.adam_beta_1 is None or not isinstance(opt, keras.optimizers.Adam):
+                return opt
+            config = opt.get_config()
+            config["beta_1"] = self.adam_beta_1
+            return opt.__class__.from_config(config)
+
+        super().compile(paper_adam(generator_optimizer), paper_adam(discriminator_optimizer),
+                        paper_adam(optimizer), **kwargs)
 
     def _latents(self, images):
         return keras.random.normal((ops.shape(images)[0], self.latent_dim),
@@ -217,4 +233,5 @@ class DCGAN(AdversarialPair):
         return self._update({"loss": g_loss, "d_loss": d_loss, **probs})
 
     def get_config(self):
-        return {**super().get_config(), "generator_loss": self.generator_loss, "seed": self.seed}
+        return {**super().get_config(), "generator_loss": self.generator_loss, "seed": self.seed,
+                "adam_beta_1": self.adam_beta_1}
