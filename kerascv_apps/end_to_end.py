@@ -274,6 +274,8 @@ def restoration_table(s):
     for row in t["per_image"] + [dict(t, image="mean")]:
         lines.append(f"{str(row['image']):<16}" + "".join(
             f"{row[key(m, 'psnr')]:>9.2f}/{row[key(m, 'ssim')]:.3f}" for m in methods))
+    if "train_seconds" not in s:
+        return "\n".join(lines + [""])
     line = (f"train {s['train_seconds']:.0f} s wall, {s['cpu_seconds_train_and_eval']:.0f} s "
             f"CPU (train + eval), {s['steps']} steps of {s['batch_size']} crops "
             f"{s['patch_size']}x{s['patch_size']}")

@@ -99,6 +99,13 @@ def test_training_crops_are_degraded_anew_per_seed():
     x2, y2 = aug(clean, clean, tf.constant([1, 3], tf.int64))
     assert x1.shape == (16, 16, 3) and not np.array_equal(x1.numpy(), x2.numpy())
     assert 15 < float(np.std(x1.numpy() - y1.numpy())) < 35
+    # per-channel gains in [min_gain, 1] on the clean crop, the noise made after them
+    gray = tf.constant(np.full((32, 32, 3), 200.0, np.float32))
+    quiet = RestorationAugment(16, Degradation("gaussian", sigma=0), min_gain=0.3)
+    x, y = quiet(gray, gray, tf.constant([4, 5], tf.int64))
+    channel = y.numpy()[0, 0]
+    assert np.array_equal(x.numpy(), y.numpy()) and len(set(channel)) == 3
+    assert np.all(channel >= 60) and np.all(channel <= 200)
 
 
 @pytest.mark.parametrize("stride", [1, 3, 5])

@@ -88,7 +88,7 @@ def pretrain_llnet(model, degraded, clean, epochs=5, batch_size=128, learning_ra
                    sparsity_target=0.05, sparsity_weight=0.01, weight_decay=1e-5, verbose=0):
     """Greedy layer-wise pre-training of an LLNet built by ``models.restoration.llnet``
     (in place); ``degraded``/``clean``: (n, patch²) patches in [0, 1]. Returns the final
-    reconstruction MSE of each DA layer."""
+    objective (MSE + sparsity + weight decay) of each DA layer."""
     from kerascv_apps.models.restoration.llnet import decoder_layer_names, encoder_layer_names
 
     encoders = [model.get_layer(n) for n in encoder_layer_names(model)]

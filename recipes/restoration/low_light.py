@@ -54,7 +54,8 @@ def main(argv=None):
         losses = pretrain_llnet(model, degraded, clean, epochs=a.pretrain_epochs)
         pretrain = {"da_losses": losses, "seconds": time.time() - start,
                     "cpu_seconds": time.process_time() - cpu}
-        print(f"layer-wise pre-training: DA reconstruction MSE {losses}, "
+        print(f"layer-wise pre-training: final DA objective (MSE + sparsity + weight decay) "
+              f"per layer {[round(v, 4) for v in losses]}, "
               f"{pretrain['seconds']:.0f} s wall, {pretrain['cpu_seconds']:.0f} s CPU")
     summary = run_restoration(a.model, a.run_dir, epochs=a.epochs,
                               steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,

@@ -47,7 +47,9 @@ def LLNet(input_shape=(None, None, 3), patch_size=17, hidden_units=PAPER_HIDDEN,
     to every patch), and :class:`~kerascv_apps.layers.patches.PatchFold` puts the 289
     outputs of each position back as a 17×17 patch and averages. The image is reflect-padded
     by ``patch_size − 1`` first, so every pixel is covered by the same number of patches as
-    an interior one. The paper's network works on gray images; each RGB channel goes through
+    an interior one. Fine-tuning through this model minimizes the error of the averaged
+    (folded) image rather than the paper's per-patch error (a deviation of this formulation;
+    the layer-wise pre-training is per patch). The paper's network works on gray images; each RGB channel goes through
     it as a gray image (shared weights). Inputs and outputs are [0, 255] pixels (the network
     sees [0, 1], its sigmoid output is scaled back).
 
