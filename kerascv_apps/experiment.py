@@ -297,6 +297,9 @@ def _measured_cpu_precision(s, splits, task):
     def build():
         return _build_for_data(s.entry, splits, task, s.model_kwargs or {})
 
+    if not task.image_input:  # a generator takes latent vectors: time it on its own input
+        shape = tuple(build().inputs[0].shape[1:])
+
     choice = choose_cpu_precision(s.model_name, build, shape, s.batch_size, planned,
                                   model_kwargs=s.model_kwargs,
                                   progress=print if s.verbose else (lambda *_: None))
