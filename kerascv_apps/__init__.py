@@ -26,11 +26,12 @@ _LAZY = {
     "ClassificationTask": "kerascv_apps.tasks.classification",
     "SegmentationTask": "kerascv_apps.tasks.segmentation",
     "SuperResolutionTask": "kerascv_apps.tasks.super_resolution",
+    "DetectionTask": "kerascv_apps.tasks.detection",
 }
 
 __all__ = ["build_model", "list_models", "load_model", "load_dataset", "train_model",
            "evaluate_model", "export_run", "Task", "ClassificationTask", "SegmentationTask",
-           "SuperResolutionTask"]
+           "SuperResolutionTask", "DetectionTask"]
 
 
 def __getattr__(name):

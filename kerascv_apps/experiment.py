@@ -408,6 +408,7 @@ def predict_split(model, task, dataset, batch_size=64):
     model = inference_model(model)
     fn = task.pipeline_map_fn()
     static = all(d is not None for d in model.inputs[0].shape[1:])
+    model = task.prediction_model(model)  # e.g. detection: raw outputs decoded
     if not static:
         ds = dataset.map(fn) if fn is not None else dataset
         return task.predict_batches(lambda x: model(x, training=False), ds)
@@ -416,7 +417,9 @@ def predict_split(model, task, dataset, batch_size=64):
     # on a batch of 64 peaked 2.8 GB above the model (each op's output kept until the next op
     # ran); the compiled step 0.36 GB
     for x, y in make_pipeline(dataset, batch_size, cache=False, map_fn=fn):
-        preds.append(np.asarray(model.predict_on_batch(x)))
+        if not preds:
+            task.keep_images(np.asarray(x))
+        preds.append(np.asarray(task.prediction_outputs(model.predict_on_batch(x))))
         targets.append(np.asarray(y))
     return np.concatenate(targets), np.concatenate(preds)
 

@@ -104,11 +104,14 @@ def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, 
         step = float(int8_runner.output_details[0]["quantization"][0])
         report["int8_agreement"] = check_int8_agreement(
             family, outputs[output_index], out, step,
-            targets=_as_list(batch_y)[output_index] if family == "super_resolution" else None)
+            targets=_as_list(batch_y)[output_index] if family in IMAGE_TASKS else None)
         report["int8_ops"] = ops
         report["int8_size"] = len(int8_bytes)
     return report
 
+
+# tasks whose model outputs an image (int8 checked by PSNR against the targets)
+IMAGE_TASKS = ("super_resolution", "restoration")
 
 # The README's int8 gate: `export --max-int8-drop 0.01` of the task's quality metric
 # (accuracy, mIoU, PSNR-Y in dB).
@@ -147,7 +150,7 @@ def check_int8_agreement(family, float_out, int8_out, step, targets=None,
     - both: where fewer than a quarter of the images/pixels are decisive (an untrained model's
       nearly flat scores), the int8 scores must also reproduce the float scores to three steps
       of the int8 output, so a file that gets them wrong cannot pass on ties;
-    - super_resolution: PSNR drop against ``targets`` <= max_drop dB (the README's PSNR-Y
+    - super_resolution, restoration: PSNR drop against ``targets`` <= max_drop dB (the README's PSNR-Y
       gate, here on RGB), and int8 within 35 dB PSNR of the float output.
     """
     from kerascv_apps.metrics.segmentation import mean_iou
@@ -175,7 +178,7 @@ def check_int8_agreement(family, float_out, int8_out, step, targets=None,
         drop = 1.0 - float(mean_iou(truth, int8_out, float_out.shape[-1], 255))
         assert drop <= max_drop, f"int8 mIoU drop {drop:.4f} against the float prediction"
         return {**report, "miou_drop": drop}
-    assert family == "super_resolution", family
+    assert family in IMAGE_TASKS, family
     targets = np.asarray(targets, np.float64)
     drop = _psnr(float_out, targets) - _psnr(int8_out, targets)
     vs_float = _psnr(int8_out, float_out)

@@ -8,7 +8,7 @@ import kerascv_apps
 
 EXPECTED = {"build_model", "list_models", "load_model", "load_dataset", "train_model",
             "evaluate_model", "export_run", "ClassificationTask", "SegmentationTask",
-            "SuperResolutionTask"}
+            "SuperResolutionTask", "DetectionTask"}
 
 
 def test_all_names_the_public_api_and_each_resolves():

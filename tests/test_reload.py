@@ -43,6 +43,9 @@ GOOGLENET_SMALL = dict(stem_filters=(4, 4, 8), aux_conv_filters=4, aux_fc_units=
                            tuple((f"inception{stage}{block}", (4, 2, 4, 2, 2, 2))
                                  for block in blocks)
                            for stage, blocks in ((3, "ab"), (4, "abcde"), (5, "ab"))))
+# a 2 x 2 stride-16 map: 3 anchors per cell, 8 proposals, 2 x 2 RoI pooling
+RCNN_SMALL = dict(rpn_filters=8, anchor_scales=(16,), pre_nms_top_n=12, post_nms_top_n=8,
+                  pool_size=2, fc_units=(8, 8))
 # builder arguments of every member of a family (the variant's own arguments not named here,
 # e.g. LRN, batch norm, 1x1 last convs, bottleneck blocks, scale, stay the variant's)
 FAMILY_KWARGS = {
@@ -63,6 +66,11 @@ FAMILY_KWARGS = {
     "espcn": dict(input_shape=(8, 8, 3), stackwise_num_filters=(8, 4)),
     "srresnet": dict(input_shape=(8, 8, 3), filters=8, num_blocks=2),
     "srgan": dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 4, 4, 4), dense_units=8),
+    "faster_rcnn": dict(C3, backbone_kwargs=VGG_SMALL, **RCNN_SMALL),
+    "yolo_v1": dict(input_shape=(64, 64, 3), num_classes=3, width=0.0625, fc_units=8),
+    "llnet": dict(input_shape=(12, 12, 3), patch_size=5, hidden_units=(8, 6, 4), stride=2),
+    "conv_autoencoder": dict(input_shape=(16, 16, 3), filters=(4, 8), bottleneck=8),
+    "dae": dict(input_shape=(16, 16, 3), filters=4, num_layers=4),
     "autoencoder": dict(input_shape=(16, 16, 1), latent_dim=4, filters=(4, 8), hidden_units=(8,)),
     "vae": dict(input_shape=(16, 16, 1), latent_dim=3, filters=(4, 8), hidden_units=8),
     "dcgan": dict(input_shape=(16, 16, 1), base_filters=4),
@@ -71,6 +79,7 @@ FAMILY_KWARGS = {
 NAME_KWARGS = {
     "fcn8s_resnet50": dict(C3, backbone_kwargs=RESNET_SMALL),
     "unet_backbone": dict(C3, backbone_kwargs=RESNET_SMALL, decoder_filters=4),
+    "faster_rcnn_small": dict(C3, backbone_kwargs=RESNET_SMALL, **RCNN_SMALL),
     "mobilenet_v2": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "mobilenet_v2_050": dict(C3, alpha=0.25, stackwise_num_blocks=(1,) * 7),
     "dcgan": dict(input_shape=(16, 16, 1), latent_dim=8, base_filters=4, num_upsamplings=2),
@@ -80,6 +89,7 @@ NAME_KWARGS = {
 # and reloaded too, under "<name>+<option>"
 OPTION_KWARGS = {
     "lenet5+c3_table": ("lenet5", dict(c3_table=True)),
+    "faster_rcnn_small+align": ("faster_rcnn_small", dict(roi_mode="align")),
 }
 SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
 MAX_OUTPUT_DIFF = 1e-5

@@ -88,7 +88,8 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
     outputs = []
     for detail in runner.output_details:
         out = _describe(detail)
-        out.update(task.output_contract(activation, out["shape"][-1]))
+        # a scalar output (a detection count) has no last axis
+        out.update(task.output_contract(activation, out["shape"][-1] if out["shape"] else 1))
         outputs.append(out)
     if description is None:
         description = f"{name}: {task.name} model exported by kerascv_apps ({mode})"

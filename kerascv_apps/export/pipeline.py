@@ -20,7 +20,6 @@ import os
 import numpy as np
 
 from kerascv_apps.export.contract import build_contract
-from kerascv_apps.export.metadata import embed_metadata
 # onnx, onnxruntime and tf2onnx are imported only when an ONNX format is asked for
 from kerascv_apps.export.onnx import ONNX_FORMATS
 from kerascv_apps.export.savedmodel import export_savedmodel
@@ -77,7 +76,7 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
 
     # what the task ships (a generation model: its decoder / generator, on latent vectors)
     model = task.export_network(float32_model(model))
-    rgb_input = config.rgb_input and task.image_input  # a latent vector stays as it is
+    rgb_input = config.rgb_input and task.image_input  # a latent-vector input stays as it is
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"export directory {out_dir} already exists; choose another or overwrite")
     report = {"name": name, "task": task.name, "metric": task.quality_metric,
@@ -111,8 +110,11 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
                 if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
                     calibration = np.repeat(calibration, 3, axis=-1)
             try:
-                data = _convert(phone_model, mode, calibration if calibrated else None,
-                                tflite_input_shape, integer_io)
+                data = task.convert_tflite(phone_model, mode, calibration if calibrated else None,
+                                           tflite_input_shape, integer_io)
+                if data is None:
+                    data = _convert(phone_model, mode, calibration if calibrated else None,
+                                    tflite_input_shape, integer_io)
             except TFLiteConversionError as e:
                 if mode in ("int8", "float32"):
                     raise
@@ -126,7 +128,7 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
             contract = build_contract(task, data, name, mode, model=model, version=version,
                                       description=description, file_name=os.path.basename(file))
             if task.embeds_metadata:
-                data = embed_metadata(data, contract, task.metadata_kind)
+                data = task.embed_tflite_metadata(data, contract)
             with open(file, "wb") as f:
                 f.write(data)
             with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:

@@ -211,9 +211,11 @@ def build_export_archive(model, task):
         return archive, class_names
     shape = tuple(model.inputs[0].shape)
     height, width, channels = shape[1], shape[2], shape[3]
+    predictor = task.prediction_model(model)  # e.g. detection: raw outputs decoded
 
     def outputs_for(images):
-        return add_class_names(task.serving_outputs(model(images, training=False)), class_names)
+        return add_class_names(task.serving_outputs(predictor(images, training=False)),
+                               class_names)
 
     def serve(images):
         return outputs_for(check_images(images, height, width, channels))

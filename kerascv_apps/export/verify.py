@@ -212,8 +212,9 @@ def verify_tflite(tflite, task, dataset, limit=None, latency_runs=50, num_thread
     runner = TFLiteRunner(data, num_threads=num_threads)
     probe = _first_images(dataset, min(batch_size, limit or batch_size))
     used = tflite_batch_size(runner, probe, batch_size)
-    targets, predictions = predict_split(runner, dataset, limit=limit, batch_size=used,
-                                         progress=label, show_progress=show_progress)
+    targets, predictions = predict_split(lambda x: task.prediction_outputs(runner(x)), dataset,
+                                         limit=limit, batch_size=used, progress=label,
+                                         show_progress=show_progress)
     first = probe[:1]
     latency = {}
     for threads in latency_threads:
@@ -235,8 +236,10 @@ def verify_keras(model, task, dataset, limit=None, latency_runs=20,
                  batch_size=DEFAULT_BATCH_SIZE, label="verify keras", show_progress=None):
     """The same figures for the Keras model (the reference the TFLite files are compared to);
     the test split runs in batches of ``batch_size``, latency at batch 1."""
+    predictor = task.prediction_model(model)
+
     def predict(x):
-        return np.asarray(_first(model(x, training=False)))
+        return np.asarray(task.prediction_outputs(predictor(x, training=False)))
 
     targets, predictions = predict_split(predict, dataset, limit=limit, batch_size=batch_size,
                                          progress=label, show_progress=show_progress)

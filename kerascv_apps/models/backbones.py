@@ -74,13 +74,18 @@ class Backbone:
     taps: list = dataclasses.field(default_factory=list)
     source: object = None  # the headless model the taps are layers of
 
+    switches: dict = dataclasses.field(default_factory=dict)  # {"Pk": switch mask}
+
     def tap_output(self, level):
         """The symbolic output of a tap (a ``FeatureLevel`` of ``taps`` or ``levels``)."""
-        return self.source.get_layer(level.layer).output
+        return tap_tensor(self.source, level.layer)
 
     def model(self):
-        """The :class:`BackboneModel` (dict outputs ``{"P1": ..., ...}``, levels in its config)."""
-        return BackboneModel(self.inputs, dict(self.features), name=f"{self.name}_backbone",
+        """The :class:`BackboneModel` (dict outputs ``{"P1": ..., ...}``, levels in its config;
+        a backbone built with switch pooling also outputs ``"Pk_switches"``: the mask at the
+        input of level ``Pk``'s pooling)."""
+        outputs = {**self.features, **{f"{k}_switches": v for k, v in self.switches.items()}}
+        return BackboneModel(self.inputs, outputs, name=f"{self.name}_backbone",
                              feature_levels=[dataclasses.asdict(v) for v in self.levels.values()],
                              tap_levels=[dataclasses.asdict(v) for v in self.taps])
 
@@ -124,6 +129,10 @@ def _layer_geometry(layer, geometry):
         return tuple((s, o + s * c[0]) for (s, o), c in zip(geometry, crops))
     if name == "ZeroPadShortcut":  # x[:, ::s, ::s]: pixel j is input pixel s * j
         return tuple((s * layer.strides, o) for s, o in geometry)
+    if name == "MaxPoolingWithSwitches":  # 2x2 / stride 2, valid (and its switches)
+        return tuple((s * 2, o + s * 0.5) for s, o in geometry)
+    if name == "MaxUnpoolingWithSwitches":  # back to the pooling's input grid
+        return tuple((s // 2, o - s / 4.0) for s, o in geometry)
     kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     if kernel is None:
         return geometry
@@ -197,6 +206,19 @@ def layer_geometries(model, strict=True):
     return table
 
 
+def tap_tensor(model, layer_name):
+    """The feature map a tap layer outputs: its output, or the first of its outputs (a
+    ``MaxPoolingWithSwitches`` also returns its switches)."""
+    output = model.get_layer(layer_name).output
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def switches_of(model, layer_name):
+    """The switch mask a ``MaxPoolingWithSwitches`` tap records (its second output), or None."""
+    output = model.get_layer(layer_name).output
+    return output[1] if isinstance(output, (list, tuple)) and len(output) == 2 else None
+
+
 def tap_levels(model):
     """Every declared tap of ``model`` (``feature_taps``) as a FeatureLevel named after its
     layer, shallow to deep; taps of spatially pooled tensors are left out."""
@@ -213,7 +235,7 @@ def tap_levels(model):
         if other != (stride, offset):
             raise ValueError(f"feature tap {layer_name!r}: rows and columns differ: "
                              f"{geometry[layer_name]}")
-        channels = int(model.get_layer(layer_name).output.shape[-1])
+        channels = int(tap_tensor(model, layer_name).shape[-1])
         levels.append(FeatureLevel(layer_name, layer_name, int(stride), float(offset), channels))
     return levels
 
@@ -249,5 +271,7 @@ def build_backbone(name, input_shape=(None, None, 3), weights=None, preprocessin
     model = build_model(name, input_shape=input_shape, include_top=False, pooling=None, **kwargs)
     taps = tap_levels(model)
     levels = feature_levels(model, taps)
-    features = {k: model.get_layer(level.layer).output for k, level in levels.items()}
-    return Backbone(model.inputs[0], features, levels, name, taps, model)
+    features = {k: tap_tensor(model, level.layer) for k, level in levels.items()}
+    switches = {k: switches_of(model, level.layer) for k, level in levels.items()}
+    return Backbone(model.inputs[0], features, levels, name, taps, model,
+                    {k: v for k, v in switches.items() if v is not None})

@@ -109,6 +109,20 @@ class Task:
         return "val_loss", "min"
 
     # --- evaluation -----------------------------------------------------------------------
+    def prediction_model(self, model):
+        """The model whose outputs ``score``, ``evaluate`` and the serving signatures take
+        (default: ``model``; detection decodes raw outputs to detections here)."""
+        return model
+
+    def prediction_outputs(self, outputs):
+        """The predictions ``score`` takes from what a predictor returned (a Keras model, a
+        TFLite or ONNX runner): by default its first output."""
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    def keep_images(self, images):
+        """Receives the first batch of evaluated inputs (a task whose plots draw them keeps
+        them; by default nothing is kept)."""
+
     def score(self, targets, predictions):
         """The quality metric from numpy targets and model outputs (a float)."""
         raise NotImplementedError
@@ -315,6 +329,19 @@ class Task:
         """Task fields of the phone contract measured on the converted file (``runner``: a
         ``TFLiteRunner``): ``scale`` for super-resolution, None otherwise."""
         return {"scale": None}
+
+    def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
+        """The TFLite flatbuffer of ``model`` in ``mode`` when this task converts its models
+        itself (detection: files ending in TFLite's DETECTION_POSTPROCESS op); None: the
+        export pipeline's own conversion."""
+        return None
+
+    def embed_tflite_metadata(self, tflite_bytes, contract):
+        """``tflite_bytes`` with the phone contract embedded as TFLite metadata (default:
+        ``export.metadata.embed_metadata`` for ``metadata_kind``)."""
+        from kerascv_apps.export.metadata import embed_metadata
+
+        return embed_metadata(tflite_bytes, contract, self.metadata_kind)
 
     def serving_class_names(self, model):
         """Class names a SavedModel answers with beside ``class_id`` (None: no names)."""

@@ -19,6 +19,8 @@ COCO summary beside it: ``map_50_95`` (AP@[.5:.95], COCO's primary figure), ``ma
 ``map_small/medium/large``, ``mar_100`` and per-class AP.
 """
 
+import json
+
 import keras
 import numpy as np
 
@@ -53,6 +55,19 @@ def unpack_detections(packed):
     keep = packed[:, 5] > 0
     rows = packed[keep]
     return rows[:, :4], rows[:, 4].astype(np.int64), rows[:, 5]
+
+
+def pack_numpy(boxes, classes, scores, count):
+    """The four outputs of a DETECTION_POSTPROCESS file (batched) as packed detections
+    (B, K, 6) numpy, rows past ``count`` zeroed."""
+    boxes = np.asarray(boxes, np.float32)
+    batch, k = boxes.shape[0], boxes.shape[1]
+    classes = np.asarray(classes, np.float32).reshape(batch, k)
+    scores = np.asarray(scores, np.float32).reshape(batch, k)
+    count = np.asarray(count).reshape(batch).astype(np.int64)
+    packed = np.concatenate([boxes, classes[..., None], scores[..., None]], axis=-1)
+    packed[np.arange(k)[None, :] >= count[:, None]] = 0.0
+    return packed
 
 
 def valid_boxes(target):
@@ -92,11 +107,29 @@ class DetectionTrainingModel(keras.Model):
 
 
 def training_graph(model):
-    """``model`` as a :class:`DetectionTrainingModel` (itself if it is one already)."""
-    if isinstance(model, DetectionTrainingModel):
-        return model
+    """``model``'s graph as a new :class:`DetectionTrainingModel` (also for one that is one
+    already, e.g. a reloaded checkpoint: the trainer gets the whole target whenever the task
+    wrapped the model, see ``experiment._train_locked``)."""
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return DetectionTrainingModel(inputs=inputs, outputs=model.output, name=model.name)
+
+
+class DetectionPredictor(keras.Model):
+    """Images -> packed detections ``(B, max_detections, 6)`` (``PREDICTION_COLUMNS``): the
+    detector's raw outputs decoded by its head with the task's thresholds. Built in process
+    for evaluation, verification and serving (never saved: the detector is what is saved)."""
+
+    def __init__(self, detector, head, max_detections, score_threshold, iou_threshold):
+        super().__init__(name=f"{detector.name}_decoded")
+        self.detector = detector
+        self.head = head
+        self.decode_kwargs = {"max_detections": int(max_detections),
+                              "score_threshold": float(score_threshold),
+                              "iou_threshold": float(iou_threshold)}
+
+    def call(self, images, training=False):
+        return pack_detections(self.head.decode(self.detector(images, training=False),
+                                                **self.decode_kwargs))
 
 
 @register_task
@@ -124,6 +157,12 @@ class DetectionTask(Task):
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
         self.draw_threshold = float(draw_threshold)
+
+    @classmethod
+    def from_splits(cls, splits, **kwargs):
+        task = super().from_splits(splits, **kwargs)
+        task.image_size = tuple(int(s) for s in splits.image_shape[:2])
+        return task
 
     # --- training -------------------------------------------------------------------------
     def training_model(self, model):
@@ -162,6 +201,212 @@ class DetectionTask(Task):
         return self.head(model).decode(outputs, max_detections=self.max_detections,
                                        score_threshold=self.score_threshold,
                                        iou_threshold=self.iou_threshold)
+
+    # --- evaluation -----------------------------------------------------------------------
+    def prediction_model(self, model):
+        """:class:`DetectionPredictor`: packed, decoded detections (what ``score`` takes)."""
+        if isinstance(model, DetectionPredictor):
+            return model
+        return DetectionPredictor(model, self.head(model), self.max_detections,
+                                  self.score_threshold, self.iou_threshold)
+
+    def prediction_outputs(self, outputs):
+        """Packed detections from what a predictor returns: packed already (Keras, a TFLite
+        file of the decoded model), or the four outputs of a file ending in TFLite's
+        ``DETECTION_POSTPROCESS`` (boxes, classes, scores, count)."""
+        if isinstance(outputs, dict):
+            outputs = [outputs[k] for k in sorted(outputs)] if len(outputs) != 1 else \
+                list(outputs.values())
+        if isinstance(outputs, (list, tuple)) and len(outputs) == 4:
+            return pack_numpy(*outputs)
+        return super().prediction_outputs(outputs)
+
+    def _image_size(self, targets):
+        size = getattr(self, "image_size", None)
+        return size if size is not None else (1, 1)
+
+    def score(self, targets, predictions):
+        """COCO AP at IoU 0.5 (pycocotools); 0.0 when the split has no object at all."""
+        value = self.coco(targets, predictions)["map_50"]
+        return 0.0 if value is None else float(value)
+
+    def coco(self, targets, predictions):
+        from kerascv_apps.metrics.detection import coco_evaluate
+
+        num = self.num_classes or len(self.class_names or []) or 1 + int(max(
+            [np.max(np.asarray(t).reshape(-1, 5)[:, 4], initial=0) for t in targets] or [0]))
+        return coco_evaluate(targets, predictions, num, self._image_size(targets),
+                             self.class_names, self.max_detections)
+
+    def evaluate(self, targets, predictions):
+        """Every COCO figure (``metrics/detection.py``) and the quality metric ``map_50``;
+        keeps a few images' ground truth and detections for ``plots``."""
+        results = self.coco(targets, predictions)
+        results[self.quality_metric] = 0.0 if results["map_50"] is None else results["map_50"]
+        results["score_threshold"] = self.score_threshold
+        results["iou_threshold"] = self.iou_threshold
+        self.last_examples = (list(targets)[:8], list(predictions)[:8])
+        return results
+
+    def plots(self, results, out_dir):
+        """Precision-recall curves per class (IoU 0.5) and, when ``evaluate`` saw images
+        (``predict_split`` keeps them), predictions vs ground truth."""
+        from kerascv_apps.plots import _pyplot, _save
+
+        import os
+
+        plt = _pyplot()
+        paths = []
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for name, curve in results["pr_curves"].items():
+            precision = [np.nan if v is None else v for v in curve["precision"]]
+            row = next(r for r in results["per_class"] if r["class"] == name)
+            ap = "n/a" if row["ap_50"] is None else f"{row['ap_50']:.3f}"
+            ax.plot(curve["recall"], precision, label=f"{name} (AP50 {ap})")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"precision-recall at IoU 0.5 (mAP50 {results['map_50'] or 0:.3f})")
+        ax.legend(fontsize=7, loc="lower left")
+        paths.append(_save(fig, os.path.join(out_dir, "pr_curves.png")))
+        images = getattr(self, "last_images", None)
+        if images is not None and getattr(self, "last_examples", None):
+            targets, predictions = self.last_examples
+            paths.append(self.save_comparison(images[:len(targets)], targets, predictions,
+                                              os.path.join(out_dir, "predictions_vs_truth.png")))
+        return paths
+
+    def draw(self, image, boxes, classes, scores=None, color=(255, 64, 64)):
+        """``image`` (H, W, 3) with ``boxes`` (rel_yxyx) drawn and labelled by class name (and
+        score): ``keras.visualization.draw_bounding_boxes``."""
+        image = np.clip(np.asarray(image, np.float32), 0, 255)
+        if image.shape[-1] == 1:
+            image = np.repeat(image, 3, axis=-1)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return image.astype(np.uint8)
+        names = self.class_names or [f"class_{i}" for i in range(int(max(classes)) + 1)]
+        mapping = {i: (names[int(c)] if 0 <= int(c) < len(names) else str(int(c)))
+                   + ("" if scores is None else f" {float(scores[i]):.2f}")
+                   for i, c in enumerate(classes)}
+        out = keras.visualization.draw_bounding_boxes(
+            image[None], {"boxes": boxes[None], "labels": np.arange(len(boxes))[None]},
+            "rel_yxyx", class_mapping=mapping, color=color, line_thickness=1,
+            font_scale=max(0.25, image.shape[0] / 400))
+        return np.asarray(out)[0].astype(np.uint8)
+
+    def save_comparison(self, images, targets, predictions, path):
+        """A grid: each image with its ground truth (green) and the detections drawn from
+        ``draw_threshold`` (red, with scores)."""
+        from kerascv_apps.plots import _pyplot, _save
+
+        plt = _pyplot()
+        n = len(images)
+        fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+        for i, (image, target, packed) in enumerate(zip(images, targets, predictions)):
+            gt_boxes, gt_classes = valid_boxes(target)
+            boxes, classes, scores = unpack_detections(packed)
+            keep = scores >= self.draw_threshold
+            panels = ((self.draw(image, gt_boxes, gt_classes, color=(64, 255, 64)),
+                       "ground truth"),
+                      (self.draw(image, boxes[keep], classes[keep], scores[keep]),
+                       f"detections >= {self.draw_threshold:g}"))
+            for row, (picture, title) in enumerate(panels):
+                axes[row, i].imshow(picture)
+                axes[row, i].set_title(title, fontsize=7)
+                axes[row, i].axis("off")
+        fig.tight_layout()
+        return _save(fig, path)
+
+    def predict_batches(self, predict_fn, dataset, limit=None):
+        """Like ``Task.predict_batches`` (one image at a time), through ``prediction_outputs``,
+        keeping the first images for the pictures of ``plots``."""
+        inputs, targets, preds = [], [], []
+        for i, (image, target) in enumerate(dataset.as_numpy_iterator()):
+            if limit is not None and i >= limit:
+                break
+            image = np.asarray(image, np.float32)
+            preds.append(np.asarray(self.prediction_outputs(predict_fn(image[None])))[0])
+            targets.append(np.asarray(target))
+            if len(inputs) < 8:
+                inputs.append(image)
+        self.last_images = inputs
+        return np.stack(targets), np.stack(preds)
+
+    def keep_images(self, images):
+        """The first evaluated images (``plots`` draws them); ``predict_split`` hands them."""
+        self.last_images = list(images)[:8]
+
+    def predict_files(self, model, paths, out_dir=None):
+        """Detects objects in image files (resized to the model's input size; boxes are
+        ratios, so they hold for the original image): per file a dict with ``detections``
+        (``box`` [y_min, x_min, y_max, x_max] ratios, ``box_pixels`` in the original image,
+        ``class_id``, ``class_name``, ``score``, from ``draw_threshold``) and, with
+        ``out_dir``, a picture ``<stem>_detections.png`` of them."""
+        import os
+
+        import tensorflow as tf
+
+        from kerascv_apps.data.decode import read_image
+        from kerascv_apps.io import atomic_file
+
+        predictor = self.prediction_model(model)
+        height, width, channels = model.inputs[0].shape[1:]
+        results = []
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"predict: image file {path!r} does not exist")
+            image = read_image(path, channels or 3)
+            h, w = image.shape[:2]
+            x = image if height is None else tf.image.resize(
+                image, (height, width), antialias=True).numpy()
+            packed = np.asarray(predictor(x[None], training=False))[0]
+            boxes, classes, scores = unpack_detections(packed)
+            keep = scores >= self.draw_threshold
+            names = self.class_names or []
+            detections = [{"box": [round(float(v), 5) for v in box],
+                           "box_pixels": [round(float(box[0] * h), 1), round(float(box[1] * w), 1),
+                                          round(float(box[2] * h), 1), round(float(box[3] * w), 1)],
+                           "class_id": int(c),
+                           "class_name": names[int(c)] if 0 <= int(c) < len(names) else None,
+                           "score": round(float(sc), 5)}
+                          for box, c, sc in zip(boxes[keep], classes[keep], scores[keep])]
+            result = {"file": path, "image_size": [h, w], "count": len(detections),
+                      "detections": detections, "draw_threshold": self.draw_threshold}
+            if out_dir:
+                from PIL import Image
+
+                os.makedirs(out_dir, exist_ok=True)
+                picture = self.draw(image, boxes[keep], classes[keep], scores[keep])
+                stem = os.path.splitext(os.path.basename(path))[0]
+                target = os.path.join(out_dir, f"{stem}_detections.png")
+                with atomic_file(target, suffix=".png") as tmp:
+                    Image.fromarray(picture).save(tmp, format="PNG")
+                result["picture"] = target
+            results.append(result)
+        return results
+
+    def serving_outputs(self, outputs):
+        """From packed detections (``prediction_model``): ``boxes`` (B, K, 4) rel_yxyx,
+        ``class_ids`` (B, K) int32, ``class_names`` (B, K) strings ("" past ``count``),
+        ``scores`` (B, K) and ``count`` (B,) int32."""
+        import tensorflow as tf
+
+        boxes = outputs[..., :4]
+        scores = outputs[..., 5]
+        valid = scores > 0
+        class_ids = tf.cast(tf.round(outputs[..., 4]), tf.int32)
+        result = {"boxes": boxes, "class_ids": class_ids, "scores": scores,
+                  "count": tf.reduce_sum(tf.cast(valid, tf.int32), axis=-1)}
+        if self.class_names:
+            names = tf.gather(tf.constant([str(n) for n in self.class_names]),
+                              tf.clip_by_value(class_ids, 0, len(self.class_names) - 1))
+            result["class_names"] = tf.where(valid, names, tf.constant(""))
+        return result
+
+    def serving_class_names(self, model):
+        return None  # serving_outputs names the classes itself (one per detection)
 
     # --- data hooks -----------------------------------------------------------------------
     def augmentation(self, kind, splits):
@@ -270,4 +515,60 @@ class DetectionTask(Task):
 
     # --- what the export layer asks the task -------------------------------------------------
     default_dataset = "shapes_detection"
+    # MediaPipe's object-detector metadata (BoundingBoxProperties, labels), embedded by
+    # ``embed_tflite_metadata`` below rather than by export/metadata.py's kinds
     metadata_kind = "detector"
+    # TFLite: the phone layout MediaPipe Tasks' ObjectDetector reads (boxes, classes, scores,
+    # count from TFLite_Detection_PostProcess), made by export/detection_tflite.py
+    TFLITE_MODES = ("float32", "int8")
+    DETECTION_OUTPUTS = ("boxes", "classes", "scores", "count")
+
+    def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
+        """A file ending in TFLite's ``DETECTION_POSTPROCESS`` op (anchor families: the op
+        decodes their anchors; NMS per class with this task's thresholds). Other families and
+        modes are refused with the reason (the pipeline goes on with the other formats, or
+        fails for float32/int8)."""
+        from kerascv_apps.export.tflite import TFLiteConversionError
+
+        if mode not in self.TFLITE_MODES:
+            raise TFLiteConversionError(f"detection TFLite files are made in "
+                                        f"{'/'.join(self.TFLITE_MODES)} only, not {mode}")
+        if integer_io != "uint8" and mode == "int8":
+            raise TFLiteConversionError("the detection int8 file takes uint8 images (what "
+                                        "MediaPipe Tasks feeds); int8 input is not made")
+        try:
+            from kerascv_apps.export.detection_tflite import convert_detector
+        except ImportError as e:
+            raise TFLiteConversionError(f"detection TFLite export is not available ({e})") \
+                from None
+        try:
+            return convert_detector(model, mode, calibration,
+                                    max_detections=self.max_detections,
+                                    score_threshold=self.score_threshold,
+                                    iou_threshold=self.iou_threshold, use_regular_nms=True)
+        except ValueError as e:
+            raise TFLiteConversionError(str(e)) from None
+
+    def embed_tflite_metadata(self, tflite_bytes, contract):
+        """MediaPipe's object-detector metadata, ``labels.txt`` and the contract JSON."""
+        from kerascv_apps.export.detection_tflite import embed_detector_metadata
+        from kerascv_apps.export.metadata import CONTRACT_FILE
+
+        names = self.class_names or [f"class_{i}" for i in range(self.num_classes or 1)]
+        return embed_detector_metadata(
+            tflite_bytes, contract["model"]["name"], names,
+            extra_files={CONTRACT_FILE: json.dumps(contract, indent=2)},
+            description=contract["model"]["description"], version=contract["model"]["version"])
+
+    def output_contract(self, activation, channels):
+        return {"meaning": "detections",
+                "range": None,
+                "postprocess": "TFLite_Detection_PostProcess outputs in this order: boxes "
+                               "(1, N, 4) top, left, bottom, right in ratios of the input; "
+                               "classes (1, N) class ids (0-based, labels.txt order); scores "
+                               "(1, N) in [0, 1], descending; count (1,) valid rows"}
+
+    def contract_fields(self, runner, input_shape):
+        return {"scale": None, "detection_outputs": list(self.DETECTION_OUTPUTS),
+                "box_format": "rel_yxyx", "max_detections": self.max_detections,
+                "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold}

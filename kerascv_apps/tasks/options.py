@@ -192,6 +192,8 @@ OPTIONS = {
     "restoration": (
         Option("pixel_loss", _choice("mse", "l1"), "mse|l1", "pixel loss on RGB"),
         Option("patch_size", _int(8), "INT >= 8", "side of the training crops"),
+        Option("min_gain", _float(0.0, strict=True), "FLOAT in (0, 1]", "lowest random "
+               "per-channel gain of the training crops (1: off)"),
         Option("tile", _int(16), "INT >= 16", "core size of the tiled predictor"),
         Option("context", _int(0), "INT >= 0", "context pixels of each tile (receptive "
                "field radius)"),

@@ -20,6 +20,8 @@ class RestorationTask(ImageToImageTask):
     Args:
         pixel_loss: ``"mse"`` (the autoencoders' reconstruction loss; LLNet's) or ``"l1"``.
         patch_size: side of the training crops (clean crop, degraded on the fly).
+        min_gain: training crops' colour channels are scaled by random gains in
+            [min_gain, 1] (1: off); see ``RestorationAugment``.
         tile, context: the tiled predictor's core size and context (input pixels each side)
             for held-out photos (``inference.tiling.predict_tiled``); the context should
             cover the model's receptive field radius.
@@ -32,13 +34,14 @@ class RestorationTask(ImageToImageTask):
     quality_metric = "psnr"
     higher_is_better = True
 
-    def __init__(self, pixel_loss="mse", patch_size=48, tile=128, context=24, baselines=True,
-                 degradation=None, **kwargs):
+    def __init__(self, pixel_loss="mse", patch_size=48, min_gain=0.3, tile=128, context=24,
+                 baselines=True, degradation=None, **kwargs):
         super().__init__(**kwargs)
         if pixel_loss not in ("mse", "l1"):
             raise ValueError(f"pixel_loss must be 'mse' or 'l1', got {pixel_loss!r}")
         self.pixel_loss = pixel_loss
         self.patch_size = int(patch_size)
+        self.min_gain = float(min_gain)
         self.tile, self.context = int(tile), int(context)
         self.baselines = bool(baselines)
         self.degradation = dict(degradation or {"kind": "gaussian"})
@@ -57,13 +60,15 @@ class RestorationTask(ImageToImageTask):
         return PixelLoss(self.pixel_loss, "rgb")
 
     def augmentation(self, kind, splits):
-        """Random ``patch_size`` crops, flips, 90° rotations, degraded anew per crop; needed
+        """Random ``patch_size`` crops, flips, 90° rotations, colour gains, degraded anew per
+        crop; needed
         whatever ``kind`` is, since whole photos differ in size."""
         from kerascv_apps.data.degrade import Degradation
         from kerascv_apps.data.sources.restoration import RestorationAugment
 
         config = splits.info.get("degradation", self.degradation)
-        return RestorationAugment(self.patch_size, Degradation.from_config(config))
+        return RestorationAugment(self.patch_size, Degradation.from_config(config),
+                                  min_gain=self.min_gain)
 
     def tiled(self, predict_fn):
         """``predict_fn`` on (1, H, W, 3) batches run tile by tile (any photo size, bounded

@@ -2,7 +2,7 @@
 report COCO figures (pycocotools, the detection task's evaluation) on its test split.
 
     python recipes/detection/small_detectors.py --model faster_rcnn_small --epochs 30
-    python recipes/detection/small_detectors.py --model yolo_v1_small --image-size 192
+    python recipes/detection/small_detectors.py --model yolo_v1_small --epochs 30
 
 The model trains through its family's detection head (``DetectionTask.training_model``: the
 head's loss in the compiled train step), Adam with a cosine schedule, random horizontal flips
@@ -17,7 +17,7 @@ import sys
 import time
 
 DEFAULTS = {"faster_rcnn_small": dict(image_size=128, lr=1e-3),
-            "yolo_v1_small": dict(image_size=192, lr=5e-4)}
+            "yolo_v1_small": dict(image_size=160, lr=5e-4)}
 
 
 def flip(image, boxes):
@@ -40,6 +40,8 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--num-train", type=int, default=600)
     parser.add_argument("--num-test", type=int, default=200)
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                        help="builder argument overriding the variant's (repeatable)")
     parser.add_argument("--save", default=None, help="write the trained model (.keras) here")
     args = parser.parse_args(argv)
 
@@ -59,8 +61,9 @@ def main(argv=None):
     task = get_task("detection", num_classes=splits.num_classes,
                     class_names=splits.class_names)
     task.image_size = (size, size)
-    model = build_model(args.model, input_shape=(size, size, 3),
-                        num_classes=splits.num_classes)
+    model_args = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.model_arg)}
+    model = build_model(args.model, **dict(dict(input_shape=(size, size, 3),
+                                                num_classes=splits.num_classes), **model_args))
     train = task.training_model(model)
     steps = -(-args.num_train // args.batch_size) * args.epochs
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or defaults["lr"],
@@ -82,10 +85,9 @@ def main(argv=None):
     if args.save:
         train.save(args.save)
     summary = {
-        "model": args.model, "image_size": size, "epochs": args.epochs,
+        "model": args.model, "model_args": model_args, "image_size": size, "epochs": args.epochs,
         "num_train": args.num_train, "num_test": len(images),
-        "map_50": results["map_50"], "map_50_95": results["map"] if "map" in results
-        else results.get("map_50_95"),
+        "map_50": results["map_50"], "map_50_95": results["map_50_95"],
         "per_class_ap50": {r["class"]: r["ap_50"] for r in results["per_class"]},
         "final_loss": float(history.history["loss"][-1]),
         "train_cpu_s": round(train_cpu, 1), "train_wall_s": round(train_wall, 1),

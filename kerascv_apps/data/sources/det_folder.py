@@ -42,8 +42,6 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-import numpy as np
-
 from kerascv_apps.data.detection import (detection_stream, pad_boxes, pixel_box, raise_all,
                                          relative_box, split_items)
 from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source

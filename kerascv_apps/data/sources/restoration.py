@@ -119,16 +119,31 @@ def restore(root=EMBEDDED, degradation="gaussian", sigma=None, peak=None, gamma=
 
 class RestorationAugment:
     """Training crops for restoration: an aligned random ``patch_size`` crop, flips and 90°
-    rotations of the clean image (``SRAugment`` at scale 1), then the crop degraded anew with
-    the crop's own seed, so every epoch sees new noise on new crops."""
+    rotations of the clean image (``SRAugment`` at scale 1), optionally random per-channel
+    gains, then the crop degraded anew with the crop's own seed, so every epoch sees new noise
+    on new crops.
 
-    def __init__(self, patch_size, degradation, flips=True, rotations=True):
+    ``min_gain`` < 1 multiplies each colour channel of the clean crop by a gain drawn in
+    [min_gain, 1]: saturated colours with a channel near 0 (where noise is clipped and biased)
+    are rare in the embedded photos, half of which are gray; without it a DAE trained on them
+    denoised scikit-learn's flower photo (dark, saturated green) to 24.5 dB where non-local
+    means reached 31.0 dB (σ = 25), while it beat non-local means on the other held-out
+    photos.
+    """
+
+    def __init__(self, patch_size, degradation, flips=True, rotations=True, min_gain=1.0):
         from kerascv_apps.data.sources.sr_common import SRAugment
 
         self.crop = SRAugment(patch_size, 1, flips=flips, rotations=rotations)
         self.degradation = degradation
+        self.min_gain = float(min_gain)
+        if not 0.0 < self.min_gain <= 1.0:
+            raise ValueError(f"RestorationAugment: min_gain must be in (0, 1], got {min_gain!r}")
 
     def __call__(self, degraded, clean, seed):
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
         _, clean = self.crop(clean, clean, seeds[0])
+        if self.min_gain < 1.0:
+            gains = tf.random.stateless_uniform([3], seeds[2], self.min_gain, 1.0)
+            clean = tf.round(clean * gains)
         return self.degradation(clean, seeds[1]), clean

@@ -5,6 +5,7 @@ import keras
 from keras import layers
 
 from kerascv_apps.layers.lrn import LocalResponseNormalization
+from kerascv_apps.layers.pooling_indices import MaxPoolingWithSwitches
 from kerascv_apps.models.common import global_pool, image_input, predictions, resize_inside, \
     create_variant
 from kerascv_apps.models.backbones import declare_feature_taps, set_feature_taps
@@ -32,26 +33,32 @@ CONFIGS = {
 
 
 
-def _conv(x, filters, kernel_size, batch_norm, name):
+def _conv(x, filters, kernel_size, batch_norm, name, initializer="he_normal"):
     """3x3 (or 1x1) conv, stride 1, same padding, ReLU; with BN: conv - BN - ReLU."""
     if not batch_norm:
         # ReLU inside the conv layer so `blockN_convM` outputs match keras.applications
         return layers.Conv2D(filters, kernel_size, padding="same", activation="relu",
-                             kernel_initializer="he_normal", name=name)(x)
+                             kernel_initializer=initializer, name=name)(x)
     x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
-                      kernel_initializer="he_normal", name=name)(x)
+                      kernel_initializer=initializer, name=name)(x)
     x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _stage(x, index, filters, num_blocks, last_kernel_size, batch_norm, lrn):
-    """Stage ``index``: ``num_blocks`` convolutions then 2x2/2 max pooling (``block{i}_pool``)."""
+def _stage(x, index, filters, num_blocks, last_kernel_size, batch_norm, lrn,
+           initializer="he_normal", switch_pooling=False):
+    """Stage ``index``: ``num_blocks`` convolutions then 2x2/2 max pooling (``block{i}_pool``;
+    with ``switch_pooling`` a ``MaxPoolingWithSwitches`` whose second output records where
+    each maximum was)."""
     for j in range(1, num_blocks + 1):
         kernel = last_kernel_size if (j == num_blocks and j > 1) else 3
-        x = _conv(x, filters, kernel, batch_norm, name=f"block{index}_conv{j}")
+        x = _conv(x, filters, kernel, batch_norm, name=f"block{index}_conv{j}",
+                  initializer=initializer)
         if lrn and index == 1 and j == 1:
             x = LocalResponseNormalization(size=5, bias=2.0, alpha=1e-4, beta=0.75,
                                            name="block1_lrn")(x)
+    if switch_pooling:
+        return MaxPoolingWithSwitches(name=f"block{index}_pool")(x)[0]
     return layers.MaxPooling2D(2, strides=2, name=f"block{index}_pool")(x)
 
 
@@ -59,7 +66,8 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
         stackwise_num_filters=(64, 128, 256, 512, 512), stackwise_num_blocks=(2, 2, 3, 3, 3),
         stackwise_last_kernel_size=None, lrn=False, batch_norm=False, fc_units=(4096, 4096),
         include_top=True, pooling=None, dropout=0.5, classifier_activation="softmax",
-        preprocessing="unit", resize_to=None, name="vgg16"):
+        preprocessing="unit", resize_to=None, kernel_initializer="he_normal",
+        switch_pooling=False, name="vgg16"):
     """VGG: stages of 3x3 convolutions (stride 1, same padding, ReLU) each closed by 2x2/2 max
     pooling, then FC-4096, FC-4096 (dropout 0.5 after each) and the class layer.
 
@@ -89,6 +97,11 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
             ``'caffe'``, ``'tf'``, ``'torch'`` (keras.applications' modes) or None.
         resize_to: optional (height, width) the input is resized to inside the model
             (bilinear), so small images (32x32 digits) can feed a net that needs more.
+        kernel_initializer: of every convolution (He, see above).
+        switch_pooling: each stage's pooling is a ``MaxPoolingWithSwitches`` (same values
+            as ``MaxPooling2D(2)``; needs even sizes) that also records where each maximum
+            was: SegNet's encoder. The switches are the second output of the
+            ``block{i}_pool`` layers; ``build_backbone`` returns them beside the levels.
         name: model name.
     """
     if pooling not in HEAD_POOLINGS:
@@ -104,7 +117,7 @@ def VGG(input_shape=(224, 224, 3), num_classes=1000,
     x = resize_inside(x, resize_to)
     for i in range(stages):
         x = _stage(x, i + 1, stackwise_num_filters[i], stackwise_num_blocks[i], last_kernels[i],
-                   batch_norm, lrn)
+                   batch_norm, lrn, kernel_initializer, switch_pooling)
     if include_top and pooling is None:
         pooling = "flatten"
     taps = [f"block{i + 1}_pool" for i in range(stages)]

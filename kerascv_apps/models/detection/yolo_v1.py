@@ -202,10 +202,10 @@ def yolo_v1(**kwargs):
 
 @register_model(task="detection", family="yolo_v1")
 def yolo_v1_small(**kwargs):
-    """YOLO v1 small enough to train on a CPU. Deviations from the paper (named): 192 x 192
+    """YOLO v1 small enough to train on a CPU. Deviations from the paper (named): 160 x 160
     input, filters x 1/8 (8-128), one (1x1, 3x3) pair in stages 4 and 5 (18 convs), the last
-    conv of stage 5 at stride 1 (stride 32: S = 6), a 256-unit first FC layer and batch
+    conv of stage 5 at stride 1 (stride 32: S = 5), a 256-unit first FC layer and batch
     normalization after each conv (as YOLO v2); same cell layout, loss and decode."""
     return _create_yolo_v1(yolo_v1_small, dict(
-        input_shape=(192, 192, 3), num_classes=3, width=0.125, repeats=(1, 1), final_stride=1,
+        input_shape=(160, 160, 3), num_classes=3, width=0.125, repeats=(1, 1), final_stride=1,
         fc_units=256, batch_norm=True), **kwargs)

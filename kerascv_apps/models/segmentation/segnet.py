@@ -4,9 +4,11 @@ Encoder-Decoder Architecture for Image Segmentation") with true max-pooling-inde
 import keras
 from keras import layers
 
-from kerascv_apps.layers.pooling_indices import MaxPoolingWithSwitches, MaxUnpoolingWithSwitches
-from kerascv_apps.models.common import image_input, variant_arguments
-from kerascv_apps.models.segmentation._base import check_static_size, crop_to_input, pad_to_stride
+from kerascv_apps.layers.pooling_indices import MaxUnpoolingWithSwitches
+from kerascv_apps.models.backbones import build_backbone
+from kerascv_apps.models.common import variant_arguments
+from kerascv_apps.models.segmentation._base import (apply_on, check_static_size, crop_to_input,
+                                                    pad_to_stride)
 from kerascv_apps.registry import register_model
 
 
@@ -15,13 +17,6 @@ def conv_bn_relu(x, filters, name):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
     x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
-def encoder_stage(x, index, filters, num_blocks):
-    """``num_blocks`` conv-BN-ReLU then 2x2 max pooling that records its switches."""
-    for j in range(1, num_blocks + 1):
-        x = conv_bn_relu(x, filters, name=f"block{index}_conv{j}")
-    return MaxPoolingWithSwitches(name=f"block{index}_pool")(x)
 
 
 def decoder_stage(x, switches, index, filters, out_filters, num_blocks):
@@ -36,7 +31,8 @@ def decoder_stage(x, switches, index, filters, out_filters, num_blocks):
 
 def SegNet(input_shape=(None, None, 3), num_classes=12,
            stackwise_num_filters=(64, 128, 256, 512, 512), stackwise_num_blocks=(2, 2, 3, 3, 3),
-           classifier_activation="softmax", rescale=True, name="segnet"):
+           classifier_activation="softmax", rescale=True, encoder_initializer="glorot_uniform",
+           name="segnet"):
     """SegNet: the 13 convolutions of VGG-16 (each followed by batch norm and ReLU) as encoder,
     its 2x2 max poolings recording where each maximum was; a mirrored decoder whose stages
     upsample by putting each value back at its encoder maximum's location (zeros elsewhere,
@@ -58,17 +54,31 @@ def SegNet(input_shape=(None, None, 3), num_classes=12,
         stackwise_num_blocks: convolutions per stage (VGG-16: 2, 2, 3, 3, 3).
         classifier_activation: output activation (``None`` for logits).
         rescale: map [0, 255] pixels to [0, 1] inside the model.
+        encoder_initializer: kernel initializer of the encoder's convolutions (the decoder's
+            are Keras' default, glorot_uniform). Default ``glorot_uniform``, what SegNet's
+            published figures were trained with; the paper initializes encoder and decoder
+            with He et al.'s method (``he_normal``).
+
+    The encoder is the VGG backbone (``build_backbone("vgg16_bn", switch_pooling=True,
+    ...)``): its levels P1..P5 and the switches of each pooling; its layers run flat on the
+    padded input (``apply_on``), under VGG's names.
     """
     if len(stackwise_num_filters) != len(stackwise_num_blocks) or not stackwise_num_filters:
         raise ValueError("SegNet: stackwise_num_filters and stackwise_num_blocks must be non-empty "
                          f"and of equal length, got {stackwise_num_filters!r}, {stackwise_num_blocks!r}")
     check_static_size(input_shape, "SegNet")
-    inputs, x = image_input(input_shape, rescale)
-    x = pad_to_stride(x, 2 ** len(stackwise_num_filters))
-    switches = []
-    for i, (filters, blocks) in enumerate(zip(stackwise_num_filters, stackwise_num_blocks), 1):
-        x, s = encoder_stage(x, i, filters, blocks)
-        switches.append(s)
+    # the encoder is the VGG backbone with switch pooling (its Pk levels and their switches);
+    # glorot_uniform kernels as SegNet had before it used the backbone (the paper: He init)
+    bb = build_backbone("vgg16_bn", input_shape=(None, None, input_shape[-1]),
+                        preprocessing="unit" if rescale else None, switch_pooling=True,
+                        stackwise_num_filters=tuple(stackwise_num_filters),
+                        stackwise_num_blocks=tuple(stackwise_num_blocks),
+                        kernel_initializer=encoder_initializer)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    encoded = apply_on(bb.model(), pad_to_stride(inputs, 2 ** len(stackwise_num_filters)))
+    levels = [f"P{i}" for i in range(1, len(stackwise_num_filters) + 1)]
+    x = encoded[levels[-1]]
+    switches = [encoded[f"{level}_switches"] for level in levels]
     for i in range(len(stackwise_num_filters), 0, -1):
         filters = stackwise_num_filters[i - 1]
         out_filters = stackwise_num_filters[max(i - 2, 0)]

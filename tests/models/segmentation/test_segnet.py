@@ -46,3 +46,34 @@ def test_any_input_size_including_sizes_that_used_to_fail():
     keras.utils.clear_session()
     static = build_model("segnet", input_shape=(30, 33, 3), num_classes=NUM_CLASSES, **TINY)
     assert tuple(static.output.shape) == (None, 30, 33, NUM_CLASSES)
+
+
+def test_encoder_is_the_vgg_backbone_with_switch_pooling(monkeypatch):
+    """SegNet asks the VGG backbone for its levels and their pooling switches; switch pooling
+    gives the backbone the same features as VGG's MaxPooling2D."""
+    from kerascv_apps.models import backbones
+    from kerascv_apps.models.segmentation import segnet
+
+    built = []
+    monkeypatch.setattr(segnet, "build_backbone",
+                        lambda *a, **k: built.append((a, k)) or backbones.build_backbone(*a, **k))
+    model = build_model("segnet", input_shape=(32, 32, 3), num_classes=NUM_CLASSES, **TINY)
+    assert len(built) == 1 and built[0][0] == ("vgg16_bn",)
+    assert built[0][1]["switch_pooling"] is True
+    assert len([l for l in model.layers if l.name.endswith("_unpool")]) == 3
+
+    keras.utils.clear_session()
+    kwargs = dict(input_shape=(32, 32, 3), stackwise_num_filters=(4, 8, 8),
+                  stackwise_num_blocks=(1, 1, 2))
+    switched = backbones.build_backbone("vgg16_bn", switch_pooling=True, **kwargs)
+    plain = backbones.build_backbone("vgg16_bn", **kwargs)
+    assert switched.levels == plain.levels and set(switched.switches) == {"P1", "P2", "P3"}
+    assert (switched.levels["P1"].stride, switched.levels["P1"].offset) == (2, 0.5)
+    with_switches, without = switched.model(), plain.model()
+    without.set_weights(with_switches.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    a, b = with_switches(x), without(x)
+    for level in ("P1", "P2", "P3"):
+        np.testing.assert_allclose(np.asarray(a[level]), np.asarray(b[level]), atol=1e-5)
+    mask = np.asarray(a["P1_switches"])
+    assert mask.shape == (2, 32, 32, 4) and mask.reshape(2, 16, 2, 16, 2, 4).sum(axis=(2, 4)).max() == 1
