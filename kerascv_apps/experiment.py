@@ -457,6 +457,7 @@ def export_run(model, task, splits, out_dir, name, config=None, *, overwrite=Fal
     :class:`~kerascv_apps.config.ExportConfig`, ``options`` its keys one by one."""
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(inference_model(model), task, splits, out_dir, name, config,
-                        overwrite=overwrite, progress=progress, show_progress=show_progress,
-                        **options)
+    # a saved training pair (SRGAN, DCGAN) exports what the task trained it for
+    return export_model(inference_model(task.trained_model(model)), task, splits, out_dir, name,
+                        config, overwrite=overwrite, progress=progress,
+                        show_progress=show_progress, **options)

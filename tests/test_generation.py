@@ -147,6 +147,12 @@ def test_dcgan_trains_as_a_pair_and_returns_the_generator(tmp_path):
                                atol=1e-3)
     assert main(["embed", "--model-path", model_path, "--out", str(tmp_path / "e.npz")]) == 2
     assert not os.path.exists(tmp_path / "e.npz")
+    # the saved pair exports its generator (what `kerascv-apps export` does with the file)
+    from kerascv_apps.experiment import export_run
+
+    report = export_run(saved, run.task, run.splits, str(tmp_path / "x"), "dcgan",
+                        formats=("float32",), progress=lambda *_: None, latency_runs=2)
+    assert report["formats"]["float32"]["value"] >= 80.0
 
 
 def test_task_refusals():
