@@ -297,6 +297,9 @@ def _measured_cpu_precision(s, splits, task):
     def build():
         return _build_for_data(s.entry, splits, task, s.model_kwargs or {})
 
+    if not task.image_input:  # a generator takes latent vectors: time it on its own input
+        shape = tuple(build().inputs[0].shape[1:])
+
     choice = choose_cpu_precision(s.model_name, build, shape, s.batch_size, planned,
                                   model_kwargs=s.model_kwargs,
                                   progress=print if s.verbose else (lambda *_: None))
@@ -454,6 +457,7 @@ def export_run(model, task, splits, out_dir, name, config=None, *, overwrite=Fal
     :class:`~kerascv_apps.config.ExportConfig`, ``options`` its keys one by one."""
     from kerascv_apps.export.pipeline import export_model
 
-    return export_model(inference_model(model), task, splits, out_dir, name, config,
-                        overwrite=overwrite, progress=progress, show_progress=show_progress,
-                        **options)
+    # a saved training pair (SRGAN, DCGAN) exports what the task trained it for
+    return export_model(inference_model(task.trained_model(model)), task, splits, out_dir, name,
+                        config, overwrite=overwrite, progress=progress,
+                        show_progress=show_progress, **options)

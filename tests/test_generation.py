@@ -136,6 +136,23 @@ def test_dcgan_trains_as_a_pair_and_returns_the_generator(tmp_path):
     for opt in (saved.generator_optimizer, saved.discriminator_optimizer):
         assert opt.beta_1 == 0.5 and float(opt.learning_rate) == pytest.approx(2e-4)
     assert saved.generator_optimizer is not saved.discriminator_optimizer
+    # sample from the saved pair: the generator's samples; embed refuses (no encoder)
+    from kerascv_apps.cli import main
+
+    model_path = str(tmp_path / "g" / "model.keras")
+    assert main(["sample", "--model-path", model_path, "--n", "4", "--out",
+                 str(tmp_path / "s")]) == 0
+    samples = np.load(tmp_path / "s" / "samples.npz")
+    np.testing.assert_allclose(np.asarray(run.model(samples["latents"])), samples["images"],
+                               atol=1e-3)
+    assert main(["embed", "--model-path", model_path, "--out", str(tmp_path / "e.npz")]) == 2
+    assert not os.path.exists(tmp_path / "e.npz")
+    # the saved pair exports its generator (what `kerascv-apps export` does with the file)
+    from kerascv_apps.experiment import export_run
+
+    report = export_run(saved, run.task, run.splits, str(tmp_path / "x"), "dcgan",
+                        formats=("float32",), progress=lambda *_: None, latency_runs=2)
+    assert report["formats"]["float32"]["value"] >= 80.0
 
 
 def test_task_refusals():

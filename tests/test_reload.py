@@ -34,7 +34,7 @@ from kerascv_apps.serializables import SERIALIZABLES
 C3 = dict(input_shape=(32, 32, 3), num_classes=3)
 # fit continues in the fresh process on these (custom losses/metrics) and on every trained run;
 # the others are reloaded compiled (a fit per file would cost a traced train step each)
-FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet"}
+FIT_AFTER_RELOAD = {"fcn8s", "segnet", "unet", "vae"}
 VGG_SMALL = dict(stackwise_num_filters=(4, 4, 8, 8, 8))
 RESNET_SMALL = dict(stackwise_num_filters=(4, 8, 8, 8), stem_filters=4,
                     stackwise_num_blocks=(1, 1, 1, 1))
@@ -102,6 +102,7 @@ OPTION_KWARGS = {
 }
 SEG_LOSSES = {"fcn8s": "focal", "pspnet": "ce", "segnet": "dice", "unet": "ce+0.5*dice"}
 MAX_OUTPUT_DIFF = 1e-5
+DISCRIMINATORS = ("srgan_discriminator", "dcgan_discriminator")
 
 
 def model_kwargs(name):
@@ -160,8 +161,11 @@ def _compile_for_task(model, name, task_name, num_classes):
     from kerascv_apps.training.optimizers import WarmupSchedule, build_optimizer
 
     schedule = WarmupSchedule(keras.optimizers.schedules.CosineDecay(1e-3, 100), 2, 1e-3)
-    if name == "srgan_discriminator":  # the discriminator is trained on real/fake logits
+    if name in DISCRIMINATORS:  # a discriminator is trained on real/fake logits
         loss, metrics = keras.losses.BinaryCrossentropy(from_logits=True), []
+    elif task_name == "generation":  # the VAE's own reconstruction loss
+        task = get_task(task_name)
+        loss, metrics = task.loss(model), task.metrics(model)
     elif task_name == "super_resolution":
         task = get_task(task_name, scale=2)
         loss, metrics = task.loss(), task.metrics()
@@ -179,7 +183,7 @@ def _compile_for_task(model, name, task_name, num_classes):
 def _item(path, model, task_name, name, num_classes, batch=2):
     shape = [batch] + list(model.inputs[0].shape[1:])
     out_shape = [batch] + list(model.outputs[0].shape[1:])
-    if name == "srgan_discriminator":
+    if name in DISCRIMINATORS:
         return dict(path=path, x_shape=shape, y_kind="real", y_shape=out_shape, y_high=1.0)
     if task_name == "classification":
         return dict(path=path, x_shape=shape, y_kind="labels", classes=num_classes)

@@ -2,7 +2,7 @@
 decoder exported to TFLite and SavedModel (a latent vector in, an image out).
 
     python recipes/generation/vae_digits.py [--classifier runs/lenet5_digits/model.keras]
-        [--epochs 60] [--out runs/vae_digits]
+        [--latent-dim 2] [--epochs 150] [--out runs/vae_digits]
 
 Without ``--classifier`` LeNet-5 is trained on digits first (``--classifier-epochs``) into
 ``<out>/lenet5``: the package's digits classifier that scores the samples (share of 1,000
@@ -10,6 +10,12 @@ samples classified with confidence >= 0.9, classes present, Fréchet distance to
 images in its 84-d F6 features). Writes the VAE run to ``<out>/vae`` (``evaluation.json``;
 ``plots/``: samples, interpolation, 2-D latent map, reconstructions), the export to
 ``<out>/export`` and a summary with CPU times to ``<out>/summary.json``.
+
+Measured (batch 64, Adam 1e-3 constant; LeNet-5 scorer: 30 epochs, test accuracy 0.956):
+latent 16 / 60 epochs: test ELBO -367.5 nats, 49.1% of 1,000 samples confident >= 0.9, 10/10
+classes, Fréchet 1.95; latent 8 / 150: -366.7, 54.5%, 1.55; latent 4 / 150: -378.5, 67.5%,
+1.54; latent 2 / 150 (the defaults): -401.7, 76.2%, 10/10 classes, Fréchet 2.82, 320 s of CPU
+(user) for the whole recipe. Smaller latents give more confident samples and a worse ELBO.
 """
 
 import argparse
@@ -47,10 +53,10 @@ def main(argv=None):
     p.add_argument("--classifier", help="a digits classifier (.keras); default: train LeNet-5")
     p.add_argument("--classifier-epochs", type=int, default=30)
     p.add_argument("--model", default="vae", help="registered generation model (vae)")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--latent-dim", type=int, default=2)
     p.add_argument("--out", default="runs/vae_digits")
     a = p.parse_args(argv)
 
