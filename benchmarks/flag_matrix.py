@@ -237,6 +237,8 @@ def _values(command, option, action, setup, work):
         ("export", "--max-int8-drop"): [("0.5", {"--max-int8-drop": ["0.5"],
                                                  "--formats": ["int8"]})],
         ("export", "--limit"): [("5", {"--limit": ["5"]})],
+        ("export", "--config"): [("export config file (float32, limit 5)",
+                                  {"--config": [_export_config_file(s, work)]})],
         ("export", "--calibration-images", ): [("8", {"--calibration-images": ["8"],
                                                        "--formats": ["int8"]})],
         ("predict", "--model-path"): [("model.keras", {})],
@@ -292,6 +294,14 @@ def _task_file(setup, work):
               "super_resolution": {"pixel_loss": "mse"}}[setup.task]
     with open(path, "w") as f:
         json.dump(option, f)
+    return path
+
+
+def _export_config_file(setup, work):
+    """An ExportConfig file (what ``kerascv-apps export --config`` reads)."""
+    path = os.path.join(work, setup.task, "export_config.json")
+    with open(path, "w") as f:
+        json.dump({"formats": ["float32"], "limit": 5}, f)
     return path
 
 
