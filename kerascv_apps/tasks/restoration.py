@@ -162,5 +162,6 @@ class RestorationTask(ImageToImageTask):
     default_dataset = "restore"
 
     def contract_fields(self, runner, input_shape):
-        """Output size = input size."""
-        return {"scale": 1}
+        """Output size = input size; the tiled predictor's tile and context as the phone
+        core's tiling hint (``tiling.{tile, overlap}``)."""
+        return {"scale": 1, "tiling": {"tile": self.tile, "overlap": self.context}}
