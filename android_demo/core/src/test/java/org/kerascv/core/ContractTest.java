@@ -88,7 +88,9 @@ public class ContractTest {
                 .contains("positive scale"));
         assertTrue(expectError(CLASSIFIER.replace("\"uint8\"", "\"int4\"")).contains("'input.dtype'"));
         assertTrue(expectError(CLASSIFIER.replace("\"std\": 2", "\"std\": [1, 2]")).contains("one per channel"));
-        assertTrue(expectError(CLASSIFIER.replace("classification", "detection")).contains("'task' is 'detection'"));
+        assertTrue(expectError(CLASSIFIER.replace("classification", "generation")).contains("'task' is 'generation'"));
+        // a detector needs the four TFLite_Detection_PostProcess outputs
+        assertTrue(expectError(CLASSIFIER.replace("classification", "detection")).contains("'outputs' has 1 tensors"));
         assertTrue(expectError(CLASSIFIER.replace("[1, 4, 6, 3]", "[1, 4, 6, 2]")).contains("'input.shape'"));
         assertTrue(expectError(CLASSIFIER.replace("\"dtype\": \"uint8\",",
                 "\"dtype\": \"uint8\", \"resize\": \"nearest\",")).contains("'input.resize'"));
