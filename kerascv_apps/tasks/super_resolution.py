@@ -73,14 +73,16 @@ class SuperResolutionTask(ImageToImageTask):
         return super().from_splits(splits, **kwargs)
 
     @classmethod
-    def dataset_defaults(cls, model_name, model_kwargs, model=None):
+    def dataset_defaults(cls, entry, model_kwargs, model=None):
         """The data's scale is the model's (``--model espcn_x2 --dataset photos`` loads x2
-        pairs); measured on the given or a freshly built model."""
-        if model is None:
-            from kerascv_apps.registry import build_model
-
-            model = build_model(model_name, input_shape=(None, None, 3), **model_kwargs)
-        return {"scale": cls.model_scale(model)}
+        pairs): measured on ``model`` when one is given, else ``model_kwargs["scale"]``, else
+        the scale the variant declares when it registers (``info={"scale": N}``); nothing is
+        built. A model that declares none gets the source's default scale, and a mismatch
+        is refused by ``validate_model`` naming the flag that fixes it."""
+        if model is not None:
+            return {"scale": cls.model_scale(model)}
+        scale = model_kwargs.get("scale", entry.info.get("scale"))
+        return {} if scale is None else {"scale": int(scale)}
 
     # --- training -------------------------------------------------------------------------
     def training_model(self, model):
