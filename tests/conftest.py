@@ -2,11 +2,30 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # each test worker gets its share of the cores for TensorFlow's thread pools (and so do the
+    # processes its tests start): two workers with a pool of every core each fight over them
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(_share))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(_share))
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
 pytest_plugins = ("tests.suite_bounds",)
+
+# The modules that cost the most CPU (measured, heaviest first): the workers take whole modules
+# in collection order (--dist loadfile, --no-loadscope-reorder), so these start first and the
+# light ones fill in at the end, and both workers finish together. Kept in tests/module_costs.txt
+# (one path per line); a module missing from this machine's checkout fails
+# test_suite_order.py.
+with open(os.path.join(os.path.dirname(__file__), "module_costs.txt")) as _f:
+    HEAVY_FIRST = [line.split()[0] for line in _f if line.strip() and not line.startswith("#")]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from kerascv_apps import build_model, list_models
 from kerascv_apps.layers.alignment import AlignedResize, interpolation_matrix, resample
-from tests.test_reload import model_kwargs
+from tests.reload_support import model_kwargs
 
 BATCH_MATMULS = {"BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"}
 
