@@ -57,6 +57,9 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--latent-dim", type=int, default=2)
+    p.add_argument("--kl-warmup-steps", type=int, default=0,
+                   help="KL warm-up: the KL weight rises 0 -> 1 over this many steps (20 "
+                        "steps per epoch at batch 64), then the loss is the ELBO; 0: none")
     p.add_argument("--out", default="runs/vae_digits")
     a = p.parse_args(argv)
 
@@ -72,7 +75,8 @@ def main(argv=None):
     run = train_model(a.model, "digits", os.path.join(a.out, a.model), epochs=a.epochs,
                       batch_size=a.batch_size, learning_rate=a.learning_rate, augment="none",
                       precision="float32", schedule="constant",
-                      model_kwargs={"latent_dim": a.latent_dim},
+                      model_kwargs={"latent_dim": a.latent_dim,
+                                    "kl_warmup_steps": a.kl_warmup_steps},
                       task_kwargs={"classifier": a.classifier}, evaluate=True, verbose=0,
                       overwrite=True)
     summary["train_cpu_seconds"] = time.process_time() - start
