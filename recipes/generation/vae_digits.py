@@ -53,11 +53,11 @@ def main(argv=None):
     p.add_argument("--classifier", help="a digits classifier (.keras); default: train LeNet-5")
     p.add_argument("--classifier-epochs", type=int, default=30)
     p.add_argument("--model", default="vae", help="registered generation model (vae)")
-    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--latent-dim", type=int, default=2)
-    p.add_argument("--kl-warmup-steps", type=int, default=0,
+    p.add_argument("--kl-warmup-steps", type=int, default=1000,
                    help="KL warm-up: the KL weight rises 0 -> 1 over this many steps (20 "
                         "steps per epoch at batch 64), then the loss is the ELBO; 0: none")
     p.add_argument("--out", default="runs/vae_digits")
