@@ -58,5 +58,8 @@ def test_the_keras_hub_side_builds_on_our_backbone(bench):
     out = model(np.zeros((1, 64, 64, 3), np.float32))
     anchors = (8 * 8 + 4 * 4 + 2 * 2) * 9  # P3-P5 of a 64-px image, 9 anchors
     assert tuple(out["cls_logits"].shape) == (1, anchors, 3)
-    assert any(layer.name == "mobilenet_v2_encoder"
-               for layer in model.backbone.layers)
+    encoder = model.backbone.image_encoder
+    assert encoder.name == "mobilenet_v2_encoder"
+    trained = {id(w) for w in model.trainable_weights}
+    assert encoder.trainable_weights and all(id(w) in trained
+                                             for w in encoder.trainable_weights)
