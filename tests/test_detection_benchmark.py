@@ -63,3 +63,24 @@ def test_the_keras_hub_side_builds_on_our_backbone(bench):
     trained = {id(w) for w in model.trainable_weights}
     assert encoder.trainable_weights and all(id(w) in trained
                                              for w in encoder.trainable_weights)
+
+
+def test_keras_hub_predictions_keep_one_batch_size_and_drop_the_padding(bench):
+    """A short last batch is padded to the fixed size; padded rows never reach the results."""
+    seen = []
+
+    class Fake:
+        def predict(self, batch, batch_size, verbose):
+            seen.append(len(batch))
+            k = batch[:, 0, 0, 0]  # each image's marker value
+            boxes = np.zeros((len(batch), 2, 4), np.float32)
+            boxes[:, 0] = [10, 10, 20, 20]
+            return {"boxes": boxes, "confidence": np.stack([k / 100, 0 * k], -1),
+                    "labels": np.ones((len(batch), 2)), "num_detections": np.ones(len(batch))}
+
+    images = np.arange(1, 6, dtype=np.float32)[:, None, None, None] * np.ones((5, 4, 4, 3))
+    packed = bench.hub_predict(Fake(), images, 40.0, batch_size=2)
+    assert seen == [2, 2, 2]
+    assert packed.shape == (5, 100, 6)
+    assert np.allclose(packed[:, 0, 5], [0.01, 0.02, 0.03, 0.04, 0.05])
+    assert np.allclose(packed[0, 0, :4], [0.25, 0.25, 0.5, 0.5])
