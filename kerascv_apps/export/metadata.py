@@ -183,17 +183,28 @@ def embed_metadata(tflite_bytes, contract, kind=None):
     Replaces metadata written earlier; associated files are ``contract.json`` and, when the
     task has class names, ``labels.txt``. ``kind``: see :func:`metadata_kind`.
     """
+    files = {CONTRACT_FILE: json.dumps(contract, indent=2)}
+    if contract.get("labels_file"):
+        files[contract["labels_file"]] = "\n".join(contract["labels"]) + "\n"
+    return attach_metadata(tflite_bytes, build_metadata(contract, kind), files)
+
+
+def attach_metadata(tflite_bytes, metadata_bytes, files):
+    """``tflite_bytes`` with ``metadata_bytes`` (a ``ModelMetadata`` flatbuffer) as its
+    ``TFLITE_METADATA`` buffer and ``files`` (``{name: str or bytes}``) zipped after the model,
+    where MediaPipe and the TFLite support library read associated files. Metadata and files
+    attached earlier are replaced (the buffer in place: no orphan buffer is left behind)."""
     import flatbuffers
 
     _, sc = _schemas()
     model_bytes = _strip_zip(bytes(tflite_bytes))
     model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(model_bytes, 0))
     buffer = sc.BufferT()
-    buffer.data = _as_array(build_metadata(contract, kind))
+    buffer.data = _as_array(metadata_bytes)
     model.buffers = list(model.buffers or [])
     model.metadata = list(model.metadata or [])
     existing = [m for m in model.metadata if _name(m) == METADATA_NAME]
-    if existing:  # replace in place: no orphan buffer left behind
+    if existing:
         model.buffers[existing[0].buffer] = buffer
     else:
         model.buffers.append(buffer)
@@ -206,9 +217,8 @@ def embed_metadata(tflite_bytes, contract, kind=None):
     out = io.BytesIO()
     out.write(bytes(b.Output()))
     with zipfile.ZipFile(out, "a") as zf:
-        zf.writestr(CONTRACT_FILE, json.dumps(contract, indent=2))
-        if contract.get("labels_file"):
-            zf.writestr(contract["labels_file"], "\n".join(contract["labels"]) + "\n")
+        for file_name, content in files.items():
+            zf.writestr(file_name, content)
     return out.getvalue()
 
 
