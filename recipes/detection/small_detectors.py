@@ -51,6 +51,13 @@ def main(argv=None):
     parser.add_argument("--num-test", type=int, default=200)
     parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                         help="builder argument overriding the variant's (repeatable)")
+    parser.add_argument("--augment", default="flip", choices=["flip", "tf", "albumentations"],
+                        help="'flip': random horizontal flips only; 'tf' / 'albumentations': "
+                             "the detection task's box-aware augmentation (scale-crop, flip, "
+                             "brightness/contrast)")
+    parser.add_argument("--eval-train", type=int, default=0, metavar="N",
+                        help="also report mAP@0.5 on the first N training images (the gap to "
+                             "the test split shows over-fitting)")
     parser.add_argument("--save", default=None, help="write the trained model (.keras) here")
     args = parser.parse_args(argv)
 
@@ -78,8 +85,15 @@ def main(argv=None):
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or defaults["lr"],
                                                       steps)
     train.compile(optimizer=keras.optimizers.Adam(schedule))
-    data = (splits.train.shuffle(args.num_train, seed=0).map(flip)
-            .batch(args.batch_size, drop_remainder=True).prefetch(2))
+    data = splits.train.shuffle(args.num_train, seed=0, reshuffle_each_iteration=True)
+    if args.augment == "flip":
+        data = data.map(flip)
+    else:  # the task's box-aware augmentation, one stateless seed per example
+        augment = task.augmentation(args.augment, splits)
+        seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
+        data = tf.data.Dataset.zip((data, seeds)).map(
+            lambda example, seed: augment(example[0], example[1], seed))
+    data = data.batch(args.batch_size, drop_remainder=True).prefetch(2)
     start = time.process_time(), time.time()
     history = train.fit(data, epochs=args.epochs, verbose=2)
     train_cpu, train_wall = time.process_time() - start[0], time.time() - start[1]
@@ -91,12 +105,20 @@ def main(argv=None):
     predictions = predictor.predict(images, batch_size=16, verbose=0)
     per_image = (time.time() - t0) / len(images)
     results = task.evaluate(list(targets), list(task.prediction_outputs(predictions)))
+    train_map = None
+    if args.eval_train:
+        seen = list(splits.train.take(args.eval_train).as_numpy_iterator())
+        train_pred = predictor.predict(np.stack([x for x, _ in seen]), batch_size=16, verbose=0)
+        train_map = task.evaluate([y for _, y in seen],
+                                  list(task.prediction_outputs(train_pred)))["map_50"]
     if args.save:
         train.save(args.save)
     summary = {
         "model": args.model, "model_args": model_args, "image_size": size, "epochs": args.epochs,
         "num_train": args.num_train, "num_test": len(images),
         "map_50": results["map_50"], "map_50_95": results["map_50_95"],
+        "augment": args.augment, "learning_rate": args.learning_rate or defaults["lr"],
+        "batch_size": args.batch_size, "train_map_50": train_map,
         "per_class_ap50": {r["class"]: r["ap_50"] for r in results["per_class"]},
         "final_loss": float(history.history["loss"][-1]),
         "train_cpu_s": round(train_cpu, 1), "train_wall_s": round(train_wall, 1),
