@@ -217,7 +217,10 @@ def yolo_v1_small(**kwargs):
     """YOLO v1 small enough to train on a CPU. Deviations from the paper (named): 160 x 160
     input, filters x 1/4 (16-256), one (1x1, 3x3) pair in stages 4 and 5 (18 convs), the last
     conv of stage 5 at stride 1 (stride 32: S = 5), a 512-unit first FC layer without dropout
-    and batch normalization after each conv (as YOLO v2); same cell layout, loss and decode."""
+    and batch normalization after each conv (as YOLO v2) with momentum 0.9 (Keras' 0.99 left
+    the moving statistics far from the batch statistics after short CPU runs: inference loss
+    46 vs training loss 0.48 on 64 images after 240 steps; 0.89 with 0.9); same cell layout,
+    loss and decode."""
     return _create_yolo_v1(yolo_v1_small, dict(
         input_shape=(160, 160, 3), num_classes=3, width=0.25, repeats=(1, 1), final_stride=1,
-        fc_units=512, dropout=0.0, batch_norm=True), **kwargs)
+        fc_units=512, dropout=0.0, batch_norm=True, bn_momentum=0.9), **kwargs)

@@ -21,7 +21,9 @@ def _published_parameters():
 
 
 def test_published_network_at_448():
-    model = build_model("yolo_v1")
+    # zeros instead of random initial weights: the same layers and counts, half the CPU time
+    # and memory of drawing 271.7M random numbers
+    model = build_model("yolo_v1", kernel_initializer="zeros")
     assert tuple(model.input.shape[1:]) == (448, 448, 3)
     assert tuple(model.output.shape[1:]) == (7, 7, 30)  # S x S x (B * 5 + C), S=7 B=2 C=20
     convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
