@@ -34,10 +34,19 @@ junit4:
 	@test -f /usr/share/java/junit4.jar || (apt-get update -qq && apt-get install -y -qq --no-install-recommends junit4 >/dev/null)
 
 # Bundle the newest `make demo` int8 export of one stage into the Android app's assets
-# (ANDROID_STAGE = quickstart | segmentation_demo | sr_demo); see android_demo/README.md.
+# (ANDROID_STAGE = quickstart | segmentation_demo | sr_demo), or the newest int8 export under
+# any run folder with ANDROID_RUN=<run dir> (e.g. a detector or restorer exported with
+# `kerascv-apps export`); see android_demo/README.md.
 ANDROID_STAGE ?= quickstart
+ANDROID_RUN ?=
 android-model:
-	@json=$$(find runs -path "runs/demo-*/$(ANDROID_STAGE)/*" -name '*_int8.json' 2>/dev/null | sort | tail -1); \
-	test -n "$$json" || { echo "no int8 export of $(ANDROID_STAGE) under runs/demo-*: run make demo first"; exit 1; }; \
+	@if [ -n "$(ANDROID_RUN)" ]; then \
+	  test -d "$(ANDROID_RUN)" || { echo "ANDROID_RUN=$(ANDROID_RUN) is not a folder"; exit 1; }; \
+	  json=$$(find "$(ANDROID_RUN)" -name '*_int8.json' 2>/dev/null | sort | tail -1); \
+	  test -n "$$json" || { echo "no int8 export (*_int8.json) under $(ANDROID_RUN): run kerascv-apps export first"; exit 1; }; \
+	else \
+	  json=$$(find runs -path "runs/demo-*/$(ANDROID_STAGE)/*" -name '*_int8.json' 2>/dev/null | sort | tail -1); \
+	  test -n "$$json" || { echo "no int8 export of $(ANDROID_STAGE) under runs/demo-*: run make demo first"; exit 1; }; \
+	fi; \
 	dest=android_demo/app/src/main/assets/model; rm -f $$dest/*.tflite $$dest/*.json; \
 	cp "$$json" "$${json%.json}.tflite" $$dest/ && echo "bundled $${json%.json}.tflite into $$dest"

@@ -3,7 +3,8 @@
 Writes ``seg_folder`` data of its own making (60 images of 64x64, 3 classes: textured
 background; small disks, class 1; smaller squares in about half of the images, class 2; the
 foreground is a few percent of the pixels), then trains the same small U-Net through the
-command line with the defaults and with each balanced option (``--task-arg ...``), for
+training workflow (`train_model`, what `kerascv-apps train` runs) with the defaults and with each
+balanced option (task arguments, as `--task-arg` takes them), for
 several seeds, and prints the test mIoU and per-class IoU side by side.
 
     python benchmarks/imbalanced_segmentation.py [--seeds 0,1,2] [--epochs 40]
@@ -53,16 +54,20 @@ def write_folder(root, count=60, size=64, seed=0):
 
 
 def train(folder, run_dir, seed, epochs, task_args):
-    from kerascv_apps.cli import main
+    from kerascv_apps.experiment import train_model
 
-    argv = ["train", "--model", "unet_same", "--dataset", f"seg_folder:{folder}",
-            "--model-arg", "base_filters=16", "--model-arg", "depth=3", "--batch-size", "8",
-            "--epochs", str(epochs), "--seed", str(seed), "--run-dir", run_dir]
+    task_kwargs = {}
     for arg in task_args:
-        argv += ["--task-arg", arg]
-    code = main(argv)
-    if code != 0:
-        raise SystemExit(f"train exited {code}: {' '.join(argv)}")
+        key, sep, value = arg.partition("=")
+        if not sep:
+            raise SystemExit(f"--options: expected KEY=VALUE task arguments, got {arg!r}")
+        try:  # a JSON value when it parses, as --task-arg takes it
+            task_kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            task_kwargs[key] = value
+    train_model("unet_same", f"seg_folder:{folder}", run_dir, epochs=epochs, batch_size=8,
+                seed=seed, model_kwargs=dict(base_filters=16, depth=3), task_kwargs=task_kwargs,
+                evaluate=True)
     with open(os.path.join(run_dir, "evaluation.json")) as f:
         evaluation = json.load(f)
     return evaluation["miou"], [row["iou"] for row in evaluation["per_class"]]

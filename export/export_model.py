@@ -3,12 +3,13 @@
     python export/export_model.py --model-path runs/x/model.keras --out exports/x \
         [--dataset digits] [--formats savedmodel,float32,float16,dynamic,int8] [--max-int8-drop 0.01]
 
-A thin wrapper over `kerascv_apps.cli export` (same arguments).
+The same as `kerascv-apps export` (same arguments): it runs the package's command line as
+`python -m kerascv_apps export ...` would, not its internals.
 """
 
+import runpy
 import sys
 
-from kerascv_apps.cli import main
-
 if __name__ == "__main__":
-    sys.exit(main(["export"] + sys.argv[1:]))
+    sys.argv = ["kerascv-apps", "export"] + sys.argv[1:]
+    runpy.run_module("kerascv_apps", run_name="__main__", alter_sys=True)

@@ -294,3 +294,45 @@ def recipe_config(config, defaults, settings):
         return config.replace(**settings) if settings else config
     return TrainConfig.from_dict({"model": config, **defaults, **settings},
                                  source="the recipe's settings")
+
+
+def add_recipe_arguments(parser, flags):
+    """A recipe's own flags (what is not a TrainConfig key: data sizes, model variants,
+    export switches), declared as ``{key: (default, help)}`` or ``{key: (default, help,
+    choices)}``; the flag is ``--<key-with-dashes>`` and its type follows the default
+    (``None``: str). A bool default is a switch that flips it: ``--key`` when False,
+    ``--no-key`` when True (``args.key`` either way)."""
+    for key, spec in flags.items():
+        default, help_text, choices = (tuple(spec) + (None,))[:3]
+        flag = "--" + key.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag if not default else "--no-" + flag[2:], dest=key,
+                                action="store_false" if default else "store_true",
+                                default=default, help=help_text)
+            continue
+        kind = str if default is None else type(default)
+        if kind not in (int, float, str):
+            raise ValueError(f"recipe flag {key!r}: default {default!r} is not a bool, int, "
+                             f"float, str or None")
+        parser.add_argument(flag, dest=key, type=kind, default=default, choices=choices,
+                            help=help_text)
+    return parser
+
+
+def recipe_parser(description, run_dir, keys=(), defaults=None, flags=None):
+    """The command line of a recipe: ``--run-dir`` (default ``run_dir``; None: no such flag,
+    the recipe names its own output folder), a flag per
+    TrainConfig key in ``keys`` (``add_config_arguments``, with the recipe's ``defaults``),
+    the recipe's own ``flags`` (``add_recipe_arguments``) and ``--overwrite``. The recipe
+    then builds its TrainConfig with ``config_from_args``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if run_dir is not None:
+        parser.add_argument("--run-dir", default=run_dir)
+    add_config_arguments(parser, keys, **(defaults or {}))
+    add_recipe_arguments(parser, flags or {})
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run in --run-dir")
+    return parser

@@ -59,13 +59,21 @@ def run_segmentation(config, run_dir, *, loss="ce", border_weights=False, export
                                                 "boundary_tolerance", "per_class")},
                "figures": figures}
     if export:
-        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
-                            formats=export_formats, max_quality_drop=max_quality_drop,
-                            overwrite=overwrite)
-        summary["export"] = export_summary(report, "miou")
+        summary["export"] = _export(model, task, splits, run_dir, model_name, export_formats,
+                                    max_quality_drop, overwrite)
     _write_summary(run_dir, summary, start)
     atomic_write_text(os.path.join(run_dir, "evaluation.txt"), format_report(results) + "\n")
     return summary
+
+
+def _export(model, task, splits, run_dir, model_name, formats, max_quality_drop, overwrite,
+            **options):
+    """Exports into ``run_dir/export`` (``export_run``; ``options``: ExportConfig keys) and
+    returns the summary's ``export`` entry, in the task's quality metric."""
+    report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
+                        formats=formats, max_quality_drop=max_quality_drop, overwrite=overwrite,
+                        **options)
+    return export_summary(report, task.quality_metric)
 
 
 def export_summary(report, metric):
@@ -110,28 +118,38 @@ def run_super_resolution(config, run_dir, *, patch_size=24, task_kwargs=None, mo
     step; ``model``: start from a built/pretrained generator), scores it and bicubic on the
     held-out photos, optionally exports TFLite with a dynamic input size; returns the
     summary dict."""
-    start = time.time()
     config = recipe_config(config, SR_DEFAULTS, settings)
+    return _run_image_to_image(config, run_dir, lambda task, splits: {"scale": task.scale},
+                               patch_size, task_kwargs, model, export, export_formats,
+                               max_quality_drop, verbose, overwrite, splits)
+
+
+def _run_image_to_image(config, run_dir, task_fields, patch_size, task_kwargs, model, export,
+                        export_formats, max_quality_drop, verbose, overwrite, splits):
+    """What ``run_super_resolution`` and ``run_restoration`` share: train (crops of
+    ``patch_size``) and evaluate, the summary (``task_fields(task, splits)``: the task's own
+    entries), an optional export with any input size, ``summary.json``."""
+    start, cpu_start = time.time(), time.process_time()
     config = config.replace(task_kwargs={**config.task_kwargs, "patch_size": patch_size,
                                          **(task_kwargs or {})})
     trained = train_model(**config.train_kwargs(), run_dir=run_dir, overwrite=overwrite,
                           verbose=verbose, model=model, splits=splits, evaluate=True)
-    model_name, epochs, batch_size = config.model, config.epochs, config.batch_size
     steps_per_epoch = config.steps_per_epoch or trained.task.steps_per_epoch
     train_seconds = time.time() - start - trained.evaluation_seconds
+    cpu_seconds = time.process_time() - cpu_start
     model, task, splits = trained.model, trained.task, trained.splits
-    results = trained.evaluation
-    summary = {"model": model_name, "dataset": splits.name, "scale": task.scale,
-               "epochs": epochs, "steps": len(trained.result.epochs_run) * steps_per_epoch,
-               "batch_size": batch_size, "patch_size": patch_size,
+    summary = {"model": config.model, "dataset": splits.name, **task_fields(task, splits),
+               "epochs": config.epochs,
+               "steps": len(trained.result.epochs_run) * steps_per_epoch,
+               "batch_size": config.batch_size, "patch_size": patch_size,
                "params": int(model.count_params()), "train_seconds": round(train_seconds, 1),
+               "cpu_seconds_train_and_eval": round(cpu_seconds, 1),
                "model_path": trained.result.model_path,
-               "test": {k: v for k, v in results.items() if k not in ("plots",)}}
+               "test": {k: v for k, v in trained.evaluation.items() if k not in ("plots",)}}
     if export:
-        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
-                            formats=export_formats, max_quality_drop=max_quality_drop,
-                            overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
-        summary["export"] = export_summary(report, "psnr_y")
+        summary["export"] = _export(model, task, splits, run_dir, config.model, export_formats,
+                                    max_quality_drop, overwrite,
+                                    tflite_input_shape=(1, None, None, 3))
     _write_summary(run_dir, summary, start)
     return summary
 
@@ -225,42 +243,25 @@ def run_quickstart(run_dir, model=None, dataset=None, epochs=None, batch_size=No
     return report
 
 
-def run_restoration(model_name, run_dir, *, epochs=10, steps_per_epoch=100, batch_size=16,
-                    patch_size=48, learning_rate=1e-3, dataset="restore", dataset_kwargs=None,
-                    model_kwargs=None, task_kwargs=None, model=None, export=False,
-                    export_formats=("savedmodel", "float32", "int8"), max_quality_drop=0.3,
-                    seed=0, verbose=2, overwrite=False, jit_compile="off", splits=None):
-    """Trains a restorer (``model``: start from a built / pre-trained one, e.g. LLNet after
-    layer-wise pre-training), scores it and the degradation's baselines per held-out photo,
-    optionally exports (int8 gated by ``max_quality_drop`` dB of PSNR); returns the summary
-    dict with wall and process CPU seconds of training."""
-    start, cpu_start = time.time(), time.process_time()
-    trained = train_model(model_name, dataset, run_dir, epochs=epochs, batch_size=batch_size,
-                          steps_per_epoch=steps_per_epoch, learning_rate=learning_rate,
-                          schedule="cosine", seed=seed, model_kwargs=model_kwargs,
-                          dataset_kwargs=dataset_kwargs, augment="none",
-                          task_kwargs={"patch_size": patch_size, **(task_kwargs or {})},
-                          overwrite=overwrite, verbose=verbose, jit_compile=jit_compile,
-                          model=model, splits=splits, evaluate=True, precision="float32")
-    train_seconds = time.time() - start - trained.evaluation_seconds
-    cpu_seconds = time.process_time() - cpu_start
-    model, task, splits = trained.model, trained.task, trained.splits
-    results = trained.evaluation
-    summary = {"model": model_name, "dataset": splits.name,
-               "degradation": splits.info.get("degradation"), "epochs": epochs,
-               "steps": len(trained.result.epochs_run) * steps_per_epoch,
-               "batch_size": batch_size, "patch_size": patch_size,
-               "params": int(model.count_params()), "train_seconds": round(train_seconds, 1),
-               "cpu_seconds_train_and_eval": round(cpu_seconds, 1),
-               "model_path": trained.result.model_path,
-               "test": {k: v for k, v in results.items() if k not in ("plots",)}}
-    if export:
-        report = export_run(model, task, splits, os.path.join(run_dir, "export"), model_name,
-                            formats=export_formats, max_quality_drop=max_quality_drop,
-                            overwrite=overwrite, tflite_input_shape=(1, None, None, 3))
-        summary["export"] = export_summary(report, "psnr")
-    _write_summary(run_dir, summary, start)
-    return summary
+# the restoration recipes' training settings unless a recipe says otherwise
+RESTORATION_DEFAULTS = {"dataset": "restore", "epochs": 10, "steps_per_epoch": 100,
+                        "batch_size": 16, "learning_rate": 1e-3, "schedule": "cosine",
+                        "augment": "none", "jit_compile": "off", "precision": "float32"}
+
+
+def run_restoration(config, run_dir, *, patch_size=48, task_kwargs=None, model=None,
+                    export=False, export_formats=("savedmodel", "float32", "int8"),
+                    max_quality_drop=0.3, verbose=2, overwrite=False, splits=None, **settings):
+    """Trains a restorer (``config``: a TrainConfig, or a model name with TrainConfig keys in
+    ``settings`` over ``RESTORATION_DEFAULTS``; ``model``: start from a built / pre-trained
+    one, e.g. LLNet after layer-wise pre-training), scores it and the degradation's baselines
+    per held-out photo, optionally exports (int8 gated by ``max_quality_drop`` dB of PSNR);
+    returns the summary dict with wall and process CPU seconds of training."""
+    config = recipe_config(config, RESTORATION_DEFAULTS, settings)
+    return _run_image_to_image(
+        config, run_dir, lambda task, splits: {"degradation": splits.info.get("degradation")},
+        patch_size, task_kwargs, model, export, export_formats, max_quality_drop, verbose,
+        overwrite, splits)
 
 
 def restoration_table(s):

@@ -315,7 +315,7 @@ def _train_locked(s, held):
     keras.utils.set_random_seed(s.seed)
     splits, dataset_kwargs, model = s.splits, s.dataset_kwargs, s.model
     if splits is None:
-        defaults = get_task_class(s.entry.task).dataset_defaults(s.model_name,
+        defaults = get_task_class(s.entry.task).dataset_defaults(s.entry,
                                                                  s.model_kwargs or {}, model)
         dataset_kwargs = {**defaults, **(dataset_kwargs or {})}
         splits = load_dataset(s.dataset, **dataset_kwargs)

@@ -31,13 +31,16 @@ UnknownModelError = UnknownNameError
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One registered member: its name, task, family, the object and a one-line description."""
+    """One registered member: its name, task, family, the object, a one-line description and
+    ``info``: what the member declares about itself when it registers, read without building
+    it (e.g. a super-resolution model's ``scale``)."""
 
     name: str
     task: Optional[str]
     family: Optional[str]
     obj: Any
     description: str
+    info: dict = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def builder(self) -> Callable:  # models: the builder function
@@ -72,9 +75,9 @@ class Registry:
         self._entries = {}
         self._loaded = False
 
-    def register(self, name=None, *, task=None, family=None, description=""):
+    def register(self, name=None, *, task=None, family=None, description="", info=None):
         """Decorator; ``name`` defaults to the decorated object's ``__name__``; ``task`` must
-        be a registered task."""
+        be a registered task; ``info``: the member's declared facts (``Entry.info``)."""
         if task is not None:
             check_task(task, f"{self.kind} {name!r}: ")
 
@@ -85,7 +88,7 @@ class Registry:
                 raise ValueError(f"{self.kind} name {key!r} is already registered by "
                                  f"{previous.obj.__module__}; {obj.__module__} registers it again")
             doc = description or (obj.__doc__ or "").strip().split("\n")[0]
-            self._entries[key] = Entry(key, task, family or key, obj, doc)
+            self._entries[key] = Entry(key, task, family or key, obj, doc, dict(info or {}))
             return obj
 
         return decorator
@@ -133,11 +136,13 @@ def check_task(task, where=""):
 MODELS = Registry("model", ("kerascv_apps.models",), recursive=True)
 
 
-def register_model(name=None, task=None, family=None, description=""):
-    """Decorator registering a model builder; the model name defaults to the function name."""
+def register_model(name=None, task=None, family=None, description="", info=None):
+    """Decorator registering a model builder; the model name defaults to the function name.
+    ``info``: what the variant declares without being built (``Entry.info``; e.g. the
+    ``scale`` of a super-resolution model, which its task reads to load data of that scale)."""
     if task is None:
         raise ValueError(f"register_model({name!r}): task is required (a registered task name)")
-    return MODELS.register(name, task=task, family=family, description=description)
+    return MODELS.register(name, task=task, family=family, description=description, info=info)
 
 
 def get_entry(name) -> Entry:

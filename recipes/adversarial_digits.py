@@ -12,43 +12,49 @@ every class to ``--confidence``, with what the int8 file says of them. Writes
 ``adversarial.json``, ``fooling_images.png`` and ``fgsm_examples.png`` to ``--out``.
 """
 
-import argparse
 import json
 import os
 
 import numpy as np
 
+from kerascv_apps.config import config_from_args, recipe_parser
+
+FLAGS = ("epochs", "seed")  # the TrainConfig keys this recipe lets you change
+# LeNet-5 as this recipe always trained it: Adam 1e-3, batches of 32, no augmentation, a
+# constant rate; float32 (the attacks follow its gradients)
+CONFIG = {"dataset": "digits", "epochs": 10, "batch_size": 32, "optimizer": "adam",
+          "learning_rate": 1e-3, "schedule": "constant", "augment": "none",
+          "precision": "float32"}
+OWN_FLAGS = {
+    "model_path": (None, "a trained digits classifier (.keras); default: train LeNet-5 "
+                         "into <out>/lenet5"),
+    "out": ("runs/adversarial_digits", "output folder"),
+    "eps": ("0,2,4,8,16", "comma-separated, pixel units"),
+    "confidence": (0.99, "fooling images' target confidence"),
+}
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-path", help="a trained digits classifier (.keras); default: train "
-                                        "LeNet-5")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--out", default="runs/adversarial_digits")
-    p.add_argument("--eps", default="0,2,4,8,16", help="comma-separated, pixel units")
-    p.add_argument("--confidence", type=float, default=0.99)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS).parse_args(argv)
+    config = config_from_args(a, FLAGS, "lenet5", **CONFIG)
 
     import keras
 
-    from kerascv_apps import build_model
     from kerascv_apps.data import load_dataset
+    from kerascv_apps.experiment import train_model
     from kerascv_apps.explain.adversarial import accuracy_vs_eps, fooling_image
     from kerascv_apps.explain.filters import _tile, save_png
     from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
     from kerascv_apps.io import atomic_write_text, load_model
     from kerascv_apps.tasks import get_task
 
-    keras.utils.set_random_seed(a.seed)
     splits = load_dataset("digits")
     if a.model_path:
         model = load_model(a.model_path, compile=False)
-    else:
-        model = build_model("lenet5")
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit(splits.train.shuffle(2000, seed=a.seed).batch(32), epochs=a.epochs, verbose=0)
+    else:  # the same training as every run (kerascv-apps train --config <out>/lenet5/run.json)
+        model = train_model(**config.train_kwargs(), splits=splits, verbose=0,
+                            run_dir=os.path.join(a.out, "lenet5"), overwrite=a.overwrite).model
+    keras.utils.set_random_seed(config.seed)
     images = np.stack([x for x, _ in splits.test.as_numpy_iterator()]).astype(np.float32)
     labels = np.array([y for _, y in splits.test.as_numpy_iterator()])
     task = get_task("classification", num_classes=10, class_names=splits.class_names)
@@ -62,7 +68,7 @@ def main(argv=None):
         return np.concatenate([int8(im[None]) for im in x])
 
     epsilons = [float(e) for e in a.eps.split(",")]
-    rng = np.random.default_rng(a.seed)
+    rng = np.random.default_rng(config.seed)
     table = []
     for attack, kwargs in (("fgsm", {}), ("pgd", {"steps": 10})):
         for row in accuracy_vs_eps(keras_predict, model, images, labels, epsilons, attack,
@@ -81,7 +87,7 @@ def main(argv=None):
                 examples = adv[:10]
     fooling = []
     for c in range(10):
-        f = fooling_image(model, c, confidence=a.confidence, seed=a.seed + c)
+        f = fooling_image(model, c, confidence=a.confidence, seed=config.seed + c)
         probs8 = int8(f["image"][None])[0]
         fooling.append({"class_id": c, "confidence": f["confidence"], "steps": f["steps"],
                         "int8_tflite_class": int(np.argmax(probs8)),
@@ -93,7 +99,7 @@ def main(argv=None):
              _tile(np.stack([f.pop("image")[..., 0] / 255.0 for f in fooling]), 10), 4)
     save_png(os.path.join(a.out, "fgsm_examples.png"),
              _tile(np.concatenate([images[:10], examples])[..., 0] / 255.0, 10), 4)
-    result = {"model": a.model_path or f"lenet5 trained {a.epochs} epochs on digits",
+    result = {"model": a.model_path or f"lenet5 trained {config.epochs} epochs on digits",
               "test_images": int(len(images)), "accuracy_vs_eps": table, "fooling": fooling,
               "all_fooled": all(f["confidence"] >= a.confidence for f in fooling)}
     atomic_write_text(os.path.join(a.out, "adversarial.json"), json.dumps(result, indent=2))

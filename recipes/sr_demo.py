@@ -6,27 +6,24 @@ int8, dynamic input size) and prints one summary line.
     python recipes/sr_demo.py [--run-dir runs/sr_demo]
 """
 
-import argparse
 import sys
 
-from kerascv_apps.end_to_end import run_super_resolution, sr_summary_line
+from kerascv_apps.config import config_from_args, recipe_parser
+from kerascv_apps.end_to_end import SR_DEFAULTS, run_super_resolution, sr_summary_line
+
+FLAGS = ("epochs", "steps_per_epoch")  # the TrainConfig keys this recipe lets you change
+CONFIG = {**SR_DEFAULTS, "epochs": 5, "steps_per_epoch": 80, "batch_size": 16,
+          "learning_rate": 3e-3,
+          # the paper's widths (anchored): keeps the demo's budget
+          "model_kwargs": {"stackwise_num_filters": (64, 32), "activation": "tanh"}}
 
 
 def main(argv=None):
     """Runs the demo; returns 0 (the exit code ``recipes/demo.py`` expects)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", default="runs/sr_demo")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--steps-per-epoch", type=int, default=80)
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
-    a = p.parse_args(argv)
-    s = run_super_resolution("espcn_x2", a.run_dir, epochs=a.epochs,
-                             steps_per_epoch=a.steps_per_epoch, batch_size=16, patch_size=32,
-                             learning_rate=3e-3,
-                             # the paper's widths (anchored): keeps the demo's budget
-                             model_kwargs={"stackwise_num_filters": (64, 32),
-                                           "activation": "tanh"},
-                             export=True, export_formats=("float32", "int8"), verbose=0,
+    a = recipe_parser(__doc__, "runs/sr_demo", FLAGS, CONFIG).parse_args(argv)
+    config = config_from_args(a, FLAGS, "espcn_x2", **CONFIG)
+    s = run_super_resolution(config, a.run_dir, patch_size=32, export=True,
+                             export_formats=("float32", "int8"), verbose=0,
                              overwrite=a.overwrite)
     print("sr_demo: " + sr_summary_line(s), flush=True)
     return 0

@@ -51,13 +51,14 @@ def _junit(classes_dir, vectors_dir, test_classes):
 
 def test_jvm_core_matches_the_exporter_vectors(core_classes, vectors, capsys):
     classes = _test_classes()
-    assert {"org.kerascv.core.VectorsTest", "org.kerascv.core.ResizeTest"} <= set(classes)
+    assert {"org.kerascv.core.VectorsTest", "org.kerascv.core.ResizeTest",
+            "org.kerascv.core.DetectionTest"} <= set(classes)
     code, out = _junit(core_classes, vectors, classes)
     summary = re.search(r"^(OK \((\d+) tests?\)|Tests run: \d+,\s+Failures: \d+)", out, re.M)
     with capsys.disabled():
         print(f"\n[android_demo/core JUnit] {summary.group(1) if summary else 'no summary'}")
     assert code == 0, out[-6000:]
-    assert summary and summary.group(2) is not None and int(summary.group(2)) >= 20, out[-2000:]
+    assert summary and summary.group(2) is not None and int(summary.group(2)) >= 35, out[-2000:]
 
 
 def _edit_json(path, fn):
@@ -91,3 +92,30 @@ def test_changed_quantization_parameters_fail_the_jvm_tests(core_classes, vector
     # the untouched vectors still pass, so the failures come from the edits alone
     code, out = _junit(core_classes, vectors, ["org.kerascv.core.VectorsTest"])
     assert code == 0, out[-3000:]
+
+
+def test_changed_letterbox_and_restoration_contracts_fail_the_jvm_tests(core_classes, vectors,
+                                                                         tmp_path):
+    """The detection and restoration vectors bite: a letterbox contract whose padding differs
+    from what the exporter fed LiteRT, and a restorer whose output zero point moved, each fail
+    exactly their test."""
+    changed = tmp_path / "changed"
+    shutil.copytree(vectors, changed)
+
+    def pad_with_zero(c):
+        assert c["input"]["resize"]["fit"] == "letterbox"
+        c["input"]["resize"]["pad_value"] = 0.0
+
+    def shift_output_zero_point(c):
+        c["outputs"][0]["quantization"]["zero_point"] += 3
+
+    _edit_json(changed / "detection_letterbox" / "contract.json", pad_with_zero)
+    _edit_json(changed / "restoration" / "contract.json", shift_output_zero_point)
+    code, out = _junit(core_classes, str(changed),
+                       ["org.kerascv.core.DetectionTest", "org.kerascv.core.VectorsTest"])
+    assert code != 0, out[-3000:]
+    failed = re.findall(r"^\d+\) (\w+)\(", out, re.M)
+    assert sorted(failed) == ["letterboxedInputAndDecodedBoxesMatchTheExporter",
+                              "restorationTilesAndImageMatch"], out[-3000:]
+    assert re.search(r"detection_letterbox input: bytes differ expected:<0> but was:<\d+>", out), \
+        out[-3000:]

@@ -130,6 +130,50 @@ def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys)
     capsys.readouterr()
 
 
+def test_one_sr_train_looks_up_once_and_builds_once(tmp_path, monkeypatch, capsys):
+    """A super-resolution run without a scale in its model arguments: the data's scale is the
+    one the registry entry declares (the run's one lookup), not measured on a second, probe
+    build of the model looked up again."""
+    from kerascv_apps import io
+    from kerascv_apps.models.super_resolution import espcn
+    from kerascv_apps.registry import MODELS
+    from kerascv_apps.training import trainer
+
+    counts = {"lookups": 0, "builds": 0, "looks": 0, "locks": 0}
+    run = tmp_path / "run"
+    get, build, state, lock = MODELS.get, espcn.ESPCN, trainer.run_dir_state, io.directory_lock
+
+    def counted_get(name):
+        counts["lookups"] += name == "espcn_x3"
+        return get(name)
+
+    def counted_build(*args, **kwargs):
+        counts["builds"] += 1
+        return build(*args, **kwargs)
+
+    def counted_state(run_dir):
+        counts["looks"] += 1
+        return state(run_dir)
+
+    def counted_lock(lock_file, what):
+        counts["locks"] += str(lock_file).startswith(str(run))
+        return lock(lock_file, what)
+
+    monkeypatch.setattr(MODELS, "get", counted_get)
+    monkeypatch.setattr(espcn, "ESPCN", counted_build)
+    monkeypatch.setattr(trainer, "run_dir_state", counted_state)
+    monkeypatch.setattr(io, "directory_lock", counted_lock)
+    assert main(["train", "--model", "espcn_x3", "--run-dir", str(run), "--epochs", "1",
+                 "--batch-size", "2", "--steps-per-epoch", "2", "--precision", "float32",
+                 "--model-arg", "stackwise_num_filters=[8]", "--task-arg", "patch_size=8",
+                 "--xla", "off"]) == 0
+    assert counts == {"lookups": 1, "builds": 1, "looks": 1, "locks": 1}
+    info = json.loads((run / "run.json").read_text())
+    assert json.loads((run / "evaluation.json").read_text())["scale"] == 3  # x3 data loaded
+    assert info["config"]["model"] == "espcn_x3"
+    capsys.readouterr()
+
+
 def test_export_config_files_are_typed_and_unknown_keys_exit_2(tmp_path, capsys):
     from kerascv_apps.config import EXPORT_FORMATS, ExportConfig, load_export_config
     from kerascv_apps.export.pipeline import FORMATS, export_config

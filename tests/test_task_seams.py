@@ -194,9 +194,17 @@ def test_tuning_asks_the_task_for_its_space_and_train_command(toy):
     assert "--model-arg huber_delta" not in command
 
 
-PATTERN = re.compile(r"""(==|!=|\bin\b)\s*\(?\s*["'](classification|segmentation|"""
-                     r"""super_resolution)["']|["'](classification|segmentation|"""
-                     r"""super_resolution)["']\s*(==|!=|\bin\b)""")
+TASK_NAMES = "classification|segmentation|super_resolution|detection|restoration|generation"
+PATTERN = re.compile(rf"""(==|!=|\bin\b)\s*\(?\s*["']({TASK_NAMES})["']|"""
+                     rf"""["']({TASK_NAMES})["']\s*(==|!=|\bin\b)""")
+
+
+def test_the_pattern_knows_every_task():
+    from kerascv_apps.registry import TASKS, import_package
+
+    import_package("kerascv_apps.tasks")
+    assert set(TASKS.names()) == set(TASK_NAMES.split("|"))
+    assert PATTERN.search('if task == "detection":')
 
 
 def test_no_task_name_comparison_outside_tasks():
@@ -212,3 +220,24 @@ def test_no_task_name_comparison_outside_tasks():
                     found += [f"{path}:{i}: {line.strip()}" for i, line in enumerate(f, 1)
                               if PATTERN.search(line)]
     assert not found, "compare no task name outside tasks/; ask the Task:\n" + "\n".join(found)
+
+
+# the flag matrix measures the command line itself (every parser option): the one script that
+# reads it; the others run the workflow functions or `python -m kerascv_apps`
+CLI_READERS = {os.path.join("benchmarks", "flag_matrix.py")}
+
+
+def test_no_script_imports_the_command_line_module():
+    top = os.path.dirname(os.path.dirname(kerascv_apps.__file__))
+    found = []
+    for folder in ("recipes", "export", "benchmarks"):
+        for sub, _, files in os.walk(os.path.join(top, folder)):
+            for name in files:
+                path = os.path.join(sub, name)
+                if not name.endswith(".py") or os.path.relpath(path, top) in CLI_READERS:
+                    continue
+                with open(path) as f:
+                    found += [f"{path}:{i}" for i, line in enumerate(f, 1)
+                              if re.search(r"kerascv_apps\.cli\b|from kerascv_apps import cli",
+                                           line)]
+    assert not found, "scripts use the workflow functions, not cli.py:\n" + "\n".join(found)

@@ -20,8 +20,9 @@ Fields (``format_version`` 1)::
                       quantization {scale, zero_point} or null: for integer inputs,
                           q = round(pixel / scale) + zero_point (uint8 I/O: scale 1, zero 0,
                           so the uint8 pixels go in unchanged),
-                      resize {algorithm "bilinear", half_pixel_centers true, antialias false}:
-                          how the Python side resizes images to the input size}
+                      resize {algorithm "bilinear", half_pixel_centers true, antialias true,
+                          fit "stretch"}: how the Python side resizes images to the input size
+                          ("letterbox" + pad_value: see kerascv_apps.inference.letterbox)}
     outputs          [{name, shape, dtype, quantization (real = scale * (q - zero_point)),
                        meaning "probabilities" | "logits" | "class_probabilities_per_pixel" |
                            "class_logits_per_pixel" | "image",
@@ -36,7 +37,10 @@ import numpy as np
 
 FORMAT_VERSION = 1
 # what training, prediction and serving_bytes do (kerascv_apps.data.decode.resize_image)
-RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": True}
+# "fit": "stretch": the image is resized to the input size, aspect ratio not kept (the phone
+# core also implements "letterbox", kerascv_apps.inference.letterbox, for contracts that declare it)
+RESIZE = {"algorithm": "bilinear", "half_pixel_centers": True, "antialias": True,
+          "fit": "stretch"}
 
 
 def output_activation(model):
@@ -64,6 +68,28 @@ def _describe(detail):
             "dtype": dtype, "quantization": quant}
 
 
+def _output_details(runner, tflite_bytes):
+    """The file's output details; outputs whose shape the file leaves unknown until it runs
+    (a custom op's, e.g. TFLite_Detection_PostProcess: boxes (1, N, 4), classes, scores (1, N),
+    count (1,)) get the shape of one run on a blank input."""
+    details = [dict(d) for d in runner.output_details]
+    if all(len(d["shape_signature"]) for d in details):
+        return details
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=bytes(tflite_bytes))
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    if any(s < 0 for s in inp["shape_signature"]):
+        return details  # a dynamic input: no single blank run stands for every size
+    interp.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
+    interp.invoke()
+    for d in details:
+        if not len(d["shape_signature"]):
+            d["shape_signature"] = np.asarray(interp.get_tensor(d["index"]).shape, np.int32)
+    return details
+
+
 def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
                    version="1", description=None, file_name=None):
     """The contract dict for one converted file (see the module docstring for the fields).
@@ -86,7 +112,7 @@ def build_contract(task, tflite_bytes, name, mode, model=None, class_names=None,
     labels = list(class_names if class_names is not None else (task.class_names or [])) or None
     activation = output_activation(model)
     outputs = []
-    for detail in runner.output_details:
+    for detail in _output_details(runner, tflite_bytes):
         out = _describe(detail)
         # a scalar output (a detection count) has no last axis
         out.update(task.output_contract(activation, out["shape"][-1] if out["shape"] else 1))

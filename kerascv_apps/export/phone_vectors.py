@@ -16,6 +16,8 @@ Layout of ``out_dir`` (one folder per task)::
                      mediapipe_confidence.bin (MediaPipe Tasks' confidence masks, H x W x classes)
     super_resolution/ contract.json source.png tiles/<i>_in.bin tiles/<i>_out.bin
                      expected.json (tile grid, tile and overlap) sr.png
+    restoration/     the same as super_resolution with a scale-1 restorer; restored.png
+    detection/, detection_letterbox/  see :mod:`kerascv_apps.export.detection_vectors`
     resize/          source.png {bilinear,bilinear_antialias,bicubic_antialias}_<h>x<w>.bin
                      (float32 image resizes)
                      mask.bin nearest_<h>x<w>.bin (uint8 class masks) cases.json
@@ -218,35 +220,58 @@ def _segmentation(folder, rng):
     return counts
 
 
-def _super_resolution(folder, rng):
+def _tiled(folder, rng, model, task, name, photo, scale):
+    """An image-to-image model (super-resolution, restoration: any input size) through the
+    tiled predictor: every tile's raw input and output tensors and the final image."""
     import keras
 
     from kerascv_apps.inference.tiling import to_uint8, predict_tiled
-    from kerascv_apps.registry import build_model
-    from kerascv_apps.tasks.base import get_task
 
-    scale = 2
-    model = build_model("espcn_x2", stackwise_num_filters=(8, 4), anchor_skip=True)
-    task = get_task("super_resolution", scale=scale)
-    data, _ = _export(folder, model, task, "upscaler",
+    data, _ = _export(folder, model, task, name,
                       _convert(model, rng, (16, 16, 3), input_shape=(1, None, None, 3),
                                full_range=False))
-    source = _sample_photo((27, 37), "coffee")
+    source = _sample_photo((27, 37), photo)
     _save_png(os.path.join(folder, "source.png"), source)
     recorder = _Recorder(data)
-    sr = predict_tiled(recorder, source.astype(np.float32), tile=SR_TILE, context=SR_OVERLAP,
-                       scale=scale)
+    out = predict_tiled(recorder, source.astype(np.float32), tile=SR_TILE, context=SR_OVERLAP,
+                        scale=scale)
     os.makedirs(os.path.join(folder, "tiles"))
     tiles = []
     for i, (raw_in, raw_out) in enumerate(recorder.calls):
         raw_in.tofile(os.path.join(folder, "tiles", f"{i}_in.bin"))
         raw_out.tofile(os.path.join(folder, "tiles", f"{i}_out.bin"))
         tiles.append({"input_shape": list(raw_in.shape), "output_shape": list(raw_out.shape)})
-    _save_png(os.path.join(folder, "sr.png"), to_uint8(sr))
+    _save_png(os.path.join(folder, "sr.png" if scale > 1 else "restored.png"), to_uint8(out))
     with open(os.path.join(folder, "expected.json"), "w") as f:
         json.dump({"tile": SR_TILE, "overlap": SR_OVERLAP, "tiles": tiles}, f, indent=2)
     keras.backend.clear_session()
-    return sr
+    return out
+
+
+def _super_resolution(folder, rng):
+    from kerascv_apps.registry import build_model
+    from kerascv_apps.tasks.base import get_task
+
+    scale = 2
+    model = build_model("espcn_x2", stackwise_num_filters=(8, 4), anchor_skip=True)
+    return _tiled(folder, rng, model, get_task("super_resolution", scale=scale), "upscaler",
+                  "coffee", scale)
+
+
+def _restoration(folder, rng):
+    """A small denoising autoencoder (``dae``: 4 layers of 4 filters, skips, residual): the
+    restoration contract (scale 1) through the same tiling as super-resolution."""
+    from kerascv_apps.registry import build_model
+    from kerascv_apps.tasks.base import get_task
+
+    model = build_model("dae", filters=4, num_layers=4)
+    return _tiled(folder, rng, model, get_task("restoration"), "restorer", "chelsea", 1)
+
+
+def _detection(stage, rng):
+    from kerascv_apps.export.detection_vectors import write_detection_vectors
+
+    write_detection_vectors(stage, rng)
 
 
 RESIZE_CASES = ((32, 32), (9, 13), (23, 58), (61, 17), (5, 5))
@@ -281,18 +306,21 @@ def _resize(folder, rng):
 
 
 def write_test_vectors(out_dir, seed=0, overwrite=True, progress=print):
-    """Writes the vectors of all three tasks under ``out_dir`` (atomically) and returns it."""
+    """Writes the vectors of every task under ``out_dir`` (atomically) and returns it."""
     import keras
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     with atomic_dir(out_dir, overwrite=overwrite) as stage:
         for name, fn in (("classification", _classification), ("segmentation", _segmentation),
-                         ("super_resolution", _super_resolution), ("resize", _resize)):
+                         ("super_resolution", _super_resolution), ("restoration", _restoration),
+                         ("resize", _resize)):
             progress(f"[test vectors] {name}")
             folder = os.path.join(stage, name)
             os.makedirs(folder)
             fn(folder, rng)
+        progress("[test vectors] detection")  # detection/ and detection_letterbox/
+        _detection(stage, rng)
     return out_dir
 
 

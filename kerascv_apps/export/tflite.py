@@ -6,6 +6,7 @@ here, not inherited from the Keras model. Only TFLite builtin ops are allowed: a
 Flex (SELECT_TF_OPS) kernels fails to convert with the converter's own message.
 """
 
+import dataclasses
 import os
 import tempfile
 
@@ -136,8 +137,21 @@ _BOUNDED_ACTIVATIONS = {1: ("RELU", (0.0,)), 2: ("RELU_N1_TO_1", (-1.0, 1.0)),
                         3: ("RELU6", (0.0, 6.0))}
 
 
+@dataclasses.dataclass(frozen=True)
+class _OpRow:
+    """One op of a .tflite file: its index and builtin name, fused activation code, output
+    tensor name, output scale (None: not quantized) and output tensor type."""
+
+    index: int
+    name: str
+    activation: object
+    tensor: str
+    scale: object
+    kind: object
+
+
 def _op_table(tflite_bytes):
-    """(op index, op name, fused activation code, output tensor name, output scale) per op."""
+    """An :class:`_OpRow` per op of the file's first subgraph."""
     from ai_edge_litert import schema_py_generated as sc
 
     names = {v: k for k, v in vars(sc.BuiltinOperator).items() if not k.startswith("_")}
@@ -158,8 +172,9 @@ def _op_table(tflite_bytes):
         tensor = graph.Tensors(op.Outputs(0)) if op.OutputsLength() else None
         q = tensor.Quantization() if tensor is not None else None
         scale = float(q.ScaleAsNumpy().min()) if q is not None and q.ScaleLength() else None
-        rows.append((n, name, activation, tensor.Name().decode() if tensor is not None else "",
-                     scale, tensor.Type() if tensor is not None else None))
+        rows.append(_OpRow(n, name, activation,
+                           tensor.Name().decode() if tensor is not None else "", scale,
+                           tensor.Type() if tensor is not None else None))
     return rows
 
 
@@ -213,16 +228,17 @@ def check_prepares(tflite_bytes, what="the .tflite file", names=()):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     limit = float(np.iinfo(np.int32).max)
-    for n, name, activation, tensor, scale, kind in _op_table(tflite_bytes):
-        if activation not in _BOUNDED_ACTIVATIONS or not scale:
+    for row in _op_table(tflite_bytes):
+        scale = row.scale
+        if row.activation not in _BOUNDED_ACTIVATIONS or not scale:
             continue
-        act, bounds = _BOUNDED_ACTIVATIONS[activation]
+        act, bounds = _BOUNDED_ACTIVATIONS[row.activation]
         bound = max(bounds, key=abs)
         if abs(bound) / scale > limit:
-            largest = scale * (32767 if kind == sc.TensorType.INT16 else 255)
+            largest = scale * (32767 if row.kind == sc.TensorType.INT16 else 255)
             raise TFLitePrepareError(
-                f"{what} does not run in LiteRT: op {n} ({name}, layer "
-                f"{_layer_of(tensor, names)!r}) has a fused {act} whose bound {bound} cannot be "
+                f"{what} does not run in LiteRT: op {row.index} ({row.name}, layer "
+                f"{_layer_of(row.tensor, names)!r}) has a fused {act} whose bound {bound} cannot be "
                 f"quantized at its output scale {scale:.3g} (int32 overflow; LiteRT's "
                 f"no_integer_overflow_from_quantization check). The calibration images give "
                 f"this layer activations of at most {largest:.3g}: vanishing activations (an "
@@ -247,7 +263,7 @@ def _explain(tflite_bytes, error, names=()):
         return text.splitlines()[0][:500]
     n = int(found.group(1))
     rows = _op_table(tflite_bytes)
-    layer = _layer_of(rows[n][3], names) if n < len(rows) else "?"
+    layer = _layer_of(rows[n].tensor, names) if n < len(rows) else "?"
     check = text.split("Node number")[0].strip()
     return f"op {n} ({found.group(2)}, layer {layer!r}) failed to prepare: {check}"
 

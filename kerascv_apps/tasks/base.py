@@ -84,8 +84,11 @@ class Task:
                 for name in self.options()}
 
     @classmethod
-    def dataset_defaults(cls, model_name, model_kwargs, model=None):
-        """Dataset arguments that follow from the model (e.g. the SR scale); {} by default."""
+    def dataset_defaults(cls, entry, model_kwargs, model=None):
+        """Dataset arguments that follow from the model (e.g. the SR scale); {} by default.
+        ``entry``: the model's registry entry (the run's one lookup: read ``entry.info``,
+        don't look the name up again or build the model); ``model``: a model given to the
+        run, if any."""
         return {}
 
     # --- training -------------------------------------------------------------------------

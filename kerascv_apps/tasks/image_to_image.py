@@ -3,6 +3,8 @@ varying size evaluated one at a time with their inputs kept (for the baselines),
 training monitor, uint8 image serving outputs, the image contract of exported files, and int8
 calibration from crops of the training inputs. Not a registered task itself."""
 
+import os
+
 import numpy as np
 
 from kerascv_apps.tasks.base import Task
@@ -65,3 +67,45 @@ class ImageToImageTask(Task):
         return {"meaning": "image", "range": [0.0, 255.0],
                 "color_space": "RGB" if channels == 3 else "GRAYSCALE",
                 "postprocess": "round and clip to [0, 255] for uint8 pixels"}
+
+    # --- what the image-to-image tasks' plots and file predictions share --------------------
+    @staticmethod
+    def bar_chart(out_dir, filename, per_image, series, ylabel, figsize, labels=False,
+                  title=None):
+        """Grouped bars of per-image values (``series``: {legend label: key in each row}),
+        written to ``out_dir/filename``; ``labels``: the rows' ``image`` under the bars."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        os.makedirs(out_dir, exist_ok=True)
+        width = 0.8 / len(series)
+        idx = np.arange(len(per_image))
+        fig, ax = plt.subplots(figsize=figsize)
+        for k, (label, key) in enumerate(series.items()):
+            ax.bar(idx + (k - (len(series) - 1) / 2) * width, [p[key] for p in per_image], width,
+                   label=label)
+        if labels:
+            ax.set_xticks(idx)
+            ax.set_xticklabels([str(p["image"]) for p in per_image], rotation=20, fontsize=7)
+        else:
+            ax.set_xlabel("image")
+        ax.set_ylabel(ylabel)
+        if title:
+            ax.set_title(title)
+        ax.legend(fontsize=7 if labels else None)
+        path = os.path.join(out_dir, filename)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return [path]
+
+    @staticmethod
+    def read_image_file(path):
+        """An image file as float32 RGB pixels (``predict_files``); a missing file is named."""
+        from PIL import Image
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"predict: image file {path!r} does not exist")
+        return np.asarray(Image.open(path).convert("RGB"), np.float32)

@@ -112,31 +112,11 @@ class RestorationTask(ImageToImageTask):
 
     def plots(self, results, out_dir):
         """Per-image PSNR bars: the model beside every baseline."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        os.makedirs(out_dir, exist_ok=True)
         per = results["per_image"]
-        methods = list(results.get("baselines", [])) + ["model"]
-        width = 0.8 / len(methods)
-        idx = np.arange(len(per))
-        fig, ax = plt.subplots(figsize=(max(5, len(per) * 1.2 + 2), 3.2))
-        for k, method in enumerate(methods):
-            key = "psnr" if method == "model" else f"{method}_psnr"
-            ax.bar(idx + (k - (len(methods) - 1) / 2) * width, [p[key] for p in per], width,
-                   label=method)
-        ax.set_xticks(idx)
-        ax.set_xticklabels([str(p["image"]) for p in per], rotation=20, fontsize=7)
-        ax.set_ylabel("PSNR (dB, RGB)")
-        ax.set_title(f"restoration: {self.degradation.get('kind')}")
-        ax.legend(fontsize=7)
-        path = os.path.join(out_dir, "psnr_vs_baselines.png")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return [path]
+        series = {m: f"{m}_psnr" for m in results.get("baselines", [])}
+        return self.bar_chart(out_dir, "psnr_vs_baselines.png", per, {**series, "model": "psnr"},
+                              "PSNR (dB, RGB)", (max(5, len(per) * 1.2 + 2), 3.2), labels=True,
+                              title=f"restoration: {self.degradation.get('kind')}")
 
     def predict_files(self, model, paths, out_dir=None):
         """Restores image files (tiled) and writes ``<stem>_restored.png``; one dict per file."""
@@ -149,9 +129,7 @@ class RestorationTask(ImageToImageTask):
         run = self.tiled(model.predict_on_batch)
         results = []
         for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"predict: image file {path!r} does not exist")
-            image = np.asarray(Image.open(path).convert("RGB"), np.float32)
+            image = self.read_image_file(path)
             out = run(image[None])[0]
             stem = os.path.splitext(os.path.basename(path))[0]
             target = os.path.join(out_dir, f"{stem}_restored.png")
@@ -162,5 +140,6 @@ class RestorationTask(ImageToImageTask):
     default_dataset = "restore"
 
     def contract_fields(self, runner, input_shape):
-        """Output size = input size."""
-        return {"scale": 1}
+        """Output size = input size; the tiled predictor's tile and context as the phone
+        core's tiling hint (``tiling.{tile, overlap}``)."""
+        return {"scale": 1, "tiling": {"tile": self.tile, "overlap": self.context}}

@@ -73,14 +73,16 @@ class SuperResolutionTask(ImageToImageTask):
         return super().from_splits(splits, **kwargs)
 
     @classmethod
-    def dataset_defaults(cls, model_name, model_kwargs, model=None):
+    def dataset_defaults(cls, entry, model_kwargs, model=None):
         """The data's scale is the model's (``--model espcn_x2 --dataset photos`` loads x2
-        pairs); measured on the given or a freshly built model."""
-        if model is None:
-            from kerascv_apps.registry import build_model
-
-            model = build_model(model_name, input_shape=(None, None, 3), **model_kwargs)
-        return {"scale": cls.model_scale(model)}
+        pairs): measured on ``model`` when one is given, else ``model_kwargs["scale"]``, else
+        the scale the variant declares when it registers (``info={"scale": N}``); nothing is
+        built. A model that declares none gets the source's default scale, and a mismatch
+        is refused by ``validate_model`` naming the flag that fixes it."""
+        if model is not None:
+            return {"scale": cls.model_scale(model)}
+        scale = model_kwargs.get("scale", entry.info.get("scale"))
+        return {} if scale is None else {"scale": int(scale)}
 
     # --- training -------------------------------------------------------------------------
     def training_model(self, model):
@@ -126,17 +128,13 @@ class SuperResolutionTask(ImageToImageTask):
     def predict_files(self, model, paths, out_dir=None, tile=128, overlap=16):
         """Upscales image files (tiled) and writes ``<stem>_sr.png`` and a bicubic | SR
         comparison under ``out_dir``; returns one dict per file."""
-        from PIL import Image
-
         from kerascv_apps.inference.tiling import predict
 
         out_dir = out_dir or "."
         scale = self.model_scale(model)  # a saved model may come without its dataset
         results = []
         for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"predict: image file {path!r} does not exist")
-            lr = np.asarray(Image.open(path).convert("RGB"), np.float32)
+            lr = self.read_image_file(path)
             stem = os.path.splitext(os.path.basename(path))[0]
             written = predict(model, [lr], scale, out_dir, tile=tile, overlap=overlap,
                               names=[stem])
@@ -180,25 +178,10 @@ class SuperResolutionTask(ImageToImageTask):
 
     def plots(self, results, out_dir):
         """A bar chart of per-image PSNR-Y: model vs bicubic."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        os.makedirs(out_dir, exist_ok=True)
         per = results["per_image"]
-        idx = np.arange(len(per))
-        fig, ax = plt.subplots(figsize=(max(4, len(per) * 0.8 + 2), 3))
-        ax.bar(idx - 0.2, [p["bicubic_psnr_y"] for p in per], 0.4, label="bicubic")
-        ax.bar(idx + 0.2, [p["psnr_y"] for p in per], 0.4, label="model")
-        ax.set_xlabel("image")
-        ax.set_ylabel(f"PSNR-Y (dB), ×{self.scale}")
-        ax.legend()
-        path = os.path.join(out_dir, "psnr_y_vs_bicubic.png")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return [path]
+        return self.bar_chart(out_dir, "psnr_y_vs_bicubic.png", per,
+                              {"bicubic": "bicubic_psnr_y", "model": "psnr_y"},
+                              f"PSNR-Y (dB), ×{self.scale}", (max(4, len(per) * 0.8 + 2), 3))
 
     # --- what the export layer asks the task -----------------------------------------------
     default_dataset = "photos"

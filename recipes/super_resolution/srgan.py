@@ -17,12 +17,12 @@ random VGG features (the only VGG19 weights available offline here) the content 
 fell from 29.11 to 15.91 dB PSNR-Y; that run proves the path, not SRGAN quality.
 """
 
-import argparse
 import json
 import os
 import sys
 
 from kerascv_apps import load_model
+from kerascv_apps.config import config_from_args, recipe_parser
 from kerascv_apps.io import atomic_write_text, save_model_atomic
 from kerascv_apps.losses.super_resolution import VGGContentLoss
 from kerascv_apps.end_to_end import run_super_resolution
@@ -31,10 +31,12 @@ from kerascv_apps.end_to_end import run_super_resolution
 def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, generator=None,
         scale=4, num_blocks=16, pretrain_epochs=5, gan_epochs=5, steps_per_epoch=50,
         batch_size=8, patch_size=24, learning_rate=1e-4, content_layer="block5_conv4",
-        jit_compile=False, verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
+        jit_compile="off", verbose="auto", dataset="photos", disc_filters=(64, 128, 256, 512),
         disc_dense_units=1024, filters=64, splits=None, pixel_weight=0.0, seed=0,
         overwrite=False):
-    """Both phases; returns ``{"pretrained_test": ..., "srgan_test": ..., ...}``."""
+    """Both phases; returns ``{"pretrained_test": ..., "srgan_test": ..., ...}``.
+    ``jit_compile``: the adversarial phase's (``auto``, ``on``, ``off``; True / False: on /
+    off)."""
     name = f"srresnet_x{scale}"
     common = dict(steps_per_epoch=steps_per_epoch, batch_size=batch_size, patch_size=patch_size,
                   dataset=dataset, dataset_kwargs={"scale": scale}, splits=splits, seed=seed,
@@ -58,7 +60,9 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
     gen = load_model(generator, compile=False)
     gan = run_super_resolution(name, os.path.join(run_dir, "gan"), epochs=gan_epochs,
                                learning_rate=learning_rate, model=gen, task_kwargs=gan_task,
-                               jit_compile="on" if jit_compile else "off", **common)
+                               jit_compile={True: "on", False: "off"}.get(jit_compile,
+                                                                          jit_compile),
+                               **common)
     save_model_atomic(load_model(gan["model_path"], compile=False).generator,
                       os.path.join(run_dir, "generator.keras"))
     summary = {"scale": scale, "num_blocks": num_blocks, "content_layer": content_layer,
@@ -69,39 +73,38 @@ def run(run_dir="runs/srgan_x4", vgg_weights=None, allow_random_features=False, 
     return summary
 
 
+FLAGS = ("steps_per_epoch", "batch_size", "learning_rate", "jit_compile", "seed")  # TrainConfig keys
+CONFIG = {"steps_per_epoch": 50, "batch_size": 8, "learning_rate": 1e-4, "jit_compile": "off"}
+OWN_FLAGS = {
+    "vgg_weights": (None, "local VGG19 notop weights (.h5 / .weights.h5)"),
+    "random_vgg_features": (False, "use random VGG19 weights (testing only)"),
+    "generator": (None, "pretrained SRResNet .keras (skips phase 1)"),
+    "content_layer": ("block5_conv4", "VGG19 layer of the content loss",
+                      ("block5_conv4", "block2_conv2")),
+    "scale": (4, "upscaling factor (srresnet_x<scale>)"),
+    "num_blocks": (16, "residual blocks of the generator"),
+    "pretrain_epochs": (5, "epochs of phase 1 (pixel MSE; learning rate x 10)"),
+    "gan_epochs": (5, "epochs of phase 2 (adversarial)"),
+    "patch_size": (24, "LR crop size (HR = scale x this)"),
+    "pixel_weight": (0.0, "extra pixel-MSE weight in the generator loss (0 in the paper)"),
+}
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", default="runs/srgan_x4")
-    p.add_argument("--vgg-weights", help="local VGG19 notop weights (.h5 / .weights.h5)")
-    p.add_argument("--random-vgg-features", action="store_true",
-                   help="use random VGG19 weights (testing only)")
-    p.add_argument("--generator", help="pretrained SRResNet .keras (skips phase 1)")
-    p.add_argument("--content-layer", default="block5_conv4", choices=("block5_conv4", "block2_conv2"))
-    p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--num-blocks", type=int, default=16)
-    p.add_argument("--pretrain-epochs", type=int, default=5)
-    p.add_argument("--gan-epochs", type=int, default=5)
-    p.add_argument("--steps-per-epoch", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--patch-size", type=int, default=24)
-    p.add_argument("--jit-compile", action="store_true")
-    p.add_argument("--pixel-weight", type=float, default=0.0,
-                   help="extra pixel-MSE weight in the generator loss (0 in the paper)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace finished runs in --run-dir")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, "runs/srgan_x4", FLAGS, CONFIG, OWN_FLAGS).parse_args(argv)
+    # the flags as the generator's TrainConfig (checked once); phase 1 takes 10x its rate
+    config = config_from_args(a, FLAGS, f"srresnet_x{a.scale}", dataset="photos", **CONFIG)
     s = run(a.run_dir, a.vgg_weights, a.random_vgg_features, a.generator, a.scale, a.num_blocks,
-            a.pretrain_epochs, a.gan_epochs, a.steps_per_epoch, a.batch_size, a.patch_size,
-            content_layer=a.content_layer, jit_compile=a.jit_compile, pixel_weight=a.pixel_weight,
-            seed=a.seed, overwrite=a.overwrite)
+            a.pretrain_epochs, a.gan_epochs, config.steps_per_epoch, config.batch_size,
+            a.patch_size, config.learning_rate, content_layer=a.content_layer,
+            jit_compile=config.jit_compile, pixel_weight=a.pixel_weight, seed=config.seed,
+            overwrite=a.overwrite)
     for key in ("pretrained_test", "srgan_test"):
         t = s[key]
         if t is None:
             continue
         print(f"{key}: PSNR-Y {t['psnr_y']:.2f} dB (bicubic {t['bicubic_psnr_y']:.2f}), "
               f"SSIM-Y {t['ssim_y']:.4f} (bicubic {t['bicubic_ssim_y']:.4f})")
-
-
     return 0
 
 

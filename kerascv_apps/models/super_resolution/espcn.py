@@ -112,25 +112,25 @@ def _create_espcn(variant, arch_args, /, **kwargs):
     return ESPCN(**variant_arguments(variant, arch_args, kwargs))
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 2})
 def espcn_x2(**kwargs):
     """ESPCN ×2 edge upscaler (Shi et al. 2016; wider, anchor skip: ``EDGE_ARGS``)."""
     return _create_espcn(espcn_x2, dict(EDGE_ARGS, scale=2), **kwargs)
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 3})
 def espcn_x3(**kwargs):
     """ESPCN ×3 edge upscaler (``EDGE_ARGS``)."""
     return _create_espcn(espcn_x3, dict(EDGE_ARGS, scale=3), **kwargs)
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 4})
 def espcn_x4(**kwargs):
     """ESPCN ×4 edge upscaler (``EDGE_ARGS``)."""
     return _create_espcn(espcn_x4, dict(EDGE_ARGS, scale=4), **kwargs)
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 2})
 def espcn_paper_x2(**kwargs):
     """ESPCN ×2 as in Shi et al. 2016: the luminance (Y) super-resolved, Cb/Cr bicubic, RGB
     in and out (21,284 parameters, no anchor skip). ``color_mode="rgb"``: the same network
@@ -138,13 +138,13 @@ def espcn_paper_x2(**kwargs):
     return _create_espcn(espcn_paper_x2, dict(PAPER_ARGS, scale=2), **kwargs)
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 3})
 def espcn_paper_x3(**kwargs):
     """ESPCN ×3 as in Shi et al. 2016 (Y channel; ``color_mode="rgb"`` for RGB)."""
     return _create_espcn(espcn_paper_x3, dict(PAPER_ARGS, scale=3), **kwargs)
 
 
-@register_model(task="super_resolution", family="espcn")
+@register_model(task="super_resolution", family="espcn", info={"scale": 4})
 def espcn_paper_x4(**kwargs):
     """ESPCN ×4 as in Shi et al. 2016 (Y channel; ``color_mode="rgb"`` for RGB)."""
     return _create_espcn(espcn_paper_x4, dict(PAPER_ARGS, scale=4), **kwargs)

@@ -98,13 +98,13 @@ def _create_srresnet(variant, arch_args, /, **kwargs):
     return SRResNet(**variant_arguments(variant, arch_args, kwargs))
 
 
-@register_model(task="super_resolution", family="srresnet")
+@register_model(task="super_resolution", family="srresnet", info={"scale": 2})
 def srresnet_x2(**kwargs):
     """SRResNet ×2 (Ledig et al. 2017), 16 residual blocks, any input size."""
     return _create_srresnet(srresnet_x2, dict(scale=2, filters=64, num_blocks=16), **kwargs)
 
 
-@register_model(task="super_resolution", family="srresnet")
+@register_model(task="super_resolution", family="srresnet", info={"scale": 4})
 def srresnet_x4(**kwargs):
     """SRResNet ×4 (Ledig et al. 2017), 16 residual blocks, any input size."""
     return _create_srresnet(srresnet_x4, dict(scale=4, filters=64, num_blocks=16), **kwargs)

@@ -12,6 +12,21 @@ object Bitmaps {
         return FloatImage.fromArgb(argb, bitmap.height, bitmap.width, channels)
     }
 
+    /** Opaque ARGB pixels of an image (1 or 3 channels), for the core's drawing (Detection.draw). */
+    fun toArgb(image: FloatImage): IntArray {
+        val v = SuperResolution.toUint8(image)
+        val c = image.channels
+        return IntArray(image.width * image.height) { i ->
+            val r = v[i * c]
+            val g = if (c == 3) v[i * 3 + 1] else r
+            val b = if (c == 3) v[i * 3 + 2] else r
+            (0xff shl 24) or (r shl 16) or (g shl 8) or b
+        }
+    }
+
+    fun fromArgb(argb: IntArray, width: Int, height: Int): Bitmap =
+        Bitmap.createBitmap(argb, width, height, Bitmap.Config.ARGB_8888)
+
     /** Interleaved 0..255 values with 1 or 3 channels to a bitmap. */
     fun fromValues(values: IntArray, width: Int, height: Int, channels: Int): Bitmap {
         val argb = IntArray(width * height) { i ->

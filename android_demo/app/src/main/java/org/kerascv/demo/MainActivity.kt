@@ -17,6 +17,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.kerascv.core.Contract
+import org.kerascv.core.Detection
 import org.kerascv.core.FloatImage
 import org.kerascv.core.Resize
 import org.kerascv.core.Segmentation
@@ -24,7 +25,8 @@ import org.kerascv.core.Segmentation
 /**
  * One screen for every task; what it shows depends on the loaded model's contract:
  * classification: photo + top-k labels with scores; segmentation: photo | coloured overlay +
- * legend; super-resolution: bicubic | super-resolved. Inference time under each result.
+ * legend; super-resolution: bicubic | super-resolved; restoration: input | restored; detection:
+ * photo | boxes drawn by the core + one line per detection. Inference time under each result.
  */
 class MainActivity : AppCompatActivity() {
     private var bundle: ModelBundle? = null
@@ -119,7 +121,9 @@ class MainActivity : AppCompatActivity() {
             try {
                 val outcome = withContext(Dispatchers.Default) {
                     var image = Bitmaps.toFloatImage(bitmap, contract.inputChannels())
-                    if (contract.task == Contract.Task.SUPER_RESOLUTION) image = limitForUpscaling(image)
+                    if (contract.task == Contract.Task.SUPER_RESOLUTION || contract.task == Contract.Task.RESTORATION) {
+                        image = limitForUpscaling(image)
+                    }
                     image to current.run(image, TOP_K)
                 }
                 show(contract, outcome.first, outcome.second)
@@ -129,7 +133,7 @@ class MainActivity : AppCompatActivity() {
         }
     }
 
-    /** Large photos are shrunk (core resize) before upscaling, to keep the result in memory. */
+    /** Large photos are shrunk (core resize) before upscaling or restoring, to keep the result in memory. */
     private fun limitForUpscaling(image: FloatImage): FloatImage {
         val longSide = maxOf(image.height, image.width)
         if (longSide <= MAX_SR_INPUT) return image
@@ -167,6 +171,22 @@ class MainActivity : AppCompatActivity() {
                 leftImage.setImageBitmap(Bitmaps.fromFloatImage(outcome.bicubic))
                 rightCaption.text = "super-resolved x${contract.scale}"
                 rightImage.setImageBitmap(Bitmaps.fromFloatImage(outcome.sr))
+            }
+            is Outcome.Restored -> {
+                leftCaption.text = "input"
+                leftImage.setImageBitmap(Bitmaps.fromFloatImage(image))
+                rightCaption.text = "restored"
+                rightImage.setImageBitmap(Bitmaps.fromFloatImage(outcome.restored))
+            }
+            is Outcome.Boxes -> {
+                leftCaption.text = "photo"
+                leftImage.setImageBitmap(Bitmaps.fromFloatImage(image))
+                rightCaption.text = "detections (score >= ${Detection.DEFAULT_THRESHOLD})"
+                rightImage.setImageBitmap(Bitmaps.fromArgb(outcome.drawn, image.width, image.height))
+                if (outcome.detections.isEmpty()) addRow(null, "no detection")
+                for (d in outcome.detections) {
+                    addRow(Detection.color(d.classId, contract.labels.size), d.toString())
+                }
             }
         }
         timing.text = "${outcome.runtime}: inference %.1f ms".format(outcome.millis)

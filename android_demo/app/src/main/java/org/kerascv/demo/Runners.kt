@@ -8,9 +8,11 @@ import com.google.mediapipe.tasks.vision.core.RunningMode
 import com.google.mediapipe.tasks.vision.imageclassifier.ImageClassifier
 import com.google.mediapipe.tasks.vision.imagesegmenter.ImageSegmenter
 import org.kerascv.core.Contract
+import org.kerascv.core.Detection
 import org.kerascv.core.FloatImage
 import org.kerascv.core.Preprocess
 import org.kerascv.core.Resize
+import org.kerascv.core.Restoration
 import org.kerascv.core.Segmentation
 import org.kerascv.core.SuperResolution
 import org.kerascv.core.TopK
@@ -26,6 +28,10 @@ sealed class Outcome(val runtime: String, val millis: Double) {
         Outcome(runtime, millis)
     class Upscaled(runtime: String, millis: Double, val sr: FloatImage, val bicubic: FloatImage) :
         Outcome(runtime, millis)
+    /** Detections in photo pixels and the photo (ARGB) with them drawn by the core. */
+    class Boxes(runtime: String, millis: Double, val detections: List<Detection>, val drawn: IntArray) :
+        Outcome(runtime, millis)
+    class Restored(runtime: String, millis: Double, val restored: FloatImage) : Outcome(runtime, millis)
 }
 
 /**
@@ -36,7 +42,9 @@ sealed class Outcome(val runtime: String, val millis: Double) {
  * and for super-resolution, LiteRT's Interpreter runs the core's bytes. Segmentation reads
  * MediaPipe's confidence masks (the dequantized output) and takes the argmax in the core: the
  * category mask of MediaPipe Tasks 0.10 was seen to hold non-class values on a few pixels of a
- * uint8 model.
+ * uint8 model. Detection runs in LiteRT's Interpreter (its four TFLite_Detection_PostProcess
+ * outputs decoded by the core, letterbox-aware; MediaPipe's ObjectDetector would report boxes in
+ * whole pixels of its own resize); restoration, like super-resolution, through the core's tiling.
  */
 class ModelRunner(private val context: Context, private val bundle: ModelBundle) : Closeable {
     private val c: Contract = bundle.contract
@@ -50,16 +58,19 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
 
     /** MediaPipe Tasks can run this model (same-size segmenter output, 3-channel uint8 input). */
     private fun mediaPipeApplies(): Boolean {
-        if (c.task == Contract.Task.SUPER_RESOLUTION || c.dynamicSize() || c.inputChannels() != 3) return false
+        if (c.task != Contract.Task.CLASSIFICATION && c.task != Contract.Task.SEGMENTATION) return false
+        if (c.dynamicSize() || c.inputChannels() != 3 || c.fit != Contract.FIT_STRETCH) return false
         if (c.input.dtype != "uint8") return false
         return c.task == Contract.Task.CLASSIFICATION ||
             (c.output.dim(1) == c.inputHeight() && c.output.dim(2) == c.inputWidth())
     }
 
-    fun run(photo: FloatImage, topK: Int): Outcome = when (c.task) {
+    fun run(photo: FloatImage, topK: Int, threshold: Float = Detection.DEFAULT_THRESHOLD): Outcome = when (c.task) {
         Contract.Task.CLASSIFICATION -> classify(photo, topK)
         Contract.Task.SEGMENTATION -> segment(photo)
         Contract.Task.SUPER_RESOLUTION -> upscale(photo)
+        Contract.Task.RESTORATION -> restore(photo)
+        Contract.Task.DETECTION -> detect(photo, threshold)
     }
 
     private fun baseOptions() = BaseOptions.builder().setModelAssetBuffer(bundle.model).build()
@@ -137,17 +148,60 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
     }
 
     private fun upscale(photo: FloatImage): Outcome {
-        @Suppress("UNCHECKED_CAST")
-        val tiling = c.raw["tiling"] as? Map<String, Any?>
-        val tile = (tiling?.get("tile") as? Double)?.toInt() ?: SuperResolution.DEFAULT_TILE
-        val overlap = (tiling?.get("overlap") as? Double)?.toInt() ?: SuperResolution.DEFAULT_OVERLAP
         runtime = "LiteRT Interpreter"
-        val predictor = SuperResolution.quantizedPredictor(c) { input, shape -> runInterpreter(input, shape) }
         val t0 = System.nanoTime()
-        val sr = SuperResolution.upscaleTiled(predictor, photo, c.scale, tile, overlap)
+        // the contract's tiling (tiling.tile/overlap, else the Python defaults)
+        val sr = SuperResolution.upscale(c, { input, shape -> runInterpreter(input, shape) }, photo)
         val ms = (System.nanoTime() - t0) / 1e6
         val bicubic = Resize.bicubicAntialias(photo, photo.height * c.scale, photo.width * c.scale)
         return Outcome.Upscaled(runtime, ms, sr, bicubic)
+    }
+
+    /** Restoration: the same tiling as super-resolution at scale 1 (Restoration.restore). */
+    private fun restore(photo: FloatImage): Outcome {
+        runtime = "LiteRT Interpreter"
+        val t0 = System.nanoTime()
+        val restored = Restoration.restore(c, { input, shape -> runInterpreter(input, shape) }, photo)
+        val ms = (System.nanoTime() - t0) / 1e6
+        return Outcome.Restored(runtime, ms, restored)
+    }
+
+    /** Detection: the core's input (stretched or letterboxed, as the contract says), LiteRT's
+     * four outputs decoded by the core back to the photo's pixels and drawn onto it. */
+    private fun detect(photo: FloatImage, threshold: Float): Outcome {
+        runtime = "LiteRT Interpreter"
+        val x = Preprocess.resizeForModel(c, photo)
+        val fit = Preprocess.fit(c, photo.height, photo.width)
+        val input = Preprocess.toInputBytes(c, x)
+        val t0 = System.nanoTime()
+        val raw = runInterpreterAll(input, intArrayOf(1, x.height, x.width, x.channels))
+        val ms = (System.nanoTime() - t0) / 1e6
+        val detections = Detection.decode(c, raw, fit, threshold)
+        val argb = Bitmaps.toArgb(photo)
+        Detection.draw(argb, photo.width, photo.height, detections, c.labels.size)
+        return Outcome.Boxes(runtime, ms, detections, argb)
+    }
+
+    /** Raw input bytes in, every output's raw bytes out (a detector's four outputs). */
+    private fun runInterpreterAll(input: ByteArray, shape: IntArray): Array<ByteArray> {
+        val interp = interpreter ?: Interpreter(bundle.model, Interpreter.Options().setNumThreads(4))
+            .also { interpreter = it }
+        if (!interp.getInputTensor(0).shape().contentEquals(shape)) {
+            interp.resizeInput(0, shape, false)
+            interp.allocateTensors()
+        }
+        val inBuf = ByteBuffer.allocateDirect(input.size).order(ByteOrder.nativeOrder())
+        inBuf.put(input).rewind()
+        val outBufs = HashMap<Int, Any>()
+        for (i in 0 until interp.outputTensorCount) {
+            outBufs[i] = ByteBuffer.allocateDirect(interp.getOutputTensor(i).numBytes()).order(ByteOrder.nativeOrder())
+        }
+        interp.runForMultipleInputsOutputs(arrayOf<Any>(inBuf), outBufs)
+        return Array(interp.outputTensorCount) { i ->
+            val buf = outBufs[i] as ByteBuffer
+            buf.rewind()
+            ByteArray(buf.remaining()).also { buf.get(it) }
+        }
     }
 
     /** Raw input bytes in, raw output bytes out (the interpreter resized to [shape]). */
@@ -178,10 +232,12 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         fun describe(c: Contract): String = buildString {
             append("task: ${c.task.name.lowercase()}\n")
             append("input: ${c.input}\n")
-            append("normalization: mean ${c.mean.joinToString()} std ${c.std.joinToString()}; resize ${c.resize}\n")
-            append("output: ${c.output}${c.outputMeaning?.let { " ($it)" } ?: ""}\n")
+            append("normalization: mean ${c.mean.joinToString()} std ${c.std.joinToString()}; resize ${c.resize}")
+            append(if (c.fit == Contract.FIT_LETTERBOX) ", letterbox (pad ${c.padValue})\n" else ", stretch\n")
+            for (o in c.outputs) append("output: $o${c.outputMeaning?.let { " ($it)" } ?: ""}\n")
             if (c.labels.isNotEmpty()) append("labels: ${c.labels.size}\n")
-            if (c.scale > 0) append("upscaling: x${c.scale}\n")
+            if (c.scale > 1) append("upscaling: x${c.scale}\n")
+            if (c.tile > 0) append("tiling: ${c.tile} px, overlap ${c.overlap} px\n")
         }
     }
 }

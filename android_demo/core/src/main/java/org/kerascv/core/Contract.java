@@ -17,11 +17,24 @@ import java.util.Map;
  * absent, {@code input_range [lo, hi]} (pixels 0..255 mapped linearly onto it); optional
  * {@code input.resize} (default: bilinear with antialiasing, half-pixel centres, the Python
  * prediction path); {@code output} or {@code outputs[0]} with the same fields as the input and an
- * optional {@code meaning}; {@code labels} (classification, segmentation); {@code scale}
- * (super-resolution; else derived from static input/output sizes).
+ * optional {@code meaning}; {@code labels} (classification, segmentation, detection);
+ * {@code scale} (super-resolution; else derived from static input/output sizes; 1 for
+ * restoration); {@code input.resize.fit} ("stretch", default, or "letterbox" with
+ * {@code pad_value}); {@code tiling.tile/overlap} (image-to-image tasks, optional); detection:
+ * the four {@code outputs} of TFLite_Detection_PostProcess (boxes [1, N, 4], classes [1, N],
+ * scores [1, N], count [1]).
  */
 public final class Contract {
-    public enum Task { CLASSIFICATION, SEGMENTATION, SUPER_RESOLUTION }
+    public enum Task { CLASSIFICATION, SEGMENTATION, SUPER_RESOLUTION, RESTORATION, DETECTION }
+
+    /** The image is resized to the input size, aspect ratio not kept (the exporter's default). */
+    public static final String FIT_STRETCH = "stretch";
+    /** Scaled to fit, centred, the rest padded with {@code padValue} (see {@link Fit}). */
+    public static final String FIT_LETTERBOX = "letterbox";
+    /** Tiling defaults of the Python tiled predictors (SR: 128 / 16; restoration: 128 / 24). */
+    public static final int DEFAULT_TILE = 128;
+    public static final int DEFAULT_SR_OVERLAP = 16;
+    public static final int DEFAULT_RESTORATION_OVERLAP = 24;
 
     /** {@code tf.image.resize(..., antialias=True)}: bilinear, half-pixel centres, low-pass when shrinking. */
     public static final String RESIZE_BILINEAR_ANTIALIAS = "bilinear_antialias";
@@ -32,6 +45,15 @@ public final class Contract {
     public final Task task;
     public final TensorSpec input;
     public final TensorSpec output;
+    /** Every output in the file's order ({@code output} is the first). */
+    public final List<TensorSpec> outputs;
+    /** {@link #FIT_STRETCH} or {@link #FIT_LETTERBOX}. */
+    public final String fit;
+    /** Letterbox padding, in pixel values (before normalization). */
+    public final float padValue;
+    /** Image-to-image tiling: core size and context in input pixels (0 for other tasks). */
+    public final int tile;
+    public final int overlap;
     /** Per channel (length = input channels): model input = (pixel - mean) / std. */
     public final float[] mean;
     public final float[] std;
@@ -39,7 +61,7 @@ public final class Contract {
     /** What the output holds ("probabilities", "logits", "pixels", ...), or null if not stated. */
     public final String outputMeaning;
     public final List<String> labels;
-    /** Super-resolution upscaling factor, 0 for the other tasks. */
+    /** Output pixels per input pixel: the SR upscaling factor, 1 for restoration, 0 otherwise. */
     public final int scale;
     /** Raw contract (for fields the core does not interpret, e.g. tiling hints). */
     public final Map<String, Object> raw;
@@ -52,28 +74,37 @@ public final class Contract {
             case "classification": task = Task.CLASSIFICATION; break;
             case "segmentation": task = Task.SEGMENTATION; break;
             case "super_resolution": task = Task.SUPER_RESOLUTION; break;
+            case "restoration": task = Task.RESTORATION; break;
+            case "detection": task = Task.DETECTION; break;
             default:
-                throw fail("task", "is '" + taskName
-                        + "'; expected classification, segmentation or super_resolution");
+                throw fail("task", "is '" + taskName + "'; expected classification, segmentation, "
+                        + "super_resolution, restoration or detection");
         }
         Map<String, Object> in = obj(root, "input", "input");
         input = tensor(in, "input");
         Map<String, Object> out;
+        List<TensorSpec> all = new ArrayList<>();
         if (root.containsKey("output") && root.get("output") != null) {
             out = obj(root, "output", "output");
             outputMeaning = root.containsKey("output") && out.get("meaning") instanceof String
                     ? (String) out.get("meaning") : null;
             output = tensor(out, "output");
+            all.add(output);
         } else if (root.get("outputs") instanceof List && !((List<?>) root.get("outputs")).isEmpty()) {
-            Object first = ((List<?>) root.get("outputs")).get(0);
-            if (!(first instanceof Map)) {
-                throw fail("outputs[0]", "is not an object");
+            List<?> list = (List<?>) root.get("outputs");
+            for (int i = 0; i < list.size(); i++) {
+                if (!(list.get(i) instanceof Map)) {
+                    throw fail("outputs[" + i + "]", "is not an object");
+                }
+                @SuppressWarnings("unchecked")
+                Map<String, Object> o = (Map<String, Object>) list.get(i);
+                all.add(tensor(o, "outputs[" + i + "]"));
             }
             @SuppressWarnings("unchecked")
-            Map<String, Object> o = (Map<String, Object>) first;
+            Map<String, Object> o = (Map<String, Object>) list.get(0);
             out = o;
             outputMeaning = out.get("meaning") instanceof String ? (String) out.get("meaning") : null;
-            output = tensor(out, "outputs[0]");
+            output = all.get(0);
         } else {
             throw fail("output", "is missing (neither 'output' nor a non-empty 'outputs' list)");
         }
@@ -85,9 +116,17 @@ public final class Contract {
         float[][] norm = normalization(root, in, channels);
         mean = norm[0];
         std = norm[1];
+        outputs = Collections.unmodifiableList(all);
         resize = resizeMethod(in.get("resize"));
+        Object resizeField = in.get("resize");
+        Map<?, ?> resizeMap = resizeField instanceof Map ? (Map<?, ?>) resizeField : Collections.emptyMap();
+        fit = fitOf(resizeMap);
+        padValue = padValueOf(resizeMap);
         labels = labels(root);
         scale = checkShapes(root);
+        int[] tiling = tiling(root);
+        tile = tiling[0];
+        overlap = tiling[1];
     }
 
     /** Parses contract JSON text; {@code source} (a file name) prefixes every error message. */
@@ -308,8 +347,62 @@ public final class Contract {
         return (Boolean) antialias ? RESIZE_BILINEAR_ANTIALIAS : RESIZE_BILINEAR;
     }
 
+    /** {@code input.resize.fit}: absent = stretch (what the exporter writes and Python does). */
+    private String fitOf(Map<?, ?> resize) {
+        Object f = resize.get("fit");
+        if (f == null || FIT_STRETCH.equals(f)) {
+            return FIT_STRETCH;
+        }
+        if (!FIT_LETTERBOX.equals(f)) {
+            throw fail("input.resize.fit", "is '" + f + "'; expected '" + FIT_STRETCH + "' or '"
+                    + FIT_LETTERBOX + "'");
+        }
+        if (task == Task.SEGMENTATION || task == Task.SUPER_RESOLUTION || task == Task.RESTORATION) {
+            throw fail("input.resize.fit", "is 'letterbox'; this core maps letterboxed outputs back "
+                    + "for classification and detection only, not " + task.name().toLowerCase());
+        }
+        return FIT_LETTERBOX;
+    }
+
+    private float padValueOf(Map<?, ?> resize) {
+        Object v = resize.get("pad_value");
+        if (v == null) {
+            return 0f;
+        }
+        if (!(v instanceof Double) || (Double) v < 0 || (Double) v > 255) {
+            throw fail("input.resize.pad_value", "must be a pixel value in 0..255, got " + v);
+        }
+        return (float) (double) (Double) v;
+    }
+
+    /** {@code tiling.{tile, overlap}} of image-to-image tasks, else the Python defaults. */
+    private int[] tiling(Map<String, Object> root) {
+        if (task != Task.SUPER_RESOLUTION && task != Task.RESTORATION) {
+            return new int[] {0, 0};
+        }
+        int t = DEFAULT_TILE;
+        int o = task == Task.RESTORATION ? DEFAULT_RESTORATION_OVERLAP : DEFAULT_SR_OVERLAP;
+        if (root.get("tiling") != null) {
+            Map<String, Object> m = obj(root, "tiling", "tiling");
+            try {
+                if (m.get("tile") != null) {
+                    t = asInt(m.get("tile"));
+                }
+                if (m.get("overlap") != null) {
+                    o = asInt(m.get("overlap"));
+                }
+            } catch (IllegalArgumentException e) {
+                throw fail("tiling", "must hold integers tile and overlap, got " + m);
+            }
+            if (t < 1 || o < 0) {
+                throw fail("tiling", "needs tile >= 1 and overlap >= 0, got " + m);
+            }
+        }
+        return new int[] {t, o};
+    }
+
     private List<String> labels(Map<String, Object> root) {
-        if (task == Task.SUPER_RESOLUTION) {
+        if (task == Task.SUPER_RESOLUTION || task == Task.RESTORATION) {
             return Collections.emptyList();
         }
         List<?> l = list(root, "labels", "labels");
@@ -339,6 +432,42 @@ public final class Contract {
                 }
                 checkClasses(output.dim(-1));
                 return 0;
+            }
+            case DETECTION: {
+                if (outputs.size() != 4) {
+                    throw fail("outputs", "has " + outputs.size() + " tensors; a detector ending in "
+                            + "TFLite_Detection_PostProcess has 4 (boxes, classes, scores, count)");
+                }
+                int n = outputs.get(0).shape.length == 3 ? outputs.get(0).dim(1) : -2;
+                String[] names = {"boxes [1, N, 4]", "classes [1, N]", "scores [1, N]", "count [1]"};
+                int[][] want = {{1, n, 4}, {1, n}, {1, n}, {1}};
+                for (int i = 0; i < 4; i++) {
+                    if (n < 1 || !java.util.Arrays.equals(outputs.get(i).shape, want[i])) {
+                        throw fail("outputs[" + i + "].shape", "is "
+                                + java.util.Arrays.toString(outputs.get(i).shape) + "; expected " + names[i]
+                                + " (TFLite_Detection_PostProcess order)");
+                    }
+                }
+                if (labels.isEmpty()) {
+                    throw fail("labels", "is empty; a detector needs its class names");
+                }
+                return 0;
+            }
+            case RESTORATION: {
+                if (output.shape.length != 4 || output.dim(-1) != inputChannels()) {
+                    throw fail("output.shape", "is " + shape + "; a restoration model outputs [1, H, W, "
+                            + inputChannels() + "] (the input's channels)");
+                }
+                for (int axis = 1; axis <= 2; axis++) {
+                    if (input.dim(axis) > 0 && output.dim(axis) > 0 && input.dim(axis) != output.dim(axis)) {
+                        throw fail("output.shape", "is " + shape + "; a restoration model keeps the input size "
+                                + java.util.Arrays.toString(input.shape));
+                    }
+                }
+                if (root.get("scale") != null && !Double.valueOf(1.0).equals(root.get("scale"))) {
+                    throw fail("scale", "is " + root.get("scale") + "; restoration keeps the size (scale 1)");
+                }
+                return 1;
             }
             default: {
                 if (output.shape.length != 4 || output.dim(-1) != inputChannels()) {

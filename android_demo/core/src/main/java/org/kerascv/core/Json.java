@@ -18,6 +18,59 @@ public final class Json {
         this.text = text;
     }
 
+    /** Writes what {@link #parse} returns (maps, lists, strings, numbers, booleans, null) as JSON. */
+    public static String write(Object value) {
+        StringBuilder b = new StringBuilder();
+        write(value, b);
+        return b.toString();
+    }
+
+    private static void write(Object v, StringBuilder b) {
+        if (v == null || v instanceof Boolean) {
+            b.append(v);
+        } else if (v instanceof Number) {
+            double d = ((Number) v).doubleValue();
+            if (Double.isNaN(d) || Double.isInfinite(d)) {
+                throw new IllegalArgumentException("JSON has no " + d);
+            }
+            b.append(d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : Double.toString(d));
+        } else if (v instanceof String) {
+            b.append('"');
+            for (char c : ((String) v).toCharArray()) {
+                if (c == '"' || c == '\\') {
+                    b.append('\\').append(c);
+                } else if (c < 0x20) {
+                    b.append(String.format("\\u%04x", (int) c));
+                } else {
+                    b.append(c);
+                }
+            }
+            b.append('"');
+        } else if (v instanceof Map) {
+            b.append('{');
+            boolean first = true;
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                b.append(first ? "" : ", ");
+                first = false;
+                write(String.valueOf(e.getKey()), b);
+                b.append(": ");
+                write(e.getValue(), b);
+            }
+            b.append('}');
+        } else if (v instanceof List) {
+            b.append('[');
+            boolean first = true;
+            for (Object o : (List<?>) v) {
+                b.append(first ? "" : ", ");
+                first = false;
+                write(o, b);
+            }
+            b.append(']');
+        } else {
+            throw new IllegalArgumentException("cannot write " + v.getClass().getName() + " as JSON");
+        }
+    }
+
     /** Parses one JSON document; throws {@link IllegalArgumentException} on malformed input. */
     public static Object parse(String text) {
         Json p = new Json(text);

@@ -2,23 +2,43 @@ package org.kerascv.core;
 
 /**
  * Pixels to the model's input tensor, as the contract says: resize to the input size (unless the
- * model takes any size, or the image already has it), normalise, quantize.
+ * model takes any size, or the image already has it; letterboxed when the contract's
+ * {@code input.resize.fit} says so, see {@link Fit}), normalise, quantize.
  */
 public final class Preprocess {
     private Preprocess() {
     }
 
+    /** Where an {@code height x width} photo lies in the model input (dynamic input: all of it). */
+    public static Fit fit(Contract contract, int height, int width) {
+        if (contract.dynamicSize()) {
+            return Fit.of(Contract.FIT_STRETCH, height, width, height, width);
+        }
+        return Fit.of(contract.fit, height, width, contract.inputHeight(), contract.inputWidth());
+    }
+
     /** The image at the model's input size (the resize of the Python prediction path). */
     public static FloatImage resizeForModel(Contract contract, FloatImage image) {
         checkChannels(contract, image);
-        if (contract.dynamicSize()
-                || (image.height == contract.inputHeight() && image.width == contract.inputWidth())) {
+        if (contract.dynamicSize()) {
             return image;
         }
-        if (contract.resize.equals(Contract.RESIZE_BILINEAR)) {
-            return Resize.bilinear(image, contract.inputHeight(), contract.inputWidth());
+        Fit f = fit(contract, image.height, image.width);
+        FloatImage content = image.height == f.contentHeight && image.width == f.contentWidth ? image
+                : contract.resize.equals(Contract.RESIZE_BILINEAR)
+                ? Resize.bilinear(image, f.contentHeight, f.contentWidth)
+                : Resize.bilinearAntialias(image, f.contentHeight, f.contentWidth);
+        if (f.contentHeight == f.inputHeight && f.contentWidth == f.inputWidth) {
+            return content;
         }
-        return Resize.bilinearAntialias(image, contract.inputHeight(), contract.inputWidth());
+        FloatImage canvas = new FloatImage(f.inputHeight, f.inputWidth, image.channels);
+        java.util.Arrays.fill(canvas.data, contract.padValue);
+        int row = f.contentWidth * image.channels;
+        for (int y = 0; y < f.contentHeight; y++) {
+            System.arraycopy(content.data, y * row, canvas.data,
+                    ((f.top + y) * f.inputWidth + f.left) * image.channels, row);
+        }
+        return canvas;
     }
 
     /** Raw input tensor bytes (NHWC, batch 1) for an image already at the model's size. */

@@ -1,82 +1,40 @@
 package org.kerascv.core;
 
 /**
- * Super-resolution: the overlapping-tile upscale of {@code kerascv_apps.inference.tiling
- * .predict_tiled} and the output's clamping/rounding to 8-bit pixels.
- *
- * <p>Each LR tile core of {@code tile} pixels is run with {@code overlap} pixels of real context on
- * every side (clamped at the image border) and only its core is pasted into the output; with an
- * overlap of at least the network's receptive-field radius the result equals whole-image
- * inference.
+ * Super-resolution: {@link Tiling}'s overlapping-tile predictor at the contract's upscaling factor
+ * ({@code kerascv_apps.inference.tiling.predict_tiled} with {@code scale}).
  */
 public final class SuperResolution {
     /** Defaults of the Python tiled predictor. */
-    public static final int DEFAULT_TILE = 128;
-    public static final int DEFAULT_OVERLAP = 16;
+    public static final int DEFAULT_TILE = Contract.DEFAULT_TILE;
+    public static final int DEFAULT_OVERLAP = Contract.DEFAULT_SR_OVERLAP;
 
     private SuperResolution() {
     }
 
-    /** Runs one LR tile (h, w, C) and returns the dequantized SR tile (h*scale, w*scale, C). */
-    public interface TilePredictor {
-        FloatImage predict(FloatImage tile);
-    }
-
-    public static FloatImage upscaleTiled(TilePredictor predictor, FloatImage image, int scale, int tile,
+    public static FloatImage upscaleTiled(Tiling.TilePredictor predictor, FloatImage image, int scale, int tile,
                                           int overlap) {
-        if (tile < 1 || overlap < 0) {
-            throw new IllegalArgumentException("tile must be >= 1 and overlap >= 0, got " + tile + ", " + overlap);
+        if (scale < 2) {
+            throw new IllegalArgumentException("an upscaling factor is >= 2, got " + scale);
         }
-        if (scale < 1) {
-            throw new IllegalArgumentException("scale must be >= 1, got " + scale);
-        }
-        int h = image.height;
-        int w = image.width;
-        int c = image.channels;
-        FloatImage out = new FloatImage(h * scale, w * scale, c);
-        for (int y0 = 0; y0 < h; y0 += tile) {
-            for (int x0 = 0; x0 < w; x0 += tile) {
-                int y1 = Math.min(y0 + tile, h);
-                int x1 = Math.min(x0 + tile, w);
-                int ty0 = Math.max(0, y0 - overlap);
-                int tx0 = Math.max(0, x0 - overlap);
-                int ty1 = Math.min(h, y1 + overlap);
-                int tx1 = Math.min(w, x1 + overlap);
-                FloatImage sr = predictor.predict(image.crop(ty0, tx0, ty1, tx1));
-                if (sr.height != (ty1 - ty0) * scale || sr.width != (tx1 - tx0) * scale || sr.channels != c) {
-                    throw new IllegalArgumentException("the model returned " + sr.height + "x" + sr.width
-                            + " for a " + (ty1 - ty0) + "x" + (tx1 - tx0) + " tile; is scale=" + scale + " right?");
-                }
-                int oy = (y0 - ty0) * scale;
-                int ox = (x0 - tx0) * scale;
-                int rowLen = (x1 - x0) * scale * c;
-                for (int y = 0; y < (y1 - y0) * scale; y++) {
-                    System.arraycopy(sr.data, ((oy + y) * sr.width + ox) * c, out.data,
-                            ((y0 * scale + y) * out.width + x0 * scale) * c, rowLen);
-                }
-            }
-        }
-        return out;
+        return Tiling.predictTiled(predictor, image, scale, tile, overlap);
     }
 
-    /** {@code clip(round(x), 0, 255)} with numpy's round-half-to-even, as 0..255 ints. */
+    /** The contract's model over {@code image} with the contract's tiling. */
+    public static FloatImage upscale(Contract contract, java.util.function.BiFunction<byte[], int[], byte[]> run,
+                                     FloatImage image) {
+        return upscaleTiled(Tiling.quantizedPredictor(contract, run), image, contract.scale, contract.tile,
+                contract.overlap);
+    }
+
+    /** {@link Tiling#toUint8}. */
     public static int[] toUint8(FloatImage image) {
-        int[] out = new int[image.data.length];
-        for (int i = 0; i < out.length; i++) {
-            double r = Math.rint(image.data[i]);
-            out[i] = r < 0 ? 0 : (r > 255 ? 255 : (int) r);
-        }
-        return out;
+        return Tiling.toUint8(image);
     }
 
-    /** A predictor running a model through {@code run} (tensor bytes in, raw output bytes out). */
-    public static TilePredictor quantizedPredictor(Contract contract, java.util.function.BiFunction<byte[], int[], byte[]> run) {
-        return tile -> {
-            byte[] in = Preprocess.toInputBytes(contract, tile);
-            byte[] raw = run.apply(in, new int[] {1, tile.height, tile.width, tile.channels});
-            float[] values = Quantization.dequantize(raw, contract.output);
-            int s = contract.scale;
-            return new FloatImage(tile.height * s, tile.width * s, tile.channels, values);
-        };
+    /** {@link Tiling#quantizedPredictor}. */
+    public static Tiling.TilePredictor quantizedPredictor(Contract contract,
+                                                          java.util.function.BiFunction<byte[], int[], byte[]> run) {
+        return Tiling.quantizedPredictor(contract, run);
     }
 }

@@ -88,7 +88,9 @@ public class ContractTest {
                 .contains("positive scale"));
         assertTrue(expectError(CLASSIFIER.replace("\"uint8\"", "\"int4\"")).contains("'input.dtype'"));
         assertTrue(expectError(CLASSIFIER.replace("\"std\": 2", "\"std\": [1, 2]")).contains("one per channel"));
-        assertTrue(expectError(CLASSIFIER.replace("classification", "detection")).contains("'task' is 'detection'"));
+        assertTrue(expectError(CLASSIFIER.replace("classification", "generation")).contains("'task' is 'generation'"));
+        // a detector needs the four TFLite_Detection_PostProcess outputs
+        assertTrue(expectError(CLASSIFIER.replace("classification", "detection")).contains("'outputs' has 1 tensors"));
         assertTrue(expectError(CLASSIFIER.replace("[1, 4, 6, 3]", "[1, 4, 6, 2]")).contains("'input.shape'"));
         assertTrue(expectError(CLASSIFIER.replace("\"dtype\": \"uint8\",",
                 "\"dtype\": \"uint8\", \"resize\": \"nearest\",")).contains("'input.resize'"));
@@ -146,5 +148,67 @@ public class ContractTest {
                 assertTrue(expected.getMessage().startsWith("invalid JSON at offset"));
             }
         }
+    }
+
+    private static final String DETECTOR = "{\"task\": \"detection\","
+            + " \"input\": {\"shape\": [1, 8, 8, 3], \"dtype\": \"uint8\","
+            + "  \"quantization\": {\"scale\": 1.0, \"zero_point\": 0},"
+            + "  \"normalization\": {\"mean\": 0, \"std\": 1},"
+            + "  \"resize\": {\"algorithm\": \"bilinear\", \"antialias\": true, \"fit\": \"letterbox\", \"pad_value\": 114}},"
+            + " \"outputs\": [{\"shape\": [1, 5, 4], \"dtype\": \"float32\"}, {\"shape\": [1, 5], \"dtype\": \"float32\"},"
+            + "  {\"shape\": [1, 5], \"dtype\": \"float32\"}, {\"shape\": [1], \"dtype\": \"float32\"}],"
+            + " \"labels\": [\"a\", \"b\"]}";
+
+    private static final String RESTORER = "{\"task\": \"restoration\", \"scale\": 1,"
+            + " \"input\": {\"shape\": [1, -1, -1, 3], \"dtype\": \"uint8\","
+            + "  \"quantization\": {\"scale\": 1.0, \"zero_point\": 0}, \"normalization\": {\"mean\": 0, \"std\": 1}},"
+            + " \"outputs\": [{\"shape\": [1, -1, -1, 3], \"dtype\": \"uint8\","
+            + "  \"quantization\": {\"scale\": 1.0, \"zero_point\": 0}}],"
+            + " \"tiling\": {\"tile\": 64, \"overlap\": 8}}";
+
+    @Test
+    public void readsDetectionAndRestorationContracts() {
+        Contract d = Contract.parse(DETECTOR, "model.json");
+        assertEquals(Contract.Task.DETECTION, d.task);
+        assertEquals(4, d.outputs.size());
+        assertEquals(Contract.FIT_LETTERBOX, d.fit);
+        assertEquals(114f, d.padValue, 0f);
+        assertEquals(List.of("a", "b"), d.labels);
+        Contract r = Contract.parse(RESTORER, "model.json");
+        assertEquals(Contract.Task.RESTORATION, r.task);
+        assertEquals(1, r.scale);
+        assertEquals(64, r.tile);
+        assertEquals(8, r.overlap);
+        Contract defaults = Contract.parse(RESTORER.replace(", \"tiling\": {\"tile\": 64, \"overlap\": 8}", ""), "m.json");
+        assertEquals(Contract.DEFAULT_TILE, defaults.tile);
+        assertEquals(Contract.DEFAULT_RESTORATION_OVERLAP, defaults.overlap);
+        // a letterboxed 4 x 8 photo in the 8 x 8 input: rows 2..5 hold it, the rest is padding
+        FloatImage photo = new FloatImage(4, 8, 3);
+        java.util.Arrays.fill(photo.data, 7f);
+        FloatImage x = Preprocess.resizeForModel(d, photo);
+        assertEquals(114f, x.get(0, 3, 0), 0f);
+        assertEquals(114f, x.get(1, 3, 0), 0f);
+        assertEquals(7f, x.get(2, 3, 0), 0f);
+        assertEquals(7f, x.get(5, 3, 0), 0f);
+        assertEquals(114f, x.get(6, 3, 0), 0f);
+    }
+
+    @Test
+    public void inconsistentDetectionAndRestorationFieldsAreRefused() {
+        assertTrue(expectError(DETECTOR.replace("{\"shape\": [1], \"dtype\"", "{\"shape\": [1, 1], \"dtype\""))
+                .contains("'outputs[3].shape' is [1, 1]; expected count [1]"));
+        assertTrue(expectError(DETECTOR.replace("[1, 5, 4]", "[1, 5, 5]")).contains("'outputs[0].shape'"));
+        assertTrue(expectError(DETECTOR.replace("[\"a\", \"b\"]", "[]")).contains("'labels' is empty"));
+        assertTrue(expectError(DETECTOR.replace("\"letterbox\"", "\"crop\"")).contains("'input.resize.fit' is 'crop'"));
+        assertTrue(expectError(DETECTOR.replace("114", "300")).contains("'input.resize.pad_value'"));
+        assertTrue(expectError(CLASSIFIER.replace("classification", "segmentation")
+                .replace("[1, 3]", "[1, 4, 6, 3]")
+                .replace("\"std\": 2}}", "\"std\": 2}, \"resize\": {\"algorithm\": \"bilinear\", \"antialias\": true, \"fit\": \"letterbox\"}}"))
+                .contains("not segmentation"));
+        assertTrue(expectError(RESTORER.replace("\"scale\": 1,", "\"scale\": 2,")).contains("'scale' is 2"));
+        assertTrue(expectError(RESTORER.replace("[1, -1, -1, 3], \"dtype\": \"uint8\",\n", "")
+                .replace("\"outputs\": [{\"shape\": [1, -1, -1, 3]", "\"outputs\": [{\"shape\": [1, -1, -1, 1]"))
+                .contains("'output.shape'"));
+        assertTrue(expectError(RESTORER.replace("\"overlap\": 8", "\"overlap\": -1")).contains("'tiling'"));
     }
 }

@@ -67,7 +67,7 @@ public class PostprocessTest {
         }
         int[] calls = {0};
         // a "model" that repeats each pixel 2x2 (nearest upscale): tiling must not change it
-        SuperResolution.TilePredictor nearest2x = tile -> {
+        Tiling.TilePredictor nearest2x = tile -> {
             calls[0]++;
             FloatImage out = new FloatImage(tile.height * 2, tile.width * 2, 1);
             for (int y = 0; y < out.height; y++) {

@@ -143,10 +143,13 @@ public class VectorsTest {
         }
     }
 
-    @Test
+    /**
+     * Replays the recorded tiles of an image-to-image vector: every tile's input bytes must be the
+     * core's, the recorded output goes back through the core's tiling and rounding.
+     */
     @SuppressWarnings("unchecked")
-    public void superResolutionTilesAndImageMatch() throws Exception {
-        Path dir = Vectors.dir("super_resolution");
+    private static void assertTiledVectorMatches(String task, String png) throws Exception {
+        Path dir = Vectors.dir(task);
         Contract contract = Vectors.contract(dir);
         Map<String, Object> expected = Vectors.json(dir.resolve("expected.json"));
         int tile = (int) (double) (Double) expected.get("tile");
@@ -154,23 +157,48 @@ public class VectorsTest {
         int tiles = ((List<Object>) expected.get("tiles")).size();
         FloatImage source = Vectors.image(dir.resolve("source.png"));
         List<int[]> shapes = new ArrayList<>();
-        SuperResolution.TilePredictor replay = SuperResolution.quantizedPredictor(contract, (input, shape) -> {
+        Tiling.TilePredictor replay = Tiling.quantizedPredictor(contract, (input, shape) -> {
             int i = shapes.size();
             shapes.add(shape);
             try {
-                assertBytes("SR tile " + i + " input", Vectors.bytes(dir.resolve("tiles/" + i + "_in.bin")), input);
+                assertBytes(task + " tile " + i + " input", Vectors.bytes(dir.resolve("tiles/" + i + "_in.bin")), input);
                 return Vectors.bytes(dir.resolve("tiles/" + i + "_out.bin"));
             } catch (java.io.IOException e) {
                 throw new RuntimeException(e);
             }
         });
-        FloatImage sr = SuperResolution.upscaleTiled(replay, source, contract.scale, tile, overlap);
+        FloatImage out = contract.task == Contract.Task.RESTORATION
+                ? Restoration.restoreTiled(replay, source, tile, overlap)
+                : SuperResolution.upscaleTiled(replay, source, contract.scale, tile, overlap);
         assertEquals("tiles run", tiles, shapes.size());
         assertTrue("the vector must need several tiles", tiles > 1);
         int[] shape = new int[3];
-        int[] png = Vectors.samples(dir.resolve("sr.png"), shape);
-        assertEquals(shape[0], sr.height);
-        assertEquals(shape[1], sr.width);
-        assertArrayEquals("sr.png", png, SuperResolution.toUint8(sr));
+        int[] expectedPixels = Vectors.samples(dir.resolve(png), shape);
+        assertEquals(shape[0], out.height);
+        assertEquals(shape[1], out.width);
+        assertArrayEquals(png, expectedPixels, Tiling.toUint8(out));
+    }
+
+    @Test
+    public void superResolutionTilesAndImageMatch() throws Exception {
+        assertTiledVectorMatches("super_resolution", "sr.png");
+    }
+
+    @Test
+    public void restorationTilesAndImageMatch() throws Exception {
+        Contract contract = Vectors.contract(Vectors.dir("restoration"));
+        assertEquals(Contract.Task.RESTORATION, contract.task);
+        assertEquals(1, contract.scale);
+        assertEquals("uint8", contract.input.dtype);
+        assertEquals("uint8", contract.output.dtype);
+        assertTiledVectorMatches("restoration", "restored.png");
+    }
+
+    @Test
+    public void restorationContractCarriesThePythonTiling() throws Exception {
+        Contract contract = Vectors.contract(Vectors.dir("restoration"));
+        // RestorationTask's defaults (tile 128, context 24), written by the exporter
+        assertEquals(128, contract.tile);
+        assertEquals(24, contract.overlap);
     }
 }
