@@ -200,11 +200,12 @@ def args_export(p):
                    help="export folder (must not exist; must not contain or lie inside the "
                         "model's run directory)")
     p.add_argument("--name", help="artifact name (default: the model name)")
-    p.add_argument("--formats", default=",".join(d.formats),
+    p.add_argument("--formats", default=None,
                    help="comma-separated export formats: savedmodel, float32, float16, dynamic, "
                         "int8, int16x8, litert_int8, litert_int16x8 (LiteRT Quantizer), onnx, "
                         "onnx_int8 (ONNX float32 / QDQ int8, verified by onnxruntime; needs "
-                        "the 'onnx' extra)")
+                        "the 'onnx' extra); default: the task's formats ("
+                        f"{','.join(d.formats)}; a generation model: no int8)")
     p.add_argument("--max-int8-drop", type=_non_negative_float, default=d.max_quality_drop,
                    help="largest allowed int8 drop of the task's quality metric (0.01 = 1 point)")
     p.add_argument("--limit", type=_positive_int, metavar="N", default=d.limit,
@@ -434,8 +435,9 @@ def cmd_train(args):
     if results is None:  # a non-chief worker of a multi-worker run
         print(f"worker done; the chief writes {run.run_dir}")
         return 0
-    print(f"{run.task.quality_metric} on test: {results[run.task.quality_metric]:.4f}; "
-          f"model: {run.result.model_path}")
+    shown = "; ".join(name if value is None else f"{name} on test: {value:.4f}"
+                      for name, value in run.task.headline(results).items())
+    print(f"{shown}; model: {run.result.model_path}")
     return 0
 
 
@@ -497,7 +499,8 @@ def export_config(args):
     if args.config:
         rest = args.argv[args.argv.index(args.command) + 1:]
         flags = given_flags(args_export, rest)
-    values = {key: flags[dest] for dest, key in EXPORT_FLAGS.items() if dest in flags}
+    values = {key: flags[dest] for dest, key in EXPORT_FLAGS.items()
+              if dest in flags and flags[dest] is not None}
     if "formats" in values:
         values["formats"] = tuple(f.strip() for f in values["formats"].split(",") if f.strip())
     if "integer_io" in values:
@@ -505,6 +508,21 @@ def export_config(args):
     if args.config:
         return load_export_config(args.config).replace(**values)
     return ExportConfig.from_dict(values, source="the command line")
+
+
+def formats_given(args):
+    """Whether the export's formats were asked for (``--formats``, or a ``formats`` key in the
+    ``--config`` file); if not, the task's ``export_formats`` apply."""
+    if args.formats is not None:
+        return True
+    if not args.config:
+        return False
+    from kerascv_apps.config import _read_config_file
+
+    data = _read_config_file(args.config)
+    if isinstance(data, dict) and isinstance(data.get("formats"), dict):  # an export report
+        data = data.get("config", {})
+    return isinstance(data, dict) and "formats" in data
 
 
 def cmd_export(args):
@@ -524,6 +542,8 @@ def cmd_export(args):
         # folder), and this package's kcv_*_<pid>_* temp folders of killed processes
         apply_leftovers(destination_leftovers(args.out) + find_leftovers(()))
         name, model, splits, task = _load_for(args, recorded)
+        if task.export_formats and not formats_given(args):
+            config = config.replace(formats=tuple(task.export_formats))
         report = export_run(model, task, splits, args.out, args.name or name, config,
                             overwrite=args.overwrite,
                             show_progress=False if args.no_progress else None)

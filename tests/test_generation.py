@@ -123,7 +123,7 @@ def test_dcgan_trains_as_a_pair_and_returns_the_generator(tmp_path):
                       task_kwargs={"generator_loss": "minimax", "num_samples": 10,
                                    "discriminator_kwargs": {"base_filters": 4}}, **COMMON)
     assert run.model.name == "dcgan" and tuple(run.model.inputs[0].shape) == (None, 4)
-    assert run.evaluation["latent_dim"] == 4 and np.isnan(run.evaluation["psnr"])
+    assert run.evaluation["latent_dim"] == 4 and "psnr" not in run.evaluation
     history = json.load(open(tmp_path / "g" / "run.json"))
     assert history["task_options"]["generator_loss"] == "minimax"
     saved = keras.models.load_model(str(tmp_path / "g" / "model.keras"), safe_mode=True)
@@ -173,3 +173,51 @@ def test_task_refusals():
     assert 3 not in train_labels and 3 in test_labels and len(test_labels) == 270
     with pytest.raises(ValueError, match="does not generate"):
         get_task("classification", num_classes=10).sample_files(None, 4, "x")
+
+
+def test_dcgan_cli_train_prints_no_nan_and_default_export_has_metadata(tmp_path, capsys):
+    """`train` of a generator prints no NaN metric and writes strict JSON; `export` without
+    --formats writes the task's formats (no int8) and every TFLite file carries metadata
+    describing a latent input; int8 asked for explicitly is refused, nothing left behind."""
+    from kerascv_apps.cli import main
+    from kerascv_apps.export.metadata import read_metadata
+    from kerascv_apps.export.tflite import TFLiteRunner
+    from kerascv_apps.io import load_model
+
+    run_dir = str(tmp_path / "g")
+    assert main(["train", "--model", "dcgan", "--run-dir", run_dir, "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "16", "--augment", "none",
+                 "--precision", "float32", "--model-arg", "latent_dim=4",
+                 "--model-arg", "base_filters=4", "--task-arg", "num_samples=10"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower() and "no test metric" in printed
+
+    def no_nan(value):
+        raise ValueError(f"non-finite number {value} in evaluation.json")
+
+    evaluation = json.loads(open(os.path.join(run_dir, "evaluation.json")).read(),
+                            parse_constant=no_nan)
+    assert "psnr" not in evaluation and evaluation["latent_dim"] == 4
+    model_path = os.path.join(run_dir, "model.keras")
+    out = str(tmp_path / "export")
+    assert main(["export", "--model-path", model_path, "--out", out, "--limit", "8"]) == 0
+    report = json.load(open(os.path.join(out, "export_report.json")))
+    assert set(report["formats"]) == {"savedmodel", "float32", "float16", "dynamic"}
+    generator = load_model(model_path, compile=False).generator
+    z = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
+    for mode in ("float32", "float16", "dynamic"):
+        path = os.path.join(out, report["formats"][mode]["path"])
+        data = open(path, "rb").read()
+        meta = read_metadata(data)
+        assert meta["input_name"] == "latent" and meta["input_content"] == "feature"
+        assert meta["input_mean"] is None and meta["output_ranges"] == [[0.0, 255.0]]
+        assert meta["contract"] == json.load(open(path.replace(".tflite", ".json")))
+        assert meta["contract"]["input"]["shape"] == [1, 4]
+        lite = TFLiteRunner(data).predict(z)  # LiteRT runs the file with its metadata
+        tol = 1e-4 if mode == "float32" else 0.05
+        assert np.max(np.abs(lite - np.asarray(generator(z)))) / 255.0 < tol
+    refused = str(tmp_path / "int8")
+    assert main(["export", "--model-path", model_path, "--out", refused,
+                 "--formats", "float32,int8", "--limit", "8"]) != 0
+    assert "int8 export of a generator is not supported" in capsys.readouterr().err
+    assert not os.path.exists(refused)

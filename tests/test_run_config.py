@@ -79,19 +79,18 @@ def test_train_model_names_every_argument_it_passes_on():
     assert fields == params | {"entry", "strategy_name"}
 
 
-def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys):
-    """Following --model from the CLI: one registry lookup of the model, one look at the run
-    directory, one lock (a second check or lock coming back fails this)."""
+def count_train_calls(monkeypatch, run, model_name):
+    """Counts, from here on, the registry lookups of ``model_name``, the looks at a run
+    directory and the locks taken inside ``run``."""
     from kerascv_apps import io
     from kerascv_apps.registry import MODELS
     from kerascv_apps.training import trainer
 
     counts = {"lookups": 0, "looks": 0, "locks": 0}
-    run = tmp_path / "run"
     get, state, lock = MODELS.get, trainer.run_dir_state, io.directory_lock
 
     def counted_get(name):
-        counts["lookups"] += name == "lenet5"
+        counts["lookups"] += name == model_name
         return get(name)
 
     def counted_state(run_dir):
@@ -105,6 +104,14 @@ def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(MODELS, "get", counted_get)
     monkeypatch.setattr(trainer, "run_dir_state", counted_state)
     monkeypatch.setattr(io, "directory_lock", counted_lock)
+    return counts
+
+
+def test_one_train_looks_up_checks_and_locks_once(tmp_path, monkeypatch, capsys):
+    """Following --model from the CLI: one registry lookup of the model, one look at the run
+    directory, one lock (a second check or lock coming back fails this)."""
+    run = tmp_path / "run"
+    counts = count_train_calls(monkeypatch, run, "lenet5")
     assert main(["train", "--model", "lenet5", "--run-dir", str(run), "--epochs", "1",
                  "--batch-size", "32", "--steps-per-epoch", "2", "--precision", "float32"]) == 0
     assert counts == {"lookups": 1, "looks": 1, "locks": 1}
@@ -134,35 +141,18 @@ def test_one_sr_train_looks_up_once_and_builds_once(tmp_path, monkeypatch, capsy
     """A super-resolution run without a scale in its model arguments: the data's scale is the
     one the registry entry declares (the run's one lookup), not measured on a second, probe
     build of the model looked up again."""
-    from kerascv_apps import io
     from kerascv_apps.models.super_resolution import espcn
-    from kerascv_apps.registry import MODELS
-    from kerascv_apps.training import trainer
 
-    counts = {"lookups": 0, "builds": 0, "looks": 0, "locks": 0}
     run = tmp_path / "run"
-    get, build, state, lock = MODELS.get, espcn.ESPCN, trainer.run_dir_state, io.directory_lock
-
-    def counted_get(name):
-        counts["lookups"] += name == "espcn_x3"
-        return get(name)
+    counts = count_train_calls(monkeypatch, run, "espcn_x3")
+    counts["builds"] = 0
+    build = espcn.ESPCN
 
     def counted_build(*args, **kwargs):
         counts["builds"] += 1
         return build(*args, **kwargs)
 
-    def counted_state(run_dir):
-        counts["looks"] += 1
-        return state(run_dir)
-
-    def counted_lock(lock_file, what):
-        counts["locks"] += str(lock_file).startswith(str(run))
-        return lock(lock_file, what)
-
-    monkeypatch.setattr(MODELS, "get", counted_get)
     monkeypatch.setattr(espcn, "ESPCN", counted_build)
-    monkeypatch.setattr(trainer, "run_dir_state", counted_state)
-    monkeypatch.setattr(io, "directory_lock", counted_lock)
     assert main(["train", "--model", "espcn_x3", "--run-dir", str(run), "--epochs", "1",
                  "--batch-size", "2", "--steps-per-epoch", "2", "--precision", "float32",
                  "--model-arg", "stackwise_num_filters=[8]", "--task-arg", "patch_size=8",

@@ -211,6 +211,34 @@ def test_tflite_ends_in_detection_postprocess_and_mediapipe_agrees(detector, mod
         assert r["names"] == [CLASSES[c] for c in r["classes"]]
 
 
+@pytest.mark.parametrize("mode,weight_type", [("float16", "FLOAT16"), ("dynamic", "INT8")])
+def test_weight_quantized_files_keep_float_io_and_the_float32_detections(detector, mode,
+                                                                         weight_type):
+    """float16 / dynamic-range files: weights stored as float16 / int8, float32 input and the
+    op's four float outputs, detections next to the float32 file's."""
+    from ai_edge_litert import schema_py_generated as sc
+
+    from kerascv_apps.export import detection_tflite as dt
+
+    model, images = detector
+    reference = dt.run_litert(dt.convert_detector(model, "float32", max_detections=20), images)
+    data = dt.export_detector_tflite(model, CLASSES, mode=mode, max_detections=20)
+    tfl = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(dt._metadata._strip_zip(data), 0))
+    graph = tfl.subgraphs[0]
+    last = graph.operators[-1]
+    assert tfl.operatorCodes[last.opcodeIndex].customCode.decode() == dt.POSTPROCESS_OP
+    assert list(graph.outputs) == list(last.outputs)
+    assert graph.tensors[graph.inputs[0]].type == sc.TensorType.FLOAT32
+    types = {t.type for t in graph.tensors}
+    assert getattr(sc.TensorType, weight_type) in types, (mode, types)
+    assert dt.read_labels(data) == CLASSES
+    litert = dt.run_litert(data, images)
+    for ref, got in zip(reference, litert):
+        assert len(got["scores"]) == 20
+        assert np.allclose(got["scores"][0], ref["scores"][0], atol=0.05)
+        assert np.abs(got["boxes"][0] - ref["boxes"][0]).max() < 0.05
+
+
 def test_export_refuses_wrong_labels_and_non_anchor_models(detector):
     from kerascv_apps.export import detection_tflite as dt
 

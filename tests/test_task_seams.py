@@ -203,7 +203,8 @@ def test_the_pattern_knows_every_task():
     from kerascv_apps.registry import TASKS, import_package
 
     import_package("kerascv_apps.tasks")
-    assert set(TASKS.names()) == set(TASK_NAMES.split("|"))
+    # the toy task of this module's fixture may still be registered (module scope)
+    assert set(TASKS.names()) - {TOY} == set(TASK_NAMES.split("|"))
     assert PATTERN.search('if task == "detection":')
 
 

@@ -140,27 +140,6 @@ def detection_stream(images, targets, nbytes, image_size, channels, split, cache
     return streamed(stream)
 
 
-def split_items(parts, seed, val_fraction, test_fraction, where):
-    """``{"train", "val", "test"}`` lists from the parts a folder has: fixed split folders are
-    kept; a missing val/test split is drawn (seeded) from train (or from ``"all"``)."""
-    parts = dict(parts)
-    if "all" in parts or "val" not in parts or "test" not in parts:
-        base = "all" if "all" in parts else "train"
-        items = parts.pop(base)
-        order = np.random.default_rng(seed).permutation(len(items))
-        n_val = 0 if "val" in parts else max(1, int(round(len(order) * val_fraction)))
-        n_test = 0 if "test" in parts else max(1, int(round(len(order) * test_fraction)))
-        if len(order) - n_val - n_test < 1:
-            raise DataError(f"{where}: {len(order)} images are too few to split into "
-                            f"train/val/test (needs {n_val + n_test + 1})")
-        if n_val:
-            parts["val"] = [items[i] for i in sorted(order[:n_val])]
-        if n_test:
-            parts["test"] = [items[i] for i in sorted(order[n_val:n_val + n_test])]
-        parts["train"] = [items[i] for i in sorted(order[n_val + n_test:])]
-    return parts
-
-
 class BoxAugment:
     """Box-aware augmentation in graph mode: a random crop of ``scale`` of the image (pixel
     offsets, resized back to the input size), a horizontal flip, brightness and contrast.

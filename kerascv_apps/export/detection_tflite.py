@@ -28,19 +28,19 @@ verified with :func:`run_litert` + :func:`pack_results` in the task's prediction
 """
 
 import io
-import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from kerascv_apps.export import metadata as _metadata
-from kerascv_apps.export.tflite import (TFLiteConversionError, _calibration_feed, _quietly,
-                                        finish_integer_file)
+from kerascv_apps.export.tflite import (TFLiteConversionError, check_prepares,
+                                        convert_serving_function, finish_integer_file)
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 OUTPUT_NAMES = ("location", "category", "score", "number of detections")
-MODES = ("float32", "int8")
+# every mode of export/tflite.py but int16x8 (the converter has no 16x8 path around a custom
+# op); float16 / dynamic quantize the weights only, the op and the I/O stay float32
+MODES = ("float32", "float16", "dynamic", "int8")
 LABELS_FILE = "labels.txt"
 
 
@@ -89,13 +89,14 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
     ``variance`` and ``num_classes``, e.g. :class:`~kerascv_apps.models.detection.ssd.SSDHead`)
     to a TFLite flatbuffer ending in ``DETECTION_POSTPROCESS``; returns its bytes.
 
-    ``mode``: ``float32`` (float input, raw [0, 255] pixels) or ``int8`` (int8 weights and
-    activations, uint8 input taking raw pixels at scale 1; the op's outputs stay float32).
+    ``mode``: ``float32`` (float input, raw [0, 255] pixels), ``float16`` (float16 weights)
+    or ``dynamic`` (int8 weights, dynamic-range activations), both with float I/O, or
+    ``int8`` (int8 weights and activations, uint8 input taking raw pixels at scale 1; the op's
+    outputs stay float32).
     ``use_regular_nms=False`` is the op's fast NMS (one class per box,
     ``max_classes_per_detection``); ``True`` is per-class NMS (slower, what evaluation
     matches best). Outputs are reordered to boxes, classes, scores, count.
     """
-    import keras
     import tensorflow as tf
 
     from kerascv_apps.models.detection.ssd import SSDHead, anchors_center_yxhw
@@ -120,36 +121,16 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
         scores = tf.sigmoid(tf.cast(raw["classes"], tf.float32))
         return postprocess(tf.cast(raw["boxes"], tf.float32), scores, anchors)
 
-    with tempfile.TemporaryDirectory(prefix=f"kcv_det_tflite_{os.getpid()}_") as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serve", serve,
-                             input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
-        saved = os.path.join(tmp, "saved")
-        _quietly(archive.write_out, saved)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
-        converter.allow_custom_ops = True
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if mode == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                                   tf.lite.OpsSet.TFLITE_BUILTINS]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.float32
-            converter.representative_dataset = _calibration_feed(
-                representative_data, shape, num_calibration_batches)
-        try:
-            data = converter.convert()
-        except Exception as e:  # the converter raises several unrelated types
-            raise TFLiteConversionError(
-                f"TFLite {mode} detection conversion of model {model.name!r} failed: "
-                f"{str(e)[-2000:]}") from e
+    data = convert_serving_function(
+        model, serve, shape, mode, representative_data=representative_data,
+        num_calibration_batches=num_calibration_batches, input_type="uint8",
+        output_type="float32", allow_custom_ops=True,
+        what=f"TFLite {mode} detection conversion of model {model.name!r}")
     data = order_outputs(data)
     what = f"{mode} detection file of model {model.name!r}"
     if mode == "int8":
         data = finish_integer_file(data, "uint8", what)
     else:
-        from kerascv_apps.export.tflite import check_prepares
         check_prepares(data, what)
     return data
 
@@ -287,36 +268,13 @@ def build_detector_metadata(name, class_names, description="", version="1",
 def embed_detector_metadata(tflite_bytes, name, class_names, extra_files=None, **kwargs):
     """``tflite_bytes`` with the detector metadata, ``labels.txt`` (and ``extra_files``:
     ``{name: bytes or str}``, e.g. the JSON contract) attached as MediaPipe reads them."""
-    import flatbuffers
-
     class_names = [str(c) for c in class_names]
     if not class_names or any(not c or "\n" in c for c in class_names):
         raise ValueError(f"class_names must be non-empty single-line names, got {class_names!r}")
-    _, sc = _metadata._schemas()
-    model_bytes = _metadata._strip_zip(bytes(tflite_bytes))
-    model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(model_bytes, 0))
-    buffer = sc.BufferT()
-    buffer.data = _metadata._as_array(build_detector_metadata(name, class_names, **kwargs))
-    model.buffers = list(model.buffers or [])
-    model.metadata = list(model.metadata or [])
-    existing = [m for m in model.metadata if _metadata._name(m) == _metadata.METADATA_NAME]
-    if existing:
-        model.buffers[existing[0].buffer] = buffer
-    else:
-        model.buffers.append(buffer)
-        entry = sc.MetadataT()
-        entry.name = _metadata.METADATA_NAME
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    b = flatbuffers.Builder(max(1024, len(model_bytes) + 4096))
-    b.Finish(model.Pack(b), b"TFL3")
-    out = io.BytesIO()
-    out.write(bytes(b.Output()))
-    with zipfile.ZipFile(out, "a") as zf:
-        zf.writestr(LABELS_FILE, "\n".join(class_names) + "\n")
-        for file_name, content in (extra_files or {}).items():
-            zf.writestr(file_name, content)
-    return out.getvalue()
+    files = {LABELS_FILE: "\n".join(class_names) + "\n"}
+    files.update(extra_files or {})
+    return _metadata.attach_metadata(tflite_bytes, build_detector_metadata(name, class_names,
+                                                                           **kwargs), files)
 
 
 def export_detector_tflite(model, class_names, mode="float32", representative_data=None,

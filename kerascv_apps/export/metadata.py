@@ -57,13 +57,15 @@ def _label_file(md, name):
     return f
 
 
-METADATA_KINDS = ("classifier", "segmenter", "image")
+METADATA_KINDS = ("classifier", "segmenter", "image", "generator")
 
 
 def metadata_kind(contract, kind=None):
     """How the outputs are described: ``kind`` or the contract's task's ``metadata_kind``:
     ``classifier`` (feature vector + labels), ``segmenter`` (per-pixel class maps + labels +
-    MediaPipe's segmenter options) or ``image`` (an RGB/greyscale image)."""
+    MediaPipe's segmenter options), ``image`` (an RGB/greyscale image) or ``generator`` (a
+    float latent vector in, described as a feature vector without normalization; an image
+    out)."""
     if kind is None:
         from kerascv_apps.tasks.base import get_task_class
 
@@ -82,18 +84,7 @@ def build_metadata(contract, kind=None):
     kind = metadata_kind(contract, kind)
     md, _ = _schemas()
     inp = contract["input"]
-    tin = md.TensorMetadataT()
-    tin.name = "image"
-    tin.description = (f"{inp['color_space']} image, NHWC, raw pixel values in [0, 255] "
-                       f"(the model rescales inside itself); resize bilinear, half-pixel centres.")
-    tin.content = _image_content(md, inp["color_space"])
-    norm = md.ProcessUnitT()
-    norm.optionsType = md.ProcessUnitOptions.NormalizationOptions
-    norm.options = md.NormalizationOptionsT()
-    norm.options.mean = list(inp["normalization"]["mean"])
-    norm.options.std = list(inp["normalization"]["std"])
-    tin.processUnits = [norm]
-    tin.stats = _stats(md, 0, 255, inp["channels"])
+    tin = _generator_input(md, inp) if kind == "generator" else _image_input(md, inp)
 
     outputs = []
     for out in contract["outputs"]:
@@ -139,6 +130,36 @@ def build_metadata(contract, kind=None):
     return bytes(b.Output())
 
 
+def _image_input(md, inp):
+    tin = md.TensorMetadataT()
+    tin.name = "image"
+    tin.description = (f"{inp['color_space']} image, NHWC, raw pixel values in [0, 255] "
+                       f"(the model rescales inside itself); resize bilinear, half-pixel centres.")
+    tin.content = _image_content(md, inp["color_space"])
+    norm = md.ProcessUnitT()
+    norm.optionsType = md.ProcessUnitOptions.NormalizationOptions
+    norm.options = md.NormalizationOptionsT()
+    norm.options.mean = list(inp["normalization"]["mean"])
+    norm.options.std = list(inp["normalization"]["std"])
+    tin.processUnits = [norm]
+    tin.stats = _stats(md, 0, 255, inp["channels"])
+    return tin
+
+
+def _generator_input(md, inp):
+    """A generator's input: a float32 latent vector (N, latent_dim), no normalization (the
+    values are drawn from the prior as they are), no value range (Gaussian, unbounded)."""
+    tin = md.TensorMetadataT()
+    tin.name = "latent"
+    tin.description = (f"{inp.get('meaning', 'latent vector')}: float32, layout "
+                       f"{inp.get('layout', 'NC')}, {inp['channels']} values per sample, fed "
+                       f"as drawn (no normalization).")
+    tin.content = md.ContentT()
+    tin.content.contentPropertiesType = md.ContentProperties.FeatureProperties
+    tin.content.contentProperties = md.FeaturePropertiesT()
+    return tin
+
+
 def _segmenter_options():
     """MediaPipe ImageSegmenter options: the outputs already went through softmax (or are
     logits); the category mask is the argmax either way, so no activation is applied again."""
@@ -162,17 +183,28 @@ def embed_metadata(tflite_bytes, contract, kind=None):
     Replaces metadata written earlier; associated files are ``contract.json`` and, when the
     task has class names, ``labels.txt``. ``kind``: see :func:`metadata_kind`.
     """
+    files = {CONTRACT_FILE: json.dumps(contract, indent=2)}
+    if contract.get("labels_file"):
+        files[contract["labels_file"]] = "\n".join(contract["labels"]) + "\n"
+    return attach_metadata(tflite_bytes, build_metadata(contract, kind), files)
+
+
+def attach_metadata(tflite_bytes, metadata_bytes, files):
+    """``tflite_bytes`` with ``metadata_bytes`` (a ``ModelMetadata`` flatbuffer) as its
+    ``TFLITE_METADATA`` buffer and ``files`` (``{name: str or bytes}``) zipped after the model,
+    where MediaPipe and the TFLite support library read associated files. Metadata and files
+    attached earlier are replaced (the buffer in place: no orphan buffer is left behind)."""
     import flatbuffers
 
     _, sc = _schemas()
     model_bytes = _strip_zip(bytes(tflite_bytes))
     model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(model_bytes, 0))
     buffer = sc.BufferT()
-    buffer.data = _as_array(build_metadata(contract, kind))
+    buffer.data = _as_array(metadata_bytes)
     model.buffers = list(model.buffers or [])
     model.metadata = list(model.metadata or [])
     existing = [m for m in model.metadata if _name(m) == METADATA_NAME]
-    if existing:  # replace in place: no orphan buffer left behind
+    if existing:
         model.buffers[existing[0].buffer] = buffer
     else:
         model.buffers.append(buffer)
@@ -185,9 +217,8 @@ def embed_metadata(tflite_bytes, contract, kind=None):
     out = io.BytesIO()
     out.write(bytes(b.Output()))
     with zipfile.ZipFile(out, "a") as zf:
-        zf.writestr(CONTRACT_FILE, json.dumps(contract, indent=2))
-        if contract.get("labels_file"):
-            zf.writestr(contract["labels_file"], "\n".join(contract["labels"]) + "\n")
+        for file_name, content in files.items():
+            zf.writestr(file_name, content)
     return out.getvalue()
 
 
@@ -216,7 +247,9 @@ def read_metadata(tflite_bytes):
 
     Returns ``{"name", "version", "description", "min_parser_version", "input_mean",
     "input_std", "input_range", "output_ranges", "associated_files": {name: bytes},
-    "contract": dict}``; raises ``ValueError`` when the file carries no metadata.
+    "contract": dict, "input_name", "input_content"}``; mean/std/range are None for an input
+    without them (a generator's latent vector). Raises ``ValueError`` when the file carries
+    no metadata.
     """
     md, sc = _schemas()
     data = bytes(tflite_bytes)
@@ -230,7 +263,8 @@ def read_metadata(tflite_bytes):
         raise ValueError(f"the .tflite file carries no {METADATA_NAME} metadata")
     meta = md.ModelMetadataT.InitFromObj(md.ModelMetadata.GetRootAsModelMetadata(buf, 0))
     sub = meta.subgraphMetadata[0]
-    norm = sub.inputTensorMetadata[0].processUnits[0].options
+    units = sub.inputTensorMetadata[0].processUnits or []
+    norm = units[0].options if units else None  # None: a generator's latent input
     files = {}
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -243,11 +277,21 @@ def read_metadata(tflite_bytes):
     return {"name": _dec(meta.name), "version": _dec(meta.version),
             "description": _dec(meta.description),
             "min_parser_version": _dec(meta.minParserVersion),
-            "input_mean": [float(v) for v in norm.mean], "input_std": [float(v) for v in norm.std],
-            "input_range": [float(stats.min[0]), float(stats.max[0])],
+            "input_name": _dec(sub.inputTensorMetadata[0].name),
+            "input_content": _content_name(md, sub.inputTensorMetadata[0]),
+            "input_mean": None if norm is None else [float(v) for v in norm.mean],
+            "input_std": None if norm is None else [float(v) for v in norm.std],
+            "input_range": None if stats is None else [float(stats.min[0]), float(stats.max[0])],
             "output_ranges": [rng(t) for t in sub.outputTensorMetadata],
             "associated_files": files,
             "contract": json.loads(files[CONTRACT_FILE]) if CONTRACT_FILE in files else None}
+
+
+def _content_name(md, tensor):
+    """``"image"``, ``"feature"`` (or None) for a tensor's content properties."""
+    kind = None if tensor.content is None else tensor.content.contentPropertiesType
+    return {md.ContentProperties.ImageProperties: "image",
+            md.ContentProperties.FeatureProperties: "feature"}.get(kind)
 
 
 def _dec(value):

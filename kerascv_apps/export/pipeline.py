@@ -48,7 +48,8 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
         splits: ``DatasetSplits``; calibration data comes from ``train``, verification ``test``.
         out_dir: destination folder (refused if it exists, unless ``overwrite``).
         name: model name used for file and SavedModel folder names.
-        config: an :class:`~kerascv_apps.config.ExportConfig` (default: its defaults): the
+        config: an :class:`~kerascv_apps.config.ExportConfig` (default: its defaults, with
+            the task's ``export_formats`` when it declares them and ``formats`` is not given): the
             formats, the int8 quality gate (``max_quality_drop``), ``limit``,
             ``num_calibration``, ``integer_io``, ``tflite_input_shape``, ``rgb_input``,
             ``version``/``description`` (contract and embedded metadata), verification
@@ -66,6 +67,8 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
         ExportQualityError: int8 quality dropped more than ``max_quality_drop``; nothing is
             left at ``out_dir``.
     """
+    if config is None and "formats" not in options and task.export_formats:
+        options["formats"] = tuple(task.export_formats)  # what this task's files can be
     config = export_config(config, **options)
     formats, max_quality_drop, limit = config.formats, config.max_quality_drop, config.limit
     tflite_input_shape, integer_io = config.tflite_input_shape, config.integer_io

@@ -71,9 +71,6 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
         num_calibration_batches: at most this many images are used for calibration.
         integer_io: ``"uint8"`` (default) or ``"int8"`` input/output tensors for ``int8``.
     """
-    import keras
-    import tensorflow as tf
-
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if integer_io not in INTEGER_IO:
@@ -81,15 +78,46 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
     if mode in ("int8", "int16x8") and representative_data is None:
         raise ValueError(f"{mode} conversion needs representative_data (images from the training split)")
     shape = _serving_input_shape(model, input_shape)
+    io_type = integer_io if mode == "int8" else None
+    data = convert_serving_function(
+        model, lambda images: model(images, training=False), shape, mode,
+        representative_data=representative_data,
+        num_calibration_batches=num_calibration_batches, input_type=io_type,
+        output_type=io_type, what=f"TFLite {mode} conversion of model {model.name!r} "
+                                  f"(builtin ops only)")
+    if mode in ("int8", "int16x8"):
+        data = finish_integer_file(data, integer_io if mode == "int8" else None,
+                                   f"{mode} file of model {model.name!r}", layer_names(model))
+    return data
+
+
+def convert_serving_function(model, serve, shape, mode, *, representative_data=None,
+                             num_calibration_batches=100, input_type=None, output_type=None,
+                             allow_custom_ops=False, what=None):
+    """The converter step every TFLite file of this package goes through: ``serve`` (a
+    function of one float32 ``images`` tensor of ``shape``, tracking ``model``'s variables) is
+    written as a SavedModel by ``keras.export.ExportArchive``, converted in ``mode`` (one of
+    ``MODES``) and the flatbuffer's bytes returned.
+
+    ``input_type`` / ``output_type`` (``"uint8"``, ``"int8"``, ``"float32"`` or ``None`` for the
+    converter's default) set the file's I/O types of ``int8``. ``allow_custom_ops``: the graph
+    may end in a custom op the converter keeps (e.g. ``TFLite_Detection_PostProcess``); then
+    ``int8`` falls back to float builtin kernels for what has no int8 kernel (the op's float
+    outputs). Converter failures, whatever their type, become :class:`TFLiteConversionError`
+    starting with ``what``."""
+    import keras
+    import tensorflow as tf
+
+    types = {None: None, "uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
     with tempfile.TemporaryDirectory(prefix=f"kcv_tflite_{os.getpid()}_") as tmp:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(
-            "serve", lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+        archive.add_endpoint("serve", serve,
+                             input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
         saved = os.path.join(tmp, "saved")
         _quietly(archive.write_out, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
+        converter.allow_custom_ops = bool(allow_custom_ops)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if mode == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -98,10 +126,12 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         elif mode == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io_type = tf.uint8 if integer_io == "uint8" else tf.int8
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+                [tf.lite.OpsSet.TFLITE_BUILTINS] if allow_custom_ops else [])
+            if types[input_type] is not None:
+                converter.inference_input_type = types[input_type]
+            if types[output_type] is not None:
+                converter.inference_output_type = types[output_type]
             converter.representative_dataset = _calibration_feed(
                 representative_data, shape, num_calibration_batches)
         elif mode == "int16x8":
@@ -111,15 +141,11 @@ def convert_to_tflite(model, mode="float32", representative_data=None, input_sha
             converter.representative_dataset = _calibration_feed(
                 representative_data, shape, num_calibration_batches)
         try:
-            data = converter.convert()
+            return converter.convert()
         except Exception as e:  # the converter raises several unrelated types
             raise TFLiteConversionError(
-                f"TFLite {mode} conversion of model {model.name!r} failed (builtin ops only): "
+                f"{what or f'TFLite {mode} conversion of model {model.name!r}'} failed: "
                 f"{str(e)[-2000:]}") from e
-    if mode in ("int8", "int16x8"):
-        data = finish_integer_file(data, integer_io if mode == "int8" else None,
-                                   f"{mode} file of model {model.name!r}", layer_names(model))
-    return data
 
 
 def finish_integer_file(data, integer_io, what, names=()):

@@ -24,14 +24,34 @@ class Reparameterize(layers.Layer):
             so in training only and returns ``mu`` at inference (``training=False``), so that
             reconstructions and embeddings are deterministic (a documented deviation).
         seed: seed of the layer's ``SeedGenerator``.
+        kl_warmup_steps: KL warm-up (Bowman et al. 2016; Sonderby et al. 2016, a training
+            schedule, not in Kingma & Welling): the KL term's weight rises linearly from 0 to
+            ``kl_weight`` over this many training steps (counted by the layer in a
+            non-trainable ``kl_step`` variable, saved with the model), then stays at
+            ``kl_weight``: the loss is the paper's negative ELBO from then on. 0 (default):
+            no warm-up, no extra variable.
     """
 
-    def __init__(self, kl_weight=1.0, sample_in_inference=False, seed=None, **kwargs):
+    def __init__(self, kl_weight=1.0, sample_in_inference=False, seed=None,
+                 kl_warmup_steps=0, **kwargs):
         super().__init__(**kwargs)
         self.kl_weight = float(kl_weight)
         self.sample_in_inference = bool(sample_in_inference)
         self.seed = seed
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        if self.kl_warmup_steps < 0:
+            raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps}")
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if self.kl_warmup_steps:
+            self.kl_step = self.add_weight(shape=(), initializer="zeros", dtype="float32",
+                                           trainable=False, name="kl_step")
+
+    def kl_scale(self, training=None):
+        """The KL term's current weight (``kl_weight`` after the warm-up)."""
+        if not self.kl_warmup_steps:
+            return self.kl_weight
+        ramp = ops.minimum(ops.convert_to_tensor(self.kl_step) / self.kl_warmup_steps, 1.0)
+        return self.kl_weight * ramp
 
     def call(self, inputs, training=None):
         mu, log_var = inputs
@@ -39,7 +59,10 @@ class Reparameterize(layers.Layer):
         log_var = ops.cast(log_var, "float32")
         kl = -0.5 * ops.sum(1.0 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
         if self.kl_weight:
-            self.add_loss(self.kl_weight * ops.mean(kl))
+            self.add_loss(self.kl_scale() * ops.mean(kl))
+            if self.kl_warmup_steps and training:
+                self.kl_step.assign(ops.minimum(self.kl_step + 1.0,
+                                                float(self.kl_warmup_steps)))
         if not (training or self.sample_in_inference):
             return mu
         eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
@@ -51,7 +74,7 @@ class Reparameterize(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(kl_weight=self.kl_weight, sample_in_inference=self.sample_in_inference,
-                      seed=self.seed)
+                      seed=self.seed, kl_warmup_steps=self.kl_warmup_steps)
         return config
 
 

@@ -306,6 +306,14 @@ class Task:
     # generator takes a latent vector
     image_input = True
     embeds_metadata = True  # TFLite metadata (image input) embedded in every file
+    # the formats ``export`` writes when none are asked for (None: ExportConfig's defaults);
+    # a task whose files cannot be full-integer names the ones that make sense
+    export_formats = None
+
+    def headline(self, results):
+        """``{name: value}`` that ``train`` prints for ``results`` (default: the quality
+        metric); a value of None prints the name alone (a message)."""
+        return {self.quality_metric: results.get(self.quality_metric)}
 
     def export_network(self, model):
         """The network the export ships (a generator task: the decoder / generator)."""

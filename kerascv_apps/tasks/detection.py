@@ -520,7 +520,7 @@ class DetectionTask(Task):
     metadata_kind = "detector"
     # TFLite: the phone layout MediaPipe Tasks' ObjectDetector reads (boxes, classes, scores,
     # count from TFLite_Detection_PostProcess), made by export/detection_tflite.py
-    TFLITE_MODES = ("float32", "int8")
+    TFLITE_MODES = ("float32", "float16", "dynamic", "int8")  # detection_tflite.MODES
     DETECTION_OUTPUTS = ("boxes", "classes", "scores", "count")
 
     def convert_tflite(self, model, mode, calibration, input_shape, integer_io):

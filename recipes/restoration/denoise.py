@@ -5,8 +5,25 @@ non-local means, total-variation and wavelet denoising and the noisy input.
 
     python recipes/restoration/denoise.py --model dae --run-dir runs/denoise_dae
 
-Measured figures are in the closing notes of the restoration work (the command, the per-photo
-table and the CPU time printed by this script).
+Measured (PSNR dB / SSIM on RGB, held-out photos, sigma 25; shared 2-core machine, load
+11-17, so wall time is inflated)::
+
+    python recipes/restoration/denoise.py --model dae --run-dir runs/denoise_dae_long \
+        --model-arg filters=48 --model-arg num_layers=8 --epochs 20 --steps-per-epoch 100
+
+    dae (127,347 params), 2,000 steps of 16 crops 40x40, cosine lr from 1e-3, colour gains
+    photo            dae          input        NLM          TV           wavelet
+    chelsea          31.65/0.841  20.24/0.279  29.70/0.769  29.68/0.762  28.07/0.679
+    coffee           29.42/0.806  20.79/0.313  28.72/0.754  27.54/0.729  26.28/0.634
+    camera           30.59/0.830  20.60/0.290  29.12/0.767  28.42/0.764  26.90/0.658
+    sklearn:china    26.49/0.864  21.00/0.453  25.16/0.788  23.69/0.723  23.96/0.682
+    sklearn:flower   31.45/0.791  21.06/0.199  31.02/0.776  30.05/0.748  28.16/0.645
+    mean             29.92/0.826  20.74/0.307  28.75/0.771  27.87/0.745  26.67/0.660
+    train 1,799 s wall, 477 s CPU (train + eval, as printed); 472 s user CPU for the process
+
+dae vs NLM: +1.95, +0.70, +1.47, +1.33, +0.43 dB (mean +1.17); vs TV: +1.97, +1.88, +2.17,
++2.80, +1.40 (mean +2.05); SSIM above every baseline on every photo. The 600-step run of the
+same network had mean +0.30 vs NLM (flower -0.85).
 """
 
 import argparse

@@ -9,6 +9,25 @@ network on dark/clean crops, as the paper does.
 
     python recipes/restoration/low_light.py --model llnet --run-dir runs/low_light_llnet
     python recipes/restoration/low_light.py --model dae --run-dir runs/low_light_dae
+
+Measured (PSNR dB / SSIM on RGB, held-out photos; shared 2-core machine, load 6-17)::
+
+    python recipes/restoration/low_light.py --model llnet --run-dir runs/low_light_llnet \
+        --epochs 4 --steps-per-epoch 60 --pretrain-epochs 5 --pretrain-patches 10000 \
+        --model-arg stride=4
+
+    llnet, pre-training 55 s wall / 18 s CPU, then 240 fine-tuning steps of 16 crops 40x40
+    photo            llnet        input        HE           CLAHE
+    chelsea          18.89/0.546   8.14/0.078  10.40/0.054  10.01/0.063
+    coffee           14.47/0.435   9.93/0.187  12.49/0.163  11.09/0.145
+    camera           13.86/0.510   8.42/0.165  12.12/0.133   9.59/0.135
+    sklearn:china    10.91/0.415  11.27/0.379  12.95/0.464  11.89/0.360
+    sklearn:flower   15.52/0.519  12.54/0.139  11.75/0.077  12.82/0.078
+    mean             14.73/0.485  10.06/0.190  11.94/0.178  11.08/0.156
+    fine-tuning 960 s wall, 421 s CPU (train + eval, as printed); 434 s user CPU in all
+
+llnet vs HE: +2.79 dB mean (short of +3; below HE on china, -2.04 dB, SSIM 0.415 vs 0.464),
+vs CLAHE +3.65; SSIM above both on 4 of 5 photos. 180 steps gave +2.58 vs HE.
 """
 
 import argparse

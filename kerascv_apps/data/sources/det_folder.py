@@ -43,8 +43,9 @@ import os
 import xml.etree.ElementTree as ET
 
 from kerascv_apps.data.detection import (detection_stream, pad_boxes, pixel_box, raise_all,
-                                         relative_box, split_items)
-from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
+                                         relative_box)
+from kerascv_apps.data.sources.base import (DataError, DatasetSplits, read_class_names,
+                                            register_source, split_items)
 from kerascv_apps.data.sources.image_folder import EXTENSIONS
 from kerascv_apps.data.validate import (MAX_PIXELS, check_decodable, check_headers,
                                        choose_image_size, refuse_outside)
@@ -63,14 +64,6 @@ class Item:
         self.where = where
         self.declared_size = declared_size  # (width, height) the annotation says
         self.objects = []
-
-
-def _read_names(path):
-    with open(path, encoding="utf-8") as f:
-        names = [line.strip() for line in f if line.strip()]
-    if not names:
-        raise DataError(f"{path}: empty class names file (expected one class name per line)")
-    return names
 
 
 def _finish(kind, root, parts, class_names, max_boxes, image_size, channels, val_fraction,
@@ -337,7 +330,7 @@ def load_voc_folder(root, class_names=None, image_size=None, channels=3,
     labels = os.path.join(root, "labels.txt")
     from_data = class_names is None and not os.path.isfile(labels)
     if class_names is None:
-        class_names = _read_names(labels) if os.path.isfile(labels) else sorted(
+        class_names = read_class_names(labels) if os.path.isfile(labels) else sorted(
             {name for _, objects in read.values() for name, _, _ in objects})
     if not class_names:
         raise DataError(f"voc folder {root!r}: no objects and no class names (pass "
@@ -355,7 +348,7 @@ def load_voc_folder(root, class_names=None, image_size=None, channels=3,
     for split in SPLIT_NAMES:
         listed = os.path.join(sets, f"{split}.txt")
         if os.path.isfile(listed):
-            ids = _read_names(listed)
+            ids = read_class_names(listed)
             unknown = [i for i in ids if i not in read]
             if unknown:
                 raise DataError(f"{listed}: ids without an annotation file in {ann_dir}: "
@@ -372,7 +365,7 @@ def load_voc_folder(root, class_names=None, image_size=None, channels=3,
 def _yolo_names(root):
     classes = os.path.join(root, "classes.txt")
     if os.path.isfile(classes):
-        return _read_names(classes)
+        return read_class_names(classes)
     data = os.path.join(root, "data.yaml")
     if os.path.isfile(data):
         import yaml

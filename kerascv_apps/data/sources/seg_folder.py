@@ -21,7 +21,8 @@ import os
 import numpy as np
 
 from kerascv_apps.data.decode import decode_image, resize_image
-from kerascv_apps.data.sources.base import DataError, DatasetSplits, register_source
+from kerascv_apps.data.sources.base import (DataError, DatasetSplits, read_class_names,
+                                            register_source, split_items)
 from kerascv_apps.data.sources.image_folder import EXTENSIONS
 from kerascv_apps.data.streaming import Stream, cache_key, file_records, read_checked, streamed
 from kerascv_apps.data.validate import (MAX_PIXELS, check_decodable, check_headers,
@@ -90,11 +91,7 @@ def _labels_file(root):
     for name in LABEL_FILES:
         path = os.path.join(root, name)
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                names = [line.strip() for line in f if line.strip()]
-            if not names:
-                raise DataError(f"{path}: labels file is empty (expected one class name per line)")
-            return names
+            return read_class_names(path)
     return None
 
 
@@ -221,22 +218,9 @@ def load_seg_folder(root, num_classes=None, class_names=None, palette=None, imag
     if class_names is not None and len(class_names) != num_classes:
         raise DataError(f"{root}: {len(class_names)} class names for num_classes={num_classes}")
     _check_values(counts, num_classes)
-    if "all" in parts or "val" not in parts or "test" not in parts:
-        base = "all" if "all" in parts else "train"
-        pairs = parts.pop(base)
-        order = np.random.default_rng(seed).permutation(len(pairs))
-        n_val = 0 if "val" in parts else max(1, int(round(len(order) * val_fraction)))
-        n_test = 0 if "test" in parts else max(1, int(round(len(order) * test_fraction)))
-        if len(order) - n_val - n_test < 1:
-            folder = os.path.join(root, "train") if base == "train" else root
-            raise DataError(f"segmentation folder {folder!r}: {len(order)} image/mask pairs are "
-                            f"too few to split into train/val/test (needs {n_val + n_test + 1}: "
-                            f"{n_val} val, {n_test} test, 1 train)")
-        if n_val:
-            parts["val"] = [pairs[i] for i in sorted(order[:n_val])]
-        if n_test:
-            parts["test"] = [pairs[i] for i in sorted(order[n_val:n_val + n_test])]
-        parts["train"] = [pairs[i] for i in sorted(order[n_val + n_test:])]
+    folder = root if "all" in parts else os.path.join(root, "train")
+    parts = split_items(parts, seed, val_fraction, test_fraction,
+                        f"segmentation folder {folder!r}", noun="image/mask pairs")
     image_size, how = choose_image_size(image_size, list(images.values()))
     datasets = {k: segmentation_stream(p, [images[a].nbytes for a, _ in p], image_size, channels,
                                        palette, k, cache) for k, p in parts.items()}

@@ -71,6 +71,25 @@ def _saturated_color(rng):
     return np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.55, 1.0), rng.uniform(0.75, 1.0)))
 
 
+def background(rng, size):
+    """A float (size, size, 3) background: a grey photo texture, darkened, faintly tinted."""
+    _, backgrounds = _textures()
+    tint = rng.uniform(0.8, 1.0, size=3) * rng.uniform(0.3, 0.65)
+    return _crop(rng, backgrounds[rng.integers(len(backgrounds))], size,
+                 rng.uniform(0.5, 2.0)) * tint
+
+
+def paint(rng, image, shape, texture_strength=0.45):
+    """Fills ``image[shape]`` in place with a saturated colour modulated by a photo texture
+    (``texture_strength`` of its luminance)."""
+    objects, _ = _textures()
+    size = image.shape[0]
+    photo = _crop(rng, objects[rng.integers(len(objects))], size, rng.uniform(0.3, 1.0))
+    luma = photo.mean(-1, keepdims=True) / 255.0
+    fill = 255.0 * _saturated_color(rng) * (1 - texture_strength + texture_strength * luma)
+    image[shape] = fill[shape]
+
+
 def render_example(rng, size=64, max_objects=4, touching_prob=0.3, texture_strength=0.45):
     """One (image float32 (size, size, 3) in [0, 255], mask int32, instances int32).
 
@@ -78,9 +97,7 @@ def render_example(rng, size=64, max_objects=4, touching_prob=0.3, texture_stren
     saturated colour modulated by a photo texture (``texture_strength`` of its luminance), so
     objects stand out by colour while carrying real texture, and the class is given by shape.
     """
-    objects, backgrounds = _textures()
-    tint = rng.uniform(0.8, 1.0, size=3) * rng.uniform(0.3, 0.65)
-    image = _crop(rng, backgrounds[rng.integers(len(backgrounds))], size, rng.uniform(0.5, 2.0)) * tint
+    image = background(rng, size)
     mask = np.zeros((size, size), np.int32)
     instances = np.zeros((size, size), np.int32)
     previous = None
@@ -97,10 +114,7 @@ def render_example(rng, size=64, max_objects=4, touching_prob=0.3, texture_stren
         shape = _shape_mask(rng, kind, size, center, radius, rng.uniform(0, 2 * np.pi))
         if shape.sum() < 12:
             continue
-        photo = _crop(rng, objects[rng.integers(len(objects))], size, rng.uniform(0.3, 1.0))
-        luma = photo.mean(-1, keepdims=True) / 255.0
-        fill = 255.0 * _saturated_color(rng) * (1 - texture_strength + texture_strength * luma)
-        image[shape] = fill[shape]
+        paint(rng, image, shape, texture_strength)
         mask[shape] = kind
         instances[shape] = inst
         previous = (center, radius)

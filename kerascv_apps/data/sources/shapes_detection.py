@@ -26,13 +26,9 @@ def render_detection_example(rng, size=96, max_objects=4, empty_fraction=0.1,
                              radius=(0.08, 0.22), max_overlap=0.1, texture_strength=0.45):
     """One ``(image float32 (size, size, 3) in [0, 255], instances int32 (size, size),
     classes int32 (size, size))``; class ids 0..2 (``CLASS_NAMES``), instance 0 = none."""
-    from kerascv_apps.data.sources.shapes import (_crop, _saturated_color, _shape_mask,
-                                                  _textures)
+    from kerascv_apps.data.sources.shapes import _shape_mask, background, paint
 
-    objects, backgrounds = _textures()
-    tint = rng.uniform(0.8, 1.0, size=3) * rng.uniform(0.3, 0.65)
-    image = _crop(rng, backgrounds[rng.integers(len(backgrounds))], size,
-                  rng.uniform(0.5, 2.0)) * tint
+    image = background(rng, size)
     instances = np.zeros((size, size), np.int32)
     classes = np.zeros((size, size), np.int32)
     count = 0 if rng.random() < empty_fraction else int(rng.integers(1, max_objects + 1))
@@ -55,10 +51,7 @@ def render_detection_example(rng, size=96, max_objects=4, empty_fraction=0.1,
             break
         else:
             continue
-        photo = _crop(rng, objects[rng.integers(len(objects))], size, rng.uniform(0.3, 1.0))
-        luma = photo.mean(-1, keepdims=True) / 255.0
-        fill = 255.0 * _saturated_color(rng) * (1 - texture_strength + texture_strength * luma)
-        image[shape] = fill[shape]
+        paint(rng, image, shape, texture_strength)
         instances[shape] = inst
         classes[shape] = kind
     return np.clip(image, 0, 255).astype(np.float32), instances, classes

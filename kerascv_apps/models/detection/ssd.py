@@ -34,6 +34,7 @@ import numpy as np
 from keras import layers, ops
 
 from kerascv_apps.layers.anchors import AnchorPredictions
+from kerascv_apps.layers.box_ops import select_detections, smooth_l1
 from kerascv_apps.models.backbones import build_backbone
 from kerascv_apps.models.common import variant_arguments
 from kerascv_apps.models.detection.heads import DetectionHead, register_head
@@ -43,6 +44,7 @@ from kerascv_apps.registry import register_model
 FAMILY = "ssd"
 BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)  # SSD: (y, x, h, w) -> TFLite scales 10, 10, 5, 5
 BOX_LOSSES = ("smooth_l1", "giou")
+PRE_NMS_TOP_K = 1000  # (anchor, class) candidates NMS sees in ``SSDHead.decode``
 
 
 # --------------------------------------------------------------------------- anchors
@@ -330,11 +332,6 @@ def focal_loss(labels, logits, alpha=0.25, gamma=2.0):
     return alpha_t * ops.power(1.0 - p_t, gamma) * ce
 
 
-def smooth_l1(x, beta):
-    ax = ops.abs(x)
-    return ops.where(ax < beta, 0.5 * ax * ax / beta, ax - 0.5 * beta)
-
-
 def anchor_config_of(model):
     """The anchor description an :class:`AnchorPredictions` layer of ``model`` carries (the
     same for the detector, its training graph and a reloaded file)."""
@@ -394,24 +391,16 @@ class SSDHead(DetectionHead):
         box = ops.sum(per_anchor * t.positive) / num_pos
         return cls + box
 
-    def decode(self, y_pred, max_detections=100, score_threshold=0.05, iou_threshold=0.5):
-        """Sigmoid scores, box decoding, per-class NMS (``tf.image.combined_non_max_
-        suppression``: decode is export/evaluation glue, not part of the model)."""
-        import tensorflow as tf
-
-        scores = tf.sigmoid(tf.cast(y_pred["classes"], tf.float32))
-        boxes = tf.clip_by_value(self.decode_boxes(tf.cast(y_pred["boxes"], tf.float32)),
-                                 0.0, 1.0)
-        nms = tf.image.combined_non_max_suppression(
-            boxes[:, :, None, :], scores, max_output_size_per_class=max_detections,
-            max_total_size=max_detections, iou_threshold=iou_threshold,
-            score_threshold=score_threshold, clip_boxes=False)
-        count = tf.cast(nms.valid_detections, tf.int32)
-        keep = tf.sequence_mask(count, max_detections)
-        return {"boxes": tf.where(keep[..., None], nms.nmsed_boxes, 0.0),
-                "classes": tf.where(keep, tf.cast(nms.nmsed_classes, tf.int32), 0),
-                "scores": tf.where(keep, nms.nmsed_scores, 0.0),
-                "count": count}
+    def decode(self, y_pred, max_detections=100, score_threshold=0.05, iou_threshold=0.5,
+               pre_nms_top_k=PRE_NMS_TOP_K):
+        """Sigmoid scores, box decoding, then the detection heads' shared per-class NMS
+        (:func:`kerascv_apps.layers.box_ops.select_detections`, exact greedy NMS in
+        keras.ops) over the ``pre_nms_top_k`` best (anchor, class) pairs above
+        ``score_threshold`` (RetinaNet keeps the 1000 best per level; one pool here)."""
+        scores = ops.sigmoid(ops.cast(y_pred["classes"], "float32"))
+        boxes = self.decode_boxes(ops.cast(y_pred["boxes"], "float32"))
+        return select_detections(boxes, scores, max_detections, score_threshold, iou_threshold,
+                                 pre_nms_top_k=pre_nms_top_k)
 
 
 @register_head(FAMILY)

@@ -11,7 +11,7 @@ from kerascv_apps.registry import register_model
 
 
 def VAE(input_shape=(32, 32, 1), latent_dim=16, filters=(32, 64), hidden_units=256,
-        kl_weight=1.0, name="vae"):
+        kl_weight=1.0, kl_warmup_steps=0, name="vae"):
     """Convolutional encoder -> (``z_mean``, ``z_log_var``) -> reparameterization -> decoder.
 
     The encoder q(z|x) is a diagonal Gaussian: stride-2 3x3 convolutions (``filters``), a
@@ -35,6 +35,8 @@ def VAE(input_shape=(32, 32, 1), latent_dim=16, filters=(32, 64), hidden_units=2
         filters: encoder conv widths; the decoder mirrors them.
         hidden_units: the encoder's dense layer before the heads (0: none).
         kl_weight: weight of the KL term (1 = ELBO; other values are a beta-VAE).
+        kl_warmup_steps: KL warm-up, training steps over which the KL weight rises from 0 to
+            ``kl_weight`` (``Reparameterize``; a training schedule, 0 = none, the paper).
     """
     image_shape = check_image_shape(input_shape, len(filters), name)
     inputs, x = image_input(image_shape, "unit")
@@ -48,7 +50,8 @@ def VAE(input_shape=(32, 32, 1), latent_dim=16, filters=(32, 64), hidden_units=2
     decoder = conv_up_decoder(latent_dim, image_shape, filters, DECODER)
     image = keras.Input(image_shape, name="image")
     z_mean, z_log_var = encoder(image)
-    z = Reparameterize(kl_weight, name="reparameterize")([z_mean, z_log_var])
+    z = Reparameterize(kl_weight, kl_warmup_steps=kl_warmup_steps,
+                       name="reparameterize")([z_mean, z_log_var])
     return keras.Model(image, decoder(z), name=name)
 
 

@@ -21,7 +21,9 @@ def _published_parameters():
 
 
 def test_published_network_at_448():
-    model = build_model("yolo_v1")
+    # zeros instead of random initial weights: the same layers and counts, half the CPU time
+    # and memory of drawing 271.7M random numbers
+    model = build_model("yolo_v1", kernel_initializer="zeros")
     assert tuple(model.input.shape[1:]) == (448, 448, 3)
     assert tuple(model.output.shape[1:]) == (7, 7, 30)  # S x S x (B * 5 + C), S=7 B=2 C=20
     convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
@@ -116,3 +118,71 @@ def test_decode_returns_the_encoded_boxes(small):
 def test_bad_input_size_is_named():
     with pytest.raises(ValueError, match="divisible"):
         build_model("yolo_v1", input_shape=(200, 200, 3))
+
+
+# A non-square grid (rows != cols) catches a swapped row/column or x/y anywhere in the target
+# assignment, the cell offsets or the decode; every expected number below is worked by hand.
+@pytest.fixture(scope="module")
+def wide():
+    model = build_model("yolo_v1_small", input_shape=(128, 160, 3), num_classes=3)
+    return head_for(model)
+
+
+# One object: y_min, x_min, y_max, x_max = 0.30, 0.62, 0.50, 0.78 (class 1). Centre (0.40, 0.70)
+# on the 4 x 5 grid -> row floor(1.6) = 1, column floor(3.5) = 3; x = 3.5 - 3 = 0.5,
+# y = 1.6 - 1 = 0.6 (inside the cell); sqrt w = sqrt(0.16) = 0.4, sqrt h = sqrt(0.2) (image).
+_BOX = [0.30, 0.62, 0.50, 0.78, 1]
+
+
+def _hand_encoded(conf=1.0, probs=(0.0, 1.0, 0.0)):
+    out = np.zeros((1, 4, 5, 13), "float32")
+    out[0, 1, 3, :5] = [0.5, 0.6, 0.4, np.sqrt(0.2), conf]
+    out[0, 1, 3, 10:] = probs
+    return out
+
+
+def _one_target():
+    targets = np.zeros((1, 3, 5), "float32")
+    targets[..., 4] = -1
+    targets[0, 0] = _BOX
+    return targets
+
+
+def test_target_assignment_on_a_non_square_grid(wide):
+    assert (wide.rows, wide.cols) == (4, 5)
+    targets, perfect = _one_target(), _hand_encoded()
+    assert float(wide.loss(targets, perfect)) == pytest.approx(0.0, abs=1e-6)
+    transposed = np.zeros_like(perfect)  # the same prediction in cell (3, 1): wrong cell
+    transposed[0, 3, 1] = perfect[0, 1, 3]
+    assert float(wide.loss(targets, transposed)) > 1.0
+    swapped = perfect.copy()  # x and y (and sqrt w, sqrt h) exchanged
+    swapped[0, 1, 3, :4] = perfect[0, 1, 3, [1, 0, 3, 2]]
+    assert float(wide.loss(targets, swapped)) > 0.05
+
+
+def test_confidence_target_is_the_iou_and_class_loss_only_in_object_cells(wide):
+    targets = _one_target()
+    # x moved by a quarter cell = 0.05 of the image: the box (w 0.16, h 0.2) keeps an
+    # intersection of 0.11 x 0.2 = 0.022 of a union 2 * 0.032 - 0.022 = 0.042 -> IoU 11/21.
+    moved = _hand_encoded(conf=11.0 / 21.0)
+    moved[0, 1, 3, 0] += 0.25
+    # only the coordinate term remains: lambda_coord * 0.25^2
+    assert float(wide.loss(targets, moved)) == pytest.approx(5.0 * 0.0625, rel=1e-4)
+    moved[0, 1, 3, 4] = 1.0  # confidence 1 instead of the IoU costs (1 - 11/21)^2
+    assert float(wide.loss(targets, moved)) == pytest.approx(
+        5.0 * 0.0625 + (10.0 / 21.0) ** 2, rel=1e-4)
+    noisy = _hand_encoded()
+    noisy[0, :, :, 10:] += np.random.default_rng(0).uniform(0.2, 0.9, (4, 5, 3))
+    noisy[0, 1, 3, 10:] = [0.0, 1.0, 0.0]
+    assert float(wide.loss(targets, noisy)) == pytest.approx(0.0, abs=1e-6)  # empty cells
+    noisy[0, 1, 3, 10:] = [0.0, 0.9, 0.3]  # the object's cell: sum squared 0.01 + 0.09
+    assert float(wide.loss(targets, noisy)) == pytest.approx(0.1, rel=1e-4)
+
+
+def test_decode_is_the_exact_inverse_and_scores_are_confidence_times_class(wide):
+    out = {k: np.asarray(v) for k, v in wide.decode(
+        _hand_encoded(conf=0.8, probs=(0.1, 0.6, 0.3)), max_detections=5).items()}
+    assert out["count"].tolist() == [3]  # one box per class (per-class NMS), scores > 0.05
+    np.testing.assert_allclose(out["scores"][0, :3], [0.48, 0.24, 0.08], rtol=1e-5)
+    assert out["classes"][0, :3].tolist() == [1, 2, 0]
+    np.testing.assert_allclose(out["boxes"][0, :3], [_BOX[:4]] * 3, atol=1e-6)

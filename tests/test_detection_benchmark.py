@@ -1,0 +1,86 @@
+"""benchmarks/detection_vs_keras_hub.py: its arguments, and that it skips (or fails with
+--require) with a message when keras-hub is missing. The benchmark itself is not run here."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "detection_vs_keras_hub.py")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("detection_vs_keras_hub", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_arguments_and_their_refusals(bench, capsys):
+    a = bench.parse_args(["--epochs", "3", "--image-size", "96", "--alpha", "0.5"])
+    assert (a.epochs, a.image_size, a.alpha, a.batch_size, a.require) == (3, 96, 0.5, 16, False)
+    for bad, said in ((["--image-size", "100"], "multiple of 32"),
+                      (["--epochs", "0"], "--epochs must be >= 1")):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
+        assert said in capsys.readouterr().err
+
+
+def test_without_keras_hub_it_says_so_and_measures_nothing(bench, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(bench, "keras_hub_available", lambda: False)
+    monkeypatch.setattr(bench, "run", lambda a: pytest.fail("ran without keras-hub"))
+    out = tmp_path / "r.json"
+    assert bench.main(["--json", str(out)]) == 0
+    assert "keras-hub is not installed" in capsys.readouterr().err and not out.exists()
+    assert bench.main(["--require"]) == 2
+
+
+def test_keras_hub_targets_and_detections_convert_to_ours(bench):
+    """Targets to keras-hub's pixel dict and its decoded output back to packed rows."""
+    y = np.array([[[0.1, 0.2, 0.5, 0.6, 2], [0, 0, 0, 0, -1]]], np.float32)
+    t = bench.hub_targets(y, 100.0)
+    assert np.allclose(t["boxes"][0, 0], [10, 20, 50, 60]) and list(t["labels"][0]) == [2, -1]
+    out = {"boxes": np.array([[[10, 20, 50, 60], [0, 0, 120, 5]]], np.float32),
+           "confidence": np.array([[0.9, 0.3]]), "labels": np.array([[2, 1]]),
+           "num_detections": np.array([1])}
+    packed = bench.hub_packed(out, 100.0, max_detections=3)
+    assert packed.shape == (1, 3, 6)
+    assert np.allclose(packed[0, 0], [0.1, 0.2, 0.5, 0.6, 2, 0.9])
+    assert np.all(packed[0, 1:] == 0)  # past num_detections: padding
+
+
+def test_the_keras_hub_side_builds_on_our_backbone(bench):
+    pytest.importorskip("keras_hub")
+    a = bench.parse_args(["--image-size", "64", "--alpha", "0.35"])
+    model = bench.build_keras_hub(a, num_classes=3)
+    out = model(np.zeros((1, 64, 64, 3), np.float32))
+    anchors = (8 * 8 + 4 * 4 + 2 * 2) * 9  # P3-P5 of a 64-px image, 9 anchors
+    assert tuple(out["cls_logits"].shape) == (1, anchors, 3)
+    encoder = model.backbone.image_encoder
+    assert encoder.name == "mobilenet_v2_encoder"
+    trained = {id(w) for w in model.trainable_weights}
+    assert encoder.trainable_weights and all(id(w) in trained
+                                             for w in encoder.trainable_weights)
+
+
+def test_keras_hub_predictions_keep_one_batch_size_and_drop_the_padding(bench):
+    """A short last batch is padded to the fixed size; padded rows never reach the results."""
+    seen = []
+
+    class Fake:
+        def predict(self, batch, batch_size, verbose):
+            seen.append(len(batch))
+            k = batch[:, 0, 0, 0]  # each image's marker value
+            boxes = np.zeros((len(batch), 2, 4), np.float32)
+            boxes[:, 0] = [10, 10, 20, 20]
+            return {"boxes": boxes, "confidence": np.stack([k / 100, 0 * k], -1),
+                    "labels": np.ones((len(batch), 2)), "num_detections": np.ones(len(batch))}
+
+    images = np.arange(1, 6, dtype=np.float32)[:, None, None, None] * np.ones((5, 4, 4, 3))
+    packed = bench.hub_predict(Fake(), images, 40.0, batch_size=2)
+    assert seen == [2, 2, 2]
+    assert packed.shape == (5, 100, 6)
+    assert np.allclose(packed[:, 0, 5], [0.01, 0.02, 0.03, 0.04, 0.05])
+    assert np.allclose(packed[0, 0, :4], [0.25, 0.25, 0.5, 0.5])
