@@ -30,9 +30,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts from float32 policy and a clear Keras session (layer-name counters)."""
+    """Each test starts from float32 policy, a clear Keras session (layer-name counters) and
+    the same random seed: its weights and data do not depend on which tests its worker ran
+    before (the two workers' share of the modules changes as tests are added)."""
     keras.config.set_dtype_policy("float32")
     keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
 
