@@ -366,7 +366,9 @@ def test_augmented_boxes_still_cover_their_rectangle_exactly(kind):
         out_images, out_boxes = (t.numpy() for t in next(iter(ds)))
         for image, target in zip(out_images, out_boxes):
             rows = real(target)
-            filled = image.mean(-1) > 200 if kind == "tf" else image.mean(-1) > 160
+            # the rectangle is the brightest part whatever brightness/contrast did to it
+            gray = image.mean(-1)
+            filled = gray > (gray.max() + gray.min()) / 2
             if not len(rows):  # mostly cropped away (less than min_visible left)
                 continue
             assert len(rows) == 1 and rows[0, 4] == 1
