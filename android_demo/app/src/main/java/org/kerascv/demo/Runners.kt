@@ -204,22 +204,9 @@ class ModelRunner(private val context: Context, private val bundle: ModelBundle)
         }
     }
 
-    /** Raw input bytes in, raw output bytes out (the interpreter resized to [shape]). */
-    private fun runInterpreter(input: ByteArray, shape: IntArray): ByteArray {
-        val interp = interpreter ?: Interpreter(bundle.model, Interpreter.Options().setNumThreads(4))
-            .also { interpreter = it }
-        if (!interp.getInputTensor(0).shape().contentEquals(shape)) {
-            interp.resizeInput(0, shape, false)
-            interp.allocateTensors()
-        }
-        val inBuf = ByteBuffer.allocateDirect(input.size).order(ByteOrder.nativeOrder())
-        inBuf.put(input).rewind()
-        val out = interp.getOutputTensor(0)
-        val outBuf = ByteBuffer.allocateDirect(out.numBytes()).order(ByteOrder.nativeOrder())
-        interp.run(inBuf, outBuf)
-        outBuf.rewind()
-        return ByteArray(outBuf.remaining()).also { outBuf.get(it) }
-    }
+    /** Raw input bytes in, the first output's raw bytes out (the interpreter resized to [shape]). */
+    private fun runInterpreter(input: ByteArray, shape: IntArray): ByteArray =
+        runInterpreterAll(input, shape)[0]
 
     override fun close() {
         interpreter?.close()
