@@ -1,21 +1,17 @@
 """benchmarks/detection_vs_keras_hub.py: its arguments, and that it skips (or fails with
 --require) with a message when keras-hub is missing. The benchmark itself is not run here."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "detection_vs_keras_hub.py")
+from tests.scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("detection_vs_keras_hub", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/detection_vs_keras_hub.py")
 
 
 def test_arguments_and_their_refusals(bench, capsys):

@@ -2,25 +2,21 @@
 covering subset runs: every value of every train/evaluate/export/predict option at least once
 across the tasks, exit 0, a finite metric, train options recorded in run.json."""
 
-import importlib.util
 import math
-import os
 
 import pytest
+
+from tests.scripts import load_script
 
 # the fast subset runs about 15 CLI commands, each a fresh process (minutes): a longer bound
 # than the suite's 300 s per test
 pytestmark = pytest.mark.timeout(900)
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "flag_matrix.py")
 
 
 @pytest.fixture(scope="module")
 def matrix():
-    spec = importlib.util.spec_from_file_location("flag_matrix", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/flag_matrix.py")
 
 
 def test_every_documented_option_has_rows_and_the_fast_subset_covers_them(matrix, tmp_path):
