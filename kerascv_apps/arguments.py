@@ -53,6 +53,10 @@ def _forwarded_to(fn, var_kw):
                 continue
             if isinstance(k.value, ast.Name) and k.value.id == var_kw:
                 passes = True
+            elif (isinstance(k.value, ast.Call)  # f(**variant_arguments(v, arch, kwargs))
+                  and getattr(_resolve(k.value.func, scope), "merges_keywords", False)
+                  and any(isinstance(a, ast.Name) and a.id == var_kw for a in k.value.args)):
+                passes = True
             elif isinstance(k.value, ast.Dict):  # f(**{"name": "x", **kwargs})
                 for key, value in zip(k.value.keys, k.value.values):
                     if key is None and isinstance(value, ast.Name) and value.id == var_kw:

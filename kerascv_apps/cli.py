@@ -691,7 +691,8 @@ def cmd_tune(args):
     splits = load_dataset(args.dataset, **dict(args.dataset_arg))
     result = tune(args.model, splits, args.run_dir, max_trials=args.max_trials,
                   epochs=args.epochs, batch_size=args.batch_size, augment=args.augment,
-                  model_kwargs=dict(args.model_arg), tuner=args.tuner, dataset=args.dataset)
+                  model_kwargs=dict(args.model_arg), tuner=args.tuner, dataset=args.dataset,
+                  dataset_kwargs=dict(args.dataset_arg))
     if "worker" in result:
         print(f"tuning worker {result['worker']} done")
         return 0

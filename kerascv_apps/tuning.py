@@ -5,9 +5,10 @@ momentum, Adam, AdamW), learning rate (log scale), weight decay, and per model w
 builder takes of dropout and width/depth multipliers, the loss mix for segmentation, and
 optionally the augmentation per trial. Every trial is a ``train_model`` run (the driver the
 CLI and the recipes use: its TrainConfig, pipelines, run-directory lock and checks, in
-``<run_dir>/trials/<id>``) of the model KerasTuner built; the objective is the task's monitor
-on the validation split (validation accuracy for classification; the test split is not
-looked at). A workflow beside ``experiment.py``, not part of ``training/``, so imports keep
+``<run_dir>/trials/<id>``) of the model KerasTuner built; the objective is the task's
+``tuning_objective`` on the validation split (validation accuracy for classification; COCO
+AP50 of the trial's model for detection, whose tuned focal/box losses make losses of
+different trials incomparable; the test split is not looked at). A workflow beside ``experiment.py``, not part of ``training/``, so imports keep
 pointing down.
 """
 
@@ -27,7 +28,9 @@ DEFAULT_SPACE = {
     "alpha": [0.5, 0.75, 1.0],
     "width_multiplier": [0.5, 1.0],
     "depth_multiplier": [1, 2],
-    # + the task's own (``Task.tuning_space``: segmentation's loss mix ce + w * dice)
+    # + the task's own (``Task.tuning_space``: segmentation's loss mix ce + w * dice) and its
+    # families' builder arguments (``Task.tuning_model_space``: detection's focal loss, box
+    # loss, anchors, RoI pooling), tuned where the model's builder takes them
     # augmentation kinds per trial (e.g. ["none", "tf", "albumentations"]); None: --augment
     "augment": None,
 }
@@ -61,14 +64,16 @@ def make_tuner(kind, build, objective, max_trials, epochs, seed, directory):
 
 
 def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, augment="none",
-         seed=0, space=None, model_kwargs=None, verbose=1, tuner="random", dataset=None):
+         seed=0, space=None, model_kwargs=None, verbose=1, tuner="random", dataset=None,
+         dataset_kwargs=None):
     """Hyperparameter search; returns ``{"best_hyperparameters": ..., "best_score": ...,
     "trials": n, "all": [...], "train_command": ...}``.
 
     ``tuner``: ``random``, ``hyperband`` or ``bayesian`` (see ``make_tuner``). Results go to
     ``run_dir``: KerasTuner's trial folders, ``best_hyperparameters.json``, ``results.csv`` and
     ``results.md`` (one row per finished trial, best first) and ``best_train_command.txt``
-    (``dataset``: the dataset spec to write into it, default the splits' name). Re-running with
+    (``dataset``: the dataset spec to write into it, default the splits' name, with
+    ``dataset_kwargs`` as its ``--dataset-arg``). Re-running with
     the same ``run_dir`` continues the search instead of starting over.
     """
     import keras
@@ -78,11 +83,11 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     from kerascv_apps.registry import get_entry
 
     task = task_for(model_name, splits)
-    space = {**DEFAULT_SPACE, **task.tuning_space, **(space or {})}
-    monitor, mode = task.monitor()
+    space = {**DEFAULT_SPACE, **task.tuning_space, **task.tuning_model_space, **(space or {})}
+    monitor, mode = task.tuning_objective()
     train_ds, val_ds, _ = pipelines(task, splits, batch_size, augment, seed)
     accepted = accepted_arguments(get_entry(model_name).builder) or []
-    architecture = [k for k in ARCHITECTURE_KEYS
+    architecture = [k for k in ARCHITECTURE_KEYS + tuple(task.tuning_model_space)
                     if space.get(k) and k in accepted and k not in (model_kwargs or {})]
 
     from kerascv_apps.config import TrainConfig
@@ -136,6 +141,8 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
                               splits=splits, callbacks=kwargs.get("callbacks", ()),
                               verbose=kwargs.get("verbose", verbose), overwrite=True)
             history = run.result.history.get(monitor) or []
+            if not history and monitor == f"val_{task.quality_metric}":
+                return {monitor: validation_score(run, splits)}
             if not history:
                 raise ValueError(f"trial {trial_dir}: no {monitor!r} in the run's history "
                                  f"({sorted(run.result.history)})")
@@ -154,7 +161,7 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     rows = sorted(({"trial": t.trial_id, "score": float(t.score), **_tuned(t.hyperparameters.values)}
                    for t in trials), key=lambda r: r["score"], reverse=mode == "max")
     command = train_command(model_name, dataset or splits.name, best, batch_size, augment,
-                            model_kwargs)
+                            model_kwargs, dataset_kwargs)
     result = {"model": model_name, "dataset": splits.name, "objective": monitor,
               "tuner": getattr(tuner, "__class__").__name__,
               "best_hyperparameters": best, "best_score": float(pick(t.score for t in trials)),
@@ -166,6 +173,15 @@ def tune(model_name, splits, run_dir, *, max_trials=8, epochs=5, batch_size=64, 
     write_results_table(rows, os.path.join(run_dir, "results"))
     atomic_write_text(os.path.join(run_dir, "best_train_command.txt"), command + "\n")
     return result
+
+
+def validation_score(run, splits):
+    """The task's quality metric (``Task.score``) of a trial run's model on the validation
+    split: the objective of a task whose training monitor is a loss the tuned hyperparameters
+    change (detection: the focal loss' gamma)."""
+    from kerascv_apps.experiment import predict_split
+
+    return float(run.task.score(*predict_split(run.model, run.task, splits.val)))
 
 
 def _trial_id(values):
@@ -206,7 +222,8 @@ _FLAGS = {"optimizer": "--optimizer", "learning_rate": "--lr", "weight_decay": "
           "augment": "--augment"}
 
 
-def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None):
+def train_command(model_name, dataset, hyperparameters, batch_size, augment, model_kwargs=None,
+                  dataset_kwargs=None):
     """The ``kerascv-apps train`` command line that trains the best configuration.
 
     Tuned task options (a segmentation loss mix) become ``--task-arg`` (``loss=ce+0.5*dice``)."""
@@ -217,6 +234,8 @@ def train_command(model_name, dataset, hyperparameters, batch_size, augment, mod
 
     args = ["kerascv-apps", "train", "--model", model_name, "--dataset", dataset,
             "--run-dir", f"runs/{model_name}-tuned", "--batch-size", str(batch_size)]
+    for key, value in (dataset_kwargs or {}).items():
+        args += ["--dataset-arg", f"{key}={value}"]
     values = {"augment": augment, **_tuned(hyperparameters)}
     model_args = dict(model_kwargs or {})
     task_args = get_task_class(get_entry(model_name).task).tuned_task_kwargs(values)

@@ -6,6 +6,7 @@ before anything is written."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -34,7 +35,12 @@ class ToyBoxHead(heads.DetectionHead):
     def loss(self, y_true, y_pred):
         first = y_true[:, 0]
         has = ops.cast(first[:, 4] >= 0, "float32")
-        box = ops.mean(ops.abs(first[:, :4] - y_pred["boxes"]), axis=-1)
+        if any(layer.name == "box_loss_giou" for layer in self.model.layers):
+            from kerascv_apps.models.detection.ssd import giou_loss
+
+            box = giou_loss(y_pred["boxes"], first[:, :4])
+        else:
+            box = ops.mean(ops.abs(first[:, :4] - y_pred["boxes"]), axis=-1)
         cls = keras.losses.sparse_categorical_crossentropy(
             ops.maximum(first[:, 4], 0), y_pred["logits"], from_logits=True)
         return ops.sum(has * (box + cls)) / ops.maximum(ops.sum(has), 1.0)
@@ -53,14 +59,16 @@ def register():
     heads.register_head("toy_box")(ToyBoxHead)
 
     @register_model("toy_box_detector", task="detection", family="toy_box")
-    def toy_box_detector(input_shape=(32, 32, 3), num_classes=3):
+    def toy_box_detector(input_shape=(32, 32, 3), num_classes=3, box_loss="smooth_l1"):
+        # box_loss: the head's box loss, L1 or 1 - GIoU (named by a layer the head looks for)
         x = keras.Input(input_shape)
         h = keras.layers.Rescaling(1 / 255.0)(x)
         h = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(h)
         h = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(h)
         h = keras.layers.Flatten()(h)
-        return keras.Model(x, {"boxes": keras.layers.Dense(4, activation="sigmoid",
-                                                           name="boxes")(h),
+        boxes = keras.layers.Dense(4, activation="sigmoid", name="boxes")(h)
+        boxes = keras.layers.Identity(name=f"box_loss_{box_loss}")(boxes)
+        return keras.Model(x, {"boxes": boxes,
                                "logits": keras.layers.Dense(num_classes, name="logits")(h)},
                            name="toy_box_detector")
 '''
@@ -300,3 +308,44 @@ def test_malformed_folder_is_refused_before_the_run_dir_is_written(toy, tmp_path
     assert "class id 7 is not one of the 3 classes" in proc.stderr, proc.stderr[-2000:]
     assert str(root / "labels") in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_tune_scores_trials_by_validation_ap50_and_tunes_the_families_arguments(toy, tmp_path,
+                                                                                  capsys):
+    """``kerascv-apps tune`` on a detection model: 2 trials scored by COCO AP50 of the trial's
+    model on the validation split (not the loss, which the tuned box loss rescales), the
+    detection space's builder arguments tuned where the builder takes them (the toy takes
+    ``box_loss`` only), the result and the best train command written."""
+    from kerascv_apps.data import load_dataset
+    from kerascv_apps.experiment import predict_split
+    from kerascv_apps.tasks.detection import DetectionTask
+
+    import kerascv_apps
+
+    data = {"image_size": 32, "num_train": 16, "num_val": 8, "num_test": 8}
+    proc = _run_cli(["tune", "--model", TOY, "--dataset", "shapes_detection",
+                     *[a for k, v in data.items() for a in ("--dataset-arg", f"{k}={v}")],
+                     "--run-dir", str(tmp_path / "search"), "--max-trials", "2", "--epochs", "1",
+                     "--batch-size", "8"], capsys, str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = json.loads((tmp_path / "search" / "best_hyperparameters.json").read_text())
+    assert saved["trials"] == 2 and saved["objective"] == "val_map_50"
+    best = saved["best_hyperparameters"]
+    assert best["box_loss"] in DetectionTask.tuning_model_space["box_loss"]
+    assert not {"focal_gamma", "anchor_size", "roi_mode", "dropout"} & set(best)
+    command = shlex.split((tmp_path / "search" / "best_train_command.txt").read_text())
+    pairs = list(zip(command, command[1:]))
+    assert ("--model-arg", f"box_loss={json.dumps(best['box_loss'])}") in pairs
+    assert ("--dataset-arg", "image_size=32") in pairs  # trains on the data it was tuned on
+    # each trial's score is the AP50 of its saved model on the validation split
+    splits = load_dataset("shapes_detection", **data)
+    for trial in (tmp_path / "search" / "trials").iterdir():
+        run = json.loads((trial / "run.json").read_text())
+        model = kerascv_apps.load_model(str(trial / "model.keras"), compile=False)
+        assert any(layer.name == f"box_loss_{run['model_kwargs']['box_loss']}"
+                   for layer in model.layers)
+        task = DetectionTask.from_splits(splits)
+        score = task.score(*predict_split(model, task, splits.val))
+        assert any(t["score"] == pytest.approx(score, abs=1e-6)
+                   and t["hyperparameters"]["box_loss"] == run["model_kwargs"]["box_loss"]
+                   for t in saved["all"])

@@ -50,6 +50,10 @@ def variant_arguments(variant, arch_args, kwargs):
     return arguments
 
 
+# the keywords of the dict it returns are the caller's (``arguments.accepted_arguments``)
+variant_arguments.merges_keywords = True
+
+
 def create_variant(builder, variant, arch_args, kwargs, weights_preprocessing="unit"):
     """Builds a registered variant; ``weights=PATH`` (in ``kwargs``) loads a weights file by
     layer name (e.g. keras.applications' ImageNet ``.h5``) and, unless ``preprocessing`` is

@@ -366,6 +366,17 @@ class Task:
 
     # tuning: hyperparameters this task adds to the search space (name -> choices)
     tuning_space = {}
+    # tuning: model-builder arguments of this task's families (name -> choices), tuned for the
+    # models whose builder takes them (as the width multipliers are) and written into the best
+    # train command as --model-arg
+    tuning_model_space = {}
+
+    def tuning_objective(self):
+        """``(name, mode)`` a tuning trial is scored by: the training monitor (read from the
+        trial run's history) by default. ``"val_" + quality_metric`` when that is not a
+        history column: the trial's model is evaluated on the validation split with
+        ``score`` (losses with tuned hyperparameters are not comparable between trials)."""
+        return self.monitor()
 
     def apply_hyperparameters(self, hp, space):
         """Sets this task's options for one trial from KerasTuner's ``hp`` (keys of

@@ -192,6 +192,21 @@ class DetectionTask(Task):
     def monitor(self):
         return "val_loss", "min"
 
+    # --- tuning -----------------------------------------------------------------------------
+    # builder arguments of the detection families, each tuned for the models that take it:
+    # the focal loss (RetinaNet's alpha 0.25, gamma 2 and the neighbours its ablation
+    # compares), the box loss and the anchor size (SSD/RetinaNet family), RoI pooling or
+    # RoIAlign (Faster R-CNN). Values KerasTuner's Choice takes (no tuples: anchor scale
+    # lists stay as built).
+    tuning_model_space = {"focal_gamma": [1.0, 2.0, 3.0], "focal_alpha": [0.25, 0.5],
+                          "box_loss": ["smooth_l1", "giou"], "anchor_size": [3.0, 4.0],
+                          "roi_mode": ["max", "align"]}
+
+    def tuning_objective(self):
+        """COCO AP50 on the validation split (``val_map_50``, higher is better): trials
+        with another focal gamma or box loss have losses on other scales."""
+        return f"val_{self.quality_metric}", "max"
+
     def validate_model(self, model, splits):
         super().validate_model(model, splits)
         self.head(model)
