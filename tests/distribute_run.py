@@ -1,4 +1,6 @@
-"""Runs one short LeNet-5 training on digits and prints its per-epoch losses as JSON.
+"""Runs one short training (LeNet-5 on digits; ``MODEL``/``MODEL_ARGS``/``DATASET``/``DATASET_ARGS`` for
+another, e.g. a detection model on small ``shapes_detection`` images, trained through its
+task's training model) and prints its per-epoch losses as JSON.
 
 Used by test_distribute.py in fresh processes: logical CPU devices and MultiWorkerMirrored
 must be set up before TensorFlow initializes.
@@ -36,17 +38,24 @@ def _train(run_dir, strategy):
     from kerascv_apps.training import train
 
     keras.utils.set_random_seed(0)
-    splits = load_dataset("digits")
-    task = task_for("lenet5", splits)
+    name = os.environ.get("MODEL", "lenet5")
+    splits = load_dataset(os.environ.get("DATASET", "digits"),
+                          **json.loads(os.environ.get("DATASET_ARGS", "{}")))
+    task = task_for(name, splits)
     global_batch = int(os.environ.get("GLOBAL_BATCH", "32"))
     # not shuffled: the shuffle order of a seeded pipeline depends on how many random ops the
     # process created before it, which differs between strategies
     train_ds = shard(make_pipeline(splits.train, global_batch, repeat=True, drop_remainder=True))
     val_ds = shard(make_pipeline(splits.val.take(64), global_batch, drop_remainder=True))
-    result = train(lambda: build_for_data("lenet5", splits, task), train_ds, val_ds,
-                   run_dir=run_dir, epochs=int(os.environ.get("EPOCHS", "3")),
-                   loss=task.loss(None), metrics=["accuracy"], optimizer="sgd", momentum=0.9,
-                   learning_rate=0.02, steps_per_epoch=int(os.environ.get("STEPS", "8")),
+    # built in the strategy's scope, as the task trains it (detection: through the head's loss)
+    model_kwargs = json.loads(os.environ.get("MODEL_ARGS", "{}"))
+    result = train(lambda: task.training_model(build_for_data(name, splits, task, **model_kwargs)),
+                   train_ds,
+                   val_ds, run_dir=run_dir, epochs=int(os.environ.get("EPOCHS", "3")),
+                   loss=task.loss(None), metrics=["accuracy"] if task.name == "classification"
+                   else [], optimizer="sgd", momentum=0.9,
+                   learning_rate=float(os.environ.get("LR", "0.02")),
+                   steps_per_epoch=int(os.environ.get("STEPS", "8")),
                    verbose=0, strategy=strategy, jit_compile="off", tensorboard=False)
     print("RESULT " + json.dumps({"loss": result.history["loss"],
                                   "val_loss": result.history.get("val_loss"),

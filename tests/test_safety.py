@@ -73,6 +73,12 @@ def test_bad_arguments_refused_up_front_naming_the_flag(tmp_path, capsys):
     assert main(TRAIN + ["--run-dir", str(new), "--model-arg", "bogus=1"]) == 2
     err = capsys.readouterr().err
     assert "--model-arg bogus: not accepted by lenet5" in err and "dropout" in err
+    # a registered variant's arguments are its architecture builder's (variant_arguments)
+    from kerascv_apps.experiment import check_model_kwargs
+
+    with pytest.raises(ValueError, match="--model-arg focal_gama: not accepted by "
+                                         "ssd_mobilenet_v2_tiny.*focal_gamma"):
+        check_model_kwargs("ssd_mobilenet_v2_tiny", {"focal_gama": 1.0})
     assert main(TRAIN + ["--run-dir", str(new), "--dataset-arg", "colour=1"]) == 2
     err = capsys.readouterr().err
     assert "--dataset-arg colour" in err and "image_size" in err
