@@ -42,21 +42,29 @@ def _median_rate(step, batch, steps, warmup):
 
 
 def training_rate(build, image_size, batch, steps, warmup=2, xla=False, precision="float32",
-                  classes=10):
-    """Training images/s of the model ``build(input_shape, classes)`` on random data."""
+                  classes=10, task="classification"):
+    """Training images/s of the model ``build(input_shape, classes)`` on random data: raw
+    pixels and random targets of its ``task`` (``Task.benchmark_targets``), trained as the
+    task trains it (``Task.training_model``, ``Task.loss``: e.g. a detector through its
+    head's loss)."""
     import keras
     import numpy as np
 
+    from kerascv_apps.tasks import get_task
+
+    task = get_task(task, num_classes=classes)
     keras.config.set_dtype_policy(precision)
     try:
         model = build((image_size, image_size, 3), classes)
     finally:
         keras.config.set_dtype_policy("float32")
-    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", jit_compile=bool(xla))
+    trainer = task.training_model(model)
+    trainer.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss=task.loss(model),
+                    jit_compile=bool(xla))
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch, image_size, image_size, 3)).astype("float32")
-    y = rng.integers(0, classes, batch).astype("int32")
+    y = task.benchmark_targets(model, batch, rng)
+    model = trainer
 
     def step():
         float(model.train_on_batch(x, y, return_dict=True)["loss"])
@@ -163,13 +171,25 @@ def input_pipeline_rows(image_size, batch, steps, folder=None, images=96, log=pr
     return rows
 
 
+def _task_of(name):
+    from kerascv_apps.registry import get_entry
+
+    return get_entry(name).task
+
+
 def tflite_latency_ms(name, image_size, runs=20, warmup=3):
+    """Median ms per image of the float32 TFLite file the export makes for the registered
+    model ``name`` (its task's own conversion where it has one: a detector's file ends in
+    DETECTION_POSTPROCESS); raises ``TFLiteConversionError`` when no file is made."""
     import numpy as np
 
     from kerascv_apps.export.tflite import TFLiteRunner, convert_to_tflite
+    from kerascv_apps.tasks import get_task
 
     model = _ours(name)((image_size, image_size, 3), 10)
-    runner = TFLiteRunner(convert_to_tflite(model, "float32"))
+    task = get_task(_task_of(name), num_classes=10)
+    data = task.convert_tflite(model, "float32", None, (image_size, image_size, 3), None)
+    runner = TFLiteRunner(data if data is not None else convert_to_tflite(model, "float32"))
     image = np.random.default_rng(0).uniform(0, 255, (1, image_size, image_size, 3))
     image = image.astype("float32")
 
@@ -195,7 +215,9 @@ def run_benchmark(models=("mobilenet_v2",), image_size=224, batch=16, steps=5, w
                     build = _ours(name) if impl == "ours" else _twin(name)
                     log(f"  training {name} ({impl}, xla {jit}, {precision})...")
                     rate = training_rate(build, image_size, batch, steps, warmup,
-                                         xla=jit == "on", precision=precision)
+                                         xla=jit == "on", precision=precision,
+                                         task=_task_of(name) if impl == "ours"
+                                         else "classification")
                     rows.append({"kind": "train", "name": name, "impl": impl, "xla": jit,
                                  "precision": precision, "images_per_s": rate})
     for row in rows:
@@ -209,9 +231,16 @@ def run_benchmark(models=("mobilenet_v2",), image_size=224, batch=16, steps=5, w
         rows += input_pipeline_rows(image_size, batch, steps, folder=folder, images=images,
                                     log=log)
     if tflite:
+        from kerascv_apps.export.tflite import TFLiteConversionError
+
         for name in models:
-            rows.append({"kind": "tflite", "name": name, "precision": "float32",
-                         "latency_ms": tflite_latency_ms(name, image_size)})
+            row = {"kind": "tflite", "name": name, "precision": "float32"}
+            try:
+                row["latency_ms"] = tflite_latency_ms(name, image_size)
+            except TFLiteConversionError as e:  # e.g. a detector without anchors
+                row["not_made"] = str(e)
+                log(f"  tflite {name}: not made ({e})")
+            rows.append(row)
     policy = resolve_policy("auto", "auto")
     result = {"device": device, "image_size": image_size, "batch": batch, "steps": steps,
               "rows": rows, "auto": {"xla": "on" if policy.jit_compile else "off",
@@ -251,9 +280,11 @@ def format_table(result):
             ratio = result.get("pipeline_to_model", {}).get(f"{r['name']} ({r['augment']})")
             lines.append(f"{what:<44} {r['images_per_s']:>10.1f} "
                          f"{'' if ratio is None else f'{ratio:.1f}':>8}")
-        else:
+        elif "latency_ms" in r:
             lines.append(f"{'tflite ' + r['name'] + ' float32 latency (ms)':<44} "
                          f"{r['latency_ms']:>10.2f}")
+        else:
+            lines.append(f"tflite {r['name']} float32: not made ({r['not_made']})")
     lines.append("ratio: train rows ours/keras.applications; input rows pipeline/slowest "
                  "model step")
     per_model = result["auto"].get("precision_per_model")

@@ -134,3 +134,46 @@ def test_benchmark_shows_what_precision_auto_picks_per_model(monkeypatch):
     assert out["auto"]["precision_per_model"] == {"lenet5": "float32", "mlp": "mixed_bfloat16"}
     assert ("--precision auto -> lenet5 float32, mlp mixed_bfloat16 (measured)"
             in format_table(out))
+
+
+def test_benchmark_trains_a_detector_through_its_task(monkeypatch):
+    """A detection model is benchmarked as its task trains it (random padded boxes, the
+    head's loss); the TFLite row says why a detector without anchors has no file."""
+    import numpy as np
+
+    from kerascv_apps import device_benchmark as benchmark
+    from kerascv_apps.tasks import get_task
+
+    losses = []
+    rate = benchmark.training_rate
+
+    def recording(*args, **kwargs):
+        import keras
+
+        fit = keras.Model.train_on_batch
+
+        def train_on_batch(self, x, y, **kw):
+            losses.append((type(self).__name__, y.shape, fit(self, x, y, **kw)["loss"]))
+            return {"loss": losses[-1][2]}
+
+        monkeypatch.setattr(keras.Model, "train_on_batch", train_on_batch)
+        return rate(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "training_rate", recording)
+    out = run_benchmark(models=("yolo_v1_small",), image_size=64, batch=2, steps=1, warmup=1,
+                        twins=False, pipeline=False, log=lambda message: None)
+    train = [r for r in out["rows"] if r["kind"] == "train"]
+    assert len(train) == 1 and train[0]["images_per_s"] > 0
+    assert [(name, shape) for name, shape, _ in losses] == [("DetectionTrainingModel",
+                                                             (2, 32, 5))] * 2
+    assert all(np.isfinite(loss) and loss > 0 for _, _, loss in losses)
+    tflite = [r for r in out["rows"] if r["kind"] == "tflite"]
+    assert "AnchorPredictions" in tflite[0]["not_made"] and "latency_ms" not in tflite[0]
+    assert "tflite yolo_v1_small float32: not made" in format_table(out)
+    # the targets: 1-4 boxes inside the image per example, the rest padding
+    y = get_task("detection", num_classes=3).benchmark_targets(None, 16, np.random.default_rng(1))
+    objects = y[..., 4] >= 0
+    assert objects.sum(1).min() >= 1 and objects.sum(1).max() <= 4
+    boxes = y[objects]
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    assert boxes[:, :4].min() >= 0 and boxes[:, :4].max() <= 1 and boxes[:, 4].max() <= 2

@@ -364,6 +364,11 @@ class Task:
         loss = self.loss(model)
         return lambda y_true, y_pred: loss(y_true, y_pred)
 
+    def benchmark_targets(self, model, batch, rng):
+        """Random training targets of ``batch`` images for ``kerascv-apps benchmark``'s
+        images/s (``rng``: a NumPy Generator): class ids in ``[0, num_classes)`` by default."""
+        return rng.integers(0, self.num_classes or 10, batch).astype("int32")
+
     # tuning: hyperparameters this task adds to the search space (name -> choices)
     tuning_space = {}
     # tuning: model-builder arguments of this task's families (name -> choices), tuned for the

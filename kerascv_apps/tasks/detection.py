@@ -192,6 +192,22 @@ class DetectionTask(Task):
     def monitor(self):
         return "val_loss", "min"
 
+    def benchmark_targets(self, model, batch, rng, max_boxes=None):
+        """Random padded targets (B, max_boxes, 5) for ``kerascv-apps benchmark``: 1 to 4
+        boxes of 10-60% of the image per image, random classes, the rest padding."""
+        from kerascv_apps.models.detection.heads import DEFAULT_MAX_BOXES
+
+        max_boxes = int(max_boxes or DEFAULT_MAX_BOXES)
+        out = np.zeros((batch, max_boxes, len(TARGET_COLUMNS)), np.float32)
+        out[..., 4] = PAD_CLASS
+        for i in range(batch):
+            n = int(rng.integers(1, min(4, max_boxes) + 1))
+            size = rng.uniform(0.1, 0.6, (n, 2))
+            corner = rng.uniform(0.0, 1.0 - size)
+            out[i, :n, :2], out[i, :n, 2:4] = corner, corner + size
+            out[i, :n, 4] = rng.integers(0, self.num_classes or 1, n)
+        return out
+
     # --- tuning -----------------------------------------------------------------------------
     # builder arguments of the detection families, each tuned for the models that take it:
     # the focal loss (RetinaNet's alpha 0.25, gamma 2 and the neighbours its ablation
