@@ -97,7 +97,9 @@ class DetectionTrainingModel(keras.Model):
 
         from kerascv_apps.models.detection.heads import head_for
 
-        loss = ops.cast(head_for(self).loss(y, y_pred), "float32")
+        head = head_for(self)
+        head.training = bool(training)  # e.g. dropout in a head the loss runs itself
+        loss = ops.cast(head.loss(y, y_pred), "float32")
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), "float32")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -109,9 +111,16 @@ class DetectionTrainingModel(keras.Model):
 def training_graph(model):
     """``model``'s graph as a new :class:`DetectionTrainingModel` (also for one that is one
     already, e.g. a reloaded checkpoint: the trainer gets the whole target whenever the task
-    wrapped the model, see ``experiment._train_locked``)."""
+    wrapped the model, see ``experiment._train_locked``), with the extra outputs its head's
+    loss reads (``DetectionHead.training_outputs``: Faster R-CNN's feature map)."""
+    from kerascv_apps.models.detection.heads import head_for
+
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return DetectionTrainingModel(inputs=inputs, outputs=model.output, name=model.name)
+    outputs = model.output
+    extra = head_for(model).training_outputs()
+    if extra:
+        outputs = {**outputs, **extra}
+    return DetectionTrainingModel(inputs=inputs, outputs=outputs, name=model.name)
 
 
 class DetectionPredictor(keras.Model):

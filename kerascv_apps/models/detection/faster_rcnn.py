@@ -7,7 +7,8 @@ The model maps raw pixels to its raw training outputs (a dict): ``rpn_objectness
 ``class_logits`` (B, R, K + 1) (column 0 = background) and ``box_deltas`` (B, R, K, 4). The
 detection head (:class:`FasterRCNNHead`) trains it by approximate joint training (one loss,
 no gradient through the proposal coordinates) and decodes it (per-class boxes, per-class
-NMS).
+NMS). The training model (``DetectionTask.training_model``) also outputs the shared feature
+map (``roi_features``), from which the head pools the ground-truth boxes as extra RoIs.
 """
 
 import keras
@@ -28,6 +29,7 @@ from kerascv_apps.registry import register_model
 # Fast R-CNN's regression target normalization (py-faster-rcnn BBOX_NORMALIZE_STDS)
 BOX_STDS = (0.1, 0.1, 0.2, 0.2)
 OUTPUTS = ("rpn_objectness", "rpn_deltas", "proposals", "class_logits", "box_deltas")
+FEATURES = "roi_features"  # the training model's extra output: the map RoI pooling reads
 
 
 def FasterRCNN(input_shape=(608, 608, 3), num_classes=20, backbone="vgg16", backbone_kwargs=None,
@@ -159,12 +161,17 @@ class FasterRCNNHead(DetectionHead):
     border are ignored; 256 sampled per image, up to half positive; log loss over the sampled
     anchors plus smooth L1 on the positives' deltas, each normalized by the sample count (the
     paper's lambda = 10 with N_reg ~ 2400 makes the two terms weigh about the same).
-    Fast R-CNN head (Girshick 2015, section 2.3): proposals with IoU >= 0.5 are foreground
-    (class of the matched box), below 0.5 background (``bg_low`` = 0, py-faster-rcnn's
-    end-to-end setting; the paper's Fast R-CNN uses [0.1, 0.5)); ``roi_batch_size`` sampled,
-    at most 25% foreground; softmax log loss plus smooth L1 on the true class's deltas
-    (targets normalized by ``BOX_STDS``). Deviation: ground-truth boxes are not added to the
-    RoIs (the model's proposals are its only RoIs).
+    Fast R-CNN head (Girshick 2015, section 2.3): the RoIs are the proposals plus the
+    ground-truth boxes (py-faster-rcnn's proposal-target layer: early in training no proposal
+    overlaps an object, and the ground-truth RoIs are then the head's only foreground); RoIs
+    with IoU >= 0.5 are foreground (class of the matched box), below 0.5 background
+    (``bg_low`` = 0, py-faster-rcnn's end-to-end setting; the paper's Fast R-CNN uses
+    [0.1, 0.5)); ``roi_batch_size`` sampled, at most 25% foreground; softmax log loss plus
+    smooth L1 on the true class's deltas (targets normalized by ``BOX_STDS``). The
+    ground-truth RoIs are pooled from the feature map the training model outputs
+    (``roi_features``, see ``training_outputs``) through the model's own RoI pooling and
+    fully connected layers; raw outputs without it (the inference model's) train on the
+    proposals alone.
     """
 
     rpn_batch_size = 256
@@ -193,6 +200,46 @@ class FasterRCNNHead(DetectionHead):
         if optimizer is not None:
             salt = salt + ops.cast(optimizer.iterations, "float32") * 0.7548776662
         return salt
+
+    def training_outputs(self):
+        """The shared feature map (the RoI pooling layer's first input) as ``roi_features``."""
+        features = self.model.get_layer("roi_pool").input[0]
+        return {FEATURES: features}
+
+    def _head_on(self, features, rois, training=True):
+        """``class_logits`` (B, M, K + 1) and ``box_deltas`` (B, M, K, 4) of the model's Fast
+        R-CNN head (its own RoI pooling and fully connected layers) on ``rois`` (B, M, 4)."""
+        m = self.model
+        pooled = m.get_layer("roi_pool")([features, rois])
+        cells = int(np.prod(pooled.shape[2:]))
+        y = ops.reshape(pooled, (ops.shape(rois)[0], ops.shape(rois)[1], cells))
+        names = {layer.name for layer in m.layers}
+        i = 6
+        while f"fc{i}" in names:
+            y = m.get_layer(f"fc{i}")(y)
+            if f"fc{i}_dropout" in names:
+                y = m.get_layer(f"fc{i}_dropout")(y, training=training)
+            i += 1
+        logits = m.get_layer("class_logits")(y)
+        box = m.get_layer("box_deltas_flat")(y)
+        box = ops.reshape(box, (ops.shape(rois)[0], ops.shape(rois)[1], self.num_classes, 4))
+        return logits, box
+
+    def roi_batch(self, gt_boxes, gt_valid, y_pred):
+        """The head's RoIs and their raw outputs: ``(rois (B, N, 4), valid (B, N) bool,
+        class_logits (B, N, K + 1), box_deltas (B, N, K, 4))``, the proposals followed by the
+        ground-truth boxes when ``y_pred`` carries the feature map (padding rows invalid)."""
+        proposals = ops.stop_gradient(y_pred["proposals"])
+        valid = ops.ones_like(proposals[..., 0], dtype="bool")
+        if FEATURES not in y_pred:
+            return proposals, valid, y_pred["class_logits"], y_pred["box_deltas"]
+        whole = ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0])  # padding rows: any real region
+        gt_rois = ops.where(gt_valid[..., None], gt_boxes, whole)
+        logits, deltas = self._head_on(y_pred[FEATURES], gt_rois, self.training)
+        return (ops.concatenate([proposals, gt_rois], axis=1),
+                ops.concatenate([valid, gt_valid], axis=1),
+                ops.concatenate([y_pred["class_logits"], ops.cast(logits, "float32")], axis=1),
+                ops.concatenate([y_pred["box_deltas"], ops.cast(deltas, "float32")], axis=1))
 
     def loss(self, y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
@@ -228,21 +275,27 @@ class FasterRCNNHead(DetectionHead):
         reg = ops.sum(ops.cast(pos, "float32")[..., None] * smooth_l1(deltas - targets))
         return (cls + reg) / count
 
-    def head_loss(self, gt_boxes, gt_class, gt_valid, y_pred, salt):
-        proposals = ops.stop_gradient(y_pred["proposals"])
-        best, index, _ = _match(proposals, gt_boxes, gt_valid)
-        fg = best >= self.fg_iou
-        bg = ops.logical_and(best < self.fg_iou, best >= self.bg_low)
+    def sample_rois(self, gt_boxes, gt_class, gt_valid, y_pred, salt):
+        """The Fast R-CNN minibatch: ``(rois, class_logits, box_deltas, labels (B, N) with 0 =
+        background, pos (B, N), neg (B, N), index (B, N) of the matched box)``."""
+        rois, valid, logits, deltas = self.roi_batch(gt_boxes, gt_valid, y_pred)
+        best, index, _ = _match(rois, gt_boxes, gt_valid)
+        fg = ops.logical_and(valid, best >= self.fg_iou)
+        bg = ops.logical_and(valid, ops.logical_and(best < self.fg_iou, best >= self.bg_low))
         pos, neg = _sample(fg, bg, self.roi_batch_size, self.fg_fraction, salt, self.seed + 1)
-        sampled = ops.cast(ops.logical_or(pos, neg), "float32")
-        count = ops.maximum(ops.sum(sampled), 1.0)
         matched_class = ops.take_along_axis(gt_class, index, axis=1)
         labels = ops.where(pos, matched_class + 1, 0)
-        logits = y_pred["class_logits"]
+        return rois, logits, deltas, labels, pos, neg, index
+
+    def head_loss(self, gt_boxes, gt_class, gt_valid, y_pred, salt):
+        proposals, logits, box_deltas, labels, pos, neg, index = self.sample_rois(
+            gt_boxes, gt_class, gt_valid, y_pred, salt)
+        sampled = ops.cast(ops.logical_or(pos, neg), "float32")
+        count = ops.maximum(ops.sum(sampled), 1.0)
         cls = ops.sum(sampled * ops.sparse_categorical_crossentropy(labels, logits,
                                                                     from_logits=True))
         onehot = ops.one_hot(ops.maximum(labels - 1, 0), self.num_classes)  # (B, R, K)
-        deltas = ops.sum(y_pred["box_deltas"] * onehot[..., None], axis=2)  # (B, R, 4)
+        deltas = ops.sum(box_deltas * onehot[..., None], axis=2)  # (B, R, 4)
         targets = encode_deltas(proposals, _gather_rows(gt_boxes, index), BOX_STDS)
         reg = ops.sum(ops.cast(pos, "float32")[..., None] * smooth_l1(deltas - targets))
         return (cls + reg) / count

@@ -29,11 +29,18 @@ class DetectionHead:
 
     def __init__(self, model):
         self.model = model
+        self.training = True  # whether ``loss`` runs in a training step (set by the trainer)
 
     def loss(self, y_true, y_pred):
         """Scalar loss from padded targets ``(B, max_boxes, 5)`` and the model's raw outputs
         (``keras.ops`` only, so it runs in the compiled train step)."""
         raise NotImplementedError
+
+    def training_outputs(self):
+        """Tensors of the model's graph (name -> KerasTensor) the training model outputs
+        beside the model's own outputs, for ``loss`` to read from ``y_pred`` (Faster R-CNN:
+        the shared feature map, to pool the ground-truth boxes as RoIs); none by default."""
+        return {}
 
     def decode(self, y_pred, max_detections=100, score_threshold=0.05, iou_threshold=0.5):
         """Final detections from raw outputs: a dict of ``boxes`` (B, K, 4) rel_yxyx clipped to
