@@ -13,9 +13,12 @@ Measured here (2 shared CPU cores, load average above 15, so wall times are long
 ``--model faster_rcnn_small --epochs 25``: test mAP@0.5 0.870, mAP@[.5:.95] 0.456 (200 test
 images), 227 s of process CPU time, 973 s wall, 0.067 s per image to detect, with the
 proposals as the head's only RoIs; with the ground-truth boxes added to them (the paper's
-practice, today's head): mAP@0.5 0.872 (circle .879, rectangle .861, triangle .876),
-mAP@[.5:.95] 0.491, final loss 0.314, 277 s training CPU (281 s user for the process),
-799 s training wall, 0.031 s per image.
+practice) and background RoIs from IoU 0 (py-faster-rcnn's end-to-end floor): mAP@0.5 0.872
+(circle .879, rectangle .861, triangle .876), mAP@[.5:.95] 0.491, final loss 0.314, 277 s
+training CPU (281 s user for the process), 799 s training wall, 0.031 s per image; with the
+paper's background floor 0.1 (today's head): mAP@0.5 0.871 (circle .848, rectangle .861,
+triangle .905), mAP@[.5:.95] 0.501, final loss 0.646 (fewer easy negatives in it), 258 s
+training CPU, 561 s training wall, 0.023 s per image.
 ``--model yolo_v1_small --epochs 50 --learning-rate 1e-3 --model-arg width=0.25
 --model-arg fc_units=512 --model-arg dropout=0.0`` (today's yolo_v1_small defaults): test
 mAP@0.5 0.136, mAP@[.5:.95] 0.035, final training loss 1.03 (587 s CPU, 1,688 s wall): far

@@ -125,7 +125,9 @@ def test_head_loss_and_decode_on_hand_built_outputs(tiny):
     shifted[0, 0, 0, 0] = 5.0  # another class's deltas: not trained
     got = float(head.head_loss(y[..., :4], gt_class, gt_class >= 0,
                                dict(outputs, box_deltas=shifted), salt))
-    assert got == pytest.approx(0.125 / 32, rel=1e-4)  # 2 images x 16 RoIs sampled
+    # the filler proposals overlap no box (IoU 0, under the paper's background floor 0.1):
+    # not sampled; the 3 foreground RoIs are the whole minibatch
+    assert got == pytest.approx(0.125 / 3, rel=1e-4)
     decoded = {k: np.asarray(v) for k, v in head.decode(outputs, max_detections=8).items()}
     assert decoded["count"].tolist() == [2, 1]
     np.testing.assert_allclose(decoded["boxes"][0, :2], y[0, :2, :4], atol=1e-5)
@@ -161,6 +163,8 @@ def test_ground_truth_boxes_join_the_rois(tiny):
     out = dict(train(x))
     assert out["roi_features"].shape == (2, 4, 4, 8)  # the stride-16 map RoI pooling reads
     far = np.tile(np.array([[0.0, 0.9, 0.08, 1.0]], "float32"), (2, 16, 1))  # IoU 0 with all
+    # rows 8-15: a corner of the first box (IoU 0.29 and 0.28): background, in [0.1, 0.5)
+    far[0, 8:], far[1, 8:] = [0.1, 0.1, 0.3, 0.3], [0.25, 0.3, 0.45, 0.5]
     gt_class = y[..., 4].astype(int)
     salt = np.zeros((2, 1), "float32")
     rois, logits, deltas, labels, pos, neg, index = (np.asarray(v) for v in head.sample_rois(
@@ -171,8 +175,10 @@ def test_ground_truth_boxes_join_the_rois(tiny):
     assert [np.flatnonzero(p).tolist() for p in pos] == [[16, 17], [16]]
     assert labels[0, 16:18].tolist() == [2, 3] and labels[1, 16] == 1  # class + 1
     assert not neg[0, 18:].any() and not neg[1, 17:].any()  # padding rows
-    # the rest of the 16 sampled per image (min(128, post_nms_top_n)) is proposal background
-    assert head.roi_batch_size == 16 and neg[:, :16].sum(1).tolist() == [14, 15]
+    # background: the proposals with IoU in [0.1, 0.5), not those under 0.1 (16 sampled per
+    # image, min(128, post_nms_top_n): room for all 8)
+    assert head.roi_batch_size == 16
+    assert neg[:, 8:16].all() and not neg[:, :8].any() and not pos[:, :16].any()
     # the head's outputs on a ground-truth RoI are the model's head applied to that box: the
     # same logits as the model gives when its proposal is that box
     same = np.repeat(y[:, :1, :4], 16, axis=1)
