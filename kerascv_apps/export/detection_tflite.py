@@ -145,14 +145,18 @@ def convert_decoded_detector(model, head, mode="float32", representative_data=No
     in TFLite builtins. The file has :func:`convert_detector`'s four outputs in the same order
     and types (boxes (1, N, 4) rel_yxyx, classes (1, N) float32, scores (1, N), count (1,)
     float32), so the task's verification, the metadata and the phone code read it alike.
-    ``mode``: as :func:`convert_detector`."""
+    ``mode``: ``float32``, ``float16`` or ``dynamic`` (as :func:`convert_detector`); ``int8``
+    is refused: the converter quantizes the decode and NMS too, and LiteRT's int8 ``DIV`` of
+    the IoUs stops on a zero-point divisor (an int8 network with a float decode would need the
+    decode outside the quantized graph)."""
     import tensorflow as tf
 
     if mode not in MODES:
         raise ValueError(f"detection TFLite mode must be one of {MODES}, got {mode!r}")
-    if mode == "int8" and representative_data is None:
-        raise ValueError("int8 conversion needs representative_data (images from the training "
-                         "split)")
+    if mode == "int8":
+        raise ValueError(f"model {model.name!r}: no int8 file for a detector whose head decodes "
+                         f"in the graph (its NMS IoUs would be quantized: LiteRT's int8 DIV "
+                         f"fails on them); export float32, float16 or dynamic")
     shape = (1,) + tuple(model.inputs[0].shape[1:])
     if None in shape:
         raise ValueError(f"model {model.name!r}: the detection export needs a static input "

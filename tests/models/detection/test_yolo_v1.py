@@ -241,3 +241,6 @@ def test_float32_tflite_has_the_four_detection_outputs_and_the_keras_detections(
                                reference, atol=1e-5)
     with pytest.raises(dt.TFLiteConversionError, match="expected"):
         dt.order_outputs_by_name(fixed, ("boxes", "classes", "scores"))
+    # int8 would quantize the NMS IoUs (LiteRT's int8 DIV stops on them): refused, named
+    with pytest.raises(dt.TFLiteConversionError, match="yolo_v1_small.*no int8 file"):
+        task.convert_tflite(model, "int8", images.astype("float32"), None, "uint8")
