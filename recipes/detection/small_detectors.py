@@ -5,9 +5,11 @@ report COCO figures (pycocotools, the detection task's evaluation) on its test s
     python recipes/detection/small_detectors.py --model yolo_v1_small
 
 The model trains through its family's detection head (``DetectionTask.training_model``: the
-head's loss in the compiled train step), Adam with a cosine schedule, random horizontal flips
-(boxes mirrored with the pixels). Prints one JSON line: mAP@0.5, mAP@[.5:.95], per-class AP,
-training seconds and images/s, evaluation time per image.
+head's loss in the compiled train step), Adam with a cosine schedule, and augmentation that
+moves the boxes with the pixels (``DEFAULTS``: random horizontal flips for faster_rcnn_small,
+the task's scale-crop / flip / brightness-contrast for yolo_v1_small). Prints one JSON line:
+mAP@0.5, mAP@[.5:.95], per-class AP, training seconds and images/s, evaluation time per image
+(and, with ``--export``, each exported file's mAP@0.5).
 
 Measured here (2 shared CPU cores, load average above 15, so wall times are long):
 ``--model faster_rcnn_small --epochs 25``: test mAP@0.5 0.870, mAP@[.5:.95] 0.456 (200 test
