@@ -42,22 +42,58 @@ loss spikes, at epochs 27 and ~33, recovered), 2,156 s CPU, 3,293 s wall (load a
 Exported from that model (``--load FILE --export DIR --export-formats
 float32,float16,dynamic``, the package's ``export_model``): TFLite float32 mAP@0.5 0.928
 (equal to Keras), float16 0.928, dynamic-range 0.931 on the same 200 test images.
+
+The detectors train with this recipe's own ``fit``, not the package's ``train_model``:
+faster_rcnn_small's default ``--augment flip`` (horizontal flips only) is not one of the
+detection task's augmentations, and the figures above were measured with this loop.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 
-# Per model: what ``python recipes/detection/small_detectors.py --model NAME`` runs. The score
-# threshold is the decoding's (detections scoring at most it are dropped before pycocotools);
-# yolo_v1_small's scores (confidence x class probability) of true objects spread low, so its
-# AP is measured with COCO's usual 0.001 (the figure at the task's 0.05 is reported beside it).
+from kerascv_apps.config import recipe_parser
+
+# Per model: what ``python recipes/detection/small_detectors.py --model NAME`` runs (a flag left
+# at None takes the model's value here). The score threshold is the decoding's (detections
+# scoring at most it are dropped before pycocotools); yolo_v1_small's AP is measured with
+# COCO's usual 0.001 (the figure at the task's 0.05 is reported beside it).
 DEFAULTS = {"faster_rcnn_small": dict(image_size=128, lr=1e-3, epochs=30, num_train=600,
                                       augment="flip", score_threshold=0.05),
             "yolo_v1_small": dict(image_size=128, lr=1e-3, epochs=80, num_train=2400,
                                   augment="tf", score_threshold=0.001)}
+FLAGS = ("epochs", "batch_size", "learning_rate")  # TrainConfig keys with a flag
+# None: the model's (DEFAULTS)
+CONFIG = {"epochs": None, "batch_size": 16, "learning_rate": None}
+OWN_FLAGS = {
+    "model": ("faster_rcnn_small", "the detector", tuple(sorted(DEFAULTS))),
+    "image_size": {"default": None, "type": int,
+                   "help": "image side (pixels; default: the model's, DEFAULTS)"},
+    "num_train": {"default": None, "type": int,
+                  "help": "training images (default: the model's, DEFAULTS)"},
+    "num_test": (200, "test images"),
+    "model_arg": {"default": [], "metavar": "KEY=JSON",
+                  "help": "builder argument overriding the variant's (repeatable)"},
+    "augment": (None, "'flip': random horizontal flips only; 'tf' / 'albumentations': the "
+                      "detection task's box-aware augmentation (scale-crop, flip, "
+                      "brightness/contrast); default: the model's, DEFAULTS",
+                ("flip", "tf", "albumentations")),
+    "eval_train": {"default": 0, "metavar": "N",
+                   "help": "also report mAP@0.5 on the first N training images (the gap to "
+                           "the test split shows over-fitting)"},
+    "score_threshold": {"default": None, "type": float,
+                        "help": "decoding's score threshold for the evaluation (default: the "
+                                "model's, DEFAULTS)"},
+    "save": (None, "write the trained model (.keras) here"),
+    "export": {"default": None, "metavar": "DIR",
+               "help": "also export the trained model here through the package's export "
+                       "(export_model: SavedModel and the --export-formats TFLite files, each "
+                       "verified by mAP@0.5 on the same test split)"},
+    "export_formats": ("float32", "comma-separated TFLite modes for --export (float32, "
+                                  "float16, dynamic; int8 is refused for yolo_v1_small)"),
+    "load": (None, "evaluate this saved model (.keras, from --save) instead of training one"),
+}
 
 
 def flip(image, boxes):
@@ -72,37 +108,7 @@ def flip(image, boxes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="faster_rcnn_small", choices=sorted(DEFAULTS))
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=None)
-    parser.add_argument("--num-train", type=int, default=None)
-    parser.add_argument("--num-test", type=int, default=200)
-    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
-                        help="builder argument overriding the variant's (repeatable)")
-    parser.add_argument("--augment", default=None, choices=["flip", "tf", "albumentations"],
-                        help="'flip': random horizontal flips only; 'tf' / 'albumentations': "
-                             "the detection task's box-aware augmentation (scale-crop, flip, "
-                             "brightness/contrast)")
-    parser.add_argument("--eval-train", type=int, default=0, metavar="N",
-                        help="also report mAP@0.5 on the first N training images (the gap to "
-                             "the test split shows over-fitting)")
-    parser.add_argument("--score-threshold", type=float, default=None,
-                        help="decoding's score threshold for the evaluation (the model's "
-                             "default in DEFAULTS)")
-    parser.add_argument("--save", default=None, help="write the trained model (.keras) here")
-    parser.add_argument("--export", default=None, metavar="DIR",
-                        help="also export the trained model here through the package's export "
-                             "(export_model: SavedModel and the --export-formats TFLite files, "
-                             "each verified by mAP@0.5 on the same test split)")
-    parser.add_argument("--export-formats", default="float32",
-                        help="comma-separated TFLite modes for --export (float32, float16, "
-                             "dynamic, int8)")
-    parser.add_argument("--load", default=None,
-                        help="evaluate this saved model (.keras, from --save) instead of "
-                             "training one")
+    parser = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS, overwrite=False)
     args = parser.parse_args(argv)
 
     import keras
