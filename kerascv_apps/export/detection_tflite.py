@@ -42,6 +42,7 @@ OUTPUT_NAMES = ("location", "category", "score", "number of detections")
 # op); float16 / dynamic quantize the weights only, the op and the I/O stay float32
 MODES = ("float32", "float16", "dynamic", "int8")
 LABELS_FILE = "labels.txt"
+DETECTION_OUTPUT_NAMES = ("boxes", "classes", "scores", "count")
 
 
 def _implements_signature(num_classes, variance, max_detections, max_classes_per_detection,
@@ -133,6 +134,87 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
     else:
         check_prepares(data, what)
     return data
+
+
+def convert_decoded_detector(model, head, mode="float32", representative_data=None,
+                             max_detections=100, score_threshold=0.05, iou_threshold=0.5,
+                             num_calibration_batches=100):
+    """Converts a detector without an anchor description (e.g. YOLO v1's grid, whose boxes
+    the ``DETECTION_POSTPROCESS`` op cannot decode) with its head's own decode in the graph:
+    ``head.decode`` (score threshold, per-class NMS as a ``WHILE`` loop, top ``max_detections``)
+    in TFLite builtins. The file has :func:`convert_detector`'s four outputs in the same order
+    and types (boxes (1, N, 4) rel_yxyx, classes (1, N) float32, scores (1, N), count (1,)
+    float32), so the task's verification, the metadata and the phone code read it alike.
+    ``mode``: ``float32``, ``float16`` or ``dynamic`` (as :func:`convert_detector`); ``int8``
+    is refused: the converter quantizes the decode and NMS too, and LiteRT's int8 ``DIV`` of
+    the IoUs stops on a zero-point divisor (an int8 network with a float decode would need the
+    decode outside the quantized graph)."""
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"detection TFLite mode must be one of {MODES}, got {mode!r}")
+    if mode == "int8":
+        raise ValueError(f"model {model.name!r}: no int8 file for a detector whose head decodes "
+                         f"in the graph (its NMS IoUs would be quantized: LiteRT's int8 DIV "
+                         f"fails on them); export float32, float16 or dynamic")
+    shape = (1,) + tuple(model.inputs[0].shape[1:])
+    if None in shape:
+        raise ValueError(f"model {model.name!r}: the detection export needs a static input "
+                         f"size, got {shape}")
+
+    def serve(images):
+        out = head.decode(model(images, training=False), max_detections=max_detections,
+                          score_threshold=score_threshold, iou_threshold=iou_threshold)
+        return {"boxes": tf.cast(out["boxes"], tf.float32),
+                "classes": tf.cast(out["classes"], tf.float32),
+                "scores": tf.cast(out["scores"], tf.float32),
+                "count": tf.cast(out["count"], tf.float32)}
+
+    data = convert_serving_function(
+        model, serve, shape, mode, representative_data=representative_data,
+        num_calibration_batches=num_calibration_batches, input_type="uint8",
+        output_type="float32", allow_custom_ops=False,
+        what=f"TFLite {mode} detection conversion of model {model.name!r}")
+    data = order_outputs_by_name(data, DETECTION_OUTPUT_NAMES)
+    what = f"{mode} detection file of model {model.name!r}"
+    if mode == "int8":
+        data = finish_integer_file(data, "uint8", what)
+    else:
+        check_prepares(data, what)
+    return data
+
+
+def order_outputs_by_name(tflite_bytes, names):
+    """The file with its subgraph and signature outputs in the order of ``names`` (the
+    signature's output names; the converter orders them alphabetically, phone code reads
+    them by position). Raises when the signature's names are not ``names``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as sc
+
+    data = bytes(tflite_bytes)
+    model = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(data, 0))
+    graph = model.subgraphs[0]
+    signatures = model.signatureDefs or []
+    if len(signatures) != 1:
+        raise TFLiteConversionError(f"expected one signature, found {len(signatures)}")
+    by_name = {(t.name.decode() if isinstance(t.name, bytes) else t.name): t
+               for t in signatures[0].outputs}
+    if sorted(by_name) != sorted(names):
+        raise TFLiteConversionError(f"the file's outputs are {sorted(by_name)}, expected "
+                                    f"{list(names)}")
+    ordered = [by_name[n] for n in names]
+    outputs = [int(t.tensorIndex) for t in ordered]
+    if sorted(outputs) != sorted(int(i) for i in graph.outputs):
+        raise TFLiteConversionError(f"the signature's outputs {outputs} are not the graph's "
+                                    f"{list(graph.outputs)}")
+    if [int(i) for i in graph.outputs] == outputs and [
+            int(t.tensorIndex) for t in signatures[0].outputs] == outputs:
+        return data
+    graph.outputs = outputs
+    signatures[0].outputs = ordered
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    return bytes(builder.Output())
 
 
 def _postprocess_op(model, graph):

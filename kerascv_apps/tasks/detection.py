@@ -564,10 +564,12 @@ class DetectionTask(Task):
     DETECTION_OUTPUTS = ("boxes", "classes", "scores", "count")
 
     def convert_tflite(self, model, mode, calibration, input_shape, integer_io):
-        """A file ending in TFLite's ``DETECTION_POSTPROCESS`` op (anchor families: the op
-        decodes their anchors; NMS per class with this task's thresholds). Other families and
-        modes are refused with the reason (the pipeline goes on with the other formats, or
-        fails for float32/int8)."""
+        """A file with the four detection outputs (boxes, classes, scores, count). Anchor
+        families: ending in TFLite's ``DETECTION_POSTPROCESS`` op (the op decodes their
+        anchors; NMS per class with this task's thresholds); the others (e.g. YOLO v1's grid):
+        the head's decode and NMS in builtin ops (``convert_decoded_detector``). Modes the
+        converter cannot make are refused with the reason (the pipeline goes on with the other
+        formats, or fails for float32/int8)."""
         from kerascv_apps.export.tflite import TFLiteConversionError
 
         if mode not in self.TFLITE_MODES:
@@ -577,15 +579,22 @@ class DetectionTask(Task):
             raise TFLiteConversionError("the detection int8 file takes uint8 images (what "
                                         "MediaPipe Tasks feeds); int8 input is not made")
         try:
-            from kerascv_apps.export.detection_tflite import convert_detector
+            from kerascv_apps.export.detection_tflite import (convert_decoded_detector,
+                                                              convert_detector)
+            from kerascv_apps.models.detection.ssd import anchor_config_of
         except ImportError as e:
             raise TFLiteConversionError(f"detection TFLite export is not available ({e})") \
                 from None
+        thresholds = dict(max_detections=self.max_detections,
+                          score_threshold=self.score_threshold, iou_threshold=self.iou_threshold)
         try:
-            return convert_detector(model, mode, calibration,
-                                    max_detections=self.max_detections,
-                                    score_threshold=self.score_threshold,
-                                    iou_threshold=self.iou_threshold, use_regular_nms=True)
+            try:
+                anchor_config_of(model)
+            except ValueError:  # no anchors for the op to decode: the head decodes in the file
+                return convert_decoded_detector(model, self.head(model), mode, calibration,
+                                                **thresholds)
+            return convert_detector(model, mode, calibration, use_regular_nms=True,
+                                    **thresholds)
         except ValueError as e:
             raise TFLiteConversionError(str(e)) from None
 
@@ -603,7 +612,8 @@ class DetectionTask(Task):
     def output_contract(self, activation, channels):
         return {"meaning": "detections",
                 "range": None,
-                "postprocess": "TFLite_Detection_PostProcess outputs in this order: boxes "
+                "postprocess": "four outputs in this order (TFLite_Detection_PostProcess's, "
+                               "or the head's decode in builtin ops for grid detectors): boxes "
                                "(1, N, 4) top, left, bottom, right in ratios of the input; "
                                "classes (1, N) class ids (0-based, labels.txt order); scores "
                                "(1, N) in [0, 1], descending; count (1,) valid rows"}

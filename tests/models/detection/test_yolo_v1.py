@@ -186,3 +186,61 @@ def test_decode_is_the_exact_inverse_and_scores_are_confidence_times_class(wide)
     np.testing.assert_allclose(out["scores"][0, :3], [0.48, 0.24, 0.08], rtol=1e-5)
     assert out["classes"][0, :3].tolist() == [1, 2, 0]
     np.testing.assert_allclose(out["boxes"][0, :3], [_BOX[:4]] * 3, atol=1e-6)
+
+
+def test_float32_tflite_has_the_four_detection_outputs_and_the_keras_detections():
+    """A grid detector has no anchors for DETECTION_POSTPROCESS: the task's export puts the
+    head's decode and NMS in the file, with the anchor files' outputs in the same order."""
+    from kerascv_apps.export import detection_tflite as dt
+    from kerascv_apps.tasks.detection import DetectionTask
+
+    keras.utils.set_random_seed(3)
+    model = build_model("yolo_v1_small", input_shape=(64, 64, 3), num_classes=3)
+    # a confident, varied last layer: many boxes of every class above the score threshold
+    fc2 = model.get_layer("fc2")
+    kernel, bias = fc2.get_weights()
+    rng = np.random.default_rng(3)
+    fc2.set_weights([rng.normal(0, 0.05, kernel.shape).astype("float32"),
+                     rng.uniform(0.2, 0.9, bias.shape).astype("float32")])
+    task = DetectionTask(num_classes=3, class_names=["a", "b", "c"], max_detections=10)
+    data = task.convert_tflite(model, "float32", None, None, "uint8")
+    images = rng.integers(0, 256, (3, 64, 64, 3)).astype("uint8")
+    litert = dt.run_litert(data, images)  # reads the outputs by position
+    expected = task.decode(model, model(images.astype("float32")))
+    for i, got in enumerate(litert):
+        n = int(expected["count"][i])
+        assert 3 <= n == len(got["scores"]) <= 10
+        np.testing.assert_allclose(got["scores"], np.asarray(expected["scores"][i, :n]),
+                                   atol=1e-5)
+        np.testing.assert_allclose(got["boxes"], np.asarray(expected["boxes"][i, :n]),
+                                   atol=1e-5)
+        assert got["classes"].tolist() == np.asarray(expected["classes"][i, :n]).tolist()
+    # what the export's verification does: the runner's outputs packed by the task
+    from kerascv_apps.export.tflite import TFLiteRunner
+
+    packed = task.prediction_outputs(TFLiteRunner(data)(images[:1]))
+    reference = np.asarray(task.prediction_model(model).predict(images[:1], verbose=0))
+    assert packed.shape == reference.shape == (1, 10, 6)
+    np.testing.assert_allclose(packed, reference, atol=1e-5)
+
+    # outputs put back by name whatever order the converter leaves them in (phone code reads
+    # them by position): a file whose outputs are in the signature's alphabetical order
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as sc
+
+    tfl = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(data, 0))
+    names = [t.name.decode() for t in tfl.signatureDefs[0].outputs]
+    index = {n: int(t.tensorIndex) for n, t in zip(names, tfl.signatureDefs[0].outputs)}
+    tfl.subgraphs[0].outputs = [index[n] for n in sorted(index)]
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(tfl.Pack(builder), b"TFL3")
+    shuffled = bytes(builder.Output())
+    assert [o.shape[-1:] for o in TFLiteRunner(shuffled)(images[:1])][2:] == [(1,), (10,)]
+    fixed = dt.order_outputs_by_name(shuffled, dt.DETECTION_OUTPUT_NAMES)
+    np.testing.assert_allclose(task.prediction_outputs(TFLiteRunner(fixed)(images[:1])),
+                               reference, atol=1e-5)
+    with pytest.raises(dt.TFLiteConversionError, match="expected"):
+        dt.order_outputs_by_name(fixed, ("boxes", "classes", "scores"))
+    # int8 would quantize the NMS IoUs (LiteRT's int8 DIV stops on them): refused, named
+    with pytest.raises(dt.TFLiteConversionError, match="yolo_v1_small.*no int8 file"):
+        task.convert_tflite(model, "int8", images.astype("float32"), None, "uint8")
