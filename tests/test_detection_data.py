@@ -351,14 +351,30 @@ def _rectangles(n=16, size=64, seed=0):
     return images, boxes
 
 
-@pytest.mark.parametrize("kind", ["tf", "albumentations"])
-def test_augmented_boxes_still_cover_their_rectangle_exactly(kind):
+@pytest.mark.parametrize("kind, box_augment", [("tf", "full"), ("albumentations", "full"),
+                                               ("tf", "flip"), ("albumentations", "flip")])
+def test_augmented_boxes_still_cover_their_rectangle_exactly(kind, box_augment):
     import tensorflow as tf
+
+    from kerascv_apps.data.detection import flip_boxes
 
     images, boxes = _rectangles()
     size = images.shape[1]
-    task = get_task("detection", num_classes=3, class_names=CLASS_NAMES)
+    task = get_task("detection", num_classes=3, class_names=CLASS_NAMES,
+                    box_augment=box_augment)
     aug = task.augmentation(kind, None)
+    if box_augment == "flip":  # flips only: each example is itself or its exact mirror
+        ds = make_pipeline(tf.data.Dataset.from_tensor_slices((images, boxes)), 16,
+                           training=True, augment=aug, seed=3)
+        out_images, out_boxes = (t.numpy() for t in next(iter(ds)))
+        mirrored = 0
+        for image, target in zip(out_images, out_boxes):  # shuffled: find the source image
+            i, flipped = next((i, f) for i in range(len(images)) for f in (False, True)
+                              if np.array_equal(image, images[i, :, ::-1] if f else images[i]))
+            want = flip_boxes(tf.constant(boxes[i])).numpy() if flipped else boxes[i]
+            np.testing.assert_allclose(target, want, atol=1e-6)
+            mirrored += flipped
+        assert 0 < mirrored < len(images)
     ds = make_pipeline(tf.data.Dataset.from_tensor_slices((images, boxes)), 16, training=True,
                        augment=aug, seed=3)
     moved = 0
