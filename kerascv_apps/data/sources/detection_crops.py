@@ -135,8 +135,10 @@ def crops(root="shapes_detection", crop=32, windows=(20, 28, 40, 56), negatives=
                         f"background_iou={background_iou!r}")
     if root.split(":", 1)[0] == "crops":
         raise DataError(f"crops: root {root!r} is itself a crops dataset")
+    from kerascv_apps.tasks.detection import DetectionTask
+
     inner = load_dataset(root, **dict(source_kwargs or {}))
-    if inner.task != "detection":
+    if not DetectionTask.accepts_data(inner.task):  # boxes to cut crops from
         raise DataError(f"crops: {root!r} is a {inner.task} dataset; crops are cut from a "
                         f"detection dataset's boxes")
     k = inner.num_classes
