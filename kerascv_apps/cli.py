@@ -145,6 +145,8 @@ def args_train(p):
     p.add_argument("--momentum", type=_non_negative_float, default=D["momentum"],
                    help="SGD momentum")
     p.add_argument("--weight-decay", type=_non_negative_float, default=D["weight_decay"])
+    p.add_argument("--clipnorm", type=_positive_float, default=D["clipnorm"], metavar="NORM",
+                   help="clip each weight's gradient to this norm (default: no clipping)")
     p.add_argument("--schedule", default=D["schedule"],
                    choices=["constant", "cosine", "step", "exponential"])
     p.add_argument("--warmup-epochs", type=_non_negative_float, default=D["warmup_epochs"])
@@ -371,7 +373,7 @@ TRAIN_FLAGS = {"model": "model", "dataset": "dataset", "dataset_arg": "dataset_k
                "model_arg": "model_kwargs", "epochs": "epochs", "batch_size": "batch_size",
                "steps_per_epoch": "steps_per_epoch", "optimizer": "optimizer",
                "lr": "learning_rate", "momentum": "momentum", "weight_decay": "weight_decay",
-               "schedule": "schedule", "warmup_epochs": "warmup_epochs", "augment": "augment",
+               "clipnorm": "clipnorm", "schedule": "schedule", "warmup_epochs": "warmup_epochs", "augment": "augment",
                "early_stopping": "early_stopping_patience",
                "divergence_factor": "divergence_factor", "xla": "jit_compile",
                "precision": "precision", "seed": "seed", "strategy": "strategy",

@@ -92,7 +92,9 @@ class TrainConfig(_Config):
     """One training run (everything but where it is written and whether to overwrite).
 
     ``dataset`` None: the task's bundled dataset; ``steps_per_epoch`` None: the task's choice;
-    ``strategy`` None: the default device (see ``training.distribute``)."""
+    ``strategy`` None: the default device (see ``training.distribute``); ``clipnorm``: the
+    optimizer clips each weight's gradient to this norm (Keras' ``clipnorm``; None: no
+    clipping)."""
 
     model: str
     dataset: Optional[str] = None
@@ -106,6 +108,7 @@ class TrainConfig(_Config):
     learning_rate: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
+    clipnorm: Optional[float] = None
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
     augment: str = "tf"
@@ -120,6 +123,12 @@ class TrainConfig(_Config):
 
     REQUIRED = ("model",)
     CHOICES = CHOICES
+
+    def validate(self, where):
+        if self.clipnorm is not None and not (math.isfinite(self.clipnorm)
+                                              and self.clipnorm > 0):
+            raise ConfigError(f"{where}: clipnorm must be a finite number > 0 (or null: no "
+                              f"clipping), got {self.clipnorm!r}")
 
     def train_kwargs(self):
         """Keyword arguments of ``train_model`` (its first argument is ``model``)."""

@@ -175,7 +175,8 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
                 jit_compile="auto", early_stopping_patience=None, model_kwargs=None,
                 dataset_kwargs=None, task_kwargs=None, overwrite=False, verbose="auto",
                 callbacks=(), splits=None, steps_per_epoch=None, divergence_factor=100.0,
-                evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None):
+                evaluate=False, weights=None, trainable_blocks=1, model=None, strategy=None,
+                clipnorm=None):
     """Loads data (``dataset``; default the task's bundled one), builds ``model_name`` for
     it, and trains into ``run_dir``.
 
@@ -194,6 +195,9 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     the SRGAN adversarial step around an SR generator with ``task_kwargs={"adversarial":
     True, ...}``); ``Run.model`` is always the model to evaluate and export.
 
+    ``clipnorm``: the optimizer clips each weight's gradient to this norm (Keras'
+    ``clipnorm``; None: no clipping).
+
     ``strategy``: ``default``, ``mirrored``, ``multiworker``, ``tpu`` or a
     ``tf.distribute.Strategy`` (see ``training.distribute``); ``batch_size`` is per replica.
     Only the chief writes ``run_dir`` and evaluates (``Run.evaluation`` stays None elsewhere).
@@ -203,7 +207,7 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
     if dataset is None and splits is None:
         dataset = get_task_class(entry.task).default_dataset
     check_training_args(epochs, learning_rate, batch_size, steps_per_epoch, warmup_epochs,
-                        weight_decay, momentum, divergence_factor)
+                        weight_decay, momentum, divergence_factor, clipnorm)
     check_arguments(entry.builder, model_kwargs or {}, "--model-arg", model_name)
     from kerascv_apps.tasks.options import check_task_kwargs as check_options
 
@@ -227,7 +231,7 @@ def train_model(model_name, dataset=None, run_dir="runs/run", *, epochs=10, batc
         overwrite=overwrite, verbose=verbose, callbacks=callbacks, splits=splits,
         steps_per_epoch=steps_per_epoch, divergence_factor=divergence_factor,
         evaluate=evaluate, weights=weights, trainable_blocks=trainable_blocks, model=model,
-        strategy=strategy, strategy_name=strategy_name)
+        clipnorm=clipnorm, strategy=strategy, strategy_name=strategy_name)
     if not is_chief(strategy):  # no lock, no writes in run_dir
         return _train_locked(request, None)
     # the one look at the run directory and its one lock: a finished run, or an unfinished run
@@ -281,6 +285,7 @@ class TrainRequest:
     model: object
     strategy: object
     strategy_name: object
+    clipnorm: object = None
 
 
 def _measured_cpu_precision(s, splits, task):
@@ -359,7 +364,8 @@ def _train_locked(s, held):
     plan = fit_plan(train_ds, val_ds, run_dir=s.run_dir, epochs=s.epochs, loss=loss,
                     metrics=metrics, loss_weights=loss_weights, optimizer=s.optimizer,
                     learning_rate=s.learning_rate, weight_decay=s.weight_decay,
-                    momentum=s.momentum, schedule=s.schedule, warmup_epochs=s.warmup_epochs,
+                    momentum=s.momentum, clipnorm=s.clipnorm, schedule=s.schedule,
+                    warmup_epochs=s.warmup_epochs,
                     monitor=monitor, monitor_mode=mode,
                     early_stopping_patience=s.early_stopping_patience,
                     jit_compile=policy.jit_compile, callbacks=s.callbacks, verbose=s.verbose,

@@ -351,14 +351,30 @@ def _rectangles(n=16, size=64, seed=0):
     return images, boxes
 
 
-@pytest.mark.parametrize("kind", ["tf", "albumentations"])
-def test_augmented_boxes_still_cover_their_rectangle_exactly(kind):
+@pytest.mark.parametrize("kind, box_augment", [("tf", "full"), ("albumentations", "full"),
+                                               ("tf", "flip"), ("albumentations", "flip")])
+def test_augmented_boxes_still_cover_their_rectangle_exactly(kind, box_augment):
     import tensorflow as tf
+
+    from kerascv_apps.data.detection import flip_boxes
 
     images, boxes = _rectangles()
     size = images.shape[1]
-    task = get_task("detection", num_classes=3, class_names=CLASS_NAMES)
+    task = get_task("detection", num_classes=3, class_names=CLASS_NAMES,
+                    box_augment=box_augment)
     aug = task.augmentation(kind, None)
+    if box_augment == "flip":  # flips only: each example is itself or its exact mirror
+        ds = make_pipeline(tf.data.Dataset.from_tensor_slices((images, boxes)), 16,
+                           training=True, augment=aug, seed=3)
+        out_images, out_boxes = (t.numpy() for t in next(iter(ds)))
+        mirrored = 0
+        for image, target in zip(out_images, out_boxes):  # shuffled: find the source image
+            i, flipped = next((i, f) for i in range(len(images)) for f in (False, True)
+                              if np.array_equal(image, images[i, :, ::-1] if f else images[i]))
+            want = flip_boxes(tf.constant(boxes[i])).numpy() if flipped else boxes[i]
+            np.testing.assert_allclose(target, want, atol=1e-6)
+            mirrored += flipped
+        assert 0 < mirrored < len(images)
     ds = make_pipeline(tf.data.Dataset.from_tensor_slices((images, boxes)), 16, training=True,
                        augment=aug, seed=3)
     moved = 0
@@ -395,3 +411,41 @@ def test_flip_and_crop_arithmetic_is_exact():
     # a box less than min_visible inside the crop becomes padding
     gone = crop_boxes(boxes, 100.0, 100.0, 10, 55, 50, 45, 0.4).numpy()
     assert (gone[:, 4] == PAD_CLASS).all()
+
+
+def test_crops_source_cuts_objects_and_background_of_each_split():
+    """``crops:<detection spec>``: a K + 1 class dataset of object crops (the object's class)
+    and background windows (class K, overlapping no object), per split, the same every load;
+    a non-detection root is refused naming it."""
+    from kerascv_apps.data.sources.detection_crops import cut_crops
+
+    images = np.zeros((2, 64, 64, 3), np.float32)
+    boxes = np.full((2, 2, 5), PAD_CLASS, np.float32)
+    for i, (y, x) in enumerate(((8, 8), (24, 16))):  # one 32 x 32 square each
+        images[i, y:y + 32, x:x + 32] = 255.0
+        boxes[i, 0] = [y / 64, x / 64, (y + 32) / 64, (x + 32) / 64, 1]
+    crops, labels = cut_crops(images, boxes, 3, 8, [32], np.random.default_rng(0))
+    assert crops.shape == (8, 8, 8, 3) and list(labels) == [1, 3, 3, 3] * 2
+    for crop, label in zip(crops, labels):
+        if label == 1:  # the object's crop is the object
+            assert crop[2:6, 2:6].min() == 255.0  # edges sample across the border
+        else:  # a background window (IoU < 0.3) holds less than half of the object
+            assert crop.mean() < 255.0 / 2
+    spec = {"image_size": 32, "num_train": 6, "num_val": 2, "num_test": 3}
+    splits = load_dataset("crops:shapes_detection", crop=16, windows="12,16",
+                          source_kwargs=spec)
+    assert splits.task == "classification" and splits.image_shape == (16, 16, 3)
+    assert splits.num_classes == len(CLASS_NAMES) + 1
+    assert splits.class_names == list(CLASS_NAMES) + ["background"]
+    inner = load_dataset("shapes_detection", **spec)
+    for split in ("train", "val", "test"):
+        targets = [t for _, t in getattr(inner, split).as_numpy_iterator()]
+        objects = sum(len(real(t)) for t in targets)
+        x, y = (np.stack(a) for a in zip(*getattr(splits, split).as_numpy_iterator()))
+        assert (y < len(CLASS_NAMES)).sum() == objects == splits.info["crops"][split]["objects"]
+        assert (y == len(CLASS_NAMES)).sum() > 0 and x.shape[1:] == (16, 16, 3)
+    again = load_dataset("crops:shapes_detection", crop=16, windows="12,16", source_kwargs=spec)
+    for a, b in zip(splits.train.as_numpy_iterator(), again.train.as_numpy_iterator()):
+        np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(DataError, match="crops: 'digits' is a classification dataset"):
+        load_dataset("crops:digits")

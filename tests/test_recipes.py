@@ -260,7 +260,8 @@ def _trained_config(kwargs):
 def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     """The restoration, generation, classifier and quickstart recipes build, from their
     defaults, the run they started before they moved onto recipe_parser (values copied from
-    their former train_model / run_* calls), through the driver's functions."""
+    their former train_model / run_* calls), through the driver's functions; so do the phone
+    detector and sliding-window recipes (values of their former own fit)."""
     from kerascv_apps import end_to_end, experiment
     from kerascv_apps.config import TrainConfig
     from kerascv_apps.data.sources import base as sources
@@ -327,3 +328,24 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     args, kw = _first_run(monkeypatch, recipe("quickstart.py"), ["--run-dir", "q"],
                           end_to_end, "run_quickstart")
     assert args == ("q",) and kw == {"config": end_to_end.QUICKSTART, "max_int8_drop": 0.01}
+
+    # the detection recipes that had their own fit: the same settings, now TrainConfigs
+    _, kw = _first_run(monkeypatch, recipe("detection", "train_phone_detector.py"),
+                       ["--out", str(tmp_path / "phone")], experiment, "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "ssd_mobilenet_v2_tiny", dataset="shapes_detection", epochs=40, batch_size=16,
+        learning_rate=3e-3, clipnorm=10.0, optimizer="adam", schedule="cosine", augment="tf",
+        task_kwargs={"box_augment": "flip"}, precision="float32", seed=0,
+        dataset_kwargs={"image_size": 128, "num_train": 600, "num_test": 200, "seed": 0},
+        model_kwargs={"bn_momentum": 0.9})
+    assert kw["run_dir"] == str(tmp_path / "phone") and kw["evaluate"]
+    _, kw = _first_run(monkeypatch, recipe("detection", "sliding_window.py"), [], experiment,
+                       "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "resnet18", dataset="crops:shapes_detection", epochs=8, batch_size=64,
+        learning_rate=1e-3, optimizer="adam", schedule="constant", augment="none",
+        precision="float32", seed=0, dataset_kwargs={
+            "crop": 32, "windows": "20,28,40,56", "source_kwargs": {
+                "image_size": 128, "num_train": 600, "num_val": 8, "num_test": 200}},
+        model_kwargs={"stackwise_num_filters": [16, 32, 64, 128], "stem_filters": 16})
+    assert kw["run_dir"] == "runs/detection/sliding_window" and kw["evaluate"]

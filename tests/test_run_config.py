@@ -45,6 +45,12 @@ def test_flags_beside_a_config_override_it_and_files_are_typed(tmp_path):
     assert config == TrainConfig("unet", epochs=10, model_kwargs={"dropout": 0.2, "depth": 3})
     plain = train_config(_args(["train", "--model", "lenet5", "--run-dir", "r"]))
     assert plain == TrainConfig("lenet5")  # CLI defaults are the config's defaults
+    clipped = train_config(_args(["train", "--model", "lenet5", "--run-dir", "r",
+                                  "--clipnorm", "10"]))
+    assert clipped == TrainConfig("lenet5", clipnorm=10.0)
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="clipnorm must be a finite number > 0"):
+            TrainConfig("lenet5", clipnorm=bad)
     path.write_text("model: unet\nepochs: '4'\n")
     with pytest.raises(ConfigError, match=r"mine.yaml: epochs must be int, got '4'"):
         load_config(str(path))

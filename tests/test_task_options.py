@@ -44,6 +44,7 @@ def test_declared_options_are_exactly_the_constructor_arguments():
     ("super_resolution", {"degradations": ["lanczos"]}, "lanczos"),
     ("classification", {"top_k": 0}, "INT >= 1"),
     ("classification", {"loss": "focal"}, "accepted: top_k"),
+    ("detection", {"box_augment": "rotate"}, "full|flip"),
 ])
 def test_bad_task_options_are_refused_naming_the_accepted_ones(task, kwargs, message):
     with pytest.raises(ValueError, match="--task-arg") as e:
@@ -58,6 +59,7 @@ def test_good_task_options_are_parsed():
          "border_weights": True}
     assert check_task_kwargs("super_resolution", {"degradations": "bicubic,area"}) == \
         {"degradations": ("bicubic", "area")}
+    assert check_task_kwargs("detection", {"box_augment": "flip"}) == {"box_augment": "flip"}
 
 
 def test_options_reach_the_constructor_never_replacing_methods():

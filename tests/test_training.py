@@ -50,6 +50,31 @@ def test_train_writes_run_directory(tmp_path):
     assert not [f for f in os.listdir(tmp_path / "checkpoints") if ".tmp-" in f]
 
 
+def test_clipnorm_bounds_each_weight_step_and_is_recorded(tmp_path):
+    """``clipnorm`` reaches the optimizer the trainer builds: with plain SGD (lr 1, no
+    momentum) one step moves each weight by at most ``clipnorm``; unclipped it moves more."""
+    import json
+
+    data = _toy_data(n=16)  # one batch: one step
+
+    def step(run_dir, clipnorm):
+        keras.utils.set_random_seed(0)
+        model = _toy_model()
+        before = [w.numpy().copy() for w in model.trainable_weights]
+        train(model, data, run_dir=run_dir, epochs=1, loss="sparse_categorical_crossentropy",
+              optimizer="sgd", learning_rate=1.0, momentum=0.0, verbose=0, clipnorm=clipnorm)
+        return [float(np.linalg.norm(w.numpy() - b))
+                for w, b in zip(model.trainable_weights, before)]
+
+    clipped = step(tmp_path / "clipped", 1e-3)
+    assert max(clipped) <= 1e-3 * (1 + 1e-4) and max(clipped) > 0
+    assert max(step(tmp_path / "free", None)) > 1e-2
+    assert json.loads((tmp_path / "clipped" / "train_config.json").read_text())["clipnorm"] \
+        == 1e-3
+    with pytest.raises(ValueError, match="--clipnorm must be a finite number > 0"):
+        train(_toy_model(), data, run_dir=tmp_path / "bad", epochs=1, loss="mse", clipnorm=0)
+
+
 def test_finished_run_directory_is_not_overwritten(tmp_path):
     data = _toy_data()
     kwargs = dict(run_dir=tmp_path, epochs=1, loss="sparse_categorical_crossentropy", verbose=0)

@@ -148,22 +148,45 @@ class BoxAugment:
     ``H x W`` image, ``y' = (y * H - oy) / ch`` (the same map the resize applies to pixel
     edges), then clipped to [0, 1]; a flip maps ``x`` to ``1 - x`` (x_min and x_max swap).
     A box whose visible area is less than ``min_visible`` of its area becomes padding.
+    ``scale`` None, ``brightness`` 0 and ``contrast`` None leave out the crop and the colour
+    changes (``flips_only()``: horizontal flips alone, pixels and boxes mirrored exactly).
     Callable as ``(image, boxes, seed) -> (image, boxes)`` (``make_pipeline``).
     """
 
     def __init__(self, scale=(0.6, 1.0), horizontal_flip=True, brightness=20.0,
                  contrast=(0.8, 1.2), min_visible=0.4):
-        self.scale = tuple(float(s) for s in scale)
+        self.scale = None if scale is None else tuple(float(s) for s in scale)
         self.horizontal_flip = bool(horizontal_flip)
         self.brightness = float(brightness)
         self.contrast = contrast
         self.min_visible = float(min_visible)
+
+    @classmethod
+    def flips_only(cls):
+        """Horizontal flips (probability 0.5) and nothing else."""
+        return cls(scale=None, horizontal_flip=True, brightness=0.0, contrast=None)
 
     def __call__(self, image, boxes, seed):
         import tensorflow as tf
 
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6)
         uniform = lambda i, lo, hi: tf.random.stateless_uniform([], seeds[i], lo, hi)  # noqa: E731
+        if self.scale is not None:
+            image, boxes = self._crop(image, boxes, uniform)
+        if self.horizontal_flip:
+            do = uniform(3, 0.0, 1.0) < 0.5
+            image = tf.where(do, tf.reverse(image, [1]), image)
+            boxes = tf.where(do, flip_boxes(boxes), boxes)
+        if self.brightness:
+            image = image + uniform(4, -self.brightness, self.brightness)
+        if self.contrast:
+            mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
+            image = (image - mean) * uniform(5, self.contrast[0], self.contrast[1]) + mean
+        return tf.clip_by_value(image, 0.0, 255.0), boxes
+
+    def _crop(self, image, boxes, uniform):
+        import tensorflow as tf
+
         shape = tf.shape(image)
         h, w = shape[0], shape[1]
         hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
@@ -176,17 +199,7 @@ class BoxAugment:
         crop = tf.image.crop_to_bounding_box(image, oy, ox, ch, cw)
         crop = tf.image.resize(crop, tf.stack([h, w]), method="bilinear")
         image = tf.reshape(crop, tf.shape(image))
-        boxes = crop_boxes(boxes, hf, wf, oy, ox, ch, cw, self.min_visible)
-        if self.horizontal_flip:
-            do = uniform(3, 0.0, 1.0) < 0.5
-            image = tf.where(do, tf.reverse(image, [1]), image)
-            boxes = tf.where(do, flip_boxes(boxes), boxes)
-        if self.brightness:
-            image = image + uniform(4, -self.brightness, self.brightness)
-        if self.contrast:
-            mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
-            image = (image - mean) * uniform(5, self.contrast[0], self.contrast[1]) + mean
-        return tf.clip_by_value(image, 0.0, 255.0), boxes
+        return image, crop_boxes(boxes, hf, wf, oy, ox, ch, cw, self.min_visible)
 
 
 def crop_boxes(boxes, height, width, oy, ox, ch, cw, min_visible):
@@ -236,10 +249,11 @@ class AlbumentationsBoxAugment:
     is not used: a random crop may cut boxes, which then follow ``min_visibility``): a random
     resized crop of ``scale`` of the area at the input's aspect ratio, a horizontal flip and
     brightness/contrast. Boxes go in and out in albumentations' own normalized
-    ``x_min, y_min, x_max, y_max`` format; padding rows are left out and put back."""
+    ``x_min, y_min, x_max, y_max`` format; padding rows are left out and put back.
+    ``scale`` None: horizontal flips alone."""
 
     def __init__(self, scale=(0.36, 1.0), min_visible=0.4):
-        self.scale = tuple(scale)
+        self.scale = None if scale is None else tuple(scale)
         self.min_visible = float(min_visible)
         self._transforms = {}
 
@@ -250,10 +264,13 @@ class AlbumentationsBoxAugment:
         if key not in self._transforms:
             import albumentations as A
 
+            steps = [A.HorizontalFlip(p=0.5)]
+            if self.scale is not None:
+                steps = [A.RandomResizedCrop(size=(height, width), scale=self.scale,
+                                             ratio=(width / height, width / height), p=1.0),
+                         *steps, A.RandomBrightnessContrast(p=0.5)]
             self._transforms[key] = A.Compose(
-                [A.RandomResizedCrop(size=(height, width), scale=self.scale,
-                                     ratio=(width / height, width / height), p=1.0),
-                 A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5)],
+                steps,
                 bbox_params=A.BboxParams(format="albumentations", label_fields=["classes"],
                                          min_visibility=self.min_visible))
         return self._transforms[key]

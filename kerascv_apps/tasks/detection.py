@@ -152,6 +152,9 @@ class DetectionTask(Task):
             the same class.
         max_detections: detections kept per image (100, COCO's maxDets).
         draw_threshold: score from which ``predict`` and the pictures draw a detection.
+        box_augment: what ``augment`` does: ``full`` (scale-crop, horizontal flip,
+            brightness/contrast) or ``flip`` (horizontal flips only, boxes mirrored with the
+            image: a named deviation for short runs on small sets, e.g. the phone recipe).
     """
 
     name = "detection"
@@ -160,12 +163,15 @@ class DetectionTask(Task):
     eval_batch_size = None
 
     def __init__(self, num_classes=None, class_names=None, score_threshold=0.05,
-                 iou_threshold=0.5, max_detections=100, draw_threshold=0.3):
+                 iou_threshold=0.5, max_detections=100, draw_threshold=0.3, box_augment="full"):
         super().__init__(num_classes=num_classes, class_names=class_names)
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
         self.draw_threshold = float(draw_threshold)
+        if box_augment not in ("full", "flip"):
+            raise ValueError(f"box_augment must be 'full' or 'flip', got {box_augment!r}")
+        self.box_augment = box_augment
 
     @classmethod
     def from_splits(cls, splits, **kwargs):
@@ -453,17 +459,19 @@ class DetectionTask(Task):
         """Box-aware augmentation: ``'tf'`` (:class:`~kerascv_apps.data.detection.BoxAugment`:
         scale-crop, horizontal flip, brightness/contrast, graph mode) or ``'albumentations'``
         (the same kinds through albumentations' ``bbox_params``); boxes follow the pixels and
-        a box mostly cropped away becomes padding."""
+        a box mostly cropped away becomes padding. With ``box_augment="flip"`` either kind
+        only flips images horizontally (probability 0.5), boxes mirrored with them."""
         if kind in (None, "none"):
             return None
+        flips = self.box_augment == "flip"
         if kind == "tf":
             from kerascv_apps.data.detection import BoxAugment
 
-            return BoxAugment()
+            return BoxAugment.flips_only() if flips else BoxAugment()
         if kind == "albumentations":
             from kerascv_apps.data.detection import AlbumentationsBoxAugment
 
-            return AlbumentationsBoxAugment()
+            return AlbumentationsBoxAugment(scale=None) if flips else AlbumentationsBoxAugment()
         raise ValueError(f"augment must be 'none', 'tf' or 'albumentations', got {kind!r}")
 
     # TFRecords: the padded boxes as a float list (max_boxes x 5, row-major)

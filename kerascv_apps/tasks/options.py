@@ -188,6 +188,9 @@ OPTIONS = {
         Option("max_detections", _int(1), "INT >= 1", "detections kept per image (COCO: 100)"),
         Option("draw_threshold", _float(0.0), "FLOAT >= 0", "score from which predict and the "
                "pictures draw a detection"),
+        Option("box_augment", _choice("full", "flip"), "full|flip", "what --augment tf / "
+               "albumentations does: full (scale-crop, horizontal flip, brightness/contrast) "
+               "or flip (horizontal flips only, boxes mirrored with the image)"),
     ),
     "restoration": (
         Option("pixel_loss", _choice("mse", "l1"), "mse|l1", "pixel loss on RGB"),

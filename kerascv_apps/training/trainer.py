@@ -62,7 +62,8 @@ def _positive(name, value, kind=float, allow_none=False, allow_zero=False):
 
 
 def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_epoch=None,
-                        warmup_epochs=0, weight_decay=0.0, momentum=0.0, divergence_factor=100.0):
+                        warmup_epochs=0, weight_decay=0.0, momentum=0.0, divergence_factor=100.0,
+                        clipnorm=None):
     """Refuses non-positive or non-finite training numbers before anything runs.
 
     Messages name the command-line flag (``--lr`` for ``learning_rate``)."""
@@ -75,6 +76,7 @@ def check_training_args(epochs, learning_rate=None, batch_size=None, steps_per_e
     _positive("--weight-decay", weight_decay, allow_zero=True)
     _positive("--momentum", momentum, allow_zero=True)
     _positive("--divergence-factor", divergence_factor, allow_zero=True)
+    _positive("--clipnorm", clipnorm, allow_none=True)
 
 
 def run_dir_state(run_dir):
@@ -277,6 +279,7 @@ class FitPlan:
     learning_rate: object
     weight_decay: float
     momentum: float
+    clipnorm: object
     schedule: str
     warmup_epochs: float
     monitor: str
@@ -297,7 +300,7 @@ def fit_plan(train_data, val_data=None, *, run_dir, epochs, loss, metrics=None,
              momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
              monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
              steps_per_epoch=None, callbacks=(), verbose="auto", compile=True,
-             tensorboard=True, divergence_factor=100.0, strategy=None):
+             tensorboard=True, divergence_factor=100.0, strategy=None, clipnorm=None):
     """The :class:`FitPlan` of ``train``'s arguments (checked by ``check_training_args``
     before; see ``train`` for what each means)."""
     run_dir = os.path.abspath(run_dir)
@@ -306,7 +309,7 @@ def fit_plan(train_data, val_data=None, *, run_dir, epochs, loss, metrics=None,
         final_path=os.path.join(run_dir, "model.keras"), epochs=epochs, loss=loss,
         metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
         learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
-        schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
+        clipnorm=clipnorm, schedule=schedule, warmup_epochs=warmup_epochs, monitor=monitor,
         monitor_mode=monitor_mode, early_stopping_patience=early_stopping_patience,
         jit_compile=jit_compile, steps_per_epoch=steps_per_epoch, callbacks=tuple(callbacks),
         verbose=verbose, compile=compile, tensorboard=tensorboard,
@@ -318,7 +321,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
           momentum=0.9, schedule="constant", warmup_epochs=0, monitor="val_loss",
           monitor_mode="min", early_stopping_patience=None, jit_compile="auto",
           steps_per_epoch=None, callbacks=(), verbose="auto", overwrite=False, compile=True,
-          tensorboard=True, divergence_factor=100.0, strategy=None):
+          tensorboard=True, divergence_factor=100.0, strategy=None, clipnorm=None):
     """Compiles and fits ``model`` with checkpoints, resume, logs and a divergence guard.
 
     Args:
@@ -333,6 +336,8 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
         loss / metrics / loss_weights: as for ``compile``.
         optimizer: ``sgd`` (with ``momentum``), ``adam``, ``adamw``, ``rmsprop`` or an instance.
         learning_rate / weight_decay / schedule / warmup_epochs: see ``optimizers``.
+        clipnorm: clip each weight's gradient to this norm (Keras' ``clipnorm``; None: no
+            clipping; an optimizer passed as an instance keeps its own setting).
         monitor / monitor_mode: what best.keras and early stopping watch.
         early_stopping_patience: epochs without improvement before stopping (None = off).
         jit_compile: ``auto`` (XLA on GPU only), ``on``/``off`` or a bool.
@@ -357,7 +362,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
     check_training_args(epochs, learning_rate if isinstance(learning_rate, (int, float)) else None,
                         steps_per_epoch=steps_per_epoch, warmup_epochs=warmup_epochs,
                         weight_decay=weight_decay, momentum=momentum,
-                        divergence_factor=divergence_factor)
+                        divergence_factor=divergence_factor, clipnorm=clipnorm)
     plan = fit_plan(train_data, val_data, run_dir=run_dir, epochs=epochs, loss=loss,
                     metrics=metrics, loss_weights=loss_weights, optimizer=optimizer,
                     learning_rate=learning_rate, weight_decay=weight_decay, momentum=momentum,
@@ -366,7 +371,7 @@ def train(model, train_data, val_data=None, *, run_dir, epochs, loss, metrics=No
                     jit_compile=jit_compile, steps_per_epoch=steps_per_epoch,
                     callbacks=callbacks, verbose=verbose, compile=compile,
                     tensorboard=tensorboard, divergence_factor=divergence_factor,
-                    strategy=strategy)
+                    strategy=strategy, clipnorm=clipnorm)
     run_dir = plan.run_dir
     if not is_chief(strategy):  # a non-chief worker: nothing is checked or written in run_dir
         return _fit(model, plan)
@@ -415,7 +420,7 @@ def _fit_in_scope(model, p, write_dir=None):
             lr = build_schedule(p.schedule, p.learning_rate, total_steps=total,
                                 warmup_steps=int(p.warmup_epochs * steps) if steps else 0)
             optimizer = build_optimizer(optimizer, lr, momentum=p.momentum,
-                                        weight_decay=p.weight_decay)
+                                        weight_decay=p.weight_decay, clipnorm=p.clipnorm)
         model.compile(optimizer=optimizer, loss=p.loss, metrics=p.metrics,
                       loss_weights=p.loss_weights, jit_compile=jit)
     monitor = p.monitor
@@ -436,6 +441,7 @@ def _fit_in_scope(model, p, write_dir=None):
         "momentum": float(p.momentum), "warmup_epochs": float(p.warmup_epochs),
         "early_stopping_patience": p.early_stopping_patience,
         "divergence_factor": float(p.divergence_factor), "monitor": monitor,
+        "clipnorm": None if p.clipnorm is None else float(p.clipnorm),
         "dtype_policy": str(model.dtype_policy.name), **describe(p.strategy)}, indent=2))
 
     # the datasets are shuffled by make_pipeline; fit's shuffle would be ignored (and warned about)
