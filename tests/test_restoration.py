@@ -154,6 +154,15 @@ def test_task_scores_and_reports_the_baselines_of_its_degradation(tmp_path):
     he = run_baseline("he", dark[0])
     assert restoration_metrics(clean[0], he)["psnr"] == pytest.approx(
         res["per_image"][0]["he_psnr"])
+    # colour gains on the training crops for noise, none for low light (the brightness to
+    # restore), unless asked for
+    from types import SimpleNamespace
+
+    def crops_gain(t, kind):
+        return t.augmentation("none", SimpleNamespace(info={"degradation": {"kind": kind}}))
+    assert crops_gain(task, "gaussian").min_gain == 0.3
+    assert crops_gain(low, "low_light").min_gain == 1.0
+    assert crops_gain(get_task("restoration", min_gain=0.5), "low_light").min_gain == 0.5
 
 
 def test_tiled_prediction_equals_whole_image_prediction():
