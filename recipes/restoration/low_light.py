@@ -34,22 +34,29 @@ import argparse
 import sys
 import time
 
+# the budgets and builder arguments of the measured runs above (each model's defaults here)
+MEASURED = {"llnet": {"epochs": 4, "steps_per_epoch": 60, "model_args": {"stride": 4}},
+            "dae": {"epochs": 6, "steps_per_epoch": 100,
+                    "model_args": {"filters": 48, "num_layers": 8}}}
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="llnet", help="llnet, dae or conv_autoencoder")
     p.add_argument("--run-dir", default="runs/low_light")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="default: the model's measured budget (MEASURED)")
+    p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--patch-size", type=int, default=40)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=INT",
-                   help="integer builder arguments, e.g. stride=4 or filters=48")
-    p.add_argument("--pretrain-patches", type=int, default=30000,
+                   help="integer builder arguments, e.g. stride=4 or filters=48 (added to "
+                        "the model's measured ones in MEASURED)")
+    p.add_argument("--pretrain-patches", type=int, default=10000,
                    help="LLNet: 17x17 patches of the layer-wise pre-training")
-    p.add_argument("--pretrain-epochs", type=int, default=10)
+    p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--export", action="store_true")
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
@@ -59,7 +66,12 @@ def main(argv=None):
     from kerascv_apps.end_to_end import restoration_table, run_restoration
     from kerascv_apps.tasks.base import get_task
 
-    model_kwargs = {k: int(v) for k, v in (kv.split("=", 1) for kv in a.model_arg)}
+    measured = MEASURED.get(a.model, {})
+    a.epochs = a.epochs if a.epochs is not None else measured.get("epochs", 10)
+    a.steps_per_epoch = (a.steps_per_epoch if a.steps_per_epoch is not None
+                         else measured.get("steps_per_epoch", 100))
+    model_kwargs = dict(measured.get("model_args", {}))
+    model_kwargs.update({k: int(v) for k, v in (kv.split("=", 1) for kv in a.model_arg)})
     splits = load_dataset("restore", degradation="low_light")
     model, pretrain = None, None
     if a.model == "llnet":
@@ -73,7 +85,7 @@ def main(argv=None):
         losses = pretrain_llnet(model, degraded, clean, epochs=a.pretrain_epochs)
         pretrain = {"da_losses": losses, "seconds": time.time() - start,
                     "cpu_seconds": time.process_time() - cpu}
-        print(f"layer-wise pre-training: final DA objective (MSE + sparsity + weight decay) "
+        print(f"layer-wise pre-training: final DA objective (half squared error + sparsity + weight decay) "
               f"per layer {[round(v, 4) for v in losses]}, "
               f"{pretrain['seconds']:.0f} s wall, {pretrain['cpu_seconds']:.0f} s CPU")
     summary = run_restoration(a.model, a.run_dir, epochs=a.epochs,
