@@ -49,8 +49,8 @@ dae vs HE: +8.92, +6.10, +6.44, +8.59, +6.06 dB (mean +7.23); vs CLAHE: +9.31, +
 
 llnet vs HE: +9.94, +4.11, +4.65, +4.90, +3.59 dB (mean +5.44); vs CLAHE: +10.33, +5.51,
 +7.18, +5.96, +2.52 (mean +6.30; flower is the one photo under +3 dB); SSIM above both on
-every photo. The dae is ahead of LLNet by 1.8 dB (mean) but behind it in SSIM (0.414 vs
-0.532): its 8-layer 3x3 receptive field (17x17) is the LLNet patch's, its output is less smooth.
+every photo. The dae is ahead of LLNet by 1.8 dB (mean PSNR) but behind it in SSIM (0.414
+vs 0.532); its receptive field (8 layers of 3x3: 17x17) is the size of LLNet's patch.
 
 Earlier LLNet runs of the same budget, before two fixes: with colour gains in [0.3, 1] on the
 training crops (now off for low light, see ``RestorationTask.min_gain``) and the DA
