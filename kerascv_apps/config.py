@@ -296,43 +296,70 @@ def recipe_config(config, defaults, settings):
                                  source="the recipe's settings")
 
 
+# what a recipe flag's spec may say besides its default and help (argparse's meanings)
+_FLAG_OPTIONS = ("default", "help", "choices", "metavar", "required", "type")
+
+
 def add_recipe_arguments(parser, flags):
     """A recipe's own flags (what is not a TrainConfig key: data sizes, model variants,
     export switches), declared as ``{key: (default, help)}`` or ``{key: (default, help,
-    choices)}``; the flag is ``--<key-with-dashes>`` and its type follows the default
-    (``None``: str). A bool default is a switch that flips it: ``--key`` when False,
-    ``--no-key`` when True (``args.key`` either way)."""
+    choices)}``, or as a dict of ``default``, ``help``, ``choices``, ``metavar``, ``required``
+    and ``type`` (a function of the text, for values like ``key=value``); the flag is
+    ``--<key-with-dashes>`` and its type follows the default (``None``: str). A bool default is
+    a switch that flips it: ``--key`` when False, ``--no-key`` when True (``args.key`` either
+    way). A list default (``[]``) is a repeatable flag: ``args.key`` lists every value given."""
     for key, spec in flags.items():
-        default, help_text, choices = (tuple(spec) + (None,))[:3]
+        spec = dict(spec) if isinstance(spec, dict) else dict(zip(("default", "help", "choices"),
+                                                                  spec))
+        unknown = sorted(set(spec) - set(_FLAG_OPTIONS))
+        if unknown:
+            raise ValueError(f"recipe flag {key!r}: unknown option {unknown[0]!r}; known: "
+                             f"{', '.join(_FLAG_OPTIONS)}")
+        default, help_text = spec.get("default"), spec.get("help")
         flag = "--" + key.replace("_", "-")
+        extra = {k: spec[k] for k in ("metavar", "required") if k in spec}
         if isinstance(default, bool):
             parser.add_argument(flag if not default else "--no-" + flag[2:], dest=key,
                                 action="store_false" if default else "store_true",
                                 default=default, help=help_text)
             continue
-        kind = str if default is None else type(default)
-        if kind not in (int, float, str):
+        if isinstance(default, list):
+            if default:
+                raise ValueError(f"recipe flag {key!r}: a repeatable flag starts empty ([]), "
+                                 f"got {default!r}")
+            parser.add_argument(flag, dest=key, action="append", default=[],
+                                type=spec.get("type", str), choices=spec.get("choices"),
+                                help=help_text, **extra)
+            continue
+        kind = spec.get("type") or (str if default is None else type(default))
+        if "type" not in spec and kind not in (int, float, str):
             raise ValueError(f"recipe flag {key!r}: default {default!r} is not a bool, int, "
-                             f"float, str or None")
-        parser.add_argument(flag, dest=key, type=kind, default=default, choices=choices,
-                            help=help_text)
+                             f"float, str, None or [] (a repeatable flag)")
+        parser.add_argument(flag, dest=key, type=kind, default=default,
+                            choices=spec.get("choices"), help=help_text, **extra)
     return parser
 
 
-def recipe_parser(description, run_dir, keys=(), defaults=None, flags=None):
-    """The command line of a recipe: ``--run-dir`` (default ``run_dir``; None: no such flag,
-    the recipe names its own output folder), a flag per
-    TrainConfig key in ``keys`` (``add_config_arguments``, with the recipe's ``defaults``),
-    the recipe's own ``flags`` (``add_recipe_arguments``) and ``--overwrite``. The recipe
-    then builds its TrainConfig with ``config_from_args``."""
+def recipe_parser(description, run_dir, keys=(), defaults=None, flags=None, *, arguments=None,
+                  overwrite=True):
+    """The command line of a recipe: its positional ``arguments`` (``{name: help}``, e.g. a
+    model file to score), ``--run-dir`` (default ``run_dir``; None: no such flag, the recipe
+    names its own output folder), a flag per TrainConfig key in ``keys``
+    (``add_config_arguments``, with the recipe's ``defaults``), the recipe's own ``flags``
+    (``add_recipe_arguments``) and ``--overwrite`` (``overwrite=False``: a recipe that
+    replaces nothing has no such flag). The recipe then builds its TrainConfig with
+    ``config_from_args``. Every script under ``recipes/`` parses its command line here."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help_text in (arguments or {}).items():
+        parser.add_argument(name, help=help_text)
     if run_dir is not None:
         parser.add_argument("--run-dir", default=run_dir)
     add_config_arguments(parser, keys, **(defaults or {}))
     add_recipe_arguments(parser, flags or {})
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a finished run in --run-dir")
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace a finished run in --run-dir")
     return parser

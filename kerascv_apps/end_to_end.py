@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from kerascv_apps.config import TrainConfig, add_config_arguments, config_from_args, recipe_config
+from kerascv_apps.config import TrainConfig, config_from_args, recipe_config, recipe_parser
 from kerascv_apps.experiment import export_run, train_model
 from kerascv_apps.export.pipeline import format_export_report
 from kerascv_apps.models.outputs import inference_model
@@ -171,29 +171,31 @@ def sr_summary_line(s):
 SR_FLAGS = ("epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed")
 
 
-def add_sr_arguments(parser, *, run_dir, scale, epochs, steps_per_epoch, batch_size, patch_size,
-                     learning_rate, loss="mse"):
-    """The command-line options every SR recipe shares, with the recipe's budget as defaults:
-    its training flags from TrainConfig (``SR_FLAGS``), plus the SR task's and the run's."""
-    parser.add_argument("--run-dir", default=run_dir)
-    parser.add_argument("--scale", type=int, default=scale)
-    add_config_arguments(parser, SR_FLAGS, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                         batch_size=batch_size, learning_rate=learning_rate)
-    parser.add_argument("--patch-size", type=int, default=patch_size,
-                        help="LR crop size (HR = scale x this)")
-    parser.add_argument("--loss", default=loss, choices=("mse", "l1", "mse_y", "l1_y"),
-                        help="pixel loss on RGB, or on the luma only (_y)")
-    parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --run-dir")
+def sr_recipe_parser(description, *, run_dir, scale, epochs, steps_per_epoch, batch_size,
+                     patch_size, learning_rate, loss="mse", flags=None):
+    """The command line every SR recipe shares (``recipe_parser``), with the recipe's budget
+    as defaults: its training flags from TrainConfig (``SR_FLAGS``), the SR task's and the
+    run's (``--scale``, ``--patch-size``, ``--loss``, ``--no-export``), then the recipe's own
+    ``flags``."""
+    return recipe_parser(description, run_dir, SR_FLAGS, {
+        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
+        "learning_rate": learning_rate}, {
+        "scale": (scale, "upscaling factor"),
+        "patch_size": (patch_size, "LR crop size (HR = scale x this)"),
+        "loss": (loss, "pixel loss on RGB, or on the luma only (_y)",
+                 ("mse", "l1", "mse_y", "l1_y")),
+        "export": (True, "train and evaluate only (no TFLite export)"),
+        **(flags or {})})
 
 
 def run_sr_recipe(model_name, args, model_kwargs):
-    """Runs an SR recipe from its parsed ``add_sr_arguments`` options; prints the summary line."""
+    """Runs an SR recipe from its parsed ``sr_recipe_parser`` options; prints the summary
+    line."""
     config = config_from_args(args, SR_FLAGS, model_name, **{**SR_DEFAULTS,
                                                               "model_kwargs": model_kwargs})
     s = run_super_resolution(
         config, args.run_dir, patch_size=args.patch_size,
-        task_kwargs={"pixel_loss": args.loss}, export=not args.no_export,
+        task_kwargs={"pixel_loss": args.loss}, export=args.export,
         export_formats=("float32", "float16", "int8"), overwrite=args.overwrite)
     print(sr_summary_line(s))
     return s

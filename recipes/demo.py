@@ -2,18 +2,19 @@
 the embedded `shapes` (segmentation) and a quick edge super-resolution model on the bundled
 photos, each trained, evaluated and exported to TFLite."""
 
-import argparse
 import os
 import runpy
 import sys
 import time
+
+from kerascv_apps.config import recipe_parser
 
 STAGES = ["quickstart", "segmentation_demo", "sr_demo"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main(argv=None):
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    recipe_parser(__doc__, None, overwrite=False).parse_args(argv)  # --help only
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for stage in STAGES:
         module = runpy.run_path(os.path.join(HERE, f"{stage}.py"), run_name=stage)

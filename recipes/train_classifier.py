@@ -16,7 +16,6 @@ Optimizer: Adam 1e-3 with a cosine schedule (the papers' SGD recipes are tuned f
 ImageNet-length runs), AdamW with weight decay 0.05 and one warmup epoch for ViT.
 """
 
-import argparse
 import json
 import sys
 
@@ -40,21 +39,26 @@ def _kv(text):
         return key, value
 
 
+OWN_FLAGS = {
+    "model": {"required": True, "help": "registered classification model name"},
+    "dataset": ("digits", "the embedded digits or a prepared CIFAR-10", ("digits", "cifar10")),
+    "run_dir": (None, "default: runs/<model>-<dataset>"),
+    "model_arg": {"default": [], "type": _kv, "metavar": "KEY=VALUE",
+                  "help": "builder argument over the family's default (repeatable)"},
+    "export": {"default": None, "metavar": "DIR",
+               "help": "export SavedModel + TFLite into DIR"},
+}
+
+
 def main(argv=None):
-    from kerascv_apps.config import add_config_arguments, config_from_args
+    from kerascv_apps.config import config_from_args, recipe_parser
     from kerascv_apps.data import DataError, load_dataset
     from kerascv_apps.experiment import export_run, train_model
     from kerascv_apps.registry import get_entry
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, help="registered classification model name")
-    p.add_argument("--dataset", default="digits", choices=["digits", "cifar10"])
-    p.add_argument("--run-dir", help="default: runs/<model>-<dataset>")
     # training flags from TrainConfig; optimizer and learning rate: per family unless given
-    add_config_arguments(p, FLAGS, optimizer=None, learning_rate=None)
-    p.add_argument("--model-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--export", metavar="DIR", help="export SavedModel + TFLite into DIR")
-    p.add_argument("--overwrite", action="store_true")
+    p = recipe_parser(__doc__, None, FLAGS, {"optimizer": None, "learning_rate": None},
+                      OWN_FLAGS)
     args = p.parse_args(argv)
 
     entry = get_entry(args.model)

@@ -1,5 +1,6 @@
 """Every recipe is a script over the public API: ``python recipes/<x>.py --help`` parses its
-arguments and exits without training, and no recipe edits ``sys.path``."""
+arguments (with ``recipe_parser``, the config machinery) and exits without training, and no
+recipe edits ``sys.path``."""
 
 import argparse
 import glob
@@ -42,8 +43,6 @@ def test_demo_help_as_a_script():
 
 
 def test_recipe_flags_are_train_config_keys():
-    import argparse
-
     from kerascv_apps.config import TrainConfig, add_config_arguments, config_from_args
 
     keys = ("epochs", "learning_rate", "augment", "optimizer")
@@ -83,18 +82,27 @@ def test_segmentation_and_sr_recipes_build_their_config(monkeypatch, capsys):
     monkeypatch.setattr(end_to_end, "run_super_resolution", lambda config, run_dir, **kw: seen.append(
         (config, run_dir, kw)))
     monkeypatch.setattr(end_to_end, "sr_summary_line", lambda s: "")
-    p = argparse.ArgumentParser()
-    end_to_end.add_sr_arguments(p, run_dir="sr", scale=2, epochs=10, steps_per_epoch=100,
-                                batch_size=16, patch_size=32, learning_rate=3e-3, loss="l1")
-    a = p.parse_args(["--steps-per-epoch", "5", "--batch-size", "4", "--patch-size", "8",
-                      "--no-export", "--scale", "2", "--seed", "1"])
-    end_to_end.run_sr_recipe("espcn_x2", a, {"activation": "tanh"})
+    edge = runpy.run_path(os.path.join(ROOT, "recipes", "super_resolution", "edge.py"),
+                          run_name="recipe")["main"]
+    assert edge(["--steps-per-epoch", "5", "--batch-size", "4", "--patch-size", "8",
+                 "--no-export", "--scale", "2", "--seed", "1", "--paper"]) == 0
     config, run_dir, kw = seen[1]
-    assert config == TrainConfig("espcn_x2", dataset="photos", epochs=10, steps_per_epoch=5,
-                                 batch_size=4, learning_rate=3e-3, seed=1, schedule="cosine",
-                                 jit_compile="off", model_kwargs={"activation": "tanh"})
-    assert kw["patch_size"] == 8 and kw["task_kwargs"] == {"pixel_loss": "l1"}
-    assert not kw["export"]
+    assert config == TrainConfig("espcn_paper_x2", dataset="photos", epochs=10,
+                                 steps_per_epoch=5, batch_size=4, learning_rate=3e-3, seed=1,
+                                 schedule="cosine", jit_compile="off")
+    assert run_dir == "runs/espcn_x2" and kw["patch_size"] == 8
+    assert kw["task_kwargs"] == {"pixel_loss": "l1"} and not kw["export"]
+    # train_srresnet's settings as they were before it moved onto sr_recipe_parser
+    srresnet = runpy.run_path(os.path.join(ROOT, "recipes", "super_resolution",
+                                           "train_srresnet.py"), run_name="recipe")["main"]
+    srresnet(["--no-anchor", "--batch-norm", "--overwrite"])
+    config, run_dir, kw = seen[2]
+    assert config == TrainConfig("srresnet_x4", dataset="photos", epochs=10, steps_per_epoch=40,
+                                 batch_size=8, learning_rate=1e-3, schedule="cosine",
+                                 jit_compile="off", model_kwargs={
+                                     "num_blocks": 4, "anchor_skip": False, "batch_norm": True})
+    assert run_dir == "runs/srresnet_x4" and kw["patch_size"] == 24 and kw["export"]
+    assert kw["task_kwargs"] == {"pixel_loss": "mse"} and kw["overwrite"]
 
 
 def test_recipe_own_flags_are_declared_not_parsed_by_hand():
@@ -116,6 +124,23 @@ def test_recipe_own_flags_are_declared_not_parsed_by_hand():
     assert not hasattr(recipe_parser("d", None).parse_args([]), "run_dir")
     with pytest.raises(ValueError, match="recipe flag 'sizes'"):
         recipe_parser("d", "r", flags={"sizes": ((1, 2), "s")})
+    # positional arguments, repeatable and typed flags, no --overwrite where nothing is replaced
+    p = recipe_parser("d", None, arguments={"model_path": "m"}, overwrite=False, flags={
+        "model_arg": {"default": [], "metavar": "K=V", "type": lambda t: tuple(t.split("="))},
+        "sigma": {"default": None, "type": float, "help": "s"},
+        "model": {"required": True, "help": "n"}})
+    a = p.parse_args(["m.keras", "--model", "x", "--model-arg", "a=1", "--model-arg", "b=2"])
+    assert (a.model_path, a.model, a.model_arg, a.sigma) == (
+        "m.keras", "x", [("a", "1"), ("b", "2")], None)
+    assert p.parse_args(["m", "--model", "x", "--sigma", "2"]).sigma == 2.0
+    assert p.parse_args(["m", "--model", "x"]).model_arg == []  # the default is not shared
+    for bad in (["--model", "x"], ["m"], ["m", "--model", "x", "--overwrite"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
+    with pytest.raises(ValueError, match="unknown option 'nargs'"):
+        recipe_parser("d", None, flags={"n": {"default": 1, "nargs": 2}})
+    with pytest.raises(ValueError, match="starts empty"):
+        recipe_parser("d", None, flags={"n": {"default": ["a"]}})
 
 
 def _main_with(path, name, fake):
@@ -183,3 +208,126 @@ def test_unet_shapes_variant_flags(monkeypatch, capsys):
     assert seen[1][2] == {"loss": "ce", "export": False, "overwrite": False,
                           "border_weights": True}
     capsys.readouterr()
+
+
+def test_no_recipe_builds_its_own_parser():
+    """Every script under recipes/ parses its command line with ``recipe_parser`` (the config
+    machinery): none constructs an ``argparse.ArgumentParser`` itself."""
+    import ast
+
+    offenders = []
+    for path in glob.glob(os.path.join(ROOT, "recipes", "**", "*.py"), recursive=True):
+        with open(path) as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            func = getattr(node, "func", None) if isinstance(node, ast.Call) else None
+            name = getattr(func, "attr", None) or getattr(func, "id", None)
+            if name == "ArgumentParser":
+                offenders.append(f"{os.path.relpath(path, ROOT)}:{node.lineno}")
+    assert not offenders, f"build the parser with kerascv_apps.config.recipe_parser: {offenders}"
+
+
+class _Stop(Exception):
+    """Raised by a fake run function: the recipe got as far as starting its run."""
+
+
+def _first_run(monkeypatch, path, argv, module, name):
+    """The keyword arguments of the first call of ``module.name`` (a run function the recipe
+    at ``path`` calls, replaced by a fake that stops the recipe there)."""
+    seen = []
+
+    def fake(*args, **kwargs):
+        seen.append((args, kwargs))
+        raise _Stop
+
+    monkeypatch.setattr(module, name, fake)
+    main = runpy.run_path(path, run_name="recipe")["main"]
+    main.__globals__[name] = fake  # a recipe that imported the name at its top
+    with pytest.raises(_Stop):
+        main(argv)
+    return seen[0]
+
+
+def _trained_config(kwargs):
+    """The TrainConfig a ``train_model(**config.train_kwargs(), ...)`` call was given."""
+    from kerascv_apps.config import TrainConfig
+
+    keys = {k: v for k, v in kwargs.items() if k not in (
+        "run_dir", "evaluate", "verbose", "overwrite", "splits")}
+    return TrainConfig(keys.pop("model_name"), **keys)
+
+
+def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
+    """The restoration, generation, classifier and quickstart recipes build, from their
+    defaults, the run they started before they moved onto recipe_parser (values copied from
+    their former train_model / run_* calls), through the driver's functions."""
+    from kerascv_apps import end_to_end, experiment
+    from kerascv_apps.config import TrainConfig
+    from kerascv_apps.data.sources import base as sources
+
+    recipe = lambda *parts: os.path.join(ROOT, "recipes", *parts)  # noqa: E731
+    restoration = dict(dataset="restore", steps_per_epoch=100, batch_size=16,
+                       learning_rate=1e-3, schedule="cosine", augment="none",
+                       jit_compile="off", precision="float32")
+    args, kw = _first_run(monkeypatch, recipe("restoration", "denoise.py"),
+                          ["--model-arg", "filters=48", "--sigma", "15"], end_to_end,
+                          "run_restoration")
+    # the measured configuration: 20 epochs, dae filters=48 num_layers=8 (a flag overrides)
+    assert args[0] == TrainConfig("dae", epochs=20, **restoration,
+                                  model_kwargs={"filters": 48, "num_layers": 8},
+                                  dataset_kwargs={"degradation": "gaussian", "sigma": 15.0})
+    assert args[1] == "runs/denoise" and kw == {"patch_size": 40, "export": False,
+                                                "overwrite": False}
+    monkeypatch.setattr(sources, "load_dataset", lambda *a, **k: "splits")
+    args, kw = _first_run(monkeypatch, recipe("restoration", "low_light.py"),
+                          ["--model", "dae", "--epochs", "3", "--export"], end_to_end,
+                          "run_restoration")
+    # each model's measured budget and builder arguments unless flags say otherwise
+    assert args[0] == TrainConfig("dae", epochs=3, **restoration,
+                                  model_kwargs={"filters": 48, "num_layers": 8},
+                                  dataset_kwargs={"degradation": "low_light"})
+    assert kw == {"patch_size": 40, "splits": "splits", "model": None, "export": True,
+                  "overwrite": False}
+
+    digits = dict(dataset="digits", batch_size=64, augment="none", precision="float32",
+                  schedule="constant")
+    _, kw = _first_run(monkeypatch, recipe("generation", "vae_digits.py"),
+                       ["--classifier", "c.keras", "--out", str(tmp_path)], experiment,
+                       "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "vae", epochs=300, learning_rate=1e-3, **digits, task_kwargs={"classifier": "c.keras"},
+        model_kwargs={"latent_dim": 2, "kl_warmup_steps": 1000})
+    _, kw = _first_run(monkeypatch, recipe("generation", "dcgan_digits.py"),
+                       ["--classifier", "c.keras", "--out", str(tmp_path)], experiment,
+                       "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "dcgan", epochs=100, learning_rate=2e-4, **digits,
+        model_kwargs={"latent_dim": 100, "base_filters": 32},
+        task_kwargs={"classifier": "c.keras", "generator_loss": "non_saturating",
+                     "discriminator_kwargs": {"base_filters": 32}})
+    _, kw = _first_run(monkeypatch, recipe("generation", "dcgan_digits.py"),
+                       ["--out", str(tmp_path), "--classifier-epochs", "2"], experiment,
+                       "train_model")  # no --classifier: LeNet-5 first
+    assert _trained_config(kw) == TrainConfig("lenet5", dataset="digits", epochs=2,
+                                              augment="none", precision="float32")
+    _, kw = _first_run(monkeypatch, recipe("generation", "anomaly_digits.py"),
+                       ["--holdout", "3", "--out", str(tmp_path)], experiment, "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "autoencoder", epochs=60, **digits, model_kwargs={"latent_dim": 16},
+        dataset_kwargs={"holdout_classes": [3]})
+    assert kw["run_dir"] == os.path.join(str(tmp_path), "holdout_3") and kw["evaluate"]
+
+    import kerascv_apps.data
+
+    monkeypatch.setattr(kerascv_apps.data, "load_dataset", lambda *a, **k: "splits")
+    _, kw = _first_run(monkeypatch, recipe("train_classifier.py"),
+                       ["--model", "vit_tiny", "--model-arg", "depth=2", "--epochs", "1"],
+                       experiment, "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "vit_tiny", dataset="digits", epochs=1, optimizer="adamw", learning_rate=1e-3,
+        weight_decay=0.05, warmup_epochs=1, model_kwargs={"patch_size": 4, "depth": 2})
+    assert kw["run_dir"] == "runs/vit_tiny-digits" and kw["splits"] == "splits"
+
+    args, kw = _first_run(monkeypatch, recipe("quickstart.py"), ["--run-dir", "q"],
+                          end_to_end, "run_quickstart")
+    assert args == ("q",) and kw == {"config": end_to_end.QUICKSTART, "max_int8_drop": 0.01}

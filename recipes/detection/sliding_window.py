@@ -17,13 +17,28 @@
 Measured here (2 shared CPU cores, heavily loaded): ``--epochs 8``: 934 windows per image,
 test mAP@0.5 0.265, mAP@[.5:.95] 0.109, 0.296 s per image (classifier: 5,510 crops, 42 s
 of process CPU time).
+
+The crop classifier trains with its own ``fit``, not the package's ``train_model``: it learns
+from crops this recipe cuts in memory (objects and background windows), which no dataset
+source the driver loads provides.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
+
+from kerascv_apps.config import recipe_parser
+
+FLAGS = ("epochs",)  # the TrainConfig key this recipe lets you change (the crop classifier's)
+OWN_FLAGS = {
+    "image_size": (128, "image side (pixels)"),
+    "windows": ("20,28,40,56", "window sizes in pixels, comma-separated"),
+    "crop": (32, "the classifier's input side (pixels)"),
+    "num_train": (600, "training images (their crops train the classifier)"),
+    "num_test": (200, "test images scanned"),
+    "iou_threshold": (0.3, "NMS IoU threshold"),
+}
 
 
 def square_around(box, scale=1.0):
@@ -88,16 +103,8 @@ def classifier_crops(images, targets, num_classes, crop, rng, all_windows, negat
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--windows", default="20,28,40,56",
-                        help="window sizes in pixels, comma-separated")
-    parser.add_argument("--crop", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--num-train", type=int, default=600)
-    parser.add_argument("--num-test", type=int, default=200)
-    parser.add_argument("--iou-threshold", type=float, default=0.3)
-    args = parser.parse_args(argv)
+    args = recipe_parser(__doc__, None, FLAGS, {"epochs": 8}, OWN_FLAGS,
+                         overwrite=False).parse_args(argv)
 
     import keras
     import numpy as np

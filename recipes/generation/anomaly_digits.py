@@ -11,23 +11,25 @@ same size (the lecture's "alternative to PCA"; seen classes only).
 ``<out>/holdout_<d>`` and ``<out>/summary.json`` with ROC-AUC, k-NN accuracies and CPU times.
 """
 
-import argparse
 import json
 import os
 import time
 
+from kerascv_apps.config import config_from_args, recipe_parser
+
+FLAGS = ("epochs", "batch_size")  # the TrainConfig keys this recipe lets you change
+CONFIG = {"dataset": "digits", "epochs": 60, "batch_size": 64, "augment": "none",
+          "precision": "float32", "schedule": "constant"}
+OWN_FLAGS = {
+    "holdout": ("9", "held-out digit(s), comma-separated"),
+    "model": ("autoencoder", "autoencoder, autoencoder_dense or vae"),
+    "latent_dim": (16, "bottleneck size"),
+    "out": ("runs/anomaly_digits", "output folder"),
+}
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--holdout", default="9", help="held-out digit(s), comma-separated")
-    p.add_argument("--model", default="autoencoder",
-                   help="autoencoder, autoencoder_dense or vae")
-    p.add_argument("--latent-dim", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--out", default="runs/anomaly_digits")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS, overwrite=False).parse_args(argv)
 
     from kerascv_apps.experiment import train_model
     from kerascv_apps.io import atomic_write_text
@@ -35,12 +37,11 @@ def main(argv=None):
     rows = []
     for digit in [int(d) for d in a.holdout.split(",") if d.strip()]:
         start = time.process_time()
-        run = train_model(a.model, "digits", os.path.join(a.out, f"holdout_{digit}"),
-                          epochs=a.epochs, batch_size=a.batch_size, augment="none",
-                          precision="float32", schedule="constant",
-                          model_kwargs={"latent_dim": a.latent_dim},
-                          dataset_kwargs={"holdout_classes": [digit]}, evaluate=True,
-                          verbose=0, overwrite=True)
+        config = config_from_args(a, FLAGS, a.model, **CONFIG,
+                                  model_kwargs={"latent_dim": a.latent_dim},
+                                  dataset_kwargs={"holdout_classes": [digit]})
+        run = train_model(**config.train_kwargs(), run_dir=os.path.join(a.out, f"holdout_{digit}"),
+                          evaluate=True, verbose=0, overwrite=True)
         ev = run.evaluation
         rows.append({"holdout": digit, "roc_auc": ev["anomaly"]["roc_auc"],
                      "knn_bottleneck": ev["knn"]["bottleneck_accuracy"],

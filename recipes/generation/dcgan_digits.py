@@ -13,27 +13,35 @@ paper's widths, for CPU time). Writes the run to ``<out>/dcgan`` (``evaluation.j
 ``plots/``), the export to ``<out>/export`` and ``<out>/summary.json`` with CPU times.
 """
 
-import argparse
 import json
 import os
 import time
 
+from kerascv_apps.config import TrainConfig, config_from_args, recipe_parser
+
+FLAGS = ("epochs", "batch_size", "learning_rate")  # the TrainConfig keys this recipe changes
+CONFIG = {"dataset": "digits", "epochs": 100, "batch_size": 64, "learning_rate": 2e-4,
+          "augment": "none", "precision": "float32", "schedule": "constant"}
+OWN_FLAGS = {
+    "classifier": (None, "a digits classifier (.keras); default: train LeNet-5"),
+    "classifier_epochs": (30, "epochs of that LeNet-5"),
+    "vae_summary": (None, "summary.json of vae_digits.py, for the comparison"),
+    "latent_dim": (100, "latent vector size"),
+    "base_filters": (32, "generator and discriminator width (64 in the paper)"),
+    "generator_loss": ("non_saturating", "the generator's loss",
+                       ("non_saturating", "minimax")),
+    "out": ("runs/dcgan_digits", "output folder"),
+}
+
+
+def classifier_config(epochs):
+    """The LeNet-5 that scores the samples (trained when no ``--classifier`` is given)."""
+    return TrainConfig("lenet5", dataset="digits", epochs=epochs, augment="none",
+                       precision="float32")
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--classifier", help="a digits classifier (.keras); default: train LeNet-5")
-    p.add_argument("--classifier-epochs", type=int, default=30)
-    p.add_argument("--vae-summary", help="summary.json of vae_digits.py, for the comparison")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=2e-4)
-    p.add_argument("--latent-dim", type=int, default=100)
-    p.add_argument("--base-filters", type=int, default=32)
-    p.add_argument("--generator-loss", default="non_saturating",
-                   choices=["non_saturating", "minimax"])
-    p.add_argument("--out", default="runs/dcgan_digits")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS, overwrite=False).parse_args(argv)
 
     from kerascv_apps.experiment import export_run, train_model
     from kerascv_apps.io import atomic_write_text
@@ -41,21 +49,20 @@ def main(argv=None):
     summary = {}
     if a.classifier is None:
         start = time.process_time()
-        run = train_model("lenet5", "digits", os.path.join(a.out, "lenet5"),
-                          epochs=a.classifier_epochs, augment="none", precision="float32",
-                          evaluate=True, verbose=0, overwrite=True)
+        run = train_model(**classifier_config(a.classifier_epochs).train_kwargs(),
+                          run_dir=os.path.join(a.out, "lenet5"), evaluate=True, verbose=0,
+                          overwrite=True)
         a.classifier = run.result.model_path
         summary["classifier"] = {"path": a.classifier,
                                  "test_accuracy": run.evaluation.get("accuracy"),
                                  "cpu_seconds": time.process_time() - start}
     start = time.process_time()
-    run = train_model("dcgan", "digits", os.path.join(a.out, "dcgan"), epochs=a.epochs,
-                      batch_size=a.batch_size, learning_rate=a.learning_rate, augment="none",
-                      precision="float32", schedule="constant",
-                      model_kwargs={"latent_dim": a.latent_dim, "base_filters": a.base_filters},
-                      task_kwargs={"classifier": a.classifier,
-                                   "generator_loss": a.generator_loss,
-                                   "discriminator_kwargs": {"base_filters": a.base_filters}},
+    config = config_from_args(
+        a, FLAGS, "dcgan", **CONFIG,
+        model_kwargs={"latent_dim": a.latent_dim, "base_filters": a.base_filters},
+        task_kwargs={"classifier": a.classifier, "generator_loss": a.generator_loss,
+                     "discriminator_kwargs": {"base_filters": a.base_filters}})
+    run = train_model(**config.train_kwargs(), run_dir=os.path.join(a.out, "dcgan"),
                       evaluate=True, verbose=0, overwrite=True)
     summary["train_cpu_seconds"] = time.process_time() - start
     summary["evaluation"] = run.evaluation

@@ -24,18 +24,35 @@ machine, load ~16: 2,493 s wall). Same train_model call as this recipe (a copy o
 sweep script, with a LeNet-5 scorer trained as here: test accuracy 0.956).
 """
 
-import argparse
 import json
 import os
 import time
 
+from kerascv_apps.config import TrainConfig, config_from_args, recipe_parser
+
+FLAGS = ("epochs", "batch_size", "learning_rate")  # the TrainConfig keys this recipe changes
+CONFIG = {"dataset": "digits", "epochs": 300, "batch_size": 64, "learning_rate": 1e-3,
+          "augment": "none", "precision": "float32", "schedule": "constant"}
+OWN_FLAGS = {
+    "classifier": (None, "a digits classifier (.keras); default: train LeNet-5"),
+    "classifier_epochs": (30, "epochs of that LeNet-5"),
+    "model": ("vae", "registered generation model (vae)"),
+    "latent_dim": (2, "latent vector size"),
+    "kl_warmup_steps": (1000, "KL warm-up: the KL weight rises 0 -> 1 over this many steps "
+                              "(20 steps per epoch at batch 64), then the loss is the ELBO; "
+                              "0: none"),
+    "out": ("runs/vae_digits", "output folder"),
+}
+
 
 def train_classifier(out, epochs):
+    """The LeNet-5 that scores the samples: (its model file, its evaluation)."""
     from kerascv_apps.experiment import train_model
 
-    run = train_model("lenet5", "digits", os.path.join(out, "lenet5"), epochs=epochs,
-                      batch_size=64, augment="none", precision="float32", evaluate=True,
-                      verbose=0, overwrite=True)
+    config = TrainConfig("lenet5", dataset="digits", epochs=epochs, batch_size=64,
+                         augment="none", precision="float32")
+    run = train_model(**config.train_kwargs(), run_dir=os.path.join(out, "lenet5"),
+                      evaluate=True, verbose=0, overwrite=True)
     return run.result.model_path, run.evaluation
 
 
@@ -54,20 +71,7 @@ def tflite_max_abs_diff(run, path, count=256):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--classifier", help="a digits classifier (.keras); default: train LeNet-5")
-    p.add_argument("--classifier-epochs", type=int, default=30)
-    p.add_argument("--model", default="vae", help="registered generation model (vae)")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--latent-dim", type=int, default=2)
-    p.add_argument("--kl-warmup-steps", type=int, default=1000,
-                   help="KL warm-up: the KL weight rises 0 -> 1 over this many steps (20 "
-                        "steps per epoch at batch 64), then the loss is the ELBO; 0: none")
-    p.add_argument("--out", default="runs/vae_digits")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS, overwrite=False).parse_args(argv)
 
     from kerascv_apps.experiment import export_run, train_model
 
@@ -78,13 +82,12 @@ def main(argv=None):
         summary["classifier"] = {"path": a.classifier, "test_accuracy": clf_eval.get("accuracy"),
                                  "cpu_seconds": time.process_time() - start}
     start = time.process_time()
-    run = train_model(a.model, "digits", os.path.join(a.out, a.model), epochs=a.epochs,
-                      batch_size=a.batch_size, learning_rate=a.learning_rate, augment="none",
-                      precision="float32", schedule="constant",
-                      model_kwargs={"latent_dim": a.latent_dim,
-                                    "kl_warmup_steps": a.kl_warmup_steps},
-                      task_kwargs={"classifier": a.classifier}, evaluate=True, verbose=0,
-                      overwrite=True)
+    config = config_from_args(a, FLAGS, a.model, **CONFIG,
+                              model_kwargs={"latent_dim": a.latent_dim,
+                                            "kl_warmup_steps": a.kl_warmup_steps},
+                              task_kwargs={"classifier": a.classifier})
+    run = train_model(**config.train_kwargs(), run_dir=os.path.join(a.out, a.model),
+                      evaluate=True, verbose=0, overwrite=True)
     summary["train_cpu_seconds"] = time.process_time() - start
     summary["evaluation"] = run.evaluation
     start = time.process_time()

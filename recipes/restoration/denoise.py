@@ -31,40 +31,34 @@ dae vs NLM: +1.95, +0.70, +1.47, +1.33, +0.43 dB (mean +1.17); vs TV: +1.97, +1.
 same network had mean +0.30 vs NLM (flower -0.85).
 """
 
-import argparse
 import sys
 
-from kerascv_apps.end_to_end import restoration_table, run_restoration
+from kerascv_apps.config import config_from_args, recipe_parser
+from kerascv_apps.end_to_end import RESTORATION_DEFAULTS, restoration_table, run_restoration
 
-# the measured dae configuration (see above)
+FLAGS = ("epochs", "steps_per_epoch", "batch_size", "learning_rate")  # TrainConfig keys
+CONFIG = {**RESTORATION_DEFAULTS, "epochs": 20}
+# the measured dae configuration (see above); --model-arg overrides it
 DAE_ARGS = {"filters": 48, "num_layers": 8}
+OWN_FLAGS = {
+    "model": ("dae", "dae, conv_autoencoder or llnet"),
+    "sigma": (25.0, "noise sigma in pixel values"),
+    "patch_size": (40, "training crop size (pixels)"),
+    "model_arg": {"default": [], "metavar": "KEY=INT",
+                  "help": "integer builder arguments, e.g. filters=64 num_layers=10 (dae "
+                          "default here: filters=48 num_layers=8)"},
+    "export": (False, "export SavedModel + TFLite float32/int8 (int8 refused beyond a 0.3 dB "
+                      "PSNR drop)"),
+}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="dae", help="dae, conv_autoencoder or llnet")
-    p.add_argument("--run-dir", default="runs/denoise")
-    p.add_argument("--sigma", type=float, default=25.0, help="noise sigma in pixel values")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch-size", type=int, default=40)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=INT",
-                   help="integer builder arguments, e.g. filters=64 num_layers=10 (dae "
-                        "default here: filters=48 num_layers=8)")
-    p.add_argument("--export", action="store_true", help="export SavedModel + TFLite "
-                   "float32/int8 (int8 refused beyond a 0.3 dB PSNR drop)")
-    p.add_argument("--overwrite", action="store_true")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, "runs/denoise", FLAGS, CONFIG, OWN_FLAGS).parse_args(argv)
     model_kwargs = dict(DAE_ARGS) if a.model == "dae" else {}
     model_kwargs.update({k: int(v) for k, v in (kv.split("=", 1) for kv in a.model_arg)})
-    summary = run_restoration(a.model, a.run_dir, epochs=a.epochs,
-                              steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
-                              patch_size=a.patch_size, learning_rate=a.learning_rate,
-                              dataset_kwargs={"degradation": "gaussian", "sigma": a.sigma},
-                              model_kwargs=model_kwargs, export=a.export,
+    config = config_from_args(a, FLAGS, a.model, **CONFIG, model_kwargs=model_kwargs,
+                              dataset_kwargs={"degradation": "gaussian", "sigma": a.sigma})
+    summary = run_restoration(config, a.run_dir, patch_size=a.patch_size, export=a.export,
                               overwrite=a.overwrite)
     print(restoration_table(summary))
     return 0

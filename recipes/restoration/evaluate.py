@@ -5,20 +5,21 @@
     python recipes/restoration/evaluate.py runs/ll/model.keras --degradation low_light
 """
 
-import argparse
 import json
 import sys
 import time
 
+from kerascv_apps.config import recipe_parser
+
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_path", help="a trained restoration model (.keras)")
-    p.add_argument("--degradation", default="gaussian")
-    p.add_argument("--sigma", type=float, default=None)
-    p.add_argument("--json", help="also write the evaluation to this file")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, arguments={
+        "model_path": "a trained restoration model (.keras)"}, flags={
+        "degradation": ("gaussian", "the restore dataset's degradation (gaussian, low_light)"),
+        "sigma": {"default": None, "type": float,
+                  "help": "noise sigma in pixel values (default: the degradation's)"},
+        "json": (None, "also write the evaluation to this file")},
+        overwrite=False).parse_args(argv)
 
     from kerascv_apps import load_model
     from kerascv_apps.data.sources.base import load_dataset

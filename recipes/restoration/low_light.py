@@ -62,46 +62,42 @@ HE: that network gave 149 for every constant input from 32 to 255, the sky of ch
 out gray), 1,194 s wall, 406 s CPU (train + eval), 419 s user CPU in all.
 """
 
-import argparse
 import sys
 import time
 
-# the budgets and builder arguments of the measured runs above (each model's defaults here)
+from kerascv_apps.config import config_from_args, recipe_parser
+from kerascv_apps.end_to_end import RESTORATION_DEFAULTS
+
+FLAGS = ("epochs", "steps_per_epoch", "batch_size", "learning_rate")  # TrainConfig keys
+CONFIG = RESTORATION_DEFAULTS
+# the budgets and builder arguments of the measured runs above (each model's defaults here;
+# --epochs, --steps-per-epoch and --model-arg override them)
 MEASURED = {"llnet": {"epochs": 4, "steps_per_epoch": 60, "model_args": {"stride": 4}},
             "dae": {"epochs": 6, "steps_per_epoch": 100,
                     "model_args": {"filters": 48, "num_layers": 8}}}
+OWN_FLAGS = {
+    "model": ("llnet", "llnet, dae or conv_autoencoder"),
+    "patch_size": (40, "fine-tuning crop size (pixels)"),
+    "model_arg": {"default": [], "metavar": "KEY=INT",
+                  "help": "integer builder arguments, e.g. stride=4 or filters=48"},
+    "pretrain_patches": (10000, "LLNet: 17x17 patches of the layer-wise pre-training"),
+    "pretrain_epochs": (5, "LLNet: epochs of each layer's pre-training"),
+    "export": (False, "export SavedModel + TFLite float32/int8"),
+}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="llnet", help="llnet, dae or conv_autoencoder")
-    p.add_argument("--run-dir", default="runs/low_light")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="default: the model's measured budget (MEASURED)")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch-size", type=int, default=40)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=INT",
-                   help="integer builder arguments, e.g. stride=4 or filters=48 (added to "
-                        "the model's measured ones in MEASURED)")
-    p.add_argument("--pretrain-patches", type=int, default=10000,
-                   help="LLNet: 17x17 patches of the layer-wise pre-training")
-    p.add_argument("--pretrain-epochs", type=int, default=5)
-    p.add_argument("--export", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, "runs/low_light", FLAGS,
+                      {**CONFIG, "epochs": None, "steps_per_epoch": None},
+                      OWN_FLAGS).parse_args(argv)
+    measured = MEASURED.get(a.model, {})
+    budget = {k: measured.get(k, CONFIG[k]) for k in ("epochs", "steps_per_epoch")}
 
     from kerascv_apps import build_model
     from kerascv_apps.data.sources.base import load_dataset
     from kerascv_apps.end_to_end import restoration_table, run_restoration
     from kerascv_apps.tasks.base import get_task
 
-    measured = MEASURED.get(a.model, {})
-    a.epochs = a.epochs if a.epochs is not None else measured.get("epochs", 10)
-    a.steps_per_epoch = (a.steps_per_epoch if a.steps_per_epoch is not None
-                         else measured.get("steps_per_epoch", 100))
     model_kwargs = dict(measured.get("model_args", {}))
     model_kwargs.update({k: int(v) for k, v in (kv.split("=", 1) for kv in a.model_arg)})
     splits = load_dataset("restore", degradation="low_light")
@@ -120,12 +116,12 @@ def main(argv=None):
         print(f"layer-wise pre-training: final DA objective (half squared error + sparsity + weight decay) "
               f"per layer {[round(v, 4) for v in losses]}, "
               f"{pretrain['seconds']:.0f} s wall, {pretrain['cpu_seconds']:.0f} s CPU")
-    summary = run_restoration(a.model, a.run_dir, epochs=a.epochs,
-                              steps_per_epoch=a.steps_per_epoch, batch_size=a.batch_size,
-                              patch_size=a.patch_size, learning_rate=a.learning_rate,
-                              splits=splits, model=model,
-                              model_kwargs=None if model is not None else model_kwargs,
-                              export=a.export, overwrite=a.overwrite)
+    # a pre-trained LLNet is handed over built; otherwise the driver builds the model
+    config = config_from_args(a, FLAGS, a.model, **{**CONFIG, **budget}, dataset_kwargs={
+        "degradation": "low_light"}, **({} if model is not None else {
+            "model_kwargs": model_kwargs}))
+    summary = run_restoration(config, a.run_dir, patch_size=a.patch_size, splits=splits,
+                              model=model, export=a.export, overwrite=a.overwrite)
     print(restoration_table(summary))
     return 0
 

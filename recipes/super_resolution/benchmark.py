@@ -32,20 +32,19 @@ that undoes aliasing (a non-linear, edge-directed gain of ~0.4 dB beyond any lin
 which neither the paper's ESPCN nor the wider one learned here.
 """
 
-import argparse
 import json
 import sys
 
 from kerascv_apps import load_model
+from kerascv_apps.config import recipe_parser
 from kerascv_apps.data.sources.photos import HELD_OUT, load_photo
 from kerascv_apps.tasks.super_resolution import SuperResolutionTask, benchmark_downscalers
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_path", help="a trained SR model (.keras)")
-    p.add_argument("--json", help="also write the rows to this file")
-    a = p.parse_args(argv)
+    a = recipe_parser(__doc__, None, arguments={"model_path": "a trained SR model (.keras)"},
+                      flags={"json": (None, "also write the rows to this file")},
+                      overwrite=False).parse_args(argv)
     model = load_model(a.model_path, compile=False)
     scale = SuperResolutionTask.model_scale(model)
     result = benchmark_downscalers(lambda x: model(x, training=False),

@@ -7,21 +7,19 @@ input size). ``--paper`` trains the paper's network (``espcn_paper_x2``) instead
     python recipes/super_resolution/edge.py --run-dir runs/espcn_x2
 """
 
-import argparse
 import sys
 
-from kerascv_apps.end_to_end import add_sr_arguments, run_sr_recipe
+from kerascv_apps.end_to_end import run_sr_recipe, sr_recipe_parser
+
+OWN_FLAGS = {"paper": (False, "the paper's ESPCN (espcn_paper_x{scale}: the Y channel through "
+                              "64/32 channels, tanh, no anchor skip; Cb/Cr bicubic); with --loss "
+                              "mse_y it is also trained as in the paper (MSE on Y)")}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_sr_arguments(p, run_dir="runs/espcn_x2", scale=2, epochs=10, steps_per_epoch=100,
-                     batch_size=16, patch_size=32, learning_rate=3e-3, loss="l1")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's ESPCN (espcn_paper_x{scale}: the Y channel through "
-                        "64/32 channels, tanh, no anchor skip; Cb/Cr bicubic); with --loss "
-                        "mse_y it is also trained as in the paper (MSE on Y)")
-    a = p.parse_args(argv)
+    a = sr_recipe_parser(__doc__, run_dir="runs/espcn_x2", scale=2, epochs=10,
+                         steps_per_epoch=100, batch_size=16, patch_size=32, learning_rate=3e-3,
+                         loss="l1", flags=OWN_FLAGS).parse_args(argv)
     run_sr_recipe(f"espcn_paper_x{a.scale}" if a.paper else f"espcn_x{a.scale}", a, {})
     return 0
 

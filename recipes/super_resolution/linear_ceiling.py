@@ -16,11 +16,11 @@ Measured (x2, 5x5 window; TF antialias / TF without antialias / Pillow): fitted 
 +1.04 dB. About 2 minutes of CPU per window size.
 """
 
-import argparse
 import sys
 
 import numpy as np
 
+from kerascv_apps.config import recipe_parser
 from kerascv_apps.data.sources.photos import HELD_OUT, TRAIN, load_photo
 from kerascv_apps.data.sources.sr_common import (BENCHMARK_DOWNSCALERS, bicubic_upscale,
                                                  downscale, to_pair)
@@ -71,10 +71,8 @@ def gain(weights, images, method, scale, k):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--window", type=int, default=5, help="odd LR window size k")
-    p.add_argument("--scale", type=int, default=2)
+    p = recipe_parser(__doc__, None, flags={"window": (5, "odd LR window size k"),
+                                            "scale": (2, "upscaling factor")}, overwrite=False)
     a = p.parse_args(argv)
     if a.window < 1 or a.window % 2 == 0:
         p.error(f"--window must be an odd size >= 1, got {a.window}")

@@ -16,23 +16,22 @@ it count (the flags restore the paper's model):
   too): 4 blocks with BN stayed at 27.41 dB after 150 steps, without BN reached 28.81 dB.
 """
 
-import argparse
 import sys
 
-from kerascv_apps.end_to_end import add_sr_arguments, run_sr_recipe
+from kerascv_apps.end_to_end import run_sr_recipe, sr_recipe_parser
+
+OWN_FLAGS = {
+    "num_blocks": (4, "residual blocks (16 in the paper; 4 fits the CPU budget, see above)"),
+    "no_anchor": (False, "the paper's SRResNet without the nearest-upsampling anchor skip"),
+    "batch_norm": (False, "BN in the residual blocks as in the paper (off by default, see "
+                          "above)"),
+}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_sr_arguments(p, run_dir="runs/srresnet_x4", scale=4, epochs=10, steps_per_epoch=40,
-                     batch_size=8, patch_size=24, learning_rate=1e-3)
-    p.add_argument("--num-blocks", type=int, default=4,
-                   help="residual blocks (16 in the paper; 4 fits the CPU budget, see above)")
-    p.add_argument("--no-anchor", action="store_true",
-                   help="the paper's SRResNet without the nearest-upsampling anchor skip")
-    p.add_argument("--batch-norm", action="store_true",
-                   help="BN in the residual blocks as in the paper (off by default, see above)")
-    a = p.parse_args(argv)
+    a = sr_recipe_parser(__doc__, run_dir="runs/srresnet_x4", scale=4, epochs=10,
+                         steps_per_epoch=40, batch_size=8, patch_size=24, learning_rate=1e-3,
+                         flags=OWN_FLAGS).parse_args(argv)
     run_sr_recipe(f"srresnet_x{a.scale}", a, {"num_blocks": a.num_blocks,
                                                "anchor_skip": not a.no_anchor,
                                                "batch_norm": a.batch_norm})
