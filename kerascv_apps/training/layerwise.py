@@ -9,8 +9,8 @@ autoencoder recipe (Vincent et al. 2010; Xie et al. 2012) the paper follows:
    decoding layer from the DA that mirrors it), and the whole network is then fine-tuned
    end to end on degraded -> clean (``train_model(..., model=pretrained)``).
 
-Each DA minimizes ``(1/N) Σ_i ½ ||x̂_i − target_i||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) · ||W||²_F``
-with ρ̂_j the mean activation of hidden unit j over the batch (the sparsity term) and λ the
+Each DA minimizes
+``(1/N) Σ_i ½ ||x̂_i − target_i||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) · ||W||²_F`` with ρ̂_j the mean activation of hidden unit j over the batch (the sparsity term) and λ the
 weight decay: the squared error is summed over the patch's pixels (LLNet's and Xie et al.'s
 objective, :func:`half_sum_squared_error`), not averaged over them. With the pixel mean the
 reconstruction term was 289/2 times smaller beside the same sparsity term on 17×17 patches;

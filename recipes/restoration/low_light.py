@@ -113,7 +113,8 @@ def main(argv=None):
         losses = pretrain_llnet(model, degraded, clean, epochs=a.pretrain_epochs)
         pretrain = {"da_losses": losses, "seconds": time.time() - start,
                     "cpu_seconds": time.process_time() - cpu}
-        print(f"layer-wise pre-training: final DA objective (half squared error + sparsity + weight decay) "
+        print(f"layer-wise pre-training: final DA objective (half squared error + sparsity "
+              f"+ weight decay) "
               f"per layer {[round(v, 4) for v in losses]}, "
               f"{pretrain['seconds']:.0f} s wall, {pretrain['cpu_seconds']:.0f} s CPU")
     # a pre-trained LLNet is handed over built; otherwise the driver builds the model
