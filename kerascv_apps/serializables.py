@@ -75,6 +75,7 @@ SERIALIZABLES = {
     # the detection task's training graph (a detector that trains through its head's loss)
     "DetectionTrainingModel": "kerascv_apps.tasks.detection",
     "TiedDenoisingAutoencoder": "kerascv_apps.training.layerwise",
+    "half_sum_squared_error": "kerascv_apps.training.layerwise",
     "DCGAN": "kerascv_apps.training.gan",
 }
 

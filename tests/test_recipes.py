@@ -273,7 +273,9 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     args, kw = _first_run(monkeypatch, recipe("restoration", "denoise.py"),
                           ["--model-arg", "filters=48", "--sigma", "15"], end_to_end,
                           "run_restoration")
-    assert args[0] == TrainConfig("dae", epochs=12, **restoration, model_kwargs={"filters": 48},
+    # the measured configuration: 20 epochs, dae filters=48 num_layers=8 (a flag overrides)
+    assert args[0] == TrainConfig("dae", epochs=20, **restoration,
+                                  model_kwargs={"filters": 48, "num_layers": 8},
                                   dataset_kwargs={"degradation": "gaussian", "sigma": 15.0})
     assert args[1] == "runs/denoise" and kw == {"patch_size": 40, "export": False,
                                                 "overwrite": False}
@@ -281,7 +283,9 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     args, kw = _first_run(monkeypatch, recipe("restoration", "low_light.py"),
                           ["--model", "dae", "--epochs", "3", "--export"], end_to_end,
                           "run_restoration")
+    # each model's measured budget and builder arguments unless flags say otherwise
     assert args[0] == TrainConfig("dae", epochs=3, **restoration,
+                                  model_kwargs={"filters": 48, "num_layers": 8},
                                   dataset_kwargs={"degradation": "low_light"})
     assert kw == {"patch_size": 40, "splits": "splits", "model": None, "export": True,
                   "overwrite": False}

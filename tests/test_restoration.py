@@ -154,6 +154,15 @@ def test_task_scores_and_reports_the_baselines_of_its_degradation(tmp_path):
     he = run_baseline("he", dark[0])
     assert restoration_metrics(clean[0], he)["psnr"] == pytest.approx(
         res["per_image"][0]["he_psnr"])
+    # colour gains on the training crops for noise, none for low light (the brightness to
+    # restore), unless asked for
+    from types import SimpleNamespace
+
+    def crops_gain(t, kind):
+        return t.augmentation("none", SimpleNamespace(info={"degradation": {"kind": kind}}))
+    assert crops_gain(task, "gaussian").min_gain == 0.3
+    assert crops_gain(low, "low_light").min_gain == 1.0
+    assert crops_gain(get_task("restoration", min_gain=0.5), "low_light").min_gain == 0.5
 
 
 def test_tiled_prediction_equals_whole_image_prediction():
@@ -185,3 +194,17 @@ def test_layerwise_pretraining_ties_the_decoder_to_the_encoder():
     for e, d in zip(enc, dec):
         w = e.reshape(-1, e.shape[-1])
         np.testing.assert_allclose(d.reshape(w.shape[::-1]), w.T)
+    # the DA objective (one full batch, learning rate 0: the objective of the weights kept):
+    # half the squared error summed over the patch + beta * sparsity KL + lambda/2 ||W||^2
+    model = build_model("llnet", input_shape=(None, None, 3), patch_size=3,
+                        hidden_units=(8,), stride=1)  # one DA layer
+    losses = pretrain_llnet(model, noisy, clean, epochs=1, batch_size=256, learning_rate=0.0)
+    w, b = model.get_layer("llnet_enc1").get_weights()
+    w = w.reshape(9, 8)
+    b_out = model.get_layer("llnet_dec1").get_weights()[1]
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h = sig(noisy @ w + b)
+    rec = np.mean(0.5 * np.sum((sig(h @ w.T + b_out) - clean) ** 2, axis=-1))
+    rho, rho_hat = 0.05, h.mean(0)
+    kl = np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    assert losses[0] == pytest.approx(rec + 0.01 * kl + 0.5e-5 * np.sum(w ** 2), rel=1e-4)

@@ -9,9 +9,14 @@ autoencoder recipe (Vincent et al. 2010; Xie et al. 2012) the paper follows:
    decoding layer from the DA that mirrors it), and the whole network is then fine-tuned
    end to end on degraded -> clean (``train_model(..., model=pretrained)``).
 
-Each DA minimizes ``mean ||x̂ − target||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) · ||W||²_F`` with
-ρ̂_j the mean activation of hidden unit j over the batch (the sparsity term) and λ the weight
-decay.
+Each DA minimizes
+``(1/N) Σ_i ½ ||x̂_i − target_i||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) · ||W||²_F`` with ρ̂_j the mean activation of hidden unit j over the batch (the sparsity term) and λ the
+weight decay: the squared error is summed over the patch's pixels (LLNet's and Xie et al.'s
+objective, :func:`half_sum_squared_error`), not averaged over them. With the pixel mean the
+reconstruction term was 289/2 times smaller beside the same sparsity term on 17×17 patches;
+the pre-trained units then served sparsity rather than reconstruction, and the fine-tuned
+LLNet gave the same output (149) for every constant input from 32 to 255 (a bright sky was
+restored to gray).
 """
 
 import keras
@@ -59,6 +64,13 @@ class TiedDenoisingAutoencoder(keras.layers.Layer):
                 "sparsity_weight": self.sparsity_weight, "weight_decay": self.weight_decay}
 
 
+@keras.saving.register_keras_serializable(package="kerascv_apps")
+def half_sum_squared_error(y_true, y_pred):
+    """½ ||y_pred − y_true||² per example (summed over the last axis): a DA's reconstruction
+    term."""
+    return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
+
+
 def training_patches(splits, task, patch_size, count, seed=0):
     """``(degraded, clean)`` gray patches, (count, patch_size²) float32 in [0, 1]: random
     crops of the training photos degraded on the fly (the task's training augmentation), each
@@ -88,7 +100,7 @@ def pretrain_llnet(model, degraded, clean, epochs=5, batch_size=128, learning_ra
                    sparsity_target=0.05, sparsity_weight=0.01, weight_decay=1e-5, verbose=0):
     """Greedy layer-wise pre-training of an LLNet built by ``models.restoration.llnet``
     (in place); ``degraded``/``clean``: (n, patch²) patches in [0, 1]. Returns the final
-    objective (MSE + sparsity + weight decay) of each DA layer."""
+    objective (½ summed squared error + sparsity + weight decay) of each DA layer."""
     from kerascv_apps.models.restoration.llnet import decoder_layer_names, encoder_layer_names
 
     encoders = [model.get_layer(n) for n in encoder_layer_names(model)]
@@ -108,7 +120,7 @@ def pretrain_llnet(model, degraded, clean, epochs=5, batch_size=128, learning_ra
                                       name=f"da{k}")
         inp = keras.Input((dim,))
         net = keras.Model(inp, da(inp))
-        net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+        net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=half_sum_squared_error)
         history = net.fit(x, target, batch_size=batch_size, epochs=epochs, shuffle=True,
                           verbose=verbose)
         losses.append(float(history.history["loss"][-1]))

@@ -9,6 +9,15 @@ same size (the lecture's "alternative to PCA"; seen classes only).
 
 ``--holdout`` takes one or more digits (comma-separated): one run per digit. Writes each run to
 ``<out>/holdout_<d>`` and ``<out>/summary.json`` with ROC-AUC, k-NN accuracies and CPU times.
+
+Measured with the defaults (shared 2-core machine, load ~5)::
+
+    python recipes/generation/anomaly_digits.py --out runs/anomaly_digits
+
+    holdout 9, autoencoder (latent 16), 60 epochs: anomaly ROC-AUC 0.918 (reconstruction
+    error, held-out digit vs the seen ones), k-NN accuracy on the 16-d bottleneck 0.975 vs on
+    16-d PCA 0.979 (seen classes), reconstruction PSNR 27.15 dB; 87 s CPU for the run, 89 s
+    user CPU / 2 min 4 s wall for the process
 """
 
 import json

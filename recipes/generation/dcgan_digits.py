@@ -11,6 +11,19 @@ Adam as in the paper (learning rate 2e-4, beta_1 = 0.5), batch 64, the non-satur
 generator loss unless ``--generator-loss minimax``; ``--base-filters`` 32 by default (half the
 paper's widths, for CPU time). Writes the run to ``<out>/dcgan`` (``evaluation.json``,
 ``plots/``), the export to ``<out>/export`` and ``<out>/summary.json`` with CPU times.
+
+Measured with the defaults, after ``vae_digits.py`` with its defaults (its LeNet-5 scorer,
+test accuracy 0.956; shared 2-core machine, load ~4)::
+
+    python recipes/generation/dcgan_digits.py --classifier runs/vae_digits/lenet5/model.keras \
+        --vae-summary runs/vae_digits/summary.json --out runs/dcgan_digits
+
+    100 epochs, base filters 32, latent 100, non-saturating loss: 55.0% of 1,000 samples
+    confident >= 0.9 (VAE: 81.1%), 10/10 classes (counts 100, 35, 58, 84, 47, 48, 53, 39, 21,
+    65), Frechet distance 1.42 in LeNet-5 F6 features (VAE: 2.24): the DCGAN's samples are
+    closer to the data's feature statistics but fewer are confidently one digit; TFLite
+    float32 generator vs Keras: PSNR 100.0 dB as the export verifier reports; 281 s CPU for
+    the DCGAN, 289 s CPU (274 s user) / 3 min 29 s wall for the whole recipe.
 """
 
 import json

@@ -22,6 +22,14 @@ drawn from the prior N(0, I) confident >= 0.9, 10/10 classes (counts 121, 35, 16
 81, 71, 85, 56 for 0..9), Fréchet 2.24; 530 s of process CPU for the VAE (shared 2-core
 machine, load ~16: 2,493 s wall). Same train_model call as this recipe (a copy of it in a
 sweep script, with a LeNet-5 scorer trained as here: test accuracy 0.956).
+Re-run end to end with the defaults (``python recipes/generation/vae_digits.py --out
+runs/vae_digits``: LeNet-5 trained first, test accuracy 0.956): the same figures (test ELBO
+-399.30 nats, KL 6.67; 81.1% of 1,000 samples confident >= 0.9, 10/10 classes, the same
+counts; Fréchet 2.24; k-NN on the 2-d codes 0.815 vs PCA 0.496), pictures in
+``<out>/vae/plots`` (samples, interpolation, latent_map, reconstructions), TFLite float32
+decoder max |TFLite - Keras| 7.5e-7 (pixels / 255); 584 s process CPU (user + system) for
+the VAE, 602 s CPU (567 s user) / 9 min 50 s wall for the whole recipe (shared 2-core
+machine, load ~4).
 """
 
 import json

@@ -33,7 +33,8 @@ def LLNet(input_shape=(None, None, 3), patch_size=17, hidden_units=PAPER_HIDDEN,
     and 289 sigmoid units (3×, 2×, 1× the input size), mirrored by the decoder (578, 867) and
     a 289-unit sigmoid output, the clean patch. Each DA layer is pre-trained greedily as a
     sparse denoising autoencoder (tied weights, corrupted input, objective
-    ``mean ||x − x̂||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) ||W||²``: the SSDA of Xie et al. 2012
+    ``(1/N) Σ_i ½ ||x_i − x̂_i||² + β · Σ_j KL(ρ ‖ ρ̂_j) + (λ/2) ||W||²``, the squared error
+    summed over the patch's pixels: the SSDA of Xie et al. 2012
     that the paper builds on), the decoder starts from the transposed encoder weights and the
     whole stack is fine-tuned on (dark/noisy, clean) patches: see
     :func:`kerascv_apps.training.layerwise.pretrain_llnet` (β, ρ, λ are its arguments; the
