@@ -45,6 +45,10 @@ def parse_args(argv=None):
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width of both")
     p.add_argument("--bn-momentum", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hub-head-init", choices=("paper", "as-shipped"), default="paper",
+                   help="keras-hub's last-layer biases: the RetinaNet paper's (classification "
+                        "prior 0.01, box 0; default) or keras-hub 0.32's (prior on the box "
+                        "head, classification 0)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--require", action="store_true",
                    help="fail (exit 2) instead of skipping when keras-hub is missing")
@@ -120,10 +124,25 @@ def build_keras_hub(a, num_classes):
         image_shape=(a.image_size, a.image_size, 3))
     model = keras_hub.models.RetinaNetObjectDetector(
         backbone=backbone, num_classes=num_classes, bounding_box_format="yxyx")
+    if a.hub_head_init == "paper":
+        paper_head_init(model)
     model.prediction_decoder = keras_hub.layers.NonMaxSuppression(
         bounding_box_format="yxyx", from_logits=True, iou_threshold=0.5,
         confidence_threshold=0.05, max_detections=100)
     return model
+
+
+def paper_head_init(model, prior=0.01):
+    """The RetinaNet paper's last-layer biases (Lin et al. 2017, 4.1 "Initialization"): the
+    classification logits start at -log((1 - prior) / prior), so every anchor begins as
+    background with probability ``1 - prior``; the box regression starts at 0. keras-hub 0.32
+    builds the prior into its *box* head and leaves the classification bias at 0: trained from
+    random init, the first steps' focal loss is ~100x the paper's (every one of thousands of
+    anchors at p = 0.5) and the box deltas start at -4.6."""
+    cls_bias = model.classification_head.prediction_layer.bias
+    box_bias = model.box_head.prediction_layer.bias
+    cls_bias.assign(np.full(cls_bias.shape, -np.log((1 - prior) / prior), np.float32))
+    box_bias.assign(np.zeros(box_bias.shape, np.float32))
 
 
 def hub_targets(y, size):

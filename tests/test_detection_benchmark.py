@@ -59,6 +59,15 @@ def test_the_keras_hub_side_builds_on_our_backbone(bench):
     trained = {id(w) for w in model.trainable_weights}
     assert encoder.trainable_weights and all(id(w) in trained
                                              for w in encoder.trainable_weights)
+    # the paper's last-layer biases by default (keras-hub 0.32 puts the prior on the box head)
+    prior = -np.log(99.0)
+    cls_bias = np.asarray(model.classification_head.prediction_layer.bias)
+    box_bias = np.asarray(model.box_head.prediction_layer.bias)
+    assert np.allclose(cls_bias, prior) and np.allclose(box_bias, 0.0)
+    shipped = bench.build_keras_hub(bench.parse_args(["--image-size", "64",
+                                                      "--hub-head-init", "as-shipped"]), 3)
+    assert np.allclose(np.asarray(shipped.box_head.prediction_layer.bias), prior)
+    assert np.allclose(np.asarray(shipped.classification_head.prediction_layer.bias), 0.0)
 
 
 def test_keras_hub_predictions_keep_one_batch_size_and_drop_the_padding(bench):
