@@ -33,6 +33,17 @@ def test_without_keras_hub_it_says_so_and_measures_nothing(bench, monkeypatch, c
     assert bench.main(["--require"]) == 2
 
 
+def test_throughput_leaves_out_the_first_epoch_and_totals_all(bench):
+    class Clock:
+        wall, cpu = [10.0, 2.0, 2.0], [5.0, 1.0, 3.0]
+
+    t = bench.throughput(Clock, 8)
+    assert t == {"images_per_s_wall": 4.0, "images_per_s_cpu": 4.0, "timed_epochs": 2,
+                 "train_wall_s": 14.0, "train_cpu_s": 9.0}
+    Clock.wall, Clock.cpu = [4.0], [2.0]
+    assert bench.throughput(Clock, 8)["images_per_s_wall"] == 2.0
+
+
 def test_keras_hub_targets_and_detections_convert_to_ours(bench):
     """Targets to keras-hub's pixel dict and its decoded output back to packed rows."""
     y = np.array([[[0.1, 0.2, 0.5, 0.6, 2], [0, 0, 0, 0, -1]]], np.float32)
