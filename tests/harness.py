@@ -77,7 +77,8 @@ def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, 
 
     if tflite:
         # A single-output deployable model is what TFLite gets (aux heads dropped by caller).
-        float_bytes = convert_to_tflite(model, "float32", input_shape=tflite_input_shape)
+        float_bytes = convert_to_tflite(model, "float32", input_shape=tflite_input_shape,
+                                        graph="frozen")
         runner = TFLiteRunner(float_bytes)
         ref = outputs[output_index]
         got = runner.predict(batch_x, batch_size=1) if tflite_input_shape is None or \
@@ -89,7 +90,7 @@ def check_model(model, batch_x, batch_y, loss, *, loss_weights=None, int8=True, 
     if tflite and int8:
         rep = batch_x if representative is None else representative
         int8_bytes = convert_to_tflite(model, "int8", representative_data=[rep],
-                                       input_shape=tflite_input_shape)
+                                       input_shape=tflite_input_shape, graph="frozen")
         ops = builtin_op_names(int8_bytes)
         bad = [op for op in ops if op.startswith("Flex") or op == "CUSTOM" or "Custom" in op]
         assert not bad, f"non-builtin TFLite ops: {bad}"

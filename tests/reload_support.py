@@ -4,6 +4,8 @@ set of registered names and reloads them all in one fresh process.
 
 The registered names are split in two shards (``shard_names``), one per test module, so that the
 two test workers build, save and reload them side by side instead of one worker doing all.
+Each model is also traced where it is built here, for the broadcast batch-matmul check
+(tests/graph_check.py; ``check_reloaded`` asserts none).
 """
 
 import json
@@ -18,6 +20,7 @@ import numpy as np
 from kerascv_apps import build_model, list_models
 from kerascv_apps.registry import MODELS, get_entry
 from kerascv_apps.serializables import SERIALIZABLES
+from tests.graph_check import broadcast_matmuls, traced
 
 C3 = dict(input_shape=(32, 32, 3), num_classes=3)
 # fit continues in the fresh process on these (custom losses/metrics) and on every trained run;
@@ -234,11 +237,12 @@ def save_and_reload(tmp, names, option_keys=(), with_runs=False):
     with its task's loss and metrics, saves them (plus one trained run per task with
     ``with_runs``) and loads all in one fresh process that imports only ``kerascv_apps``.
     Returns (manifest, expected loss per name, the loader's report)."""
-    manifest, expected_loss = [], {}
+    manifest, expected_loss, broadcasts = [], {}, {}
     for name in names:
         task_name = get_entry(name).task
         kwargs = model_kwargs(name)
         model = build_model(name, **kwargs)
+        broadcasts[name] = graph_broadcasts(model)
         num_classes = kwargs.get("num_classes")
         expected_loss[name] = _compile_for_task(model, name, task_name, num_classes)
         path = os.path.join(tmp, f"{name}.keras")
@@ -266,7 +270,16 @@ def save_and_reload(tmp, names, option_keys=(), with_runs=False):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report["broadcast_matmuls"] = broadcasts  # traced here, before saving
     return manifest, expected_loss, report
+
+
+def graph_broadcasts(model):
+    """The broadcast batch matmuls (tests/graph_check.py) of ``model`` traced at batch 2;
+    the small arguments must give a static input size."""
+    if any(d is None for t in model.inputs for d in t.shape[1:]):
+        return [f"{model.name}: the small arguments should give a static input size"]
+    return broadcast_matmuls(traced(model))
 
 
 def check_reloaded(reloaded, names, option_keys=(), runs=0):
@@ -274,6 +287,9 @@ def check_reloaded(reloaded, names, option_keys=(), runs=0):
     compiled loss and schedule, and (where ``fit``) one more optimizer step."""
     manifest, expected_loss, report = reloaded
     assert sorted(expected_loss) == sorted(names)
+    # no registered model runs a batch matmul broadcast over the batch dimensions
+    assert sorted(report["broadcast_matmuls"]) == sorted(names)
+    assert {n: f for n, f in report["broadcast_matmuls"].items() if f} == {}
     results = report["results"]
     assert len(results) == len(names) + len(option_keys) + runs
     for item in manifest:

@@ -33,6 +33,17 @@ def test_without_keras_hub_it_says_so_and_measures_nothing(bench, monkeypatch, c
     assert bench.main(["--require"]) == 2
 
 
+def test_throughput_leaves_out_the_first_epoch_and_totals_all(bench):
+    class Clock:
+        wall, cpu = [10.0, 2.0, 2.0], [5.0, 1.0, 3.0]
+
+    t = bench.throughput(Clock, 8)
+    assert t == {"images_per_s_wall": 4.0, "images_per_s_cpu": 4.0, "timed_epochs": 2,
+                 "train_wall_s": 14.0, "train_cpu_s": 9.0}
+    Clock.wall, Clock.cpu = [4.0], [2.0]
+    assert bench.throughput(Clock, 8)["images_per_s_wall"] == 2.0
+
+
 def test_keras_hub_targets_and_detections_convert_to_ours(bench):
     """Targets to keras-hub's pixel dict and its decoded output back to packed rows."""
     y = np.array([[[0.1, 0.2, 0.5, 0.6, 2], [0, 0, 0, 0, -1]]], np.float32)
@@ -59,6 +70,15 @@ def test_the_keras_hub_side_builds_on_our_backbone(bench):
     trained = {id(w) for w in model.trainable_weights}
     assert encoder.trainable_weights and all(id(w) in trained
                                              for w in encoder.trainable_weights)
+    # the paper's last-layer biases by default (keras-hub 0.32 puts the prior on the box head)
+    prior = -np.log(99.0)
+    cls_bias = np.asarray(model.classification_head.prediction_layer.bias)
+    box_bias = np.asarray(model.box_head.prediction_layer.bias)
+    assert np.allclose(cls_bias, prior) and np.allclose(box_bias, 0.0)
+    shipped = bench.build_keras_hub(bench.parse_args(["--image-size", "64",
+                                                      "--hub-head-init", "as-shipped"]), 3)
+    assert np.allclose(np.asarray(shipped.box_head.prediction_layer.bias), prior)
+    assert np.allclose(np.asarray(shipped.classification_head.prediction_layer.bias), 0.0)
 
 
 def test_keras_hub_predictions_keep_one_batch_size_and_drop_the_padding(bench):

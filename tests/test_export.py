@@ -2,6 +2,7 @@ import io
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +11,7 @@ from PIL import Image
 from kerascv_apps.export.pipeline import ExportQualityError, export_model, format_export_report
 from kerascv_apps.export.savedmodel import export_savedmodel
 from kerascv_apps.export.tflite import (TFLitePrepareError, TFLiteRunner, check_prepares,
-                                        convert_to_tflite)
+                                        convert_to_tflite, shared_saved_models)
 from kerascv_apps.export.verify import predict_split
 from kerascv_apps.io import atomic_dir, atomic_write_bytes
 from tests.tree_snapshot import assert_unchanged, snapshot
@@ -55,10 +56,12 @@ def test_savedmodel_layout_and_both_signatures(trained, tmp_path):
 def test_tflite_modes_sizes_and_int8_io(trained):
     model, splits, _ = trained
     rep = np.stack([x for x, _ in splits.train.take(64).as_numpy_iterator()])
-    sizes = {m: len(convert_to_tflite(model, m, representative_data=[rep])) for m in
-             ("float32", "float16", "dynamic")}
-    int8 = convert_to_tflite(model, "int8", representative_data=[rep])
-    int8_io = convert_to_tflite(model, "int8", representative_data=[rep], integer_io="int8")
+    with shared_saved_models():
+        sizes = {m: len(convert_to_tflite(model, m, representative_data=[rep])) for m in
+                 ("float32", "float16", "dynamic")}
+        int8 = convert_to_tflite(model, "int8", representative_data=[rep])
+        int8_io = convert_to_tflite(model, "int8", representative_data=[rep],
+                                    integer_io="int8")
     assert sizes["float16"] < 0.6 * sizes["float32"]
     assert sizes["dynamic"] < 0.35 * sizes["float32"]
     assert len(int8) < 0.35 * sizes["float32"]
@@ -80,13 +83,55 @@ def test_tflite_modes_sizes_and_int8_io(trained):
         convert_to_tflite(model, "int4")
 
 
-def test_export_model_verifies_and_reports(trained, tmp_path):
+def test_tflite_modes_share_one_savedmodel_and_the_frozen_graph_converts_alike(trained,
+                                                                               monkeypatch):
+    """Inside ``shared_saved_models`` the modes of one model read one SavedModel (another
+    model object gets its own); the frozen-graph route the model tests use makes files with
+    the same outputs as the SavedModel route."""
+    from kerascv_apps.export import tflite
+
+    model, splits, _ = trained
+    rep = np.stack([x for x, _ in splits.train.take(16).as_numpy_iterator()])
+    images = rep[:8]
+    writes = []
+    write = tflite._write_serving
+    monkeypatch.setattr(tflite, "_write_serving",
+                        lambda m, *a: writes.append(m.name) or write(m, *a))
+    alone = {m: convert_to_tflite(model, m, representative_data=[rep])
+             for m in ("float32", "int8")}
+    assert len(writes) == 2
+    other = keras.models.clone_model(model)
+    other.set_weights(model.get_weights())
+    with tflite.shared_saved_models():
+        shared = {m: convert_to_tflite(model, m, representative_data=[rep])
+                  for m in ("float32", "dynamic", "int8")}
+        convert_to_tflite(other, "float32")
+    assert len(writes) == 2 + 2  # one for the three modes of ``model``, one for ``other``
+    frozen = {m: convert_to_tflite(model, m, representative_data=[rep], graph="frozen")
+              for m in ("float32", "int8")}
+    assert len(writes) == 4
+    for mode in ("float32", "int8"):
+        want = TFLiteRunner(alone[mode]).predict(images, batch_size=1)
+        for data in (shared[mode], frozen[mode]):
+            np.testing.assert_allclose(TFLiteRunner(data).predict(images, batch_size=1), want,
+                                       atol=1e-6, err_msg=mode)
+    with pytest.raises(ValueError, match="graph must be"):
+        convert_to_tflite(model, "float32", graph="saved")
+
+
+def test_export_model_verifies_and_reports(trained, tmp_path, monkeypatch):
+    from kerascv_apps.export import tflite
+
     model, splits, task = trained
     out = tmp_path / "exports"
+    writes = []
+    write = tflite._write_serving
+    monkeypatch.setattr(tflite, "_write_serving", lambda *a: writes.append(1) or write(*a))
     # gray input kept (rgb_input=False): the RGB phone input is covered in test_phone_export
     report = export_model(model, task, splits, str(out), "lenet5",
                           formats=("savedmodel", "float32", "int8"), limit=120, latency_runs=5,
                           rgb_input=False)
+    assert len(writes) == 1  # both TFLite files from one SavedModel of the model
     keras_acc = report["keras"]["value"]
     assert report["passed"] and report["metric"] == "accuracy"
     # --limit: every run saw exactly 120 images; the Keras model in batches, the batch-1

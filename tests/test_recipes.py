@@ -210,21 +210,30 @@ def test_unet_shapes_variant_flags(monkeypatch, capsys):
     capsys.readouterr()
 
 
-def test_no_recipe_builds_its_own_parser():
+def test_recipes_parse_with_recipe_parser_and_train_through_the_driver():
     """Every script under recipes/ parses its command line with ``recipe_parser`` (the config
-    machinery): none constructs an ``argparse.ArgumentParser`` itself."""
+    machinery) and trains through the package's driver: none constructs an
+    ``argparse.ArgumentParser``, or compiles / fits a model itself (``compile``, ``fit``,
+    ``train_on_batch``; ``re.compile`` is not a model's)."""
     import ast
 
-    offenders = []
+    parsers, loops = [], []
     for path in glob.glob(os.path.join(ROOT, "recipes", "**", "*.py"), recursive=True):
         with open(path) as f:
             tree = ast.parse(f.read(), path)
         for node in ast.walk(tree):
             func = getattr(node, "func", None) if isinstance(node, ast.Call) else None
             name = getattr(func, "attr", None) or getattr(func, "id", None)
+            where = f"{os.path.relpath(path, ROOT)}:{getattr(node, 'lineno', '?')}"
             if name == "ArgumentParser":
-                offenders.append(f"{os.path.relpath(path, ROOT)}:{node.lineno}")
-    assert not offenders, f"build the parser with kerascv_apps.config.recipe_parser: {offenders}"
+                parsers.append(where)
+            owner = getattr(getattr(func, "value", None), "id", None)
+            if isinstance(func, ast.Attribute) and (
+                    func.attr in ("fit", "train_on_batch")
+                    or (func.attr == "compile" and owner != "re")):
+                loops.append(f"{where} .{func.attr}()")
+    assert not parsers, f"build the parser with kerascv_apps.config.recipe_parser: {parsers}"
+    assert not loops, f"train through kerascv_apps.experiment.train_model: {loops}"
 
 
 class _Stop(Exception):
@@ -253,7 +262,7 @@ def _trained_config(kwargs):
     from kerascv_apps.config import TrainConfig
 
     keys = {k: v for k, v in kwargs.items() if k not in (
-        "run_dir", "evaluate", "verbose", "overwrite", "splits")}
+        "run_dir", "evaluate", "verbose", "overwrite", "splits", "callbacks")}
     return TrainConfig(keys.pop("model_name"), **keys)
 
 
@@ -261,7 +270,7 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     """The restoration, generation, classifier and quickstart recipes build, from their
     defaults, the run they started before they moved onto recipe_parser (values copied from
     their former train_model / run_* calls), through the driver's functions; so do the phone
-    detector and sliding-window recipes (values of their former own fit)."""
+    detector, sliding-window and small-detector recipes (values of their former own fit)."""
     from kerascv_apps import end_to_end, experiment
     from kerascv_apps.config import TrainConfig
     from kerascv_apps.data.sources import base as sources
@@ -353,3 +362,30 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
                 "image_size": 128, "num_train": 600, "num_val": 8, "num_test": 200}},
         model_kwargs={"stackwise_num_filters": [16, 32, 64, 128], "stem_filters": 16})
     assert kw["run_dir"] == "runs/detection/sliding_window" and kw["evaluate"]
+    # small_detectors: each model's DEFAULTS as its own loop ran them (Adam, cosine decay over
+    # every step, float32, seed 0; faster_rcnn_small's flips only are box_augment=flip)
+    shapes = dict(dataset="shapes_detection", batch_size=16, learning_rate=1e-3,
+                  optimizer="adam", schedule="cosine", augment="tf", precision="float32",
+                  seed=0)
+    sizes = dict(image_size=128, num_val=8, num_test=200)
+    _, kw = _first_run(monkeypatch, recipe("detection", "small_detectors.py"), [], experiment,
+                       "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "faster_rcnn_small", epochs=30, **shapes, dataset_kwargs=dict(num_train=600, **sizes),
+        task_kwargs={"score_threshold": 0.05, "box_augment": "flip"})
+    assert kw["run_dir"] == os.path.join("runs", "detection", "faster_rcnn_small")
+    assert kw["evaluate"] and kw["callbacks"]
+    _, kw = _first_run(monkeypatch, recipe("detection", "small_detectors.py"),
+                       ["--model", "yolo_v1_small"], experiment, "train_model")
+    assert _trained_config(kw) == TrainConfig(
+        "yolo_v1_small", epochs=80, **shapes, dataset_kwargs=dict(num_train=2400, **sizes),
+        task_kwargs={"score_threshold": 0.001, "box_augment": "full"})
+    _, kw = _first_run(monkeypatch, recipe("detection", "small_detectors.py"), [
+        "--model", "yolo_v1_small", "--epochs", "30", "--augment", "flip", "--lr", "5e-4",
+        "--model-arg", "width=0.5", "--num-train", "100", "--run-dir", "r"], experiment,
+        "train_model")  # flags over the model's defaults
+    assert _trained_config(kw) == TrainConfig(
+        "yolo_v1_small", epochs=30, **dict(shapes, learning_rate=5e-4),
+        dataset_kwargs=dict(num_train=100, **sizes), model_kwargs={"width": 0.5},
+        task_kwargs={"score_threshold": 0.001, "box_augment": "flip"})
+    assert kw["run_dir"] == "r"

@@ -83,7 +83,7 @@ def test_trains_with_jit_compile_and_gradients_reach_conv():
 def test_converts_to_tflite_builtins_and_matches_keras():
     model = _pool_unpool_model()
     x = np.random.default_rng(2).uniform(0, 255, (2, 8, 8, 2)).astype(np.float32)
-    data = convert_to_tflite(model, "float32")
+    data = convert_to_tflite(model, "float32", graph="frozen")
     ops = builtin_op_names(data)
     assert not [op for op in ops if op.startswith("Flex") or "CUSTOM" in op.upper()], ops
     assert "MAX_POOL_WITH_ARGMAX" not in " ".join(ops)

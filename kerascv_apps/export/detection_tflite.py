@@ -126,6 +126,8 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
         model, serve, shape, mode, representative_data=representative_data,
         num_calibration_batches=num_calibration_batches, input_type="uint8",
         output_type="float32", allow_custom_ops=True,
+        serving_key=("detection_postprocess", max_detections, max_classes_per_detection,
+                     score_threshold, iou_threshold, use_regular_nms, detections_per_class),
         what=f"TFLite {mode} detection conversion of model {model.name!r}")
     data = order_outputs(data)
     what = f"{mode} detection file of model {model.name!r}"
@@ -174,6 +176,8 @@ def convert_decoded_detector(model, head, mode="float32", representative_data=No
         model, serve, shape, mode, representative_data=representative_data,
         num_calibration_batches=num_calibration_batches, input_type="uint8",
         output_type="float32", allow_custom_ops=False,
+        serving_key=("head_decode", type(head).__name__, max_detections, score_threshold,
+                     iou_threshold),
         what=f"TFLite {mode} detection conversion of model {model.name!r}")
     data = order_outputs_by_name(data, DETECTION_OUTPUT_NAMES)
     what = f"{mode} detection file of model {model.name!r}"

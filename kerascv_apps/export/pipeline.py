@@ -23,8 +23,8 @@ from kerascv_apps.export.contract import build_contract
 # onnx, onnxruntime and tf2onnx are imported only when an ONNX format is asked for
 from kerascv_apps.export.onnx import ONNX_FORMATS
 from kerascv_apps.export.savedmodel import export_savedmodel
-from kerascv_apps.export.tflite import (MODES, TFLiteConversionError, convert_to_tflite, layer_names,
-                                        with_rgb_input)
+from kerascv_apps.export.tflite import (MODES, TFLiteConversionError, convert_to_tflite,
+                                        layer_names, shared_saved_models, with_rgb_input)
 from kerascv_apps.export.verify import machine_info, verify_keras, verify_tflite
 from kerascv_apps.io import atomic_dir
 
@@ -105,44 +105,47 @@ def export_model(model, task, splits, out_dir, name, config=None, *, overwrite=F
         if tflite_input_shape is not None and phone_model is not model:
             tflite_input_shape = tuple(tflite_input_shape[:-1]) + (3,)
         calibration = None
-        for mode in (f for f in formats if f in TFLITE_FORMATS):
-            progress(f"[export] TFLite {mode}: converting")
-            calibrated = mode in ("int8", "int16x8") or mode in QUANTIZER_FORMATS
-            if calibrated and calibration is None:
-                calibration = task.calibration_images(splits, num_calibration)
-                if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
-                    calibration = np.repeat(calibration, 3, axis=-1)
-            try:
-                data = task.convert_tflite(phone_model, mode, calibration if calibrated else None,
-                                           tflite_input_shape, integer_io)
-                if data is None:
-                    data = _convert(phone_model, mode, calibration if calibrated else None,
-                                    tflite_input_shape, integer_io)
-            except TFLiteConversionError as e:
-                if mode in ("int8", "float32"):
-                    raise
-                # a variant the converter cannot make (e.g. an op without a 16x8 kernel) or LiteRT
-                # cannot run is refused with its reason, the others go on
-                progress(f"[export] TFLite {mode}: refused: {e}")
-                report["formats"][mode] = {"refused": str(e)}
-                continue
-            os.makedirs(tflite_dir, exist_ok=True)
-            file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
-            contract = build_contract(task, data, name, mode, model=model, version=version,
-                                      description=description, file_name=os.path.basename(file))
-            if task.embeds_metadata:
-                data = task.embed_tflite_metadata(data, contract)
-            with open(file, "wb") as f:
-                f.write(data)
-            with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
-                json.dump(contract, f, indent=2)
-            progress(f"[export] TFLite {mode}: verifying on the test split")
-            figures = verify_tflite(data, task, test, limit=limit, latency_runs=latency_runs,
-                                    batch_size=batch_size, label=f"[verify] {mode}",
-                                    show_progress=show_progress)
-            figures["path"] = os.path.relpath(file, stage)
-            figures["quality_drop"] = float(task.quality_drop(keras_figures["value"], figures["value"]))
-            report["formats"][mode] = figures
+        with shared_saved_models():  # one SavedModel write for all the TFLite modes
+            for mode in (f for f in formats if f in TFLITE_FORMATS):
+                progress(f"[export] TFLite {mode}: converting")
+                calibrated = mode in ("int8", "int16x8") or mode in QUANTIZER_FORMATS
+                if calibrated and calibration is None:
+                    calibration = task.calibration_images(splits, num_calibration)
+                    if phone_model.inputs[0].shape[-1] == 3 and calibration.shape[-1] == 1:
+                        calibration = np.repeat(calibration, 3, axis=-1)
+                try:
+                    data = task.convert_tflite(phone_model, mode,
+                                               calibration if calibrated else None,
+                                               tflite_input_shape, integer_io)
+                    if data is None:
+                        data = _convert(phone_model, mode, calibration if calibrated else None,
+                                        tflite_input_shape, integer_io)
+                except TFLiteConversionError as e:
+                    if mode in ("int8", "float32"):
+                        raise
+                    # a variant the converter cannot make (e.g. an op without a 16x8 kernel) or
+                    # LiteRT cannot run is refused with its reason, the others go on
+                    progress(f"[export] TFLite {mode}: refused: {e}")
+                    report["formats"][mode] = {"refused": str(e)}
+                    continue
+                os.makedirs(tflite_dir, exist_ok=True)
+                file = os.path.join(tflite_dir, f"{name}_{mode}.tflite")
+                contract = build_contract(task, data, name, mode, model=model, version=version,
+                                          description=description, file_name=os.path.basename(file))
+                if task.embeds_metadata:
+                    data = task.embed_tflite_metadata(data, contract)
+                with open(file, "wb") as f:
+                    f.write(data)
+                with open(os.path.join(tflite_dir, f"{name}_{mode}.json"), "w") as f:
+                    json.dump(contract, f, indent=2)
+                progress(f"[export] TFLite {mode}: verifying on the test split")
+                figures = verify_tflite(data, task, test, limit=limit, latency_runs=latency_runs,
+                                        batch_size=batch_size, label=f"[verify] {mode}",
+                                        show_progress=show_progress)
+                figures["path"] = os.path.relpath(file, stage)
+                figures["quality_drop"] = float(task.quality_drop(keras_figures["value"],
+                                                                  figures["value"]))
+                report["formats"][mode] = figures
         if any(f in ONNX_FORMATS for f in formats):
             report["formats"].update(_export_onnx(model, task, splits, stage, name, formats,
                                                   keras_figures, num_calibration, limit=limit,

@@ -1,17 +1,44 @@
 """Train a small two-stage or one-stage detector on the embedded ``shapes_detection`` set and
 report COCO figures (pycocotools, the detection task's evaluation) on its test split.
 
-    python recipes/detection/small_detectors.py --model faster_rcnn_small --epochs 30
+    python recipes/detection/small_detectors.py --model faster_rcnn_small [--run-dir DIR] \
+        [--overwrite]
     python recipes/detection/small_detectors.py --model yolo_v1_small
 
-The model trains through its family's detection head (``DetectionTask.training_model``: the
-head's loss in the compiled train step), Adam with a cosine schedule, and augmentation that
-moves the boxes with the pixels (``DEFAULTS``: random horizontal flips for faster_rcnn_small,
-the task's scale-crop / flip / brightness-contrast for yolo_v1_small). Prints one JSON line:
-mAP@0.5, mAP@[.5:.95], per-class AP, training seconds and images/s, evaluation time per image
-(and, with ``--export``, each exported file's mAP@0.5).
+It trains through the package's driver (``kerascv_apps.experiment.train_model``, evaluated on
+the test split while it holds the run directory, default ``runs/detection/<model>``, as
+``kerascv-apps train`` does): the model's family's detection head
+(``DetectionTask.training_model``: the head's loss in the compiled train step), Adam with a
+cosine decay over every step, float32, seed 0, and augmentation that moves the boxes with the
+pixels (``DEFAULTS``: random horizontal flips for faster_rcnn_small, the detection task's
+``box_augment=flip``; the task's scale-crop / flip / brightness-contrast for yolo_v1_small).
+Prints one JSON line with mAP@0.5, mAP@[.5:.95],
+per-class AP, ``fit``'s CPU and wall seconds and images/s, evaluation time per image, the
+figure at the task's default score threshold, ``--eval-train``'s training-split mAP@0.5 (and,
+with ``--export``, each exported file's mAP@0.5, the package's ``export_run``). ``--load
+FILE`` evaluates a run's ``model.keras`` instead of training.
 
-Measured here (2 shared CPU cores, load average above 15, so wall times are long):
+Measured through ``train_model`` (2 shared CPU cores, load average 6-9; ``nice -n 10``):
+``--model faster_rcnn_small`` (its defaults: 30 epochs, 600 training images): test mAP@0.5
+0.887 (circle .910, rectangle .874, triangle .877), mAP@[.5:.95] 0.512, final loss 0.586,
+367 s CPU in ``fit`` (610 s wall), 378 s CPU for training and evaluation, 11 min 9 s for the
+whole process, 0.024 s per image to detect. The own loop below measured 0.871 / 0.501 in
+258 s of CPU (not a like-for-like timing: other loads): the driver also checkpoints every
+epoch (one save of this model measured 0.3 s CPU), validates on the 8 validation images and
+runs the last partial batch (38 steps an epoch; the own loop dropped it: 37).
+``--model yolo_v1_small --epochs 30 --eval-train 200`` (the defaults' 128 px and 2,400
+images, 30 of their 80 epochs; the 80-epoch run is not repeated through the driver yet):
+test mAP@0.5 0.532 at the decoding threshold 0.001, 0.530 at the task's 0.05 (circle .606,
+rectangle .482, triangle .509), mAP@[.5:.95] 0.231, training images 0.557, final loss 1.39,
+976 s CPU in ``fit`` (1,510 s wall), 26 min 38 s for the whole process, 0.014 s per image:
+the own loop's 30-epoch run below measured 0.530 (circle .601, rectangle .481, triangle
+.507), 0.230, 0.551 and 1.39 in 796 s of CPU. Its 80-epoch figure (0.928, the issue's bar
+0.70) is the own loop's.
+
+With the recipe's former own loop (it compiled and fitted ``task.training_model(model)``
+itself, faster_rcnn_small's flips as its own map function; the same data, schedule, float32,
+and XLA off as Keras' ``auto`` is on a CPU; 2 shared CPU cores, load average above 15, so
+wall times are long):
 ``--model faster_rcnn_small --epochs 25``: test mAP@0.5 0.870, mAP@[.5:.95] 0.456 (200 test
 images), 227 s of process CPU time, 973 s wall, 0.067 s per image to detect, with the
 proposals as the head's only RoIs; with the ground-truth boxes added to them (the paper's
@@ -47,12 +74,9 @@ it; evaluated at the decoding score threshold 0.001):
 the task's threshold 0.05), mAP@[.5:.95] 0.515, training images 0.954, final loss 0.41 (two
 loss spikes, at epochs 27 and ~33, recovered), 2,156 s CPU, 3,293 s wall (load average ~9).
 Exported from that model (``--load FILE --export DIR --export-formats
-float32,float16,dynamic``, the package's ``export_model``): TFLite float32 mAP@0.5 0.928
-(equal to Keras), float16 0.928, dynamic-range 0.931 on the same 200 test images.
-
-The detectors train with this recipe's own ``fit``, not the package's ``train_model``:
-faster_rcnn_small's default ``--augment flip`` (horizontal flips only) is not one of the
-detection task's augmentations, and the figures above were measured with this loop.
+float32,float16,dynamic``, the package's ``export_model``; the own loop's ``--save FILE`` wrote
+it): TFLite float32 mAP@0.5 0.928 (equal to Keras), float16 0.928, dynamic-range 0.931 on the
+same 200 test images.
 """
 
 import json
@@ -60,21 +84,31 @@ import os
 import sys
 import time
 
-from kerascv_apps.config import recipe_parser
+from kerascv_apps.config import config_from_args, recipe_parser
 
 # Per model: what ``python recipes/detection/small_detectors.py --model NAME`` runs (a flag left
 # at None takes the model's value here). The score threshold is the decoding's (detections
 # scoring at most it are dropped before pycocotools); yolo_v1_small's AP is measured with
 # COCO's usual 0.001 (the figure at the task's 0.05 is reported beside it).
-DEFAULTS = {"faster_rcnn_small": dict(image_size=128, lr=1e-3, epochs=30, num_train=600,
-                                      augment="flip", score_threshold=0.05),
-            "yolo_v1_small": dict(image_size=128, lr=1e-3, epochs=80, num_train=2400,
+DEFAULTS = {"faster_rcnn_small": dict(image_size=128, learning_rate=1e-3, epochs=30,
+                                      num_train=600, augment="flip", score_threshold=0.05),
+            "yolo_v1_small": dict(image_size=128, learning_rate=1e-3, epochs=80, num_train=2400,
                                   augment="tf", score_threshold=0.001)}
 FLAGS = ("epochs", "batch_size", "learning_rate")  # TrainConfig keys with a flag
 # None: the model's (DEFAULTS)
 CONFIG = {"epochs": None, "batch_size": 16, "learning_rate": None}
+# what the recipe's own loop did and the driver gets told: Adam, cosine decay over every step,
+# float32 (XLA stays the package's CPU choice, off, as Keras' "auto" was on a CPU), seed 0
+FIXED = {"dataset": "shapes_detection", "optimizer": "adam", "schedule": "cosine",
+         "precision": "float32", "seed": 0}
+NUM_VAL = 8  # validation images (the driver's val_loss each epoch)
+# --augment: (TrainConfig augment, the detection task's box_augment)
+AUGMENT = {"flip": ("tf", "flip"), "tf": ("tf", "full"),
+           "albumentations": ("albumentations", "full"), "none": ("none", "full")}
 OWN_FLAGS = {
     "model": ("faster_rcnn_small", "the detector", tuple(sorted(DEFAULTS))),
+    "run_dir": {"default": None, "metavar": "DIR",
+                "help": "the run directory (default: runs/detection/<model>)"},
     "image_size": {"default": None, "type": int,
                    "help": "image side (pixels; default: the model's, DEFAULTS)"},
     "num_train": {"default": None, "type": int,
@@ -82,138 +116,143 @@ OWN_FLAGS = {
     "num_test": (200, "test images"),
     "model_arg": {"default": [], "metavar": "KEY=JSON",
                   "help": "builder argument overriding the variant's (repeatable)"},
-    "augment": (None, "'flip': random horizontal flips only; 'tf' / 'albumentations': the "
-                      "detection task's box-aware augmentation (scale-crop, flip, "
-                      "brightness/contrast); default: the model's, DEFAULTS",
-                ("flip", "tf", "albumentations")),
-    "eval_train": {"default": 0, "metavar": "N",
+    "augment": (None, "'flip': random horizontal flips only (the detection task's "
+                      "box_augment=flip); 'tf' / 'albumentations': the task's box-aware "
+                      "augmentation (scale-crop, flip, brightness/contrast); 'none'; default: "
+                      "the model's, DEFAULTS", tuple(AUGMENT)),
+    "eval_train": {"default": 0, "type": int, "metavar": "N",
                    "help": "also report mAP@0.5 on the first N training images (the gap to "
                            "the test split shows over-fitting)"},
     "score_threshold": {"default": None, "type": float,
                         "help": "decoding's score threshold for the evaluation (default: the "
                                 "model's, DEFAULTS)"},
-    "save": (None, "write the trained model (.keras) here"),
     "export": {"default": None, "metavar": "DIR",
                "help": "also export the trained model here through the package's export "
-                       "(export_model: SavedModel and the --export-formats TFLite files, each "
+                       "(export_run: SavedModel and the --export-formats TFLite files, each "
                        "verified by mAP@0.5 on the same test split)"},
     "export_formats": ("float32", "comma-separated TFLite modes for --export (float32, "
                                   "float16, dynamic; int8 is refused for yolo_v1_small)"),
-    "load": (None, "evaluate this saved model (.keras, from --save) instead of training one"),
+    "load": (None, "evaluate this saved model (a run's model.keras) instead of training one"),
 }
 
 
-def flip(image, boxes):
-    """Random horizontal flip of one example (rel_yxyx boxes mirrored, padding kept)."""
-    import tensorflow as tf
+def run_config(args):
+    """The run's TrainConfig: the model's DEFAULTS under the flags given, FIXED settings."""
+    defaults = DEFAULTS[args.model]
+    for key in ("image_size", "num_train", "augment", "score_threshold"):
+        if getattr(args, key) is None:
+            setattr(args, key, defaults[key])
+    augment, box_augment = AUGMENT[args.augment]
+    model_kwargs = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.model_arg)}
+    return config_from_args(
+        args, FLAGS, args.model, **FIXED, augment=augment,
+        **{k: defaults.get(k, v) if v is None else v for k, v in CONFIG.items()},
+        dataset_kwargs={"image_size": args.image_size, "num_train": args.num_train,
+                        "num_val": NUM_VAL, "num_test": args.num_test},
+        task_kwargs={"score_threshold": args.score_threshold, "box_augment": box_augment},
+        model_kwargs=model_kwargs)
 
-    do = tf.random.uniform(()) < 0.5
-    mirrored = tf.stack([boxes[:, 0], 1.0 - boxes[:, 3], boxes[:, 2], 1.0 - boxes[:, 1],
-                         boxes[:, 4]], axis=-1)
-    mirrored = tf.where(boxes[:, 4:5] >= 0, mirrored, boxes)
-    return tf.cond(do, lambda: (image[:, ::-1], mirrored), lambda: (image, boxes))
+
+def fit_timer():
+    """A callback that records the process CPU and wall seconds of ``fit`` alone (what the
+    figures in the docstring call training time)."""
+    import keras
+
+    class FitTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = {}
+
+        def on_train_begin(self, logs=None):
+            self.start = time.process_time(), time.time()
+
+        def on_train_end(self, logs=None):
+            self.seconds.update(cpu=time.process_time() - self.start[0],
+                                wall=time.time() - self.start[1])
+
+    return FitTimer()
 
 
 def main(argv=None):
-    parser = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS, overwrite=False)
+    parser = recipe_parser(__doc__, None, FLAGS, CONFIG, OWN_FLAGS)
     args = parser.parse_args(argv)
+    if args.load is not None and not os.path.isfile(args.load):
+        parser.error(f"--load: no such file {args.load!r}")
+    config = run_config(args)
+    run_dir = args.run_dir or os.path.join("runs", "detection", args.model)
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
-    from kerascv_apps import build_model
     from kerascv_apps.data.sources.base import load_dataset
-    from kerascv_apps.tasks.base import get_task
+    from kerascv_apps.experiment import evaluate_model, export_run, task_for, train_model
 
-    defaults = DEFAULTS[args.model]
-    for key in ("epochs", "num_train", "augment", "score_threshold"):
-        if getattr(args, key) is None:
-            setattr(args, key, defaults[key])
-    if args.load is not None and not os.path.isfile(args.load):
-        parser.error(f"--load: no such file {args.load!r}")
-    size = args.image_size or defaults["image_size"]
-    keras.utils.set_random_seed(0)
-    splits = load_dataset("shapes_detection", image_size=size, num_train=args.num_train,
-                          num_val=8, num_test=args.num_test)
-    task = get_task("detection", num_classes=splits.num_classes,
-                    class_names=splits.class_names, score_threshold=args.score_threshold)
-    task.image_size = (size, size)
-    model_args = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.model_arg)}
-    if args.load:
-        train = keras.saving.load_model(args.load)
-        if train.name != args.model:
-            parser.error(f"--load: {args.load!r} holds {train.name!r}, not {args.model!r}")
-        args.epochs = 0
-    else:
-        model = build_model(args.model, **dict(dict(input_shape=(size, size, 3),
-                                                    num_classes=splits.num_classes),
-                                               **model_args))
-        train = task.training_model(model)
-        steps = -(-args.num_train // args.batch_size) * args.epochs
-        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate or defaults["lr"],
-                                                          steps)
-        train.compile(optimizer=keras.optimizers.Adam(schedule))
-    data = splits.train.shuffle(args.num_train, seed=0, reshuffle_each_iteration=True)
-    if args.augment == "flip":
-        data = data.map(flip)
-    else:  # the task's box-aware augmentation, one stateless seed per example
-        augment = task.augmentation(args.augment, splits)
-        seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2)
-        data = tf.data.Dataset.zip((data, seeds)).map(
-            lambda example, seed: augment(example[0], example[1], seed))
-    data = data.batch(args.batch_size, drop_remainder=True).prefetch(2)
+    timer = fit_timer()
     start = time.process_time(), time.time()
-    losses = [0.0]
-    if args.epochs:
-        losses = train.fit(data, epochs=args.epochs, verbose=2).history["loss"]
-    train_cpu, train_wall = time.process_time() - start[0], time.time() - start[1]
-    predictor = task.prediction_model(train)
-    images, targets = zip(*list(splits.test.as_numpy_iterator()))
-    images, targets = np.stack(images), np.stack(targets)
-    predictor.predict(images[:2], verbose=0)  # trace once
+    if args.load:
+        model = keras.saving.load_model(args.load)
+        if model.name != args.model:
+            parser.error(f"--load: {args.load!r} holds {model.name!r}, not {args.model!r}")
+        splits = load_dataset(config.dataset, **config.dataset_kwargs)
+        task = task_for(args.model, splits, config.task_kwargs)
+        evaluation, losses, epochs = evaluate_model(model, task, splits), [None], 0
+    else:
+        trained = train_model(**config.train_kwargs(), run_dir=run_dir,
+                              overwrite=args.overwrite, verbose=2, evaluate=True,
+                              callbacks=(timer,))
+        model, task, splits, evaluation = (trained.model, trained.task, trained.splits,
+                                           trained.evaluation)
+        losses, epochs = trained.result.history["loss"], len(trained.result.epochs_run)
+    total_cpu, total_wall = time.process_time() - start[0], time.time() - start[1]
+
+    # the time to detect: the decoded model on the test images, batches of 16, traced first
+    predictor = task.prediction_model(model)
+    images, targets = (np.stack(a) for a in zip(*splits.test.as_numpy_iterator()))
+    predictor.predict(images[:2], verbose=0)
     t0 = time.time()
-    predictions = predictor.predict(images, batch_size=16, verbose=0)
+    predictor.predict(images, batch_size=16, verbose=0)
     per_image = (time.time() - t0) / len(images)
-    results = task.evaluate(list(targets), list(task.prediction_outputs(predictions)))
     # the same detections at the task's default threshold, for comparison with other models
-    default_task = get_task("detection", num_classes=splits.num_classes,
-                            class_names=splits.class_names)
-    map_50_default = default_task.evaluate(list(targets), list(default_task.prediction_outputs(
-        default_task.prediction_model(train).predict(images, batch_size=16, verbose=0))))[
-        "map_50"]
+    default_task = task_for(args.model, splits, {"box_augment": task.box_augment})
+    if default_task.score_threshold == task.score_threshold:
+        map_50_default = evaluation["map_50"]
+    else:
+        map_50_default = default_task.evaluate(list(targets), list(default_task.prediction_outputs(
+            default_task.prediction_model(model).predict(images, batch_size=16, verbose=0))))[
+            "map_50"]
     train_map = None
     if args.eval_train:
         seen = list(splits.train.take(args.eval_train).as_numpy_iterator())
         train_pred = predictor.predict(np.stack([x for x, _ in seen]), batch_size=16, verbose=0)
         train_map = task.evaluate([y for _, y in seen],
                                   list(task.prediction_outputs(train_pred)))["map_50"]
-    if args.save:
-        train.save(args.save)
     exported = None
     if args.export:
-        from kerascv_apps.export.pipeline import export_model
-
         formats = ("savedmodel",) + tuple(f for f in args.export_formats.split(",") if f)
-        report = export_model(train, task, splits, args.export, args.model, formats=formats,
-                              show_progress=False, progress=lambda line: print(line, flush=True))
+        report = export_run(model, task, splits, args.export, args.model, formats=formats,
+                            overwrite=args.overwrite, show_progress=False,
+                            progress=lambda line: print(line, flush=True))
         exported = {"keras_map_50": report["keras"]["value"], **{
             mode: {key: figures.get(key) for key in ("value", "quality_drop", "size_bytes",
                                                      "latency_ms_median", "refused")
                    if key in figures}
             for mode, figures in report["formats"].items() if mode != "savedmodel"}}
+    fit = timer.seconds
     summary = {
-        "model": args.model, "model_args": model_args, "image_size": size, "epochs": args.epochs,
-        "num_train": args.num_train, "num_test": len(images),
-        "map_50": results["map_50"], "map_50_95": results["map_50_95"],
-        "score_threshold": args.score_threshold,
+        "model": args.model, "model_args": config.model_kwargs, "image_size": args.image_size,
+        "epochs": epochs, "num_train": args.num_train, "num_test": len(images),
+        "map_50": evaluation["map_50"], "map_50_95": evaluation["map_50_95"],
+        "score_threshold": task.score_threshold,
         f"map_50_at_{default_task.score_threshold}": map_50_default,
-        "augment": args.augment, "learning_rate": args.learning_rate or defaults["lr"],
-        "batch_size": args.batch_size, "train_map_50": train_map,
-        "per_class_ap50": {r["class"]: r["ap_50"] for r in results["per_class"]},
-        "final_loss": float(losses[-1]),
-        "train_cpu_s": round(train_cpu, 1), "train_wall_s": round(train_wall, 1),
-        "train_images_per_s": round(args.num_train * args.epochs / max(train_wall, 1e-9), 2),
+        "augment": args.augment, "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size, "train_map_50": train_map,
+        "per_class_ap50": {r["class"]: r["ap_50"] for r in evaluation["per_class"]},
+        "final_loss": None if losses[-1] is None else float(losses[-1]),
+        "run_dir": None if args.load else os.path.abspath(run_dir),
+        "train_cpu_s": round(fit["cpu"], 1) if fit else None,
+        "train_wall_s": round(fit["wall"], 1) if fit else None,
+        "train_images_per_s": round(args.num_train * epochs / fit["wall"], 2) if fit else None,
+        "train_and_eval_cpu_s": round(total_cpu, 1), "train_and_eval_wall_s": round(total_wall, 1),
         "eval_s_per_image": round(per_image, 4), "cpu_count": os.cpu_count(),
         "export": exported,
     }

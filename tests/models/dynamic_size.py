@@ -27,7 +27,8 @@ def check_any_size(model, sizes, scale=1, channels=3, seed=0):
     LiteRT at the same sizes. Asserts output size = ``scale`` x input size and returns rows
     ``(size, output size, max |keras - tflite|)``."""
     rng = np.random.default_rng(seed)
-    data = convert_to_tflite(model, "float32", input_shape=(1, None, None, channels))
+    data = convert_to_tflite(model, "float32", input_shape=(1, None, None, channels),
+                             graph="frozen")
     interpreter = Interpreter(model_content=data)
     rows = []
     for h, w in sizes:

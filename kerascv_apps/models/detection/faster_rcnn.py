@@ -167,7 +167,8 @@ class FasterRCNNHead(DetectionHead):
     with IoU >= 0.5 are foreground (class of the matched box), in [0.1, 0.5) background (the
     paper's ``bg_low`` = 0.1; RoIs below it are not sampled; py-faster-rcnn's end-to-end
     setting is 0: on the recipe's run, recipes/detection/small_detectors.py, test mAP@0.5
-    0.871 with 0.1 and 0.872 with 0); ``roi_batch_size`` sampled, at most 25% foreground;
+    0.871 with 0.1 and 0.872 with 0 in its former own loop, 0.887 with 0.1 through
+    ``train_model``); ``roi_batch_size`` sampled, at most 25% foreground;
     softmax log loss plus smooth L1 on the true class's deltas (targets normalized by
     ``BOX_STDS``). The
     ground-truth RoIs are pooled from the feature map the training model outputs

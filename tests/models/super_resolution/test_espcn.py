@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from kerascv_apps import build_model, list_models
-from kerascv_apps.export.tflite import TFLiteRunner, builtin_op_names, convert_to_tflite
+from kerascv_apps.export.tflite import (TFLiteRunner, builtin_op_names, convert_to_tflite,
+                                        shared_saved_models)
 from kerascv_apps.layers.color import BicubicUpsampling, RGBToYCbCr, YCbCrToRGB
 from kerascv_apps.layers.pixel_shuffle import PixelShuffle
 from kerascv_apps.losses.super_resolution import PixelLoss
@@ -81,8 +82,11 @@ def test_any_input_size_float_and_quantized_tflite():
     rows = check_any_size(model, [(16, 16), (9, 11), (24, 17)], scale=2)
     assert max(diff for _, _, diff in rows) < 0.05, rows
     rep = [_lr(1, 20, 20), _lr(1, 13, 17)]
-    for mode in ("float16", "int8"):
-        data = convert_to_tflite(model, mode, representative_data=rep, input_shape=(1, None, None, 3))
+    with shared_saved_models():  # both modes from one SavedModel, as the exporter makes them
+        files = {mode: convert_to_tflite(model, mode, representative_data=rep,
+                                         input_shape=(1, None, None, 3))
+                 for mode in ("float16", "int8")}
+    for mode, data in files.items():
         assert "DEPTH_TO_SPACE" in builtin_op_names(data)
         runner = TFLiteRunner(data)
         for h, w in ((9, 11), (24, 16)):
