@@ -167,15 +167,28 @@ def detector():
     return model, images
 
 
+@pytest.fixture(scope="module")
+def detector_files(detector):
+    """The detector's four TFLite files, read from one SavedModel as the exporter makes them."""
+    from kerascv_apps.export import detection_tflite as dt
+    from kerascv_apps.export.tflite import shared_saved_models
+
+    model, images = detector
+    with shared_saved_models():
+        return {mode: dt.export_detector_tflite(model, CLASSES, mode=mode, max_detections=20,
+                                                representative_data=[images.astype(np.float32)])
+                for mode in ("float32", "int8", "float16", "dynamic")}
+
+
 @pytest.mark.parametrize("mode", ["float32", "int8"])
-def test_tflite_ends_in_detection_postprocess_and_mediapipe_agrees(detector, mode):
+def test_tflite_ends_in_detection_postprocess_and_mediapipe_agrees(detector, detector_files,
+                                                                    mode):
     from ai_edge_litert import schema_py_generated as sc
 
     from kerascv_apps.export import detection_tflite as dt
 
     model, images = detector
-    data = dt.export_detector_tflite(model, CLASSES, mode=mode, max_detections=20,
-                                     representative_data=[images.astype(np.float32)])
+    data = detector_files[mode]
     tfl = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(dt._metadata._strip_zip(data), 0))
     graph = tfl.subgraphs[0]
     last = graph.operators[-1]
@@ -212,7 +225,8 @@ def test_tflite_ends_in_detection_postprocess_and_mediapipe_agrees(detector, mod
 
 
 @pytest.mark.parametrize("mode,weight_type", [("float16", "FLOAT16"), ("dynamic", "INT8")])
-def test_weight_quantized_files_keep_float_io_and_the_float32_detections(detector, mode,
+def test_weight_quantized_files_keep_float_io_and_the_float32_detections(detector,
+                                                                         detector_files, mode,
                                                                          weight_type):
     """float16 / dynamic-range files: weights stored as float16 / int8, float32 input and the
     op's four float outputs, detections next to the float32 file's."""
@@ -220,9 +234,9 @@ def test_weight_quantized_files_keep_float_io_and_the_float32_detections(detecto
 
     from kerascv_apps.export import detection_tflite as dt
 
-    model, images = detector
-    reference = dt.run_litert(dt.convert_detector(model, "float32", max_detections=20), images)
-    data = dt.export_detector_tflite(model, CLASSES, mode=mode, max_detections=20)
+    _, images = detector
+    reference = dt.run_litert(detector_files["float32"], images)
+    data = detector_files[mode]
     tfl = sc.ModelT.InitFromObj(sc.Model.GetRootAsModel(dt._metadata._strip_zip(data), 0))
     graph = tfl.subgraphs[0]
     last = graph.operators[-1]
