@@ -129,13 +129,7 @@ def convert_detector(model, mode="float32", representative_data=None, max_detect
         serving_key=("detection_postprocess", max_detections, max_classes_per_detection,
                      score_threshold, iou_threshold, use_regular_nms, detections_per_class),
         what=f"TFLite {mode} detection conversion of model {model.name!r}")
-    data = order_outputs(data)
-    what = f"{mode} detection file of model {model.name!r}"
-    if mode == "int8":
-        data = finish_integer_file(data, "uint8", what)
-    else:
-        check_prepares(data, what)
-    return data
+    return _checked_file(order_outputs(data), mode, model)
 
 
 def convert_decoded_detector(model, head, mode="float32", representative_data=None,
@@ -179,12 +173,15 @@ def convert_decoded_detector(model, head, mode="float32", representative_data=No
         serving_key=("head_decode", type(head).__name__, max_detections, score_threshold,
                      iou_threshold),
         what=f"TFLite {mode} detection conversion of model {model.name!r}")
-    data = order_outputs_by_name(data, DETECTION_OUTPUT_NAMES)
+    return _checked_file(order_outputs_by_name(data, DETECTION_OUTPUT_NAMES), mode, model)
+
+
+def _checked_file(data, mode, model):
+    """A detection file LiteRT prepares (an int8 one also taking raw uint8 pixels)."""
     what = f"{mode} detection file of model {model.name!r}"
     if mode == "int8":
-        data = finish_integer_file(data, "uint8", what)
-    else:
-        check_prepares(data, what)
+        return finish_integer_file(data, "uint8", what)
+    check_prepares(data, what)
     return data
 
 
