@@ -282,8 +282,8 @@ def test_converted_recipes_keep_their_runs(monkeypatch, tmp_path):
     args, kw = _first_run(monkeypatch, recipe("restoration", "denoise.py"),
                           ["--model-arg", "filters=48", "--sigma", "15"], end_to_end,
                           "run_restoration")
-    # the measured configuration: 20 epochs, dae filters=48 num_layers=8 (a flag overrides)
-    assert args[0] == TrainConfig("dae", epochs=20, **restoration,
+    # the measured configuration: 35 epochs, dae filters=48 num_layers=8 (a flag overrides)
+    assert args[0] == TrainConfig("dae", epochs=35, **restoration,
                                   model_kwargs={"filters": 48, "num_layers": 8},
                                   dataset_kwargs={"degradation": "gaussian", "sigma": 15.0})
     assert args[1] == "runs/denoise" and kw == {"patch_size": 40, "export": False,
