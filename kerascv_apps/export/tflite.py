@@ -155,7 +155,7 @@ def convert_serving_function(model, serve, shape, mode, *, representative_data=N
                             allow_custom_ops, what)
     key = (id(model), serving_key, tuple(shape))
     entry = shared["saved"].get(key)
-    if entry is None or entry[0] is not model:  # the model is kept: its id stays its own
+    if entry is None:  # the entry keeps the model alive, so its id is not reused meanwhile
         path = os.path.join(shared["dir"], f"saved_{len(shared['saved'])}")
         entry = shared["saved"][key] = (model, _write_serving(model, serve, shape, path))
     return _convert(_saved_converter(entry[1]), model, shape, mode, representative_data,
